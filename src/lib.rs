@@ -1,0 +1,20 @@
+//! wasm-predict: run versioned, quantized ONNX model bundles in the browser.
+//!
+//! The core is pure Rust: [`Manifest`] describes a bundle, [`Predictor`] loads one from bytes
+//! and predicts, [`verify()`] runs its regression fixtures and performance requirement. The
+//! WebAssembly bindings in `wasm.rs` are a thin layer over it.
+
+pub mod default_bundle;
+pub mod error;
+pub mod lowering;
+pub mod manifest;
+pub mod predictor;
+pub mod verify;
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
+
+pub use error::PredictError;
+pub use manifest::Manifest;
+pub use predictor::{BatchPrediction, Prediction, Predictor};
+pub use verify::{verify, VerificationReport};

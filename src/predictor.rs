@@ -1,0 +1,360 @@
+//! The predictor: a bundle loaded into tract once, then run on rows and batches.
+
+use std::collections::HashMap;
+use std::io::Cursor;
+
+use sha2::{Digest, Sha256};
+use tract_onnx::pb::{type_proto, ModelProto};
+use tract_onnx::prelude::*;
+use tract_onnx::Onnx;
+
+use crate::error::{PredictError, Result};
+use crate::lowering;
+use crate::manifest::{Manifest, Task};
+
+/// The symbol of the batch dimension in every plan.
+const BATCH_SYMBOL: &str = "N";
+
+/// One prediction.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "task", rename_all = "lowercase")]
+pub enum Prediction {
+    /// A classifier's answer.
+    Classification {
+        /// One probability per class, in the manifest's class order.
+        probabilities: Vec<f32>,
+        /// The label of the most probable class.
+        label: String,
+        /// Its index in the manifest's classes.
+        #[serde(rename = "labelIndex")]
+        label_index: usize,
+        /// Its probability.
+        confidence: f32,
+    },
+    /// A regressor's answer.
+    Regression {
+        /// The predicted value.
+        value: f32,
+    },
+}
+
+/// The predictions for a batch of rows, in flat arrays.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchPrediction {
+    /// Number of rows.
+    pub rows: usize,
+    /// Classification: `rows * classes` probabilities, row after row; regression: one value per row.
+    pub outputs: Vec<f32>,
+    /// Classification: the index of each row's most probable class; empty for regression.
+    pub label_indices: Vec<u32>,
+    /// Classification: each row's highest probability; empty for regression.
+    pub confidences: Vec<f32>,
+}
+
+/// A loaded bundle, ready to predict.
+///
+/// Built once from the bundle's bytes; keeps two tract plans with their states, one optimized
+/// for a single row and one for any batch size, so no call rebuilds anything.
+pub struct Predictor {
+    manifest: Manifest,
+    single: TypedSimpleState,
+    batch: TypedSimpleState,
+}
+
+impl std::fmt::Debug for Predictor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Predictor")
+            .field("model", &self.manifest.id())
+            .finish_non_exhaustive()
+    }
+}
+
+thread_local! {
+    // Building tract's op register costs about 50 ms in wasm: once per thread.
+    static ONNX: Onnx = tract_onnx::onnx();
+}
+
+/// Lowercase hex sha256 of some bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Predictor {
+    /// Loads a bundle: checks the manifest, the model's sha256, that the graph matches the
+    /// manifest, builds the plans, and runs the regression fixtures.
+    pub fn load(manifest_json: &[u8], model: &[u8]) -> Result<Predictor> {
+        let manifest = Manifest::from_json(manifest_json)?;
+        let actual = sha256_hex(model);
+        if actual != manifest.sha256 {
+            return Err(PredictError::HashMismatch {
+                expected: manifest.sha256.clone(),
+                actual,
+            });
+        }
+        let predictor = Predictor::from_model(manifest, model)?;
+        let mut predictor = predictor;
+        crate::verify::check_fixtures(&mut predictor)?;
+        Ok(predictor)
+    }
+
+    /// Builds the plans for `model` as `manifest` describes it, without the hash and the fixtures.
+    pub fn from_model(manifest: Manifest, model: &[u8]) -> Result<Predictor> {
+        let mut proto = read_proto(model)?;
+        check_graph_matches(&proto, &manifest)?;
+        let output = match manifest.task {
+            Task::Classification => manifest.outputs.probabilities.clone(),
+            Task::Regression => manifest.outputs.score.clone(),
+        }
+        .unwrap_or_default();
+        lowering::keep_outputs(&mut proto, &[&output])?;
+        lowering::lower(&mut proto)?;
+        let (single, batch) = build_plans(&proto, &manifest)?;
+        let mut predictor = Predictor {
+            manifest,
+            single,
+            batch,
+        };
+        predictor.check_output_width()?;
+        Ok(predictor)
+    }
+
+    /// The manifest of the loaded bundle.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Predicts one row of `features` values.
+    pub fn predict(&mut self, row: &[f32]) -> Result<Prediction> {
+        self.check_values(row, 1)?;
+        let outputs = run(&mut self.single, row, 1, self.manifest.feature_count())?;
+        self.interpret(&outputs, 0)
+    }
+
+    /// Predicts `rows` rows given one after the other in `flat`.
+    pub fn predict_batch(&mut self, flat: &[f32], rows: usize) -> Result<BatchPrediction> {
+        if rows == 0 {
+            return Err(PredictError::InputShape("a batch needs at least one row".into()));
+        }
+        self.check_values(flat, rows)?;
+        let outputs = run(&mut self.batch, flat, rows, self.manifest.feature_count())?;
+        let width = self.manifest.classes().len().max(1);
+        if outputs.len() != rows * width {
+            return Err(PredictError::Inference(format!(
+                "the model gave {} values for {rows} rows of {width}",
+                outputs.len()
+            )));
+        }
+        let mut batch = BatchPrediction {
+            rows,
+            outputs,
+            label_indices: vec![],
+            confidences: vec![],
+        };
+        if self.manifest.task == Task::Classification {
+            for r in 0..rows {
+                if let Prediction::Classification {
+                    label_index,
+                    confidence,
+                    ..
+                } = self.interpret(&batch.outputs, r)?
+                {
+                    batch.label_indices.push(label_index as u32);
+                    batch.confidences.push(confidence);
+                }
+            }
+        }
+        Ok(batch)
+    }
+
+    /// The prediction of row `r` of a flat output array.
+    pub fn interpret(&self, outputs: &[f32], r: usize) -> Result<Prediction> {
+        let width = self.manifest.classes().len().max(1);
+        let row = outputs.get(r * width..(r + 1) * width).ok_or_else(|| {
+            PredictError::Inference(format!(
+                "the model gave {} values, row {r} needs {width} of them",
+                outputs.len()
+            ))
+        })?;
+        Ok(match self.manifest.task {
+            Task::Classification => {
+                let (label_index, confidence) = argmax(row);
+                Prediction::Classification {
+                    label: self.manifest.classes()[label_index].clone(),
+                    label_index,
+                    confidence,
+                    probabilities: row.to_vec(),
+                }
+            }
+            Task::Regression => Prediction::Regression { value: row[0] },
+        })
+    }
+
+    fn check_values(&self, flat: &[f32], rows: usize) -> Result<()> {
+        let features = self.manifest.feature_count();
+        let expected = rows
+            .checked_mul(features)
+            .ok_or_else(|| PredictError::InputShape(format!("{rows} rows of {features} features overflow")))?;
+        if flat.len() != expected {
+            return Err(PredictError::InputShape(format!(
+                "expected {expected} values ({rows} row{} of {features} features), got {}",
+                if rows == 1 { "" } else { "s" },
+                flat.len()
+            )));
+        }
+        if let Some(index) = flat.iter().position(|v| !v.is_finite()) {
+            return Err(PredictError::InputNotFinite {
+                index,
+                feature: self.manifest.input().features[index % features].clone(),
+                value: flat[index].to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    fn check_output_width(&mut self) -> Result<()> {
+        let zeros = vec![0.0; self.manifest.feature_count()];
+        let width = run(&mut self.single, &zeros, 1, zeros.len())?.len();
+        let expected = match self.manifest.task {
+            Task::Classification => self.manifest.classes().len(),
+            Task::Regression => 1,
+        };
+        if width != expected {
+            return Err(PredictError::GraphMismatch(format!(
+                "the model gives {width} values per row, the manifest expects {expected}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn argmax(values: &[f32]) -> (usize, f32) {
+    values.iter().copied().enumerate().fold(
+        (0, f32::NEG_INFINITY),
+        |best, (i, v)| if v > best.1 { (i, v) } else { best },
+    )
+}
+
+fn read_proto(model: &[u8]) -> Result<ModelProto> {
+    if model.is_empty() {
+        return Err(PredictError::ModelInvalid("the model is empty (0 bytes)".into()));
+    }
+    let proto = ONNX
+        .with(|onnx| onnx.proto_model_for_read(&mut Cursor::new(model)))
+        .map_err(|e| PredictError::ModelInvalid(format!("{e:#}")))?;
+    match &proto.graph {
+        Some(g) if !g.node.is_empty() => Ok(proto),
+        _ => Err(PredictError::ModelInvalid(
+            "the file decodes to a model with no graph nodes".into(),
+        )),
+    }
+}
+
+/// The graph's inputs (initializers excluded) and outputs must be those the manifest names.
+fn check_graph_matches(proto: &ModelProto, manifest: &Manifest) -> Result<()> {
+    let graph = proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| PredictError::ModelInvalid("no graph".into()))?;
+    let initializers: Vec<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let inputs: Vec<_> = graph
+        .input
+        .iter()
+        .filter(|i| !initializers.contains(&i.name.as_str()))
+        .collect();
+    let spec = manifest.input();
+    let [input] = inputs.as_slice() else {
+        return Err(PredictError::GraphMismatch(format!(
+            "the graph has {} inputs ({:?}); the manifest describes one, {:?}",
+            inputs.len(),
+            inputs.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
+            spec.name
+        )));
+    };
+    if input.name != spec.name {
+        return Err(PredictError::GraphMismatch(format!(
+            "the graph's input is {:?}, the manifest says {:?}",
+            input.name, spec.name
+        )));
+    }
+    if let Some(type_proto::Value::TensorType(t)) = input.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+        if t.elem_type != tract_onnx::pb::tensor_proto::DataType::Float as i32 {
+            return Err(PredictError::GraphMismatch(format!(
+                "the graph's input {:?} has ONNX element type {}, the manifest says float32",
+                input.name, t.elem_type
+            )));
+        }
+        if let Some(shape) = &t.shape {
+            let dims: Vec<Option<i64>> = shape
+                .dim
+                .iter()
+                .map(|d| match d.value {
+                    Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimValue(v)) => Some(v),
+                    _ => None,
+                })
+                .collect();
+            let features = manifest.feature_count() as i64;
+            let fits =
+                dims.len() == 2 && dims[1].is_none_or(|n| n == features) && dims[0].is_none_or(|n| n == 1 || n <= 0);
+            if !fits {
+                return Err(PredictError::GraphMismatch(format!(
+                    "the graph's input {:?} has shape {dims:?} (None = symbolic); the manifest says [N, {features}]",
+                    input.name
+                )));
+            }
+        }
+    }
+    let outputs = &manifest.outputs;
+    for name in [&outputs.probabilities, &outputs.label, &outputs.score]
+        .into_iter()
+        .flatten()
+    {
+        if !graph.output.iter().any(|o| &o.name == name) {
+            return Err(PredictError::GraphMismatch(format!(
+                "the manifest names output {name:?}, the graph's outputs are {:?}",
+                graph.output.iter().map(|o| o.name.as_str()).collect::<Vec<_>>()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn build_plans(proto: &ModelProto, manifest: &Manifest) -> Result<(TypedSimpleState, TypedSimpleState)> {
+    let unsupported = |stage: &str, e: TractError| PredictError::Unsupported(format!("{stage}: {e:#}"));
+    let model = ONNX
+        .with(|onnx| onnx.model_for_proto_model(proto))
+        .map_err(|e| unsupported("reading the graph", e))?;
+    let batch = model.sym(BATCH_SYMBOL);
+    let fact = InferenceFact::dt_shape(
+        f32::datum_type(),
+        tvec!(batch.clone().into(), manifest.feature_count().to_dim()),
+    );
+    let typed = model
+        .with_input_fact(0, fact)
+        .and_then(|m| m.into_typed())
+        .and_then(|m| m.into_decluttered())
+        .map_err(|e| unsupported("typing the graph", e))?;
+    let single = typed
+        .set_symbols(&HashMap::from([(batch, 1.to_dim())]))
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .and_then(|p| p.spawn())
+        .map_err(|e| unsupported("planning for one row", e))?;
+    let batch = typed
+        .into_optimized()
+        .and_then(|m| m.into_runnable())
+        .and_then(|p| p.spawn())
+        .map_err(|e| unsupported("planning for batches", e))?;
+    Ok((single, batch))
+}
+
+fn run(state: &mut TypedSimpleState, flat: &[f32], rows: usize, features: usize) -> Result<Vec<f32>> {
+    let failed = |e: TractError| PredictError::Inference(format!("{e:#}"));
+    let input = Tensor::from_shape(&[rows, features], flat).map_err(failed)?;
+    let outputs = state.run(tvec!(input.into())).map_err(failed)?;
+    let output = outputs
+        .first()
+        .ok_or_else(|| PredictError::Inference("the model gave no output".into()))?;
+    let values = output.cast_to::<f32>().map_err(failed)?;
+    let view = values.to_plain_array_view::<f32>().map_err(failed)?;
+    Ok(view.iter().copied().collect())
+}

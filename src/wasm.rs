@@ -1,0 +1,309 @@
+//! The WebAssembly bindings: a thin layer that converts arguments and errors, over the core.
+//!
+//! Errors reach JS as `Error` objects named `PredictError` with a stable `code` property
+//! (see [`PredictError::code`]).
+
+use js_sys::{Float32Array, Reflect, Uint32Array, Uint8Array};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+use crate::error::PredictError;
+
+#[wasm_bindgen(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &str = r#"
+/** Codes of the errors a `Predictor` throws, in `error.code`. */
+export type PredictErrorCode =
+  | "MODEL_INVALID" | "HASH_MISMATCH" | "MANIFEST_INVALID" | "GRAPH_MISMATCH" | "MODEL_UNSUPPORTED"
+  | "FIXTURE_FAILED" | "INPUT_SHAPE" | "INPUT_DTYPE" | "INPUT_NOT_FINITE" | "INFERENCE_FAILED";
+
+/** The errors a `Predictor` throws. */
+export interface PredictError extends Error {
+  name: "PredictError";
+  code: PredictErrorCode;
+}
+
+/** Quantile bins: (-inf, e0], (e0, e1], ..., (e_last, +inf); one more count than edges. */
+export interface Histogram { edges: number[]; counts: number[] }
+
+/** A bundle's manifest.json (see models/manifest.schema.json). */
+export interface Manifest {
+  $schema?: string;
+  format: 1;
+  name: string;
+  version: string;
+  sha256: string;
+  task: "classification" | "regression";
+  inputs: { name: string; dtype: "float32"; shape: [string, number]; features: string[] }[];
+  outputs: { probabilities?: string; label?: string; score?: string; classes?: string[] };
+  performance: {
+    metric: "accuracy" | "r2";
+    minimum: number;
+    achieved?: number;
+    holdout: { inputs: number[][]; targets: (string | number)[] };
+  };
+  fixtures: {
+    tolerance: number;
+    cases: { input: number[]; expected: { probabilities?: number[]; label?: string; value?: number } }[];
+  };
+  reference: {
+    features: ({ name: string } & Histogram)[];
+    predictions: { labels?: Record<string, number>; confidence?: Histogram; value?: Histogram };
+  };
+  provenance: {
+    training_data: { source: string; rows: number; window: { start: string; end: string } | null };
+    parent_version: string | null;
+    created: string;
+    producer?: string;
+  };
+}
+
+/** What `Predictor.verify()` reports. */
+export interface VerificationReport {
+  model: string;
+  tolerance: number;
+  fixtures: { index: number; maxAbsDiff: number; expectedLabel?: string; label?: string; passed: boolean }[];
+  performance: { metric: "accuracy" | "r2"; minimum: number; achieved: number; rows: number; passed: boolean };
+  passed: boolean;
+}
+"#;
+
+/// A model bundle loaded and checked, ready to predict.
+#[wasm_bindgen]
+pub struct Predictor {
+    inner: crate::Predictor,
+}
+
+#[wasm_bindgen]
+impl Predictor {
+    /// Loads a bundle from its manifest (JSON text or bytes) and its `model.onnx` bytes.
+    /// Checks the sha256, the manifest, the graph, and runs the regression fixtures.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "string | Uint8Array")] manifest: JsValue,
+        model: &[u8],
+    ) -> Result<Predictor, JsValue> {
+        let manifest = if let Some(text) = manifest.as_string() {
+            text.into_bytes()
+        } else if let Some(bytes) = manifest.dyn_ref::<Uint8Array>() {
+            bytes.to_vec()
+        } else {
+            return Err(js_error(&PredictError::ManifestInvalid(
+                "the manifest must be given as a JSON string or a Uint8Array".into(),
+            )));
+        };
+        let inner = crate::Predictor::load(&manifest, model).map_err(|e| js_error(&e))?;
+        Ok(Predictor { inner })
+    }
+
+    /// Loads the default int8 digits model compiled into the package.
+    #[wasm_bindgen(js_name = withDefaultModel)]
+    pub fn with_default_model() -> Result<Predictor, JsValue> {
+        let inner = crate::default_bundle::load().map_err(|e| js_error(&e))?;
+        Ok(Predictor { inner })
+    }
+
+    /// Predicts one row, a `Float32Array` of `featureCount` finite values.
+    pub fn predict(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "Float32Array")] features: JsValue,
+    ) -> Result<Prediction, JsValue> {
+        let row = float32_values(&features)?;
+        let prediction = self.inner.predict(&row).map_err(|e| js_error(&e))?;
+        Ok(Prediction(prediction))
+    }
+
+    /// Predicts `rows` rows given one after the other in a `Float32Array`.
+    #[wasm_bindgen(js_name = predictBatch)]
+    pub fn predict_batch(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "Float32Array")] features: JsValue,
+        rows: u32,
+    ) -> Result<BatchPrediction, JsValue> {
+        let flat = float32_values(&features)?;
+        let batch = self
+            .inner
+            .predict_batch(&flat, rows as usize)
+            .map_err(|e| js_error(&e))?;
+        let classes = self.inner.manifest().classes();
+        let labels = batch
+            .label_indices
+            .iter()
+            .map(|&i| classes.get(i as usize).cloned().unwrap_or_default())
+            .collect();
+        Ok(BatchPrediction { inner: batch, labels })
+    }
+
+    /// The bundle's manifest.
+    #[wasm_bindgen(unchecked_return_type = "Manifest")]
+    pub fn info(&self) -> Result<JsValue, JsValue> {
+        to_js(self.inner.manifest())
+    }
+
+    /// Runs the regression fixtures and measures the performance requirement on the holdout.
+    #[wasm_bindgen(unchecked_return_type = "VerificationReport")]
+    pub fn verify(&mut self) -> Result<JsValue, JsValue> {
+        let report = crate::verify(&mut self.inner).map_err(|e| js_error(&e))?;
+        to_js(&report)
+    }
+
+    /// `name@version` of the loaded model.
+    #[wasm_bindgen(getter)]
+    pub fn model(&self) -> String {
+        self.inner.manifest().id()
+    }
+
+    /// sha256 of the loaded `model.onnx`.
+    #[wasm_bindgen(getter)]
+    pub fn sha256(&self) -> String {
+        self.inner.manifest().sha256.clone()
+    }
+
+    /// Number of values in one row.
+    #[wasm_bindgen(getter, js_name = featureCount)]
+    pub fn feature_count(&self) -> u32 {
+        self.inner.manifest().feature_count() as u32
+    }
+
+    /// Class labels, in the order of the probabilities (empty for regression).
+    #[wasm_bindgen(getter)]
+    pub fn classes(&self) -> Vec<String> {
+        self.inner.manifest().classes().to_vec()
+    }
+}
+
+/// One prediction: probabilities, label and confidence for a classifier, a value for a regressor.
+#[wasm_bindgen]
+pub struct Prediction(crate::Prediction);
+
+#[wasm_bindgen]
+impl Prediction {
+    /// `"classification"` or `"regression"`.
+    #[wasm_bindgen(getter, unchecked_return_type = "\"classification\" | \"regression\"")]
+    pub fn task(&self) -> String {
+        match self.0 {
+            crate::Prediction::Classification { .. } => "classification".into(),
+            crate::Prediction::Regression { .. } => "regression".into(),
+        }
+    }
+
+    /// Class probabilities in the order of `Predictor.classes`.
+    #[wasm_bindgen(getter)]
+    pub fn probabilities(&self) -> Option<Vec<f32>> {
+        match &self.0 {
+            crate::Prediction::Classification { probabilities, .. } => Some(probabilities.clone()),
+            crate::Prediction::Regression { .. } => None,
+        }
+    }
+
+    /// Label of the most probable class.
+    #[wasm_bindgen(getter)]
+    pub fn label(&self) -> Option<String> {
+        match &self.0 {
+            crate::Prediction::Classification { label, .. } => Some(label.clone()),
+            crate::Prediction::Regression { .. } => None,
+        }
+    }
+
+    /// Index of the most probable class.
+    #[wasm_bindgen(getter, js_name = labelIndex)]
+    pub fn label_index(&self) -> Option<u32> {
+        match &self.0 {
+            crate::Prediction::Classification { label_index, .. } => Some(*label_index as u32),
+            crate::Prediction::Regression { .. } => None,
+        }
+    }
+
+    /// Probability of the most probable class.
+    #[wasm_bindgen(getter)]
+    pub fn confidence(&self) -> Option<f32> {
+        match &self.0 {
+            crate::Prediction::Classification { confidence, .. } => Some(*confidence),
+            crate::Prediction::Regression { .. } => None,
+        }
+    }
+
+    /// The predicted value of a regressor.
+    #[wasm_bindgen(getter)]
+    pub fn value(&self) -> Option<f32> {
+        match &self.0 {
+            crate::Prediction::Regression { value } => Some(*value),
+            crate::Prediction::Classification { .. } => None,
+        }
+    }
+}
+
+/// Predictions for a batch, in flat typed arrays.
+#[wasm_bindgen]
+pub struct BatchPrediction {
+    inner: crate::BatchPrediction,
+    labels: Vec<String>,
+}
+
+#[wasm_bindgen]
+impl BatchPrediction {
+    /// Number of rows.
+    #[wasm_bindgen(getter)]
+    pub fn rows(&self) -> u32 {
+        self.inner.rows as u32
+    }
+
+    /// Classification: `rows * classes` probabilities, row after row; regression: one value per row.
+    #[wasm_bindgen(getter)]
+    pub fn outputs(&self) -> Float32Array {
+        Float32Array::from(self.inner.outputs.as_slice())
+    }
+
+    /// Classification: each row's label.
+    #[wasm_bindgen(getter)]
+    pub fn labels(&self) -> Vec<String> {
+        self.labels.clone()
+    }
+
+    /// Classification: each row's class index.
+    #[wasm_bindgen(getter, js_name = labelIndices)]
+    pub fn label_indices(&self) -> Uint32Array {
+        Uint32Array::from(self.inner.label_indices.as_slice())
+    }
+
+    /// Classification: each row's highest probability.
+    #[wasm_bindgen(getter)]
+    pub fn confidences(&self) -> Float32Array {
+        Float32Array::from(self.inner.confidences.as_slice())
+    }
+}
+
+fn float32_values(value: &JsValue) -> Result<Vec<f32>, JsValue> {
+    match value.dyn_ref::<Float32Array>() {
+        Some(array) => Ok(array.to_vec()),
+        None => {
+            let kind = if value.is_array() {
+                "an Array".to_string()
+            } else {
+                value.js_typeof().as_string().unwrap_or_else(|| "unknown".into())
+            };
+            Err(js_error(&PredictError::InputDtype(format!(
+                "features must be a Float32Array, got {kind}; wrap it with new Float32Array(...)"
+            ))))
+        }
+    }
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| js_error(&PredictError::Inference(format!("could not convert to JS: {e}"))))
+}
+
+/// The one conversion of core errors into JS: an `Error` named `PredictError` with a `code`.
+fn js_error(error: &PredictError) -> JsValue {
+    let js = js_sys::Error::new(&error.to_string());
+    js.set_name("PredictError");
+    // Reflect::set only fails on frozen or proxied objects; a fresh Error is neither.
+    let _ = Reflect::set(&js, &JsValue::from_str("code"), &JsValue::from_str(error.code()));
+    js.into()
+}
