@@ -102,9 +102,10 @@ def fixture_rows(spec):
             i = int(np.flatnonzero(np.array([str(v) for v in spec.y_hold]) == cls)[0])
             picked.add(i)
             rows.append(spec.x_hold[i])
+    wanted = max(len(rows), 8) + 4
     rng = np.random.default_rng(0)
     for i in rng.permutation(len(spec.x_hold)):
-        if len(picked) >= max(len(rows), 8) + 4:
+        if len(picked) >= wanted:
             break
         if int(i) not in picked:
             picked.add(int(i))
@@ -229,7 +230,7 @@ def digits(build):
         outputs,
     )
     write_bundle(
-        Spec("digits-mlp-int8", "1.0.0", "classification", features, x_train, x_hold, y_hold, classes, source, 0.02),
+        Spec("digits-mlp-int8", "1.0.0", "classification", features, x_train, x_hold, y_hold, classes, source, 1e-3),
         int8_path,
         outputs,
         parent="digits-mlp@1.0.0",

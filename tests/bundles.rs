@@ -1,5 +1,6 @@
 //! Every committed bundle loads, passes verify, and matches onnxruntime on its whole holdout.
 
+#![cfg(not(target_arch = "wasm32"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};

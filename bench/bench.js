@@ -1,0 +1,99 @@
+// In-page benchmark functions, called by bench/run.mjs through playwright.
+// performance.now() is coarsened in pages that are not cross-origin isolated, so calls are timed
+// in blocks and divided.
+import init, { Predictor } from "../pkg/wasm_predict.js";
+
+const BUNDLES = "../models";
+
+async function bundleBytes(name) {
+  const [manifest, model] = await Promise.all([
+    fetch(`${BUNDLES}/${name}/1.0.0/manifest.json`).then((r) => r.text()),
+    fetch(`${BUNDLES}/${name}/1.0.0/model.onnx`).then((r) => r.arrayBuffer()),
+  ]);
+  return { manifest, model: new Uint8Array(model), features: JSON.parse(manifest).performance.holdout.inputs };
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+/** Median over `blocks` of the mean time of `perBlock` calls of `fn`, in microseconds. */
+async function timeCalls(fn, perBlock, blocks) {
+  for (let i = 0; i < perBlock; i++) await fn(i);
+  const means = [];
+  for (let b = 0; b < blocks; b++) {
+    const start = performance.now();
+    for (let i = 0; i < perBlock; i++) await fn(i);
+    means.push(((performance.now() - start) * 1000) / perBlock);
+  }
+  return median(means);
+}
+
+function rowsOf(features, count) {
+  const width = features[0].length;
+  const flat = new Float32Array(count * width);
+  for (let r = 0; r < count; r++) flat.set(features[r % features.length], r * width);
+  return flat;
+}
+
+/** Cold start of the embedded default: wasm init, model load, first prediction (ms). */
+window.coldStartEmbedded = async () => {
+  const t0 = performance.now();
+  await init();
+  const t1 = performance.now();
+  const predictor = Predictor.withDefaultModel();
+  const t2 = performance.now();
+  predictor.predict(new Float32Array(predictor.featureCount));
+  const t3 = performance.now();
+  return { init: t1 - t0, load: t2 - t1, first: t3 - t2, total: t3 - t0 };
+};
+
+/** Per-row and per-batch latency of wasm-predict on a bundle (µs). */
+window.latencyWasmPredict = async (name) => {
+  await init();
+  const { manifest, model, features } = await bundleBytes(name);
+  const predictor = name === "default" ? Predictor.withDefaultModel() : new Predictor(manifest, model);
+  const rows = features.map((f) => new Float32Array(f));
+  const batch = rowsOf(features, 256);
+  const row = await timeCalls((i) => predictor.predict(rows[i % rows.length]), 500, 15);
+  const batch256 = await timeCalls(() => predictor.predictBatch(batch, 256), 5, 15);
+  return { row, batch256 };
+};
+
+async function ortModule() {
+  const ort = await import("../node_modules/onnxruntime-web/dist/ort.wasm.min.mjs");
+  ort.env.wasm.numThreads = 1;
+  ort.env.wasm.proxy = false;
+  ort.env.wasm.wasmPaths = new URL("../node_modules/onnxruntime-web/dist/", import.meta.url).href;
+  return ort;
+}
+
+/** Cold start of onnxruntime-web on a bundle's model: module, session, first prediction (ms). */
+window.coldStartOrt = async (name) => {
+  const t0 = performance.now();
+  const ort = await ortModule();
+  const { model, features } = await bundleBytes(name);
+  const t1 = performance.now();
+  const session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
+  const t2 = performance.now();
+  await session.run({ X: new ort.Tensor("float32", new Float32Array(features[0]), [1, features[0].length]) });
+  const t3 = performance.now();
+  return { init: t1 - t0, load: t2 - t1, first: t3 - t2, total: t3 - t0 };
+};
+
+/** Per-row and per-batch latency of onnxruntime-web (wasm backend, one thread) on a bundle (µs). */
+window.latencyOrt = async (name) => {
+  const ort = await ortModule();
+  const { model, features } = await bundleBytes(name);
+  const session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
+  const width = features[0].length;
+  const rows = features.map((f) => new ort.Tensor("float32", new Float32Array(f), [1, width]));
+  const batch = new ort.Tensor("float32", rowsOf(features, 256), [256, width]);
+  const outputs = ["probabilities"];
+  const row = await timeCalls((i) => session.run({ X: rows[i % rows.length] }, outputs), 200, 15);
+  const batch256 = await timeCalls(() => session.run({ X: batch }, outputs), 5, 15);
+  return { row, batch256 };
+};
+
+document.body.dataset.state = "ready";

@@ -1,0 +1,93 @@
+// The browser benchmark: wasm-predict and onnxruntime-web side by side in headless chromium.
+// Usage: node bench/run.mjs   (after the package is built into pkg/). Prints a Markdown table and
+// writes bench/results/latest.json. Figures are medians; trust the ratios more than the times.
+import { readFileSync, mkdirSync, writeFileSync, statSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import os from "node:os";
+import { startServer } from "../scripts/serve.mjs";
+import { launchChromium } from "../tests/browser/chromium.mjs";
+
+const COLD_RUNS = 5;
+const { server, url } = await startServer({ csp: false });
+const browser = await launchChromium();
+
+async function inFreshPage(fn, arg) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${url}/bench/index.html`);
+  await page.waitForSelector("body[data-state=ready]");
+  const result = await page.evaluate(([name, a]) => window[name](a), [fn, arg]);
+  await context.close();
+  return result;
+}
+
+function medianBy(results, key) {
+  const sorted = results.map((r) => r[key]).sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+async function cold(fn, arg) {
+  const runs = [];
+  for (let i = 0; i < COLD_RUNS; i++) runs.push(await inFreshPage(fn, arg));
+  return Object.fromEntries(["init", "load", "first", "total"].map((k) => [k, medianBy(runs, k)]));
+}
+
+try {
+  const wasm = readFileSync("pkg/wasm_predict_bg.wasm");
+  const ortWasm = readFileSync("node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm");
+  const results = {
+    machine: `${os.cpus().length} × ${os.cpus()[0].model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}`,
+    browser: browser.version(),
+    date: new Date().toISOString(),
+    size: {
+      wasmPredict: { raw: wasm.length, gzip: gzipSync(wasm, { level: 9 }).length },
+      onnxruntimeWeb: { raw: ortWasm.length, gzip: gzipSync(ortWasm, { level: 9 }).length },
+      models: Object.fromEntries(
+        ["digits-mlp", "digits-mlp-int8"].map((m) => [m, statSync(`models/${m}/1.0.0/model.onnx`).size]),
+      ),
+    },
+    coldStart: {
+      wasmPredictEmbedded: await cold("coldStartEmbedded"),
+      onnxruntimeWeb: await cold("coldStartOrt", "digits-mlp-int8"),
+    },
+    latency: {},
+  };
+  for (const model of ["digits-mlp", "digits-mlp-int8"]) {
+    results.latency[model] = {
+      wasmPredict: await inFreshPage("latencyWasmPredict", model),
+      onnxruntimeWeb: await inFreshPage("latencyOrt", model),
+    };
+  }
+  mkdirSync("bench/results", { recursive: true });
+  writeFileSync("bench/results/latest.json", JSON.stringify(results, null, 2) + "\n");
+
+  const f = (v, d = 1) => v.toFixed(d);
+  const mb = (b) => `${(b / 1e6).toFixed(2)} MB`;
+  const lines = [
+    `Machine: ${results.machine}; ${results.browser}; ${results.date.slice(0, 10)}.`,
+    "",
+    "| measure | wasm-predict | onnxruntime-web 1.30 | ratio (ort / ours) |",
+    "|---|---|---|---|",
+    `| .wasm size, raw | ${mb(results.size.wasmPredict.raw)} | ${mb(results.size.onnxruntimeWeb.raw)} | ${f(results.size.onnxruntimeWeb.raw / results.size.wasmPredict.raw, 2)} |`,
+    `| .wasm size, gzip -9 | ${mb(results.size.wasmPredict.gzip)} | ${mb(results.size.onnxruntimeWeb.gzip)} | ${f(results.size.onnxruntimeWeb.gzip / results.size.wasmPredict.gzip, 2)} |`,
+  ];
+  const c = results.coldStart;
+  lines.push(
+    `| cold start, int8 digits: init + load + first prediction (ms) | ${f(c.wasmPredictEmbedded.init)} + ${f(c.wasmPredictEmbedded.load)} + ${f(c.wasmPredictEmbedded.first)} = ${f(c.wasmPredictEmbedded.total)} | ${f(c.onnxruntimeWeb.init)} + ${f(c.onnxruntimeWeb.load)} + ${f(c.onnxruntimeWeb.first)} = ${f(c.onnxruntimeWeb.total)} | ${f(c.onnxruntimeWeb.total / c.wasmPredictEmbedded.total, 2)} |`,
+  );
+  for (const [model, r] of Object.entries(results.latency)) {
+    lines.push(
+      `| ${model}: one row (µs per prediction) | ${f(r.wasmPredict.row)} | ${f(r.onnxruntimeWeb.row)} | ${f(r.onnxruntimeWeb.row / r.wasmPredict.row, 2)} |`,
+      `| ${model}: batch of 256 (µs per batch) | ${f(r.wasmPredict.batch256, 0)} | ${f(r.onnxruntimeWeb.batch256, 0)} | ${f(r.onnxruntimeWeb.batch256 / r.wasmPredict.batch256, 2)} |`,
+    );
+  }
+  const l = results.latency;
+  lines.push(
+    "",
+    `int8 / float on wasm-predict: one row ${f(l["digits-mlp-int8"].wasmPredict.row / l["digits-mlp"].wasmPredict.row, 2)}, batch of 256 ${f(l["digits-mlp-int8"].wasmPredict.batch256 / l["digits-mlp"].wasmPredict.batch256, 2)} (below or near 1: int8 is not slower).`,
+  );
+  console.log(lines.join("\n"));
+} finally {
+  await browser.close();
+  server.close();
+}

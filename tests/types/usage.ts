@@ -1,0 +1,30 @@
+// Compiled with `tsc --noEmit` against the generated pkg/wasm_predict.d.ts: the public API as a
+// TypeScript user writes it must type-check, and misuse must not (see the @ts-expect-error lines).
+import init, { Predictor, type Manifest, type VerificationReport, type PredictError } from "../../pkg/wasm_predict.js";
+
+export async function usage(manifestText: string, model: Uint8Array): Promise<string> {
+  await init();
+  const predictor: Predictor = new Predictor(manifestText, model);
+  const fallback = Predictor.withDefaultModel();
+  const manifest: Manifest = predictor.info();
+  const task: "classification" | "regression" = manifest.task;
+  const report: VerificationReport = fallback.verify();
+  const passed: boolean = report.passed && report.performance.achieved >= report.performance.minimum;
+  const prediction = predictor.predict(new Float32Array(predictor.featureCount));
+  const probabilities: Float32Array | undefined = prediction.probabilities;
+  const confidence: number | undefined = prediction.confidence;
+  const batch = predictor.predictBatch(new Float32Array(predictor.featureCount * 2), 2);
+  const labels: string[] = batch.labels;
+  const indices: Uint32Array = batch.labelIndices;
+  // @ts-expect-error rows is required
+  predictor.predictBatch(new Float32Array(4));
+  // @ts-expect-error info() is a Manifest, not a string
+  const wrong: string = predictor.info();
+  try {
+    predictor.predict(new Float32Array(1));
+  } catch (error) {
+    const code = (error as PredictError).code;
+    if (code === "INPUT_SHAPE") return "shape";
+  }
+  return `${task} ${passed} ${probabilities?.length} ${confidence} ${labels} ${indices} ${wrong}`;
+}

@@ -1,0 +1,113 @@
+//! The same bundles, fixtures and onnxruntime outputs as the native tests, inside a real browser.
+//!
+//! Run with `wasm-pack test --headless --chrome`.
+
+#![cfg(target_arch = "wasm32")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use js_sys::{Float32Array, Reflect};
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::*;
+use wasm_predict::verify::max_abs_diff;
+use wasm_predict::{verify, Prediction, Predictor};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+macro_rules! bundle {
+    ($name:literal) => {
+        (
+            $name,
+            include_bytes!(concat!("../models/", $name, "/1.0.0/manifest.json")).as_slice(),
+            include_bytes!(concat!("../models/", $name, "/1.0.0/model.onnx")).as_slice(),
+            include_bytes!(concat!("golden/", $name, "-1.0.0.json")).as_slice(),
+        )
+    };
+}
+
+const BUNDLES: [(&str, &[u8], &[u8], &[u8]); 4] = [
+    bundle!("digits-mlp"),
+    bundle!("digits-mlp-int8"),
+    bundle!("breast-cancer-logreg"),
+    bundle!("diabetes-linreg"),
+];
+
+#[derive(serde::Deserialize)]
+struct Golden {
+    #[serde(default)]
+    probabilities: Vec<Vec<f32>>,
+    #[serde(default)]
+    labels: Vec<String>,
+    #[serde(default)]
+    values: Vec<f32>,
+}
+
+#[wasm_bindgen_test]
+fn every_bundle_verifies_in_the_browser() {
+    for (name, manifest, model, _) in BUNDLES {
+        let mut predictor = Predictor::load(manifest, model).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let report = verify(&mut predictor).unwrap();
+        assert!(report.passed, "{name}: {report:?}");
+    }
+}
+
+#[wasm_bindgen_test]
+fn every_bundle_matches_onnxruntime_in_the_browser() {
+    for (name, manifest, model, golden) in BUNDLES {
+        let mut predictor = Predictor::load(manifest, model).unwrap();
+        let golden: Golden = serde_json::from_slice(golden).unwrap();
+        let m = predictor.manifest().clone();
+        let mut worst = 0f32;
+        let mut same = 0usize;
+        for (r, row) in m.performance.holdout.inputs.iter().enumerate() {
+            match predictor.predict(row).unwrap() {
+                Prediction::Classification { probabilities, label, .. } => {
+                    worst = worst.max(max_abs_diff(&probabilities, &golden.probabilities[r]));
+                    same += usize::from(label == golden.labels[r]);
+                }
+                Prediction::Regression { value } => {
+                    worst = worst.max((value - golden.values[r]).abs());
+                    same += 1;
+                }
+            }
+        }
+        let rows = m.performance.holdout.inputs.len();
+        web_sys::console::log_1(&format!("{name}: max |wasm - onnxruntime| = {worst:e}, same label {same}/{rows}").into());
+        assert!(worst <= m.fixtures.tolerance, "{name}: {worst}");
+        assert!(same as f64 >= 0.995 * rows as f64, "{name}: {same}/{rows}");
+    }
+}
+
+fn code_of(error: JsValue) -> String {
+    Reflect::get(&error, &"code".into()).unwrap().as_string().unwrap()
+}
+
+#[wasm_bindgen_test]
+fn the_js_api_predicts_and_throws_coded_errors() {
+    use wasm_predict::wasm::Predictor as JsPredictor;
+    let mut predictor = JsPredictor::with_default_model().unwrap();
+    assert_eq!(predictor.model(), "digits-mlp-int8@1.0.0");
+    assert_eq!(predictor.feature_count(), 64);
+    let row = Float32Array::new_with_length(64);
+    let prediction = predictor.predict(row.clone().into()).unwrap();
+    assert_eq!(prediction.probabilities().unwrap().len(), 10);
+    assert!(prediction.confidence().unwrap() > 0.0);
+    let batch = predictor.predict_batch(Float32Array::new_with_length(128).into(), 2).unwrap();
+    assert_eq!(batch.rows(), 2);
+    assert_eq!(batch.labels().len(), 2);
+
+    assert_eq!(code_of(predictor.predict(Float32Array::new_with_length(3).into()).err().unwrap()), "INPUT_SHAPE");
+    let nan = Float32Array::new_with_length(64);
+    nan.set_index(5, f32::NAN);
+    assert_eq!(code_of(predictor.predict(nan.into()).err().unwrap()), "INPUT_NOT_FINITE");
+    assert_eq!(code_of(predictor.predict(js_sys::Array::new().into()).err().unwrap()), "INPUT_DTYPE");
+    assert_eq!(code_of(predictor.predict_batch(row.into(), 0).err().unwrap()), "INPUT_SHAPE");
+
+    let (_, manifest, model, _) = BUNDLES[1];
+    let manifest = String::from_utf8(manifest.to_vec()).unwrap();
+    assert!(JsPredictor::new(manifest.clone().into(), model).is_ok());
+    assert_eq!(code_of(JsPredictor::new(manifest.clone().into(), &model[..100]).err().unwrap()), "HASH_MISMATCH");
+    assert_eq!(code_of(JsPredictor::new("{".into(), model).err().unwrap()), "MANIFEST_INVALID");
+    assert_eq!(code_of(JsPredictor::new(JsValue::from(5), model).err().unwrap()), "MANIFEST_INVALID");
+    let report = predictor.verify().unwrap();
+    assert_eq!(Reflect::get(&report, &"passed".into()).unwrap(), JsValue::TRUE);
+}
