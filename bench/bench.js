@@ -18,16 +18,21 @@ function median(values) {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-/** Median over `blocks` of the mean time of `perBlock` calls of `fn`, in microseconds. */
-async function timeCalls(fn, perBlock, blocks) {
-  for (let i = 0; i < perBlock; i++) await fn(i);
-  const means = [];
-  for (let b = 0; b < blocks; b++) {
-    const start = performance.now();
-    for (let i = 0; i < perBlock; i++) await fn(i);
-    means.push(((performance.now() - start) * 1000) / perBlock);
+/**
+ * Per-call times of several contenders, measured in interleaved blocks so that a slow moment of
+ * the machine hits them all alike: for each contender, the median over `blocks` of the mean time
+ * of `perBlock` calls, in microseconds.
+ */
+async function timeInterleaved(contenders, perBlock, blocks) {
+  const means = contenders.map(() => []);
+  for (let b = -1; b < blocks; b++) {
+    for (const [c, fn] of contenders.entries()) {
+      const start = performance.now();
+      for (let i = 0; i < perBlock; i++) await fn(i);
+      if (b >= 0) means[c].push(((performance.now() - start) * 1000) / perBlock);
+    }
   }
-  return median(means);
+  return means.map(median);
 }
 
 function rowsOf(features, count) {
@@ -49,16 +54,22 @@ window.coldStartEmbedded = async () => {
   return { init: t1 - t0, load: t2 - t1, first: t3 - t2, total: t3 - t0 };
 };
 
-/** Per-row and per-batch latency of wasm-predict on a bundle (µs). */
-window.latencyWasmPredict = async (name) => {
+/** Per-row and per-batch latency of wasm-predict on bundles, interleaved (µs). */
+window.latencyWasmPredict = async (names) => {
   await init();
-  const { manifest, model, features } = await bundleBytes(name);
-  const predictor = name === "default" ? Predictor.withDefaultModel() : new Predictor(manifest, model);
-  const rows = features.map((f) => new Float32Array(f));
-  const batch = rowsOf(features, 256);
-  const row = await timeCalls((i) => predictor.predict(rows[i % rows.length]), 500, 15);
-  const batch256 = await timeCalls(() => predictor.predictBatch(batch, 256), 5, 15);
-  return { row, batch256 };
+  const rowFns = [];
+  const batchFns = [];
+  for (const name of names) {
+    const { manifest, model, features } = await bundleBytes(name);
+    const predictor = new Predictor(manifest, model);
+    const rows = features.map((f) => new Float32Array(f));
+    const batch = rowsOf(features, 256);
+    rowFns.push((i) => predictor.predict(rows[i % rows.length]).free());
+    batchFns.push(() => predictor.predictBatch(batch, 256).free());
+  }
+  const row = await timeInterleaved(rowFns, 1000, 21);
+  const batch256 = await timeInterleaved(batchFns, 20, 21);
+  return Object.fromEntries(names.map((n, i) => [n, { row: row[i], batch256: batch256[i] }]));
 };
 
 async function ortModule() {
@@ -82,18 +93,23 @@ window.coldStartOrt = async (name) => {
   return { init: t1 - t0, load: t2 - t1, first: t3 - t2, total: t3 - t0 };
 };
 
-/** Per-row and per-batch latency of onnxruntime-web (wasm backend, one thread) on a bundle (µs). */
-window.latencyOrt = async (name) => {
+/** Per-row and per-batch latency of onnxruntime-web (wasm backend, one thread), interleaved (µs). */
+window.latencyOrt = async (names) => {
   const ort = await ortModule();
-  const { model, features } = await bundleBytes(name);
-  const session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
-  const width = features[0].length;
-  const rows = features.map((f) => new ort.Tensor("float32", new Float32Array(f), [1, width]));
-  const batch = new ort.Tensor("float32", rowsOf(features, 256), [256, width]);
-  const outputs = ["probabilities"];
-  const row = await timeCalls((i) => session.run({ X: rows[i % rows.length] }, outputs), 200, 15);
-  const batch256 = await timeCalls(() => session.run({ X: batch }, outputs), 5, 15);
-  return { row, batch256 };
+  const rowFns = [];
+  const batchFns = [];
+  for (const name of names) {
+    const { model, features } = await bundleBytes(name);
+    const session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
+    const width = features[0].length;
+    const rows = features.map((f) => new ort.Tensor("float32", new Float32Array(f), [1, width]));
+    const batch = new ort.Tensor("float32", rowsOf(features, 256), [256, width]);
+    rowFns.push((i) => session.run({ X: rows[i % rows.length] }, ["probabilities"]));
+    batchFns.push(() => session.run({ X: batch }, ["probabilities"]));
+  }
+  const row = await timeInterleaved(rowFns, 300, 21);
+  const batch256 = await timeInterleaved(batchFns, 20, 21);
+  return Object.fromEntries(names.map((n, i) => [n, { row: row[i], batch256: batch256[i] }]));
 };
 
 document.body.dataset.state = "ready";

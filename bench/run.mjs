@@ -52,12 +52,10 @@ try {
     },
     latency: {},
   };
-  for (const model of ["digits-mlp", "digits-mlp-int8"]) {
-    results.latency[model] = {
-      wasmPredict: await inFreshPage("latencyWasmPredict", model),
-      onnxruntimeWeb: await inFreshPage("latencyOrt", model),
-    };
-  }
+  const models = ["digits-mlp", "digits-mlp-int8"];
+  const ours = await inFreshPage("latencyWasmPredict", models);
+  const theirs = await inFreshPage("latencyOrt", models);
+  for (const model of models) results.latency[model] = { wasmPredict: ours[model], onnxruntimeWeb: theirs[model] };
   mkdirSync("bench/results", { recursive: true });
   writeFileSync("bench/results/latest.json", JSON.stringify(results, null, 2) + "\n");
 

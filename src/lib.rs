@@ -8,6 +8,7 @@ pub mod default_bundle;
 pub mod error;
 pub mod lowering;
 pub mod manifest;
+pub mod ops;
 pub mod predictor;
 pub mod verify;
 

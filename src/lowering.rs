@@ -1,11 +1,14 @@
 //! Rewrites of an ONNX graph before tract reads it, for ops tract lacks or gets wrong.
 //!
-//! Each rewrite replaces a node by standard float ops that tract runs with its fast kernels:
-//! - `QuantizeLinear` / `DequantizeLinear` become `Div, Round, Add, Clip, Cast` / `Cast, Sub, Mul`.
-//!   tract 0.23 turns QDQ pairs into its own quantized types, which returns 1.0 for every class
-//!   after a quantized Softmax and runs slower than float in wasm; as plain float ops, a
-//!   `DequantizeLinear` of an int8 weight is folded into a float constant at optimization, and
-//!   activations are rounded to the int8 grid exactly as onnxruntime's QuantizeLinear does.
+//! Each rewrite replaces nodes by float ops that tract runs with its fast kernels:
+//! - A per-tensor `QuantizeLinear` whose only consumers are matching `DequantizeLinear`s becomes
+//!   one [`FakeQuantize`](crate::ops::FakeQuantize): activations are rounded to the int8 grid
+//!   exactly as onnxruntime's QuantizeLinear does, in one pass.
+//! - Other `QuantizeLinear` / `DequantizeLinear` become `Div, Round, Add, Clip, Cast` /
+//!   `Cast, Sub, Mul`; a `DequantizeLinear` of an int8 weight is then folded into a float
+//!   constant when tract optimizes.
+//!   tract 0.23's own QDQ handling returns 1.0 for every class after a quantized Softmax and runs
+//!   slower than float in wasm; as float ops, both problems are gone.
 //! - ai.onnx.ml `Scaler` (missing in tract) becomes `Sub, Mul`.
 //!
 //! The model downloaded and cached stays int8: only the in-memory plan is float.
@@ -47,6 +50,7 @@ pub fn keep_outputs(model: &mut ModelProto, outputs: &[&str]) -> Result<()> {
 /// Applies every lowering to the graph, in place.
 pub fn lower(model: &mut ModelProto) -> Result<()> {
     let graph = graph_mut(model)?;
+    fuse_quantize_dequantize_pairs(graph);
     let shapes = Initializers::of(graph);
     let mut new_initializers = vec![];
     let mut nodes = Vec::with_capacity(graph.node.len());
@@ -69,6 +73,102 @@ pub fn lower(model: &mut ModelProto) -> Result<()> {
     graph.node = nodes;
     graph.initializer.extend(new_initializers);
     Ok(())
+}
+
+fn is_standard(node: &NodeProto, op: &str) -> bool {
+    node.op_type == op && (node.domain.is_empty() || node.domain == "ai.onnx")
+}
+
+/// Replaces each per-tensor `QuantizeLinear` read only by `DequantizeLinear`s with the same
+/// parameters by one `FakeQuantize`, and those `DequantizeLinear`s by `Identity`.
+fn fuse_quantize_dequantize_pairs(graph: &mut GraphProto) {
+    let initializers: HashMap<&str, &TensorProto> = graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect();
+    let mut consumers: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, node) in graph.node.iter().enumerate() {
+        for input in &node.input {
+            consumers.entry(input.as_str()).or_default().push(i);
+        }
+    }
+    let outputs: HashSet<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
+    let mut replacements: Vec<(usize, NodeProto)> = vec![];
+    for (i, q) in graph.node.iter().enumerate() {
+        if !is_standard(q, "QuantizeLinear") || q.output.len() != 1 || outputs.contains(q.output[0].as_str()) {
+            continue;
+        }
+        let parameters = &q.input[1.min(q.input.len())..];
+        let Some(dqs) = consumers.get(q.output[0].as_str()) else { continue };
+        let all_matching_dequantize = dqs.iter().all(|&j| {
+            let dq = &graph.node[j];
+            is_standard(dq, "DequantizeLinear") && dq.input[0] == q.output[0] && dq.input[1..] == *parameters
+        });
+        let Some(scale) = parameters.first().and_then(|s| initializers.get(s.as_str())).and_then(|t| scalar(t)) else {
+            continue;
+        };
+        let (zero_point, zp_type) = match parameters.get(1).filter(|s| !s.is_empty()) {
+            Some(name) => match initializers.get(name.as_str()).and_then(|t| Some((scalar(t)?, t.data_type))) {
+                Some(found) => found,
+                None => continue,
+            },
+            None => (0.0, DataType::Uint8 as i32),
+        };
+        let range = match zp_type {
+            t if t == DataType::Uint8 as i32 => (0.0, 255.0),
+            t if t == DataType::Int8 as i32 => (-128.0, 127.0),
+            _ => continue,
+        };
+        if !all_matching_dequantize || !(scale.is_finite() && scale > 0.0) {
+            continue;
+        }
+        let fused = format!("{}__wasm_predict_fake_quantized", q.output[0]);
+        let attributes = [("scale", scale), ("zero_point", zero_point), ("low", range.0), ("high", range.1)];
+        replacements.push((
+            i,
+            NodeProto {
+                input: vec![q.input[0].clone()],
+                output: vec![fused.clone()],
+                name: fused.clone(),
+                op_type: crate::ops::FAKE_QUANTIZE.into(),
+                domain: "ai.wasm-predict".into(),
+                attribute: attributes.iter().map(|(n, v)| float_attribute(n, *v)).collect(),
+                ..Default::default()
+            },
+        ));
+        for &j in dqs {
+            let dq = &graph.node[j];
+            replacements.push((
+                j,
+                NodeProto {
+                    input: vec![fused.clone()],
+                    output: dq.output.clone(),
+                    name: dq.name.clone(),
+                    op_type: "Identity".into(),
+                    ..Default::default()
+                },
+            ));
+        }
+    }
+    for (i, node) in replacements {
+        graph.node[i] = node;
+    }
+}
+
+/// The value of a one-element float, int8, uint8 or int32 tensor.
+fn scalar(t: &TensorProto) -> Option<f32> {
+    if t.dims.iter().product::<i64>() != 1 {
+        return None;
+    }
+    let raw = &t.raw_data;
+    match t.data_type {
+        d if d == DataType::Float as i32 => match raw.get(..4) {
+            Some(b) => Some(f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            None => t.float_data.first().copied(),
+        },
+        d if d == DataType::Uint8 as i32 => raw.first().map(|&b| b as f32).or(t.int32_data.first().map(|&v| v as f32)),
+        d if d == DataType::Int8 as i32 => {
+            raw.first().map(|&b| b as i8 as f32).or(t.int32_data.first().map(|&v| v as f32))
+        }
+        _ => None,
+    }
 }
 
 fn graph_mut(model: &mut ModelProto) -> Result<&mut GraphProto> {
@@ -302,6 +402,10 @@ impl Rewriter<'_> {
 
 fn attribute<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
     node.attribute.iter().find(|a| a.name == name)
+}
+
+fn float_attribute(name: &str, value: f32) -> AttributeProto {
+    AttributeProto { name: name.to_string(), r#type: AttributeType::Float as i32, f: value, ..Default::default() }
 }
 
 fn int_attribute(name: &str, value: i64) -> AttributeProto {

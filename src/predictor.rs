@@ -71,7 +71,11 @@ impl std::fmt::Debug for Predictor {
 
 thread_local! {
     // Building tract's op register costs about 50 ms in wasm: once per thread.
-    static ONNX: Onnx = tract_onnx::onnx();
+    static ONNX: Onnx = {
+        let mut onnx = tract_onnx::onnx();
+        crate::ops::register(&mut onnx);
+        onnx
+    };
 }
 
 /// Lowercase hex sha256 of some bytes.

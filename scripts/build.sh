@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Builds the npm package into pkg/: wasm-pack with the installed wasm-bindgen, no wasm-opt
+# download, then the custom sections stripped (see scripts/strip-wasm.mjs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+wasm-pack --log-level warn build --target web --release
+node scripts/strip-wasm.mjs pkg/wasm_predict_bg.wasm

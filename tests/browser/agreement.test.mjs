@@ -1,0 +1,55 @@
+// Native and wasm builds of the predictor give the same outputs on every committed bundle's
+// whole holdout (the native side is `cargo run --example holdout_outputs`).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readdirSync, existsSync } from "node:fs";
+import { startServer } from "../../scripts/serve.mjs";
+import { launchChromium, openPage } from "./chromium.mjs";
+
+let server, url, browser;
+before(async () => {
+  ({ server, url } = await startServer());
+  browser = await launchChromium();
+});
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+function bundles() {
+  return readdirSync("models", { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .flatMap((d) => readdirSync(`models/${d.name}`).map((v) => `models/${d.name}/${v}`))
+    .filter((dir) => existsSync(`${dir}/manifest.json`));
+}
+
+test("native and wasm outputs agree on every bundle", async () => {
+  const native = JSON.parse(
+    execFileSync("cargo", ["run", "--quiet", "--example", "holdout_outputs"], { encoding: "utf8", maxBuffer: 1 << 26 }),
+  );
+  const { page, errors } = await openPage(browser, `${url}/tests/browser/blank.html`);
+  const wasm = await page.evaluate(async (dirs) => {
+    const { default: init, Predictor } = await import("/pkg/wasm_predict.js");
+    await init();
+    const out = {};
+    for (const dir of dirs) {
+      const manifest = await (await fetch(`/${dir}/manifest.json`)).text();
+      const model = new Uint8Array(await (await fetch(`/${dir}/model.onnx`)).arrayBuffer());
+      const predictor = new Predictor(manifest, model);
+      const rows = JSON.parse(manifest).performance.holdout.inputs;
+      out[predictor.model] = Array.from(predictor.predictBatch(new Float32Array(rows.flat()), rows.length).outputs);
+    }
+    return out;
+  }, bundles());
+  assert.deepEqual(errors, []);
+  assert.deepEqual(Object.keys(wasm).sort(), Object.keys(native).sort());
+  assert.ok(Object.keys(native).length >= 4);
+  for (const [model, values] of Object.entries(native)) {
+    assert.equal(wasm[model].length, values.length, model);
+    let worst = 0;
+    values.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - wasm[model][i]) / Math.max(1, Math.abs(v)))));
+    console.log(`${model}: max relative |native - wasm| = ${worst.toExponential(2)} over ${values.length} outputs`);
+    assert.ok(worst <= 1e-5, `${model}: native and wasm differ by ${worst}`);
+  }
+});
