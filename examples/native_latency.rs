@@ -4,11 +4,16 @@ use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     for name in std::env::args().skip(1).collect::<Vec<_>>().into_iter().chain(
-        ["digits-mlp", "digits-mlp-int8"].into_iter().map(String::from).take(if std::env::args().len() > 1 { 0 } else { 2 }),
+        ["digits-mlp", "digits-mlp-int8"]
+            .into_iter()
+            .map(String::from)
+            .take(if std::env::args().len() > 1 { 0 } else { 2 }),
     ) {
         let dir = format!("models/{name}/1.0.0");
-        let mut predictor =
-            wasm_predict::Predictor::load(&std::fs::read(format!("{dir}/manifest.json"))?, &std::fs::read(format!("{dir}/model.onnx"))?)?;
+        let mut predictor = wasm_predict::Predictor::load(
+            &std::fs::read(format!("{dir}/manifest.json"))?,
+            &std::fs::read(format!("{dir}/model.onnx"))?,
+        )?;
         let rows = predictor.manifest().performance.holdout.inputs.clone();
         let flat: Vec<f32> = rows.iter().cycle().take(256).flatten().copied().collect();
         let start = Instant::now();

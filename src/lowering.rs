@@ -96,16 +96,25 @@ fn fuse_quantize_dequantize_pairs(graph: &mut GraphProto) {
             continue;
         }
         let parameters = &q.input[1.min(q.input.len())..];
-        let Some(dqs) = consumers.get(q.output[0].as_str()) else { continue };
+        let Some(dqs) = consumers.get(q.output[0].as_str()) else {
+            continue;
+        };
         let all_matching_dequantize = dqs.iter().all(|&j| {
             let dq = &graph.node[j];
             is_standard(dq, "DequantizeLinear") && dq.input[0] == q.output[0] && dq.input[1..] == *parameters
         });
-        let Some(scale) = parameters.first().and_then(|s| initializers.get(s.as_str())).and_then(|t| scalar(t)) else {
+        let Some(scale) = parameters
+            .first()
+            .and_then(|s| initializers.get(s.as_str()))
+            .and_then(|t| scalar(t))
+        else {
             continue;
         };
         let (zero_point, zp_type) = match parameters.get(1).filter(|s| !s.is_empty()) {
-            Some(name) => match initializers.get(name.as_str()).and_then(|t| Some((scalar(t)?, t.data_type))) {
+            Some(name) => match initializers
+                .get(name.as_str())
+                .and_then(|t| Some((scalar(t)?, t.data_type)))
+            {
                 Some(found) => found,
                 None => continue,
             },
@@ -116,11 +125,16 @@ fn fuse_quantize_dequantize_pairs(graph: &mut GraphProto) {
             t if t == DataType::Int8 as i32 => (-128.0, 127.0),
             _ => continue,
         };
-        if !all_matching_dequantize || !(scale.is_finite() && scale > 0.0) {
+        if !(all_matching_dequantize && scale.is_finite() && scale > 0.0) {
             continue;
         }
         let fused = format!("{}__wasm_predict_fake_quantized", q.output[0]);
-        let attributes = [("scale", scale), ("zero_point", zero_point), ("low", range.0), ("high", range.1)];
+        let attributes = [
+            ("scale", scale),
+            ("zero_point", zero_point),
+            ("low", range.0),
+            ("high", range.1),
+        ];
         replacements.push((
             i,
             NodeProto {
@@ -163,10 +177,14 @@ fn scalar(t: &TensorProto) -> Option<f32> {
             Some(b) => Some(f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
             None => t.float_data.first().copied(),
         },
-        d if d == DataType::Uint8 as i32 => raw.first().map(|&b| b as f32).or(t.int32_data.first().map(|&v| v as f32)),
-        d if d == DataType::Int8 as i32 => {
-            raw.first().map(|&b| b as i8 as f32).or(t.int32_data.first().map(|&v| v as f32))
-        }
+        d if d == DataType::Uint8 as i32 => raw
+            .first()
+            .map(|&b| b as f32)
+            .or(t.int32_data.first().map(|&v| v as f32)),
+        d if d == DataType::Int8 as i32 => raw
+            .first()
+            .map(|&b| b as i8 as f32)
+            .or(t.int32_data.first().map(|&v| v as f32)),
         _ => None,
     }
 }
@@ -405,7 +423,12 @@ fn attribute<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> 
 }
 
 fn float_attribute(name: &str, value: f32) -> AttributeProto {
-    AttributeProto { name: name.to_string(), r#type: AttributeType::Float as i32, f: value, ..Default::default() }
+    AttributeProto {
+        name: name.to_string(),
+        r#type: AttributeType::Float as i32,
+        f: value,
+        ..Default::default()
+    }
 }
 
 fn int_attribute(name: &str, value: i64) -> AttributeProto {

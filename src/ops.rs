@@ -26,7 +26,12 @@ pub struct FakeQuantize {
 impl FakeQuantize {
     /// The op for a scale, a zero point and the integer range of the quantized type.
     pub fn new(scale: f32, zero_point: f32, low: f32, high: f32) -> FakeQuantize {
-        FakeQuantize { scale: scale.to_bits(), zero_point: zero_point.to_bits(), low: low.to_bits(), high: high.to_bits() }
+        FakeQuantize {
+            scale: scale.to_bits(),
+            zero_point: zero_point.to_bits(),
+            low: low.to_bits(),
+            high: high.to_bits(),
+        }
     }
 
     /// Applies the op to values in place.
@@ -35,7 +40,13 @@ impl FakeQuantize {
         let (low, high) = (f32::from_bits(self.low), f32::from_bits(self.high));
         for v in values {
             let q = (*v / scale).round_ties_even() + zp;
-            let q = if q < low { low } else if q > high { high } else { q };
+            let q = if q < low {
+                low
+            } else if q > high {
+                high
+            } else {
+                q
+            };
             *v = (q - zp) * scale;
         }
     }

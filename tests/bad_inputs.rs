@@ -35,7 +35,10 @@ fn empty_truncated_and_garbage_model_bytes_are_refused() {
     expect_error(load_rehashed(manifest.clone(), &[]), "MODEL_INVALID", "empty");
     for cut in [1, 10, model.len() / 3, model.len() / 2, model.len() - 1] {
         let error = load_rehashed(manifest.clone(), &model[..cut]).expect_err("truncated model");
-        assert!(["MODEL_INVALID", "MODEL_UNSUPPORTED", "GRAPH_MISMATCH"].contains(&error.code()), "{error}");
+        assert!(
+            ["MODEL_INVALID", "MODEL_UNSUPPORTED", "GRAPH_MISMATCH"].contains(&error.code()),
+            "{error}"
+        );
     }
     let mut state = 0x2545_f491_u32;
     let garbage: Vec<u8> = (0..4096)
@@ -46,7 +49,11 @@ fn empty_truncated_and_garbage_model_bytes_are_refused() {
             state as u8
         })
         .collect();
-    expect_error(load_rehashed(manifest.clone(), &garbage), "MODEL_INVALID", "not a readable ONNX");
+    expect_error(
+        load_rehashed(manifest.clone(), &garbage),
+        "MODEL_INVALID",
+        "not a readable ONNX",
+    );
     expect_error(load_rehashed(manifest, br#"{"not": "onnx"}"#), "MODEL_INVALID", "ONNX");
 }
 
@@ -83,48 +90,151 @@ fn a_wrong_sha256_is_refused_with_both_hashes() {
     assert!(error.to_string().contains(&"0".repeat(64)) && error.to_string().contains(&sha256_hex(&model)));
 }
 
+type ManifestChange = dyn Fn(&mut Value);
+
 #[test]
 fn invalid_manifests_name_the_field() {
     let (base, model) = bundle("breast-cancer-logreg");
     expect_error(Predictor::load(b"", &model), "MANIFEST_INVALID", "EOF");
     expect_error(Predictor::load(b"{\"name\": ", &model), "MANIFEST_INVALID", "EOF");
     expect_error(Predictor::load(b"[1, 2]", &model), "MANIFEST_INVALID", "invalid type");
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, &str)> = vec![
-        ("missing sha256", Box::new(|m| drop(m.as_object_mut().unwrap().remove("sha256"))), "sha256"),
+    let cases: Vec<(&str, Box<ManifestChange>, &str)> = vec![
+        (
+            "missing sha256",
+            Box::new(|m| drop(m.as_object_mut().unwrap().remove("sha256"))),
+            "sha256",
+        ),
         ("unknown field", Box::new(|m| m["colour"] = json!("blue")), "colour"),
         ("format 2", Box::new(|m| m["format"] = json!(2)), "format"),
         ("bad name", Box::new(|m| m["name"] = json!("Breast Cancer")), "name"),
-        ("bad version", Box::new(|m| m["version"] = json!("1.0")), "semantic version"),
+        (
+            "bad version",
+            Box::new(|m| m["version"] = json!("1.0")),
+            "semantic version",
+        ),
         ("bad sha", Box::new(|m| m["sha256"] = json!("abc")), "64 lowercase hex"),
-        ("bad task", Box::new(|m| m["task"] = json!("ranking")), "unknown variant"),
-        ("bad dtype", Box::new(|m| m["inputs"][0]["dtype"] = json!("int64")), "unknown variant"),
-        ("two inputs", Box::new(|m| m["inputs"] = json!([m["inputs"][0], m["inputs"][0]])), "exactly one"),
-        ("shape vs features", Box::new(|m| m["inputs"][0]["shape"] = json!(["N", 31])), "inputs[0].shape"),
-        ("string in input", Box::new(|m| m["fixtures"]["cases"][0]["input"][0] = json!("x")), "invalid type"),
-        ("one class", Box::new(|m| m["outputs"]["classes"] = json!(["0"])), "at least 2"),
-        ("duplicate classes", Box::new(|m| m["outputs"]["classes"] = json!(["0", "0"])), "duplicate"),
-        ("regression outputs", Box::new(|m| m["outputs"] = json!({"score": "variable"})), "outputs.probabilities"),
-        ("metric for task", Box::new(|m| m["performance"]["metric"] = json!("r2")), "does not apply"),
-        ("minimum above 1", Box::new(|m| m["performance"]["minimum"] = json!(1.5)), "out of range"),
-        ("target count", Box::new(|m| drop(m["performance"]["holdout"]["targets"].as_array_mut().unwrap().pop())), "as many targets"),
-        ("unknown target", Box::new(|m| m["performance"]["holdout"]["targets"][0] = json!("7")), "targets[0]"),
-        ("short holdout row", Box::new(|m| drop(m["performance"]["holdout"]["inputs"][3].as_array_mut().unwrap().pop())), "holdout.inputs[3] has 29 values"),
-        ("zero tolerance", Box::new(|m| m["fixtures"]["tolerance"] = json!(0)), "tolerance"),
-        ("no fixtures", Box::new(|m| m["fixtures"]["cases"] = json!([])), "at least one"),
-        ("fixture label", Box::new(|m| m["fixtures"]["cases"][0]["expected"]["label"] = json!("9")), "fixtures.cases[0].expected"),
-        ("fixture width", Box::new(|m| m["fixtures"]["cases"][1]["expected"]["probabilities"] = json!([1.0])), "fixtures.cases[1].expected"),
-        ("histogram counts", Box::new(|m| m["reference"]["features"][2]["counts"] = json!([1, 2])), "reference.features[2]"),
-        ("histogram order", Box::new(|m| m["reference"]["features"][0] = json!({"name": "mean_radius", "edges": [3.0, 1.0], "counts": [1, 2, 3]})), "strictly increasing"),
-        ("feature name", Box::new(|m| m["reference"]["features"][0]["name"] = json!("other")), "reference.features[0]"),
-        ("reference count", Box::new(|m| drop(m["reference"]["features"].as_array_mut().unwrap().pop())), "29 histograms"),
-        ("provenance", Box::new(|m| drop(m["provenance"].as_object_mut().unwrap().remove("created"))), "created"),
+        (
+            "bad task",
+            Box::new(|m| m["task"] = json!("ranking")),
+            "unknown variant",
+        ),
+        (
+            "bad dtype",
+            Box::new(|m| m["inputs"][0]["dtype"] = json!("int64")),
+            "unknown variant",
+        ),
+        (
+            "two inputs",
+            Box::new(|m| m["inputs"] = json!([m["inputs"][0], m["inputs"][0]])),
+            "exactly one",
+        ),
+        (
+            "shape vs features",
+            Box::new(|m| m["inputs"][0]["shape"] = json!(["N", 31])),
+            "inputs[0].shape",
+        ),
+        (
+            "string in input",
+            Box::new(|m| m["fixtures"]["cases"][0]["input"][0] = json!("x")),
+            "invalid type",
+        ),
+        (
+            "one class",
+            Box::new(|m| m["outputs"]["classes"] = json!(["0"])),
+            "at least 2",
+        ),
+        (
+            "duplicate classes",
+            Box::new(|m| m["outputs"]["classes"] = json!(["0", "0"])),
+            "duplicate",
+        ),
+        (
+            "regression outputs",
+            Box::new(|m| m["outputs"] = json!({"score": "variable"})),
+            "outputs.probabilities",
+        ),
+        (
+            "metric for task",
+            Box::new(|m| m["performance"]["metric"] = json!("r2")),
+            "does not apply",
+        ),
+        (
+            "minimum above 1",
+            Box::new(|m| m["performance"]["minimum"] = json!(1.5)),
+            "out of range",
+        ),
+        (
+            "target count",
+            Box::new(|m| drop(m["performance"]["holdout"]["targets"].as_array_mut().unwrap().pop())),
+            "as many targets",
+        ),
+        (
+            "unknown target",
+            Box::new(|m| m["performance"]["holdout"]["targets"][0] = json!("7")),
+            "targets[0]",
+        ),
+        (
+            "short holdout row",
+            Box::new(|m| drop(m["performance"]["holdout"]["inputs"][3].as_array_mut().unwrap().pop())),
+            "holdout.inputs[3] has 29 values",
+        ),
+        (
+            "zero tolerance",
+            Box::new(|m| m["fixtures"]["tolerance"] = json!(0)),
+            "tolerance",
+        ),
+        (
+            "no fixtures",
+            Box::new(|m| m["fixtures"]["cases"] = json!([])),
+            "at least one",
+        ),
+        (
+            "fixture label",
+            Box::new(|m| m["fixtures"]["cases"][0]["expected"]["label"] = json!("9")),
+            "fixtures.cases[0].expected",
+        ),
+        (
+            "fixture width",
+            Box::new(|m| m["fixtures"]["cases"][1]["expected"]["probabilities"] = json!([1.0])),
+            "fixtures.cases[1].expected",
+        ),
+        (
+            "histogram counts",
+            Box::new(|m| m["reference"]["features"][2]["counts"] = json!([1, 2])),
+            "reference.features[2]",
+        ),
+        (
+            "histogram order",
+            Box::new(|m| {
+                m["reference"]["features"][0] = json!({"name": "mean_radius", "edges": [3.0, 1.0], "counts": [1, 2, 3]})
+            }),
+            "strictly increasing",
+        ),
+        (
+            "feature name",
+            Box::new(|m| m["reference"]["features"][0]["name"] = json!("other")),
+            "reference.features[0]",
+        ),
+        (
+            "reference count",
+            Box::new(|m| drop(m["reference"]["features"].as_array_mut().unwrap().pop())),
+            "29 histograms",
+        ),
+        (
+            "provenance",
+            Box::new(|m| drop(m["provenance"].as_object_mut().unwrap().remove("created"))),
+            "created",
+        ),
     ];
     for (what, change, words) in cases {
         let mut manifest = base.clone();
         change(&mut manifest);
         let error = Predictor::load(&serde_json::to_vec(&manifest).unwrap(), &model).expect_err(what);
         assert_eq!(error.code(), "MANIFEST_INVALID", "{what}: {error}");
-        assert!(error.to_string().contains(words), "{what}: {error} should mention {words:?}");
+        assert!(
+            error.to_string().contains(words),
+            "{what}: {error} should mention {words:?}"
+        );
     }
 }
 
@@ -132,7 +242,11 @@ fn invalid_manifests_name_the_field() {
 fn a_manifest_that_disagrees_with_the_graph_is_refused() {
     let (cancer, _) = bundle("breast-cancer-logreg");
     let (_, digits_model) = bundle("digits-mlp");
-    expect_error(load_rehashed(cancer.clone(), &digits_model), "GRAPH_MISMATCH", "[N, 30]");
+    expect_error(
+        load_rehashed(cancer.clone(), &digits_model),
+        "GRAPH_MISMATCH",
+        "[N, 30]",
+    );
 
     let (mut renamed, model) = bundle("breast-cancer-logreg");
     renamed["inputs"][0]["name"] = json!("features");
@@ -145,7 +259,10 @@ fn a_manifest_that_disagrees_with_the_graph_is_refused() {
     let (mut three, model) = bundle("breast-cancer-logreg");
     three["outputs"]["classes"] = json!(["0", "1", "2"]);
     for case in three["fixtures"]["cases"].as_array_mut().unwrap() {
-        case["expected"]["probabilities"].as_array_mut().unwrap().push(json!(0.0));
+        case["expected"]["probabilities"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!(0.0));
     }
     expect_error(load_rehashed(three, &model), "GRAPH_MISMATCH", "2 values per row");
 }
@@ -170,18 +287,27 @@ fn bad_rows_are_refused_with_the_feature_named() {
     nan[10] = f32::NAN;
     let error = predictor.predict(&nan).unwrap_err();
     assert_eq!(error.code(), "INPUT_NOT_FINITE");
-    assert!(error.to_string().contains("pixel_1_2") && error.to_string().contains("NaN"), "{error}");
+    assert!(
+        error.to_string().contains("pixel_1_2") && error.to_string().contains("NaN"),
+        "{error}"
+    );
     let mut inf = ok.clone();
     inf[63] = f32::NEG_INFINITY;
     assert!(predictor.predict(&inf).unwrap_err().to_string().contains("-inf"));
 
     assert_eq!(predictor.predict_batch(&[], 0).unwrap_err().code(), "INPUT_SHAPE");
     assert_eq!(predictor.predict_batch(&ok, 2).unwrap_err().code(), "INPUT_SHAPE");
-    assert_eq!(predictor.predict_batch(&ok, usize::MAX).unwrap_err().code(), "INPUT_SHAPE");
+    assert_eq!(
+        predictor.predict_batch(&ok, usize::MAX).unwrap_err().code(),
+        "INPUT_SHAPE"
+    );
     let mut rows = vec![0.0f32; 64 * 3];
     rows[64 * 2 + 5] = f32::NAN;
     let error = predictor.predict_batch(&rows, 3).unwrap_err();
-    assert!(error.to_string().contains("value 133") && error.to_string().contains("pixel_0_5"), "{error}");
+    assert!(
+        error.to_string().contains("value 133") && error.to_string().contains("pixel_0_5"),
+        "{error}"
+    );
     // The predictor is still usable after every refusal.
     assert!(predictor.predict(&ok).is_ok() && predictor.predict_batch(&[ok.clone(), ok].concat(), 2).is_ok());
 }
@@ -191,7 +317,12 @@ fn every_committed_manifest_meets_the_json_schema_and_bad_ones_do_not() {
     let schema: Value =
         serde_json::from_slice(&std::fs::read(format!("{ROOT}/models/manifest.schema.json")).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    for name in ["digits-mlp", "digits-mlp-int8", "breast-cancer-logreg", "diabetes-linreg"] {
+    for name in [
+        "digits-mlp",
+        "digits-mlp-int8",
+        "breast-cancer-logreg",
+        "diabetes-linreg",
+    ] {
         let (manifest, _) = bundle(name);
         let errors: Vec<String> = validator.iter_errors(&manifest).map(|e| e.to_string()).collect();
         assert!(errors.is_empty(), "{name}: {errors:?}");

@@ -24,7 +24,10 @@ macro_rules! bundle {
     };
 }
 
-const BUNDLES: [(&str, &[u8], &[u8], &[u8]); 4] = [
+/// Name, manifest, model and onnxruntime's outputs of a committed bundle.
+type Bundle = (&'static str, &'static [u8], &'static [u8], &'static [u8]);
+
+const BUNDLES: [Bundle; 4] = [
     bundle!("digits-mlp"),
     bundle!("digits-mlp-int8"),
     bundle!("breast-cancer-logreg"),
@@ -60,7 +63,9 @@ fn every_bundle_matches_onnxruntime_in_the_browser() {
         let mut same = 0usize;
         for (r, row) in m.performance.holdout.inputs.iter().enumerate() {
             match predictor.predict(row).unwrap() {
-                Prediction::Classification { probabilities, label, .. } => {
+                Prediction::Classification {
+                    probabilities, label, ..
+                } => {
                     worst = worst.max(max_abs_diff(&probabilities, &golden.probabilities[r]));
                     same += usize::from(label == golden.labels[r]);
                 }
@@ -71,7 +76,9 @@ fn every_bundle_matches_onnxruntime_in_the_browser() {
             }
         }
         let rows = m.performance.holdout.inputs.len();
-        web_sys::console::log_1(&format!("{name}: max |wasm - onnxruntime| = {worst:e}, same label {same}/{rows}").into());
+        web_sys::console::log_1(
+            &format!("{name}: max |wasm - onnxruntime| = {worst:e}, same label {same}/{rows}").into(),
+        );
         assert!(worst <= m.fixtures.tolerance, "{name}: {worst}");
         assert!(same as f64 >= 0.995 * rows as f64, "{name}: {same}/{rows}");
     }
@@ -91,23 +98,51 @@ fn the_js_api_predicts_and_throws_coded_errors() {
     let prediction = predictor.predict(row.clone().into()).unwrap();
     assert_eq!(prediction.probabilities().unwrap().len(), 10);
     assert!(prediction.confidence().unwrap() > 0.0);
-    let batch = predictor.predict_batch(Float32Array::new_with_length(128).into(), 2).unwrap();
+    let batch = predictor
+        .predict_batch(Float32Array::new_with_length(128).into(), 2)
+        .unwrap();
     assert_eq!(batch.rows(), 2);
     assert_eq!(batch.labels().len(), 2);
 
-    assert_eq!(code_of(predictor.predict(Float32Array::new_with_length(3).into()).err().unwrap()), "INPUT_SHAPE");
+    assert_eq!(
+        code_of(
+            predictor
+                .predict(Float32Array::new_with_length(3).into())
+                .err()
+                .unwrap()
+        ),
+        "INPUT_SHAPE"
+    );
     let nan = Float32Array::new_with_length(64);
     nan.set_index(5, f32::NAN);
-    assert_eq!(code_of(predictor.predict(nan.into()).err().unwrap()), "INPUT_NOT_FINITE");
-    assert_eq!(code_of(predictor.predict(js_sys::Array::new().into()).err().unwrap()), "INPUT_DTYPE");
-    assert_eq!(code_of(predictor.predict_batch(row.into(), 0).err().unwrap()), "INPUT_SHAPE");
+    assert_eq!(
+        code_of(predictor.predict(nan.into()).err().unwrap()),
+        "INPUT_NOT_FINITE"
+    );
+    assert_eq!(
+        code_of(predictor.predict(js_sys::Array::new().into()).err().unwrap()),
+        "INPUT_DTYPE"
+    );
+    assert_eq!(
+        code_of(predictor.predict_batch(row.into(), 0).err().unwrap()),
+        "INPUT_SHAPE"
+    );
 
     let (_, manifest, model, _) = BUNDLES[1];
     let manifest = String::from_utf8(manifest.to_vec()).unwrap();
     assert!(JsPredictor::new(manifest.clone().into(), model).is_ok());
-    assert_eq!(code_of(JsPredictor::new(manifest.clone().into(), &model[..100]).err().unwrap()), "HASH_MISMATCH");
-    assert_eq!(code_of(JsPredictor::new("{".into(), model).err().unwrap()), "MANIFEST_INVALID");
-    assert_eq!(code_of(JsPredictor::new(JsValue::from(5), model).err().unwrap()), "MANIFEST_INVALID");
+    assert_eq!(
+        code_of(JsPredictor::new(manifest.clone().into(), &model[..100]).err().unwrap()),
+        "HASH_MISMATCH"
+    );
+    assert_eq!(
+        code_of(JsPredictor::new("{".into(), model).err().unwrap()),
+        "MANIFEST_INVALID"
+    );
+    assert_eq!(
+        code_of(JsPredictor::new(JsValue::from(5), model).err().unwrap()),
+        "MANIFEST_INVALID"
+    );
     let report = predictor.verify().unwrap();
     assert_eq!(Reflect::get(&report, &"passed".into()).unwrap(), JsValue::TRUE);
 }
