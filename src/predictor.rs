@@ -54,11 +54,18 @@ pub struct BatchPrediction {
 /// A loaded bundle, ready to predict.
 ///
 /// Built once from the bundle's bytes; keeps two tract plans with their states, one optimized
-/// for a single row and one for any batch size, so no call rebuilds anything.
+/// for a single row and one for any batch size (built on the first batch, so that page start-up
+/// pays for one plan only); no call rebuilds anything.
 pub struct Predictor {
     manifest: Manifest,
     single: TypedSimpleState,
-    batch: TypedSimpleState,
+    batch: BatchPlan,
+}
+
+/// The plan for any batch size: the typed model until the first batch, then its running state.
+enum BatchPlan {
+    Pending(TypedModel),
+    Ready(Box<TypedSimpleState>),
 }
 
 impl std::fmt::Debug for Predictor {
@@ -140,7 +147,19 @@ impl Predictor {
             return Err(PredictError::InputShape("a batch needs at least one row".into()));
         }
         self.check_values(flat, rows)?;
-        let outputs = run(&mut self.batch, flat, rows, self.manifest.feature_count())?;
+        if let BatchPlan::Pending(typed) = &self.batch {
+            let state = typed
+                .clone()
+                .into_optimized()
+                .and_then(|m| m.into_runnable())
+                .and_then(|p| p.spawn())
+                .map_err(|e| PredictError::Unsupported(format!("planning for batches: {e:#}")))?;
+            self.batch = BatchPlan::Ready(Box::new(state));
+        }
+        let BatchPlan::Ready(state) = &mut self.batch else {
+            return Err(PredictError::Inference("the batch plan is missing".into()));
+        };
+        let outputs = run(state, flat, rows, self.manifest.feature_count())?;
         let width = self.manifest.classes().len().max(1);
         if outputs.len() != rows * width {
             return Err(PredictError::Inference(format!(
@@ -322,7 +341,7 @@ fn check_graph_matches(proto: &ModelProto, manifest: &Manifest) -> Result<()> {
     Ok(())
 }
 
-fn build_plans(proto: &ModelProto, manifest: &Manifest) -> Result<(TypedSimpleState, TypedSimpleState)> {
+fn build_plans(proto: &ModelProto, manifest: &Manifest) -> Result<(TypedSimpleState, BatchPlan)> {
     let unsupported = |stage: &str, e: TractError| PredictError::Unsupported(format!("{stage}: {e:#}"));
     let model = ONNX
         .with(|onnx| onnx.model_for_proto_model(proto))
@@ -343,12 +362,7 @@ fn build_plans(proto: &ModelProto, manifest: &Manifest) -> Result<(TypedSimpleSt
         .and_then(|m| m.into_runnable())
         .and_then(|p| p.spawn())
         .map_err(|e| unsupported("planning for one row", e))?;
-    let batch = typed
-        .into_optimized()
-        .and_then(|m| m.into_runnable())
-        .and_then(|p| p.spawn())
-        .map_err(|e| unsupported("planning for batches", e))?;
-    Ok((single, batch))
+    Ok((single, BatchPlan::Pending(typed)))
 }
 
 fn run(state: &mut TypedSimpleState, flat: &[f32], rows: usize, features: usize) -> Result<Vec<f32>> {
