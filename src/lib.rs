@@ -4,6 +4,7 @@
 //! and predicts, [`verify()`] runs its regression fixtures and performance requirement. The
 //! WebAssembly bindings in `wasm.rs` are a thin layer over it.
 
+pub mod check;
 pub mod default_bundle;
 pub mod error;
 pub mod lowering;
@@ -15,6 +16,7 @@ pub mod verify;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
+pub use check::{check_model, SupportReport};
 pub use error::PredictError;
 pub use manifest::Manifest;
 pub use predictor::{BatchPrediction, Prediction, Predictor};

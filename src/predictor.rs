@@ -85,6 +85,11 @@ thread_local! {
     };
 }
 
+/// Runs `f` with this thread's ONNX op register (tract's, plus [`crate::ops`]).
+pub(crate) fn with_onnx<R>(f: impl FnOnce(&Onnx) -> R) -> R {
+    ONNX.with(f)
+}
+
 /// Lowercase hex sha256 of some bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
@@ -119,7 +124,17 @@ impl Predictor {
         .unwrap_or_default();
         lowering::keep_outputs(&mut proto, &[&output])?;
         lowering::lower(&mut proto)?;
-        let (single, batch) = build_plans(&proto, &manifest)?;
+        let (single, batch) = build_plans(&proto, &manifest).map_err(|e| match e {
+            PredictError::Unsupported(first) => {
+                let nodes = crate::check::unsupported_nodes(&proto);
+                PredictError::Unsupported(if nodes.is_empty() {
+                    first
+                } else {
+                    crate::check::describe(&nodes)
+                })
+            }
+            other => other,
+        })?;
         let mut predictor = Predictor {
             manifest,
             single,
@@ -257,7 +272,7 @@ fn argmax(values: &[f32]) -> (usize, f32) {
     )
 }
 
-fn read_proto(model: &[u8]) -> Result<ModelProto> {
+pub(crate) fn read_proto(model: &[u8]) -> Result<ModelProto> {
     if model.is_empty() {
         return Err(PredictError::ModelInvalid("the model is empty (0 bytes)".into()));
     }

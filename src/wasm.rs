@@ -62,6 +62,14 @@ export interface Manifest {
   };
 }
 
+/** What `Predictor.check()` reports: can the engine run every node of a model? */
+export interface SupportReport {
+  nodes: number;
+  ops: Record<string, Record<string, number>>;
+  unsupported: { name: string; op: string; domain: string; reason: string }[];
+  supported: boolean;
+}
+
 /** What `Predictor.verify()` reports. */
 export interface VerificationReport {
   model: string;
@@ -105,6 +113,14 @@ impl Predictor {
     pub fn with_default_model() -> Result<Predictor, JsValue> {
         let inner = crate::default_bundle::load().map_err(|e| js_error(&e))?;
         Ok(Predictor { inner })
+    }
+
+    /// Checks whether the engine can run every node of an ONNX model, without a manifest:
+    /// a report naming every unsupported node. Throws only for bytes that are not ONNX.
+    #[wasm_bindgen(unchecked_return_type = "SupportReport")]
+    pub fn check(model: &[u8]) -> Result<JsValue, JsValue> {
+        let report = crate::check_model(model).map_err(|e| js_error(&e))?;
+        to_js(&report)
     }
 
     /// Predicts one row, a `Float32Array` of `featureCount` finite values.

@@ -27,9 +27,10 @@ macro_rules! bundle {
 /// Name, manifest, model and onnxruntime's outputs of a committed bundle.
 type Bundle = (&'static str, &'static [u8], &'static [u8], &'static [u8]);
 
-const BUNDLES: [Bundle; 4] = [
+const BUNDLES: [Bundle; 5] = [
     bundle!("digits-mlp"),
     bundle!("digits-mlp-int8"),
+    bundle!("digits-mlp-qdq"),
     bundle!("breast-cancer-logreg"),
     bundle!("diabetes-linreg"),
 ];
@@ -145,4 +146,8 @@ fn the_js_api_predicts_and_throws_coded_errors() {
     );
     let report = predictor.verify().unwrap();
     assert_eq!(Reflect::get(&report, &"passed".into()).unwrap(), JsValue::TRUE);
+
+    let support = JsPredictor::check(model).unwrap();
+    assert_eq!(Reflect::get(&support, &"supported".into()).unwrap(), JsValue::TRUE);
+    assert_eq!(code_of(JsPredictor::check(b"garbage").err().unwrap()), "MODEL_INVALID");
 }

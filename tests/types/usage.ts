@@ -1,6 +1,12 @@
 // Compiled with `tsc --noEmit` against the generated pkg/wasm_predict.d.ts: the public API as a
 // TypeScript user writes it must type-check, and misuse must not (see the @ts-expect-error lines).
-import init, { Predictor, type Manifest, type VerificationReport, type PredictError } from "../../pkg/wasm_predict.js";
+import init, {
+  Predictor,
+  type Manifest,
+  type VerificationReport,
+  type PredictError,
+  type SupportReport,
+} from "../../pkg/wasm_predict.js";
 
 export async function usage(manifestText: string, model: Uint8Array): Promise<string> {
   await init();
@@ -9,6 +15,8 @@ export async function usage(manifestText: string, model: Uint8Array): Promise<st
   const manifest: Manifest = predictor.info();
   const task: "classification" | "regression" = manifest.task;
   const report: VerificationReport = fallback.verify();
+  const support: SupportReport = Predictor.check(model);
+  const unsupportedOps: string[] = support.unsupported.map((n) => `${n.domain}:${n.op}`);
   const passed: boolean = report.passed && report.performance.achieved >= report.performance.minimum;
   const prediction = predictor.predict(new Float32Array(predictor.featureCount));
   const probabilities: Float32Array | undefined = prediction.probabilities;
@@ -26,5 +34,5 @@ export async function usage(manifestText: string, model: Uint8Array): Promise<st
     const code = (error as PredictError).code;
     if (code === "INPUT_SHAPE") return "shape";
   }
-  return `${task} ${passed} ${probabilities?.length} ${confidence} ${labels} ${indices} ${wrong}`;
+  return `${unsupportedOps} ${task} ${passed} ${probabilities?.length} ${confidence} ${labels} ${indices} ${wrong}`;
 }

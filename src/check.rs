@@ -1,0 +1,170 @@
+//! Can the engine run a model? A node-by-node report, before anyone ships it.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use tract_onnx::pb::{type_proto, ModelProto, NodeProto};
+use tract_onnx::prelude::*;
+
+use crate::error::Result;
+use crate::lowering;
+use crate::predictor::{read_proto, with_onnx};
+
+/// A node the engine cannot run, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnsupportedNode {
+    /// The node's name (its first output's name when it has none).
+    pub name: String,
+    /// Its op type.
+    pub op: String,
+    /// Its domain (`ai.onnx` for the default domain).
+    pub domain: String,
+    /// Why it cannot run.
+    pub reason: String,
+}
+
+/// What [`check_model`] found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SupportReport {
+    /// Number of nodes in the graph, as written.
+    pub nodes: usize,
+    /// Op counts by domain, then op type, as written.
+    pub ops: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Every node the engine cannot run.
+    pub unsupported: Vec<UnsupportedNode>,
+    /// No node is unsupported and the whole graph plans.
+    pub supported: bool,
+}
+
+impl SupportReport {
+    /// One message naming every unsupported node.
+    pub fn summary(&self) -> String {
+        if self.unsupported.is_empty() {
+            format!("all {} nodes are supported", self.nodes)
+        } else {
+            describe(&self.unsupported)
+        }
+    }
+}
+
+/// One message naming every node of the list, its op and why it cannot run.
+pub fn describe(unsupported: &[UnsupportedNode]) -> String {
+    let lines: Vec<String> = unsupported
+        .iter()
+        .map(|n| format!("node {:?} ({}:{}): {}", n.name, n.domain, n.op, n.reason))
+        .collect();
+    format!("{} node(s) cannot run: {}", unsupported.len(), lines.join("; "))
+}
+
+fn domain_of(node: &NodeProto) -> String {
+    if node.domain.is_empty() {
+        "ai.onnx".into()
+    } else {
+        node.domain.clone()
+    }
+}
+
+fn node_name(node: &NodeProto) -> String {
+    if node.name.is_empty() {
+        node.output.first().cloned().unwrap_or_else(|| node.op_type.clone())
+    } else {
+        node.name.clone()
+    }
+}
+
+/// Checks every node of an ONNX model against the engine (with our rewrites applied) and tries
+/// to plan the whole graph; bad bytes are an error, an unsupported model is a report.
+pub fn check_model(model: &[u8]) -> Result<SupportReport> {
+    let mut proto = read_proto(model)?;
+    let graph = proto.graph.as_ref().map(|g| g.node.as_slice()).unwrap_or_default();
+    let mut ops: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for node in graph {
+        *ops.entry(domain_of(node))
+            .or_default()
+            .entry(node.op_type.clone())
+            .or_default() += 1;
+    }
+    let nodes = graph.len();
+    lowering::lower(&mut proto)?;
+    let unsupported = unsupported_nodes(&proto);
+    Ok(SupportReport {
+        nodes,
+        ops,
+        supported: unsupported.is_empty(),
+        unsupported,
+    })
+}
+
+/// The nodes of a lowered graph that the engine cannot run: every op missing from the register,
+/// else the node that stops the graph from being typed, with tract's reason.
+pub fn unsupported_nodes(proto: &ModelProto) -> Vec<UnsupportedNode> {
+    let nodes = proto.graph.as_ref().map(|g| g.node.as_slice()).unwrap_or_default();
+    let missing: Vec<UnsupportedNode> = with_onnx(|onnx| {
+        nodes
+            .iter()
+            .filter(|n| !onnx.op_register.0.contains_key(&n.op_type))
+            .map(|n| UnsupportedNode {
+                name: node_name(n),
+                op: n.op_type.clone(),
+                domain: domain_of(n),
+                reason: "the engine has no implementation of this op".into(),
+            })
+            .collect()
+    });
+    if !missing.is_empty() {
+        return missing;
+    }
+    match type_graph(proto) {
+        Ok(()) => vec![],
+        Err(e) => {
+            let message = format!("{e:#}");
+            let culprit = nodes.iter().find(|n| {
+                let name = node_name(n);
+                message.contains(&format!("\"{name}\"")) || message.contains(&format!("node {name} "))
+            });
+            vec![match culprit {
+                Some(n) => UnsupportedNode {
+                    name: node_name(n),
+                    op: n.op_type.clone(),
+                    domain: domain_of(n),
+                    reason: message,
+                },
+                None => UnsupportedNode {
+                    name: String::new(),
+                    op: String::new(),
+                    domain: String::new(),
+                    reason: message,
+                },
+            }]
+        }
+    }
+}
+
+/// Reads and types the graph with a symbolic size for every dimension the graph leaves open.
+fn type_graph(proto: &ModelProto) -> TractResult<()> {
+    let mut model = with_onnx(|onnx| onnx.model_for_proto_model(proto))?;
+    let graph = proto.graph.as_ref().ok_or_else(|| anyhow::anyhow!("no graph"))?;
+    let initializers: Vec<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let inputs = graph.input.iter().filter(|i| !initializers.contains(&i.name.as_str()));
+    for (ix, input) in inputs.enumerate() {
+        let Some(type_proto::Value::TensorType(t)) = input.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+            continue;
+        };
+        let Some(shape) = &t.shape else { continue };
+        let dims: TVec<TDim> = shape
+            .dim
+            .iter()
+            .enumerate()
+            .map(|(d, dim)| match dim.value {
+                Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimValue(v)) if v > 0 => {
+                    (v as usize).to_dim()
+                }
+                _ => model.sym(&format!("d{ix}_{d}")).into(),
+            })
+            .collect();
+        let fact = model.input_fact(ix)?.clone().with_shape(dims);
+        model.set_input_fact(ix, fact)?;
+    }
+    model.into_typed()?.into_decluttered()?;
+    Ok(())
+}
