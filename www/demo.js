@@ -34,6 +34,7 @@ function showInfo(predictor, manifest, report, timings) {
     const dd = document.createElement("dd");
     dd.textContent = detail;
     if (term === "Accuracy" || term === "Fixtures") dd.className = report.passed ? "ok" : "fail";
+    if (term === "sha256") dd.className = "hash";
     list.append(dt, dd);
   }
 }
@@ -42,7 +43,7 @@ function showPrediction(predictor, pixels, prediction, micros) {
   drawDigit($("chosen"), pixels);
   $("label").textContent = prediction.label;
   $("confidence").textContent = `${(prediction.confidence * 100).toFixed(1)}%`;
-  $("meta").textContent = `${predictor.model} · ${micros.toFixed(0)} µs in wasm`;
+  $("meta").textContent = `${predictor.model} · ${micros.toFixed(0)} µs per prediction in wasm`;
   const bars = $("bars");
   bars.replaceChildren();
   prediction.probabilities.forEach((p, i) => {
@@ -89,9 +90,12 @@ async function main() {
     samples.querySelectorAll(".selected").forEach((c) => c.classList.remove("selected"));
     canvas.classList.add("selected");
     const features = new Float32Array(inputs[index]);
-    const start = performance.now();
     const prediction = predictor.predict(features);
-    showPrediction(predictor, inputs[index], prediction, (performance.now() - start) * 1000);
+    // The page's timer is coarsened to 100 µs: time a few runs of the same row and divide.
+    const repeats = 50;
+    const start = performance.now();
+    for (let i = 0; i < repeats; i++) predictor.predict(features).free();
+    showPrediction(predictor, inputs[index], prediction, ((performance.now() - start) * 1000) / repeats);
   };
   for (const index of picks.slice(0, 24)) {
     const canvas = document.createElement("canvas");
