@@ -37,8 +37,8 @@ pub enum PredictError {
     /// The input is not of the element type the model takes.
     #[error("wrong input type: {0}")]
     InputDtype(String),
-    /// The input holds NaN or an infinity, which the predictor refuses.
-    #[error("input value {index} (feature '{feature}') is {value}: inputs must be finite numbers")]
+    /// The input holds an infinity, or a NaN where the manifest does not allow missing values.
+    #[error("input value {index} (feature '{feature}') is {value}: inputs must be finite numbers (NaN only where the manifest's input says \"missing\": \"nan\")")]
     InputNotFinite {
         /// Position of the offending value in the flat input.
         index: usize,

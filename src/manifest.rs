@@ -79,10 +79,31 @@ pub struct InputSpec {
     pub name: String,
     /// Element type.
     pub dtype: Dtype,
-    /// `[symbol, features]`: a symbolic batch and the feature count.
+    /// A symbolic batch, then the fixed shape of one row: `["N", features]` for tabular data,
+    /// `["N", channels, height, width]` for images; the row's sizes multiply to the feature count.
     pub shape: Vec<Dim>,
     /// One name per feature, in input order.
     pub features: Vec<String>,
+    /// What a NaN input means: refused (the default), or a missing value the model imputes.
+    #[serde(default, skip_serializing_if = "Missing::is_refuse")]
+    pub missing: Missing,
+}
+
+/// The policy for NaN inputs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Missing {
+    /// NaN is refused with `INPUT_NOT_FINITE`.
+    #[default]
+    Refuse,
+    /// NaN is passed to the model as a missing value (for graphs with an Imputer).
+    Nan,
+}
+
+impl Missing {
+    fn is_refuse(&self) -> bool {
+        *self == Missing::Refuse
+    }
 }
 
 /// Names of the graph outputs that carry the prediction.
@@ -287,6 +308,19 @@ impl Manifest {
         self.input().features.len()
     }
 
+    /// The shape of one row, without the batch dimension.
+    pub fn row_shape(&self) -> Vec<usize> {
+        self.input()
+            .shape
+            .iter()
+            .skip(1)
+            .map(|d| match d {
+                Dim::Fixed(n) => *n as usize,
+                Dim::Symbol(_) => 0,
+            })
+            .collect()
+    }
+
     /// Class labels (empty for regression).
     pub fn classes(&self) -> &[String] {
         self.outputs.classes.as_deref().unwrap_or(&[])
@@ -337,14 +371,19 @@ impl Manifest {
         if features == 0 {
             return invalid("inputs[0].features is empty".into());
         }
-        match input.shape.as_slice() {
-            [Dim::Symbol(s), Dim::Fixed(n)] if !s.is_empty() && *n as usize == features => {}
-            _ => {
-                return invalid(format!(
-                "inputs[0].shape must be [\"N\", {features}] (a symbolic batch, then one entry per feature), got {:?}",
+        let row_is_fixed =
+            input.shape.len() >= 2 && input.shape[1..].iter().all(|d| matches!(d, Dim::Fixed(n) if *n > 0));
+        let batch_is_symbolic = matches!(input.shape.first(), Some(Dim::Symbol(s)) if !s.is_empty());
+        let row_size = input.shape[1..].iter().try_fold(1u64, |acc, d| match d {
+            Dim::Fixed(n) => acc.checked_mul(*n),
+            Dim::Symbol(_) => None,
+        });
+        if !(row_is_fixed && batch_is_symbolic && row_size == Some(features as u64)) {
+            return invalid(format!(
+                "inputs[0].shape must be a symbolic batch then fixed sizes that multiply to the {features} features, \
+                 such as [\"N\", {features}], got {:?}",
                 input.shape
-            ))
-            }
+            ));
         }
         self.check_outputs()?;
         self.check_performance(features)?;

@@ -152,7 +152,7 @@ impl Predictor {
     /// Predicts one row of `features` values.
     pub fn predict(&mut self, row: &[f32]) -> Result<Prediction> {
         self.check_values(row, 1)?;
-        let outputs = run(&mut self.single, row, 1, self.manifest.feature_count())?;
+        let outputs = run(&mut self.single, row, 1, &self.manifest.row_shape())?;
         self.interpret(&outputs, 0)
     }
 
@@ -174,7 +174,7 @@ impl Predictor {
         let BatchPlan::Ready(state) = &mut self.batch else {
             return Err(PredictError::Inference("the batch plan is missing".into()));
         };
-        let outputs = run(state, flat, rows, self.manifest.feature_count())?;
+        let outputs = run(state, flat, rows, &self.manifest.row_shape())?;
         let width = self.manifest.classes().len().max(1);
         if outputs.len() != rows * width {
             return Err(PredictError::Inference(format!(
@@ -239,7 +239,8 @@ impl Predictor {
                 flat.len()
             )));
         }
-        if let Some(index) = flat.iter().position(|v| !v.is_finite()) {
+        let allow_nan = self.manifest.input().missing == crate::manifest::Missing::Nan;
+        if let Some(index) = flat.iter().position(|v| !(v.is_finite() || allow_nan && v.is_nan())) {
             return Err(PredictError::InputNotFinite {
                 index,
                 feature: self.manifest.input().features[index % features].clone(),
@@ -251,7 +252,7 @@ impl Predictor {
 
     fn check_output_width(&mut self) -> Result<()> {
         let zeros = vec![0.0; self.manifest.feature_count()];
-        let width = run(&mut self.single, &zeros, 1, zeros.len())?.len();
+        let width = run(&mut self.single, &zeros, 1, &self.manifest.row_shape())?.len();
         let expected = match self.manifest.task {
             Task::Classification => self.manifest.classes().len(),
             Task::Regression => 1,
@@ -330,13 +331,18 @@ fn check_graph_matches(proto: &ModelProto, manifest: &Manifest) -> Result<()> {
                     _ => None,
                 })
                 .collect();
-            let features = manifest.feature_count() as i64;
-            let fits =
-                dims.len() == 2 && dims[1].is_none_or(|n| n == features) && dims[0].is_none_or(|n| n == 1 || n <= 0);
+            let row = manifest.row_shape();
+            let fits = dims.len() == row.len() + 1
+                && dims[0].is_none_or(|n| n == 1 || n <= 0)
+                && dims[1..]
+                    .iter()
+                    .zip(&row)
+                    .all(|(d, r)| d.is_none_or(|n| n == *r as i64));
             if !fits {
                 return Err(PredictError::GraphMismatch(format!(
-                    "the graph's input {:?} has shape {dims:?} (None = symbolic); the manifest says [N, {features}]",
-                    input.name
+                    "the graph's input {:?} has shape {dims:?} (None = symbolic); the manifest says [N, {}]",
+                    input.name,
+                    row.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
                 )));
             }
         }
@@ -364,7 +370,9 @@ fn build_plans(proto: &ModelProto, manifest: &Manifest) -> Result<(TypedSimpleSt
     let batch = model.sym(BATCH_SYMBOL);
     let fact = InferenceFact::dt_shape(
         f32::datum_type(),
-        tvec!(batch.clone().into(), manifest.feature_count().to_dim()),
+        std::iter::once(batch.clone().into())
+            .chain(manifest.row_shape().into_iter().map(|d| d.to_dim()))
+            .collect::<TVec<TDim>>(),
     );
     let typed = model
         .with_input_fact(0, fact)
@@ -380,9 +388,10 @@ fn build_plans(proto: &ModelProto, manifest: &Manifest) -> Result<(TypedSimpleSt
     Ok((single, BatchPlan::Pending(typed)))
 }
 
-fn run(state: &mut TypedSimpleState, flat: &[f32], rows: usize, features: usize) -> Result<Vec<f32>> {
+fn run(state: &mut TypedSimpleState, flat: &[f32], rows: usize, row_shape: &[usize]) -> Result<Vec<f32>> {
     let failed = |e: TractError| PredictError::Inference(format!("{e:#}"));
-    let input = Tensor::from_shape(&[rows, features], flat).map_err(failed)?;
+    let shape: Vec<usize> = std::iter::once(rows).chain(row_shape.iter().copied()).collect();
+    let input = Tensor::from_shape(&shape, flat).map_err(failed)?;
     let outputs = state.run(tvec!(input.into())).map_err(failed)?;
     let output = outputs
         .first()

@@ -38,7 +38,7 @@ export interface Manifest {
   version: string;
   sha256: string;
   task: "classification" | "regression";
-  inputs: { name: string; dtype: "float32"; shape: [string, number]; features: string[] }[];
+  inputs: { name: string; dtype: "float32"; shape: [string, ...number[]]; features: string[]; missing?: "refuse" | "nan" }[];
   outputs: { probabilities?: string; label?: string; score?: string; classes?: string[] };
   performance: {
     metric: "accuracy" | "r2";
