@@ -9,7 +9,10 @@
 //!   constant when tract optimizes.
 //!   tract 0.23's own QDQ handling returns 1.0 for every class after a quantized Softmax and runs
 //!   slower than float in wasm; as float ops, both problems are gone.
-//! - ai.onnx.ml `Scaler` (missing in tract) becomes `Sub, Mul`.
+//! - ai.onnx.ml ops missing in tract: `Scaler` becomes `Sub, Mul`; `Binarizer` becomes
+//!   `Greater, Cast`; `Imputer` becomes `IsNaN` (or `Equal`) and `Where`; `ZipMap`, whose map
+//!   output tract does not represent, becomes the plain probabilities (classes come from the
+//!   manifest).
 //!
 //! The model downloaded and cached stays int8: only the in-memory plan is float.
 
@@ -64,6 +67,9 @@ pub fn lower(model: &mut ModelProto) -> Result<()> {
             ("" | "ai.onnx", "DequantizeLinear") => rewriter.dequantize_linear(&shapes),
             ("" | "ai.onnx", "QuantizeLinear") => rewriter.quantize_linear(&shapes),
             ("ai.onnx.ml", "Scaler") => rewriter.scaler(),
+            ("ai.onnx.ml", "ZipMap") => rewriter.zip_map(),
+            ("ai.onnx.ml", "Binarizer") => rewriter.binarizer(),
+            ("ai.onnx.ml", "Imputer") => rewriter.imputer(),
             _ => false,
         };
         if !done {
@@ -414,6 +420,56 @@ impl Rewriter<'_> {
             let c = self.float_constant("scale", vec![scale.len() as i64], scale);
             self.push("Mul", &[&current, &c], &node.output[0], vec![]);
         }
+        true
+    }
+}
+
+impl Rewriter<'_> {
+    fn zip_map(&mut self) -> bool {
+        let node = self.node;
+        if node.input.len() != 1 || node.output.len() != 1 {
+            return false;
+        }
+        self.push("Identity", &[&node.input[0]], &node.output[0], vec![]);
+        true
+    }
+
+    fn binarizer(&mut self) -> bool {
+        let node = self.node;
+        if node.input.len() != 1 || node.output.len() != 1 {
+            return false;
+        }
+        let threshold = attribute(node, "threshold").map(|a| a.f).unwrap_or(0.0);
+        let threshold = self.float_constant("threshold", vec![], vec![threshold]);
+        let above = self.name("above");
+        self.push("Greater", &[&node.input[0], &threshold], &above, vec![]);
+        self.cast(&above, &node.output[0], DataType::Float as i32);
+        true
+    }
+
+    fn imputer(&mut self) -> bool {
+        let node = self.node;
+        let values = attribute(node, "imputed_value_floats")
+            .map(|a| a.floats.clone())
+            .unwrap_or_default();
+        if node.input.len() != 1 || node.output.len() != 1 || values.is_empty() {
+            return false;
+        }
+        let replaced = attribute(node, "replaced_value_float").map(|a| a.f).unwrap_or(0.0);
+        let mask = self.name("missing");
+        if replaced.is_nan() {
+            self.push("IsNaN", &[&node.input[0]], &mask, vec![]);
+        } else {
+            let replaced = self.float_constant("replaced", vec![], vec![replaced]);
+            self.push("Equal", &[&node.input[0], &replaced], &mask, vec![]);
+        }
+        let dims = if values.len() == 1 {
+            vec![]
+        } else {
+            vec![values.len() as i64]
+        };
+        let values = self.float_constant("imputed", dims, values);
+        self.push("Where", &[&mask, &values, &node.input[0]], &node.output[0], vec![]);
         true
     }
 }

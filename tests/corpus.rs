@@ -28,6 +28,10 @@ const SUPPORTED: &[&str] = &[
     "skl-tree-clf",
     "skl-forest-clf",
     "skl-mlp-clf",
+    "skl-mlp-clf-zipmap",
+    "skl-standard-logreg-zipmap",
+    "skl-binarizer-logreg",
+    "skl-imputer-ridge",
 ];
 
 #[derive(serde::Deserialize)]
