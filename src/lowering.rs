@@ -9,6 +9,11 @@
 //!   constant when tract optimizes.
 //!   tract 0.23's own QDQ handling returns 1.0 for every class after a quantized Softmax and runs
 //!   slower than float in wasm; as float ops, both problems are gone.
+//! - QOperator ops (`QLinearConv`, `QLinearMatMul`, and com.microsoft `QGemm`, `QLinearAdd`,
+//!   `QLinearMul`, `QLinearSoftmax`, `QLinearSigmoid`, `QLinearLeakyRelu`,
+//!   `QLinearGlobalAveragePool`, `QLinearConcat`) become `DequantizeLinear`, the float op,
+//!   `QuantizeLinear`, which the rewrites above then turn into float ops: the same values as
+//!   onnxruntime's integer kernels up to the rounding of the requantization.
 //! - ai.onnx.ml ops missing in tract: `Scaler` becomes `Sub, Mul`; `Binarizer` becomes
 //!   `Greater, Cast`; `Imputer` becomes `IsNaN` (or `Equal`) and `Where`; `ZipMap`, whose map
 //!   output tract does not represent, becomes the plain probabilities (classes come from the
@@ -53,6 +58,7 @@ pub fn keep_outputs(model: &mut ModelProto, outputs: &[&str]) -> Result<()> {
 /// Applies every lowering to the graph, in place.
 pub fn lower(model: &mut ModelProto) -> Result<()> {
     let graph = graph_mut(model)?;
+    expand_qlinear_ops(graph);
     fuse_quantize_dequantize_pairs(graph);
     let shapes = Initializers::of(graph);
     let mut new_initializers = vec![];
@@ -170,6 +176,226 @@ fn fuse_quantize_dequantize_pairs(graph: &mut GraphProto) {
     for (i, node) in replacements {
         graph.node[i] = node;
     }
+}
+
+/// One quantized operand of a QLinear op: the positions of its value, scale and zero point.
+type Operand = (usize, usize, usize);
+
+/// Emits the nodes that compute a QLinear op as dequantize, float op, quantize.
+struct QLinearExpansion<'a> {
+    node: &'a NodeProto,
+    nodes: Vec<NodeProto>,
+}
+
+impl QLinearExpansion<'_> {
+    fn input(&self, i: usize) -> Option<&str> {
+        self.node.input.get(i).map(String::as_str).filter(|s| !s.is_empty())
+    }
+
+    fn tensor(&self, suffix: &str) -> String {
+        format!(
+            "{}__wasm_predict_{suffix}",
+            self.node.output.first().map(String::as_str).unwrap_or(&self.node.name)
+        )
+    }
+
+    fn emit(&mut self, op: &str, inputs: &[&str], output: &str, attribute: Vec<AttributeProto>) {
+        self.nodes.push(NodeProto {
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![output.to_string()],
+            name: output.to_string(),
+            op_type: op.to_string(),
+            attribute,
+            ..Default::default()
+        });
+    }
+
+    /// A float version of operand `(value, scale, zero point)`, per-axis along `axis` if given.
+    fn dequantized(&mut self, (value, scale, zp): Operand, axis: Option<i64>, suffix: &str) -> Option<String> {
+        let (value, scale) = (self.input(value)?.to_string(), self.input(scale)?.to_string());
+        let mut inputs = vec![value.as_str(), scale.as_str()];
+        let zp = self.input(zp).map(str::to_string);
+        if let Some(zp) = &zp {
+            inputs.push(zp);
+        }
+        let out = self.tensor(suffix);
+        let attributes = axis.map(|a| vec![int_attribute("axis", a)]).unwrap_or_default();
+        self.emit("DequantizeLinear", &inputs, &out, attributes);
+        Some(out)
+    }
+
+    /// Quantizes the float result into the node's output with the scale and zero point at `scale`, `zp`.
+    fn quantize_into_output(&mut self, float: &str, scale: usize, zp: usize) -> Option<()> {
+        let scale = self.input(scale)?.to_string();
+        let output = self.node.output.first()?.clone();
+        match self.input(zp).map(str::to_string) {
+            Some(zp) => self.emit("QuantizeLinear", &[float, &scale, &zp], &output, vec![]),
+            None => self.emit("QuantizeLinear", &[float, &scale], &output, vec![]),
+        }
+        Some(())
+    }
+
+    /// `Cast(bias) * scale_a * scale_b`: an int32 bias in float.
+    fn bias(&mut self, bias: usize, scale_a: usize, scale_b: usize) -> Option<String> {
+        let (bias, a, b) = (
+            self.input(bias)?.to_string(),
+            self.input(scale_a)?.to_string(),
+            self.input(scale_b)?.to_string(),
+        );
+        let cast = self.tensor("bias_float");
+        self.emit(
+            "Cast",
+            &[&bias],
+            &cast,
+            vec![int_attribute("to", DataType::Float as i32 as i64)],
+        );
+        let times_a = self.tensor("bias_times_a");
+        self.emit("Mul", &[&cast, &a], &times_a, vec![]);
+        let out = self.tensor("bias_dequantized");
+        self.emit("Mul", &[&times_a, &b], &out, vec![]);
+        Some(out)
+    }
+
+    fn copied_attributes(&self, names: &[&str]) -> Vec<AttributeProto> {
+        self.node
+            .attribute
+            .iter()
+            .filter(|a| names.contains(&a.name.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    /// Unary ops: `X, X_scale, X_zp, Y_scale, Y_zp`.
+    fn unary(&mut self, op: &str, attributes: Vec<AttributeProto>) -> Option<()> {
+        let x = self.dequantized((0, 1, 2), None, "x")?;
+        let y = self.tensor("y_float");
+        self.emit(op, &[&x], &y, attributes);
+        self.quantize_into_output(&y, 3, 4)
+    }
+
+    /// Binary ops: `A, A_scale, A_zp, B, B_scale, B_zp, C_scale, C_zp`.
+    fn binary(&mut self, op: &str) -> Option<()> {
+        let a = self.dequantized((0, 1, 2), None, "a")?;
+        let b = self.dequantized((3, 4, 5), None, "b")?;
+        let y = self.tensor("y_float");
+        self.emit(op, &[&a, &b], &y, vec![]);
+        self.quantize_into_output(&y, 6, 7)
+    }
+
+    fn expand(&mut self) -> Option<()> {
+        let node = self.node;
+        if node.output.len() != 1 {
+            return None;
+        }
+        let microsoft = node.domain == "com.microsoft";
+        match (microsoft, node.op_type.as_str()) {
+            (false, "QLinearMatMul") => {
+                let a = self.dequantized((0, 1, 2), None, "a")?;
+                let b = self.dequantized((3, 4, 5), Some(-1), "b")?;
+                let y = self.tensor("y_float");
+                self.emit("MatMul", &[&a, &b], &y, vec![]);
+                self.quantize_into_output(&y, 6, 7)
+            }
+            (false, "QLinearConv") => {
+                let x = self.dequantized((0, 1, 2), None, "x")?;
+                let w = self.dequantized((3, 4, 5), Some(0), "w")?;
+                let mut inputs = vec![x, w];
+                if self.input(8).is_some() {
+                    inputs.push(self.bias(8, 1, 4)?);
+                }
+                let attributes =
+                    self.copied_attributes(&["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"]);
+                let y = self.tensor("y_float");
+                self.emit(
+                    "Conv",
+                    &inputs.iter().map(String::as_str).collect::<Vec<_>>(),
+                    &y,
+                    attributes,
+                );
+                self.quantize_into_output(&y, 6, 7)
+            }
+            (true, "QGemm") => {
+                let trans_b = attribute(node, "transB").is_some_and(|a| a.i != 0);
+                let a = self.dequantized((0, 1, 2), None, "a")?;
+                let b = self.dequantized((3, 4, 5), Some(if trans_b { 0 } else { 1 }), "b")?;
+                let mut inputs = vec![a, b];
+                if self.input(6).is_some() {
+                    inputs.push(self.bias(6, 1, 4)?);
+                }
+                let y = if self.input(7).is_some() {
+                    self.tensor("y_float")
+                } else {
+                    node.output[0].clone()
+                };
+                let attributes = self.copied_attributes(&["alpha", "transA", "transB"]);
+                self.emit(
+                    "Gemm",
+                    &inputs.iter().map(String::as_str).collect::<Vec<_>>(),
+                    &y,
+                    attributes,
+                );
+                if self.input(7).is_some() {
+                    self.quantize_into_output(&y, 7, 8)?;
+                }
+                Some(())
+            }
+            (true, "QLinearAdd") => self.binary("Add"),
+            (true, "QLinearMul") => self.binary("Mul"),
+            (true, "QLinearSigmoid") => self.unary("Sigmoid", vec![]),
+            (true, "QLinearLeakyRelu") => {
+                let alpha = self.copied_attributes(&["alpha"]);
+                self.unary("LeakyRelu", alpha)
+            }
+            (true, "QLinearSoftmax") => {
+                let opset = attribute(node, "opset").map(|a| a.i).unwrap_or(13);
+                let axis = attribute(node, "axis")
+                    .map(|a| a.i)
+                    .unwrap_or(if opset >= 13 { -1 } else { 1 });
+                self.unary("Softmax", vec![int_attribute("axis", axis)])
+            }
+            (true, "QLinearGlobalAveragePool") => {
+                if attribute(node, "channels_last").is_some_and(|a| a.i != 0) {
+                    return None;
+                }
+                self.unary("GlobalAveragePool", vec![])
+            }
+            (true, "QLinearConcat") => {
+                // Y_scale, Y_zero_point, then (X, X_scale, X_zero_point) per input.
+                let count = node.input.len().checked_sub(2)? / 3;
+                let mut parts = vec![];
+                for i in 0..count {
+                    let at = 2 + 3 * i;
+                    parts.push(self.dequantized((at, at + 1, at + 2), None, &format!("x{i}"))?);
+                }
+                let y = self.tensor("y_float");
+                let axis = self.copied_attributes(&["axis"]);
+                self.emit(
+                    "Concat",
+                    &parts.iter().map(String::as_str).collect::<Vec<_>>(),
+                    &y,
+                    axis,
+                );
+                self.quantize_into_output(&y, 0, 1)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Replaces every QOperator node we know by dequantize, float op, quantize.
+fn expand_qlinear_ops(graph: &mut GraphProto) {
+    let mut nodes = Vec::with_capacity(graph.node.len());
+    for node in std::mem::take(&mut graph.node) {
+        let mut expansion = QLinearExpansion {
+            node: &node,
+            nodes: vec![],
+        };
+        match expansion.expand() {
+            Some(()) => nodes.append(&mut expansion.nodes),
+            None => nodes.push(node),
+        }
+    }
+    graph.node = nodes;
 }
 
 /// The value of a one-element float, int8, uint8 or int32 tensor.

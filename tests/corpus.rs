@@ -21,6 +21,13 @@ const SUPPORTED: &[&str] = &[
     "cnn-qdq-s8",
     "cnn-qdq-u8",
     "cnn-dynamic",
+    "mlp-qoperator",
+    "cnn-qoperator",
+    "ops-float",
+    "ops-qdq-s8",
+    "ops-qdq-u8",
+    "ops-qoperator",
+    "ops-dynamic",
     "skl-standard-logreg",
     "skl-minmax-linreg",
     "skl-normalizer-logreg",
@@ -144,7 +151,7 @@ fn the_corpus_matches_onnxruntime_or_is_refused_clearly() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert!(names.len() >= 25, "{names:?}");
+    assert!(names.len() >= 31, "{names:?}");
     let mut matched = 0;
     let mut failures = vec![];
     for name in &names {

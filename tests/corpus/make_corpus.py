@@ -105,7 +105,7 @@ def quantized_variants(prefix, float_path, input_name, calibration, x, output, c
         write_case(f"{prefix}-{suffix}", path, "classification", x, output, classes, TOL_INT8)
     path = build / f"{prefix}-dynamic.onnx"
     # onnxruntime's CPU ConvInteger takes uint8 weights only.
-    weights = QuantType.QUInt8 if prefix == "cnn" else QuantType.QInt8
+    weights = QuantType.QUInt8 if prefix in ("cnn", "ops") else QuantType.QInt8
     quantize_dynamic(str(float_path), str(path), weight_type=weights)
     write_case(f"{prefix}-dynamic", path, "classification", x, output, classes, TOL_INT8)
 
@@ -179,6 +179,51 @@ def cnn_with_helper(build, x_train, y_train):
     return path
 
 
+def ops_with_helper(build, x_train, y_train):
+    """A small graph that makes onnxruntime's QOperator quantizer emit the rest of the QLinear
+    family: Conv, Sigmoid, LeakyRelu, Mul, Add, Concat, GlobalAveragePool, MatMul, Softmax.
+    The convolution is random (seeded); the last MatMul is fitted by logistic regression."""
+    rng = np.random.default_rng(1)
+    w1 = rng.normal(0, 0.4, (6, 1, 3, 3)).astype(np.float32)
+    b1 = rng.normal(0, 0.1, 6).astype(np.float32)
+    body = [
+        helper.make_node("Conv", ["image", "w1", "b1"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Sigmoid", ["c"], ["s"]),
+        helper.make_node("LeakyRelu", ["c"], ["l"], alpha=0.1),
+        helper.make_node("Mul", ["s", "l"], ["m"]),
+        helper.make_node("Add", ["m", "c"], ["a"]),
+        helper.make_node("Concat", ["a", "l"], ["cat"], axis=1),
+        helper.make_node("GlobalAveragePool", ["cat"], ["g"]),
+        helper.make_node("Flatten", ["g"], ["f"], axis=1),
+    ]
+    inits = [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(b1, "b1")]
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, 8, 8])
+
+    def save(nodes, outputs, extra, path):
+        graph = helper.make_graph(nodes, "ops", [image], outputs, inits + extra)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        onnx.checker.check_model(model)
+        onnx.save(model, str(path))
+
+    features_path = build / "ops-features.onnx"
+    save(body, [helper.make_tensor_value_info("f", TensorProto.FLOAT, ["N", 12])], [], features_path)
+    session = ort.InferenceSession(str(features_path), providers=["CPUExecutionProvider"])
+    features = session.run(None, {"image": x_train.reshape(-1, 1, 8, 8)})[0]
+    head = LogisticRegression(max_iter=5000, random_state=0).fit(features, y_train)
+    wm = head.coef_.T.astype(np.float32)
+    bm = head.intercept_.astype(np.float32)
+    nodes = body + [
+        helper.make_node("MatMul", ["f", "wm"], ["mm"]),
+        helper.make_node("Add", ["mm", "bm"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+    ]
+    path = build / "ops-float.onnx"
+    extra = [numpy_helper.from_array(wm, "wm"), numpy_helper.from_array(bm, "bm")]
+    save(nodes, [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 10])], extra, path)
+    return path
+
+
 def sklearn_case(name, estimator, x_train, y_train, x_test, task, build, zipmap=False, note=""):
     estimator.fit(x_train, y_train)
     options = None
@@ -208,6 +253,10 @@ def main():
     images = x_test.reshape(-1, 1, 8, 8)
     write_case("cnn-float", cnn, "classification", images, "probabilities", digits)
     quantized_variants("cnn", cnn, "image", x_train[:100].reshape(-1, 1, 8, 8), images, "probabilities", digits, build)
+
+    ops = ops_with_helper(build, x_train, y_train)
+    write_case("ops-float", ops, "classification", images, "probabilities", digits)
+    quantized_variants("ops", ops, "image", x_train[:100].reshape(-1, 1, 8, 8), images, "probabilities", digits, build)
 
     cancer = load_breast_cancer()
     xc, yc = cancer.data.astype(np.float32), cancer.target
