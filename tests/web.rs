@@ -85,6 +85,79 @@ fn every_bundle_matches_onnxruntime_in_the_browser() {
     }
 }
 
+#[path = "support/corpus.rs"]
+mod corpus;
+
+macro_rules! corpus_case {
+    ($name:literal) => {
+        (
+            $name,
+            include_bytes!(concat!("corpus/", $name, "/case.json")).as_slice(),
+            include_bytes!(concat!("corpus/", $name, "/model.onnx")).as_slice(),
+        )
+    };
+}
+
+/// Name, case.json and model of every corpus case (tests/corpus).
+const CORPUS: &[(&str, &[u8], &[u8])] = &[
+    corpus_case!("cnn-dynamic"),
+    corpus_case!("cnn-float"),
+    corpus_case!("cnn-qdq-s8"),
+    corpus_case!("cnn-qdq-u8"),
+    corpus_case!("cnn-qoperator"),
+    corpus_case!("mlp-dynamic"),
+    corpus_case!("mlp-float"),
+    corpus_case!("mlp-qdq-s8"),
+    corpus_case!("mlp-qdq-u8"),
+    corpus_case!("mlp-qoperator"),
+    corpus_case!("ops-dynamic"),
+    corpus_case!("ops-float"),
+    corpus_case!("ops-qdq-s8"),
+    corpus_case!("ops-qdq-u8"),
+    corpus_case!("ops-qoperator"),
+    corpus_case!("skl-binarizer-logreg"),
+    corpus_case!("skl-forest-clf"),
+    corpus_case!("skl-forest-reg"),
+    corpus_case!("skl-gboost-clf"),
+    corpus_case!("skl-gboost-reg"),
+    corpus_case!("skl-imputer-ridge"),
+    corpus_case!("skl-minmax-linreg"),
+    corpus_case!("skl-mlp-clf"),
+    corpus_case!("skl-mlp-clf-zipmap"),
+    corpus_case!("skl-normalizer-logreg"),
+    corpus_case!("skl-onehot-logreg"),
+    corpus_case!("skl-ridge"),
+    corpus_case!("skl-standard-logreg"),
+    corpus_case!("skl-standard-logreg-zipmap"),
+    corpus_case!("skl-tree-clf"),
+    corpus_case!("skl-tree-reg"),
+];
+
+#[wasm_bindgen_test]
+fn the_corpus_matches_onnxruntime_in_the_browser_or_is_refused_clearly() {
+    let mut matched = 0;
+    for (name, case, model) in CORPUS {
+        match corpus::run_case(case, model) {
+            corpus::Outcome::Match { worst, agreement } => {
+                matched += 1;
+                assert!(worst.is_finite() && agreement >= 0.995, "{name}");
+            }
+            corpus::Outcome::Mismatch(why) => panic!("{name}: a wrong answer in the browser: {why}"),
+            corpus::Outcome::Refused(why) => {
+                assert!(
+                    !corpus::SUPPORTED.contains(name),
+                    "{name} is supported natively but refused in wasm: {why}"
+                );
+                assert!(
+                    why.starts_with("MODEL_UNSUPPORTED") || why.starts_with("GRAPH_MISMATCH"),
+                    "{name}: {why}"
+                );
+            }
+        }
+    }
+    assert!(matched >= corpus::SUPPORTED.len(), "{matched} matched");
+}
+
 fn code_of(error: JsValue) -> String {
     Reflect::get(&error, &"code".into()).unwrap().as_string().unwrap()
 }

@@ -1,0 +1,135 @@
+//! The corpus comparison shared by the native test (tests/corpus.rs) and the browser test
+//! (tests/web.rs): a case's model against onnxruntime's outputs for its inputs.
+
+use serde_json::json;
+use wasm_predict::{Manifest, Prediction, Predictor};
+
+/// Cases that load and match onnxruntime today: the ratchet, it may only grow.
+pub const SUPPORTED: &[&str] = &[
+    "mlp-float",
+    "mlp-qdq-s8",
+    "mlp-qdq-u8",
+    "mlp-dynamic",
+    "cnn-float",
+    "cnn-qdq-s8",
+    "cnn-qdq-u8",
+    "cnn-dynamic",
+    "mlp-qoperator",
+    "cnn-qoperator",
+    "ops-float",
+    "ops-qdq-s8",
+    "ops-qdq-u8",
+    "ops-qoperator",
+    "ops-dynamic",
+    "skl-standard-logreg",
+    "skl-minmax-linreg",
+    "skl-normalizer-logreg",
+    "skl-ridge",
+    "skl-tree-clf",
+    "skl-forest-clf",
+    "skl-mlp-clf",
+    "skl-mlp-clf-zipmap",
+    "skl-standard-logreg-zipmap",
+    "skl-binarizer-logreg",
+    "skl-imputer-ridge",
+];
+
+#[derive(serde::Deserialize)]
+pub struct Case {
+    pub task: String,
+    pub input: String,
+    pub output: String,
+    pub classes: Option<Vec<String>>,
+    pub features: serde_json::Value,
+    pub tolerance: f32,
+    pub inputs: Vec<Vec<Option<f32>>>,
+    pub expected: Vec<Vec<f32>>,
+}
+
+/// A manifest that describes the case's graph; fixtures and holdout are left to this test.
+pub fn manifest_for(case: &Case) -> Manifest {
+    let row: Vec<u64> = match &case.features {
+        serde_json::Value::Number(n) => vec![n.as_u64().unwrap()],
+        other => serde_json::from_value(other.clone()).unwrap(),
+    };
+    let count: u64 = row.iter().product();
+    let mut shape = vec![json!("N")];
+    shape.extend(row.iter().map(|d| json!(d)));
+    let classification = case.task == "classification";
+    let outputs = if classification {
+        json!({"probabilities": case.output, "classes": case.classes})
+    } else {
+        json!({"score": case.output})
+    };
+    serde_json::from_value(json!({
+        "format": 1, "name": "corpus", "version": "0.0.0", "sha256": "0".repeat(64), "task": case.task,
+        "inputs": [{"name": case.input, "dtype": "float32", "shape": shape,
+                    "features": (0..count).map(|i| format!("f{i}")).collect::<Vec<_>>(), "missing": "nan"}],
+        "outputs": outputs,
+        "performance": {"metric": if classification { "accuracy" } else { "r2" }, "minimum": 0.0,
+                        "holdout": {"inputs": [], "targets": []}},
+        "fixtures": {"tolerance": case.tolerance, "cases": []},
+        "reference": {"features": [], "predictions": {}},
+        "provenance": {"training_data": {"source": "corpus", "rows": 0, "window": null}, "parent_version": null, "created": "2026-11-23T00:00:00Z"}
+    }))
+    .unwrap()
+}
+
+pub enum Outcome {
+    Match { worst: f32, agreement: f64 },
+    Mismatch(String),
+    Refused(String),
+}
+
+/// Runs one case, given its case.json and model.onnx bytes.
+pub fn run_case(case_json: &[u8], model: &[u8]) -> Outcome {
+    let case: Case = serde_json::from_slice(case_json).unwrap();
+    let mut predictor = match Predictor::from_model(manifest_for(&case), model) {
+        Ok(p) => p,
+        Err(e) => return Outcome::Refused(format!("{} {e}", e.code())),
+    };
+    let flat: Vec<f32> = case.inputs.iter().flatten().map(|v| v.unwrap_or(f32::NAN)).collect();
+    let batch = match predictor.predict_batch(&flat, case.inputs.len()) {
+        Ok(b) => b,
+        Err(e) => return Outcome::Refused(format!("{} {e}", e.code())),
+    };
+    let width = batch.outputs.len() / case.inputs.len();
+    let mut worst = 0f32;
+    let mut same = 0usize;
+    for (r, want) in case.expected.iter().enumerate() {
+        let got = &batch.outputs[r * width..(r + 1) * width];
+        if got.len() != want.len() {
+            return Outcome::Mismatch(format!(
+                "{} outputs per row, onnxruntime gives {}",
+                got.len(),
+                want.len()
+            ));
+        }
+        worst = worst.max(wasm_predict::verify::max_abs_diff(got, want));
+        same += match predictor.interpret(&batch.outputs, r).unwrap() {
+            Prediction::Classification { label_index, .. } => {
+                let want_index = want
+                    .iter()
+                    .enumerate()
+                    .fold(0, |b, (i, v)| if *v > want[b] { i } else { b });
+                usize::from(label_index == want_index)
+            }
+            Prediction::Regression { .. } => 1,
+        };
+    }
+    let agreement = same as f64 / case.expected.len() as f64;
+    let scale = case.expected.iter().flatten().fold(1f32, |m, v| m.max(v.abs()));
+    let tolerance = if case.task == "regression" {
+        case.tolerance * scale
+    } else {
+        case.tolerance
+    };
+    if worst <= tolerance && agreement >= 0.995 {
+        Outcome::Match { worst, agreement }
+    } else {
+        Outcome::Mismatch(format!(
+            "max |diff| {worst:e} (tolerance {tolerance:e}), same label on {:.1}%",
+            agreement * 100.0
+        ))
+    }
+}
