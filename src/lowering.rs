@@ -15,7 +15,8 @@
 //!   `QuantizeLinear`, which the rewrites above then turn into float ops: the same values as
 //!   onnxruntime's integer kernels up to the rounding of the requantization.
 //! - ai.onnx.ml ops missing in tract: `Scaler` becomes `Sub, Mul`; `Binarizer` becomes
-//!   `Greater, Cast`; `Imputer` becomes `IsNaN` (or `Equal`) and `Where`; `ZipMap`, whose map
+//!   `Greater, Cast`; an integer `OneHotEncoder` becomes `Unsqueeze, Equal, Cast`; `Imputer` becomes `IsNaN` (or `Equal`) and `Where`; a one-target
+//!   `TreeEnsembleRegressor` becomes tract's `TreeEnsembleClassifier` on the same trees; `ZipMap`, whose map
 //!   output tract does not represent, becomes the plain probabilities (classes come from the
 //!   manifest).
 //!
@@ -76,6 +77,9 @@ pub fn lower(model: &mut ModelProto) -> Result<()> {
             ("ai.onnx.ml", "ZipMap") => rewriter.zip_map(),
             ("ai.onnx.ml", "Binarizer") => rewriter.binarizer(),
             ("ai.onnx.ml", "Imputer") => rewriter.imputer(),
+            ("ai.onnx.ml", "TreeEnsembleRegressor") => rewriter.tree_ensemble_regressor(),
+            ("ai.onnx.ml", "OneHotEncoder") => rewriter.one_hot_encoder(),
+            ("ai.onnx.ml", "TreeEnsembleClassifier") => rewriter.binary_tree_ensemble_base_value(),
             _ => false,
         };
         if !done {
@@ -696,6 +700,160 @@ impl Rewriter<'_> {
         };
         let values = self.float_constant("imputed", dims, values);
         self.push("Where", &[&mask, &values, &node.input[0]], &node.output[0], vec![]);
+        true
+    }
+}
+
+impl Rewriter<'_> {
+    /// `Y[..., c] = (X[...] == cats[c])` for integer categories; an unknown category gives a row
+    /// of zeros (onnxruntime refuses it when `zeros` is 0).
+    fn one_hot_encoder(&mut self) -> bool {
+        let node = self.node;
+        let Some(cats) = attribute(node, "cats_int64s")
+            .map(|a| a.ints.clone())
+            .filter(|c| !c.is_empty())
+        else {
+            return false;
+        };
+        if node.input.len() != 1 || node.output.len() != 1 {
+            return false;
+        }
+        let int64 = |name: String, dims: Vec<i64>, values: Vec<i64>| TensorProto {
+            name,
+            dims,
+            data_type: DataType::Int64 as i32,
+            int64_data: values,
+            ..Default::default()
+        };
+        let axes = self.name("axes");
+        let categories = self.name("categories");
+        self.initializers.push(int64(axes.clone(), vec![1], vec![-1]));
+        self.initializers
+            .push(int64(categories.clone(), vec![cats.len() as i64], cats));
+        let as_int = self.name("as_int64");
+        self.cast(&node.input[0], &as_int, DataType::Int64 as i32);
+        let expanded = self.name("expanded");
+        self.push("Unsqueeze", &[&as_int, &axes], &expanded, vec![]);
+        let hits = self.name("hits");
+        self.push("Equal", &[&expanded, &categories], &hits, vec![]);
+        self.cast(&hits, &node.output[0], DataType::Float as i32);
+        true
+    }
+
+    /// A binary classifier's single base value (as scikit-learn's gradient boosting writes it)
+    /// padded to one per class, the only form tract reads; the second value is never used by
+    /// its binary layout.
+    fn binary_tree_ensemble_base_value(&mut self) -> bool {
+        let node = self.node;
+        let classes = attribute(node, "classlabels_int64s")
+            .map(|a| a.ints.len())
+            .or_else(|| attribute(node, "classlabels_strings").map(|a| a.strings.len()));
+        let base = attribute(node, "base_values")
+            .map(|a| a.floats.clone())
+            .unwrap_or_default();
+        if classes != Some(2) || base.len() != 1 {
+            return false;
+        }
+        let mut node = node.clone();
+        for a in node.attribute.iter_mut().filter(|a| a.name == "base_values") {
+            a.floats = vec![base[0], 0.0];
+        }
+        self.nodes.push(node);
+        true
+    }
+
+    /// A one-target regressor as tract's classifier with two classes, of which it keeps the
+    /// second score: with every leaf on class 0, tract lays the scores out as `[1 - s, s]`, with
+    /// `s` the sum over trees plus the base value.
+    fn tree_ensemble_regressor(&mut self) -> bool {
+        let node = self.node;
+        let targets = attribute(node, "n_targets").map(|a| a.i).unwrap_or(1);
+        let post = attribute(node, "post_transform")
+            .map(|a| a.s.as_slice())
+            .unwrap_or(b"NONE");
+        let aggregate = attribute(node, "aggregate_function")
+            .map(|a| a.s.as_slice())
+            .unwrap_or(b"SUM");
+        let leaf_targets = attribute(node, "target_ids").map(|a| a.ints.as_slice()).unwrap_or(&[]);
+        if targets != 1
+            || post != b"NONE"
+            || node.input.len() != 1
+            || node.output.len() != 1
+            || leaf_targets.iter().any(|t| *t != 0)
+        {
+            return false;
+        }
+        let trees = attribute(node, "nodes_treeids")
+            .map(|a| a.ints.iter().collect::<HashSet<_>>().len())
+            .unwrap_or(0);
+        let weight_scale = match aggregate {
+            b"SUM" => 1.0,
+            b"AVERAGE" if trees > 0 => 1.0 / trees as f32,
+            _ => return false,
+        };
+        let base = attribute(node, "base_values")
+            .and_then(|a| a.floats.first().copied())
+            .unwrap_or(0.0);
+        let mut attributes: Vec<AttributeProto> = node
+            .attribute
+            .iter()
+            .filter(|a| a.name.starts_with("nodes_"))
+            .cloned()
+            .collect();
+        for (from, to) in [
+            ("target_ids", "class_ids"),
+            ("target_nodeids", "class_nodeids"),
+            ("target_treeids", "class_treeids"),
+        ] {
+            match attribute(node, from) {
+                Some(a) => attributes.push(AttributeProto {
+                    name: to.into(),
+                    ..a.clone()
+                }),
+                None => return false,
+            }
+        }
+        let Some(weights) = attribute(node, "target_weights") else {
+            return false;
+        };
+        attributes.push(AttributeProto {
+            name: "class_weights".into(),
+            floats: weights.floats.iter().map(|w| w * weight_scale).collect(),
+            ..weights.clone()
+        });
+        attributes.push(AttributeProto {
+            name: "classlabels_int64s".into(),
+            r#type: AttributeType::Ints as i32,
+            ints: vec![0, 1],
+            ..Default::default()
+        });
+        attributes.push(AttributeProto {
+            name: "base_values".into(),
+            r#type: AttributeType::Floats as i32,
+            floats: vec![base, 0.0],
+            ..Default::default()
+        });
+        let (label, scores) = (self.name("label"), self.name("scores"));
+        self.nodes.push(NodeProto {
+            input: node.input.clone(),
+            output: vec![label, scores.clone()],
+            name: self.name("classifier"),
+            op_type: "TreeEnsembleClassifier".into(),
+            domain: "ai.onnx.ml".into(),
+            attribute: attributes,
+            ..Default::default()
+        });
+        let shape = |name: &str, values: Vec<i64>| TensorProto {
+            name: name.into(),
+            dims: vec![values.len() as i64],
+            data_type: DataType::Int64 as i32,
+            int64_data: values,
+            ..Default::default()
+        };
+        let (starts, ends, axes) = (self.name("starts"), self.name("ends"), self.name("axes"));
+        self.initializers
+            .extend([shape(&starts, vec![1]), shape(&ends, vec![2]), shape(&axes, vec![1])]);
+        self.push("Slice", &[&scores, &starts, &ends, &axes], &node.output[0], vec![]);
         true
     }
 }

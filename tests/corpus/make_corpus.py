@@ -58,6 +58,11 @@ def write_case(name, model_path, task, x, output, classes=None, tolerance=TOL_FL
     session = ort.InferenceSession(str(case_dir / "model.onnx"), providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
     x = np.asarray(x, dtype=np.float32)[:ROWS]
+    # onnxruntime sees exactly the values written to case.json, rounded, so that a tree's
+    # threshold cannot fall between the two.
+    shape = x.shape
+    x = np.array([[np.nan if v is None else v for v in row] for row in rounded(x.reshape(len(x), -1))], dtype=np.float32)
+    x = x.reshape(shape)
     result = session.run([output], {input_name: x})[0]
     if isinstance(result, list):  # ZipMap: a list of {label: probability}
         result = np.array([[row[c] for c in sorted(row)] for row in result], dtype=np.float32)
