@@ -5,7 +5,7 @@ import init, { Predictor } from "../pkg/wasm_predict.js";
 
 const BUNDLES = "../models";
 
-async function bundleBytes(name) {
+async function bundleOf(name) {
   const [manifest, model] = await Promise.all([
     fetch(`${BUNDLES}/${name}/1.0.0/manifest.json`).then((r) => r.text()),
     fetch(`${BUNDLES}/${name}/1.0.0/model.onnx`).then((r) => r.arrayBuffer()),
@@ -54,9 +54,39 @@ window.coldStartEmbedded = async () => {
   return { init: t1 - t0, load: t2 - t1, first: t3 - t2, total: t3 - t0 };
 };
 
+async function sha256Hex(bytes) {
+  const digest = await crypto.subtle.digest("SHA-256", bytes);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** A corpus case (tests/corpus) as bundle bytes: a manifest made from its case.json. */
+async function corpusBytes(name) {
+  const [text, buffer] = await Promise.all([
+    fetch(`../tests/corpus/${name}/case.json`).then((r) => r.text()),
+    fetch(`../tests/corpus/${name}/model.onnx`).then((r) => r.arrayBuffer()),
+  ]);
+  const c = JSON.parse(text);
+  const model = new Uint8Array(buffer);
+  const row = Array.isArray(c.features) ? c.features : [c.features];
+  const count = row.reduce((a, b) => a * b, 1);
+  const names = Array.from({ length: count }, (_, i) => `f${i}`);
+  const argmax = (v) => v.indexOf(Math.max(...v));
+  const manifest = {
+    format: 1, name: "corpus", version: "0.0.0", sha256: await sha256Hex(model), task: c.task,
+    inputs: [{ name: c.input, dtype: "float32", shape: ["N", ...row], features: names }],
+    outputs: { probabilities: c.output, classes: c.classes },
+    performance: { metric: "accuracy", minimum: 0, holdout: { inputs: c.inputs, targets: c.expected.map((e) => c.classes[argmax(e)]) } },
+    fixtures: { tolerance: c.tolerance, cases: [{ input: c.inputs[0], expected: { probabilities: c.expected[0], label: c.classes[argmax(c.expected[0])] } }] },
+    reference: { features: names.map((name) => ({ name, edges: [], counts: [0] })), predictions: {} },
+    provenance: { training_data: { source: "corpus", rows: 0, window: null }, parent_version: null, created: "2026-11-23T00:00:00Z" },
+  };
+  return { manifest: JSON.stringify(manifest), model, features: c.inputs };
+}
+
 /** Per-row and per-batch latency of wasm-predict on bundles, interleaved (µs). */
 window.latencyWasmPredict = async (names) => {
   await init();
+  const bundleBytes = (name) => (name.startsWith("corpus:") ? corpusBytes(name.slice(7)) : bundleOf(name));
   const rowFns = [];
   const batchFns = [];
   for (const name of names) {
@@ -84,7 +114,7 @@ async function ortModule() {
 window.coldStartOrt = async (name) => {
   const t0 = performance.now();
   const ort = await ortModule();
-  const { model, features } = await bundleBytes(name);
+  const { model, features } = await bundleOf(name);
   const t1 = performance.now();
   const session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
   const t2 = performance.now();
@@ -96,6 +126,7 @@ window.coldStartOrt = async (name) => {
 /** Per-row and per-batch latency of onnxruntime-web (wasm backend, one thread), interleaved (µs). */
 window.latencyOrt = async (names) => {
   const ort = await ortModule();
+  const bundleBytes = (name) => (name.startsWith("corpus:") ? corpusBytes(name.slice(7)) : bundleOf(name));
   const rowFns = [];
   const batchFns = [];
   for (const name of names) {

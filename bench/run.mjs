@@ -56,6 +56,11 @@ try {
   const ours = await inFreshPage("latencyWasmPredict", models);
   const theirs = await inFreshPage("latencyOrt", models);
   for (const model of models) results.latency[model] = { wasmPredict: ours[model], onnxruntimeWeb: theirs[model] };
+  results.formats = {};
+  for (const net of ["mlp", "cnn"]) {
+    const cases = ["float", "qdq-u8", "qdq-s8", "qoperator", "dynamic"].map((f) => `corpus:${net}-${f}`);
+    results.formats[net] = await inFreshPage("latencyWasmPredict", cases);
+  }
   mkdirSync("bench/results", { recursive: true });
   writeFileSync("bench/results/latest.json", JSON.stringify(results, null, 2) + "\n");
 
@@ -85,6 +90,22 @@ try {
     "",
     `On wasm-predict, against the float model: int8 weight-only (the embedded default) one row ${ratio("digits-mlp-int8", "row")}, batch of 256 ${ratio("digits-mlp-int8", "batch256")}; onnxruntime's static QDQ one row ${ratio("digits-mlp-qdq", "row")}, batch of 256 ${ratio("digits-mlp-qdq", "batch256")}.`,
   );
+  lines.push(
+    "",
+    "Quantization formats on wasm-predict (corpus models, µs; ratio to the float model, below 1 is faster):",
+    "",
+    "| model | format | one row | ratio | batch of 256 | ratio |",
+    "|---|---|---|---|---|---|",
+  );
+  for (const [net, byCase] of Object.entries(results.formats)) {
+    const float = byCase[`corpus:${net}-float`];
+    for (const [name, r] of Object.entries(byCase)) {
+      const format = name.slice(`corpus:${net}-`.length);
+      lines.push(
+        `| ${net} | ${format} | ${f(r.row)} | ${f(r.row / float.row, 2)} | ${f(r.batch256, 0)} | ${f(r.batch256 / float.batch256, 2)} |`,
+      );
+    }
+  }
   console.log(lines.join("\n"));
 } finally {
   await browser.close();

@@ -9,6 +9,10 @@
 //!   constant when tract optimizes.
 //!   tract 0.23's own QDQ handling returns 1.0 for every class after a quantized Softmax and runs
 //!   slower than float in wasm; as float ops, both problems are gone.
+//! - `MatMulInteger` / `ConvInteger` (dynamic quantization) become the float `MatMul` / `Conv`
+//!   of the zero-point-centred values: integers that float32 sums exactly at these sizes, and a
+//!   constant int8 weight is folded into floats; tract's integer kernels are several times
+//!   slower in wasm.
 //! - QOperator ops (`QLinearConv`, `QLinearMatMul`, and com.microsoft `QGemm`, `QLinearAdd`,
 //!   `QLinearMul`, `QLinearSoftmax`, `QLinearSigmoid`, `QLinearLeakyRelu`,
 //!   `QLinearGlobalAveragePool`, `QLinearConcat`) become `DequantizeLinear`, the float op,
@@ -60,6 +64,7 @@ pub fn keep_outputs(model: &mut ModelProto, outputs: &[&str]) -> Result<()> {
 pub fn lower(model: &mut ModelProto) -> Result<()> {
     let graph = graph_mut(model)?;
     expand_qlinear_ops(graph);
+    while sink_quantize_past_order_preserving_op(graph) {}
     fuse_quantize_dequantize_pairs(graph);
     let shapes = Initializers::of(graph);
     let mut new_initializers = vec![];
@@ -73,6 +78,8 @@ pub fn lower(model: &mut ModelProto) -> Result<()> {
         let done = match (node.domain.as_str(), node.op_type.as_str()) {
             ("" | "ai.onnx", "DequantizeLinear") => rewriter.dequantize_linear(&shapes),
             ("" | "ai.onnx", "QuantizeLinear") => rewriter.quantize_linear(&shapes),
+            ("" | "ai.onnx", "MatMulInteger") => rewriter.integer_product("MatMul", &shapes),
+            ("" | "ai.onnx", "ConvInteger") => rewriter.integer_product("Conv", &shapes),
             ("ai.onnx.ml", "Scaler") => rewriter.scaler(),
             ("ai.onnx.ml", "ZipMap") => rewriter.zip_map(),
             ("ai.onnx.ml", "Binarizer") => rewriter.binarizer(),
@@ -93,6 +100,47 @@ pub fn lower(model: &mut ModelProto) -> Result<()> {
 
 fn is_standard(node: &NodeProto, op: &str) -> bool {
     node.op_type == op && (node.domain.is_empty() || node.domain == "ai.onnx")
+}
+
+/// Ops that commute with a per-tensor quantization: they move or pick values without changing them
+/// (quantization is non-decreasing, so the max of quantized values is the quantized max).
+const ORDER_PRESERVING: [&str; 6] = ["MaxPool", "Flatten", "Reshape", "Transpose", "Squeeze", "Identity"];
+
+/// Moves one `QuantizeLinear` past the order-preserving op that is its only reader, so that it
+/// meets its `DequantizeLinear` and the pair can be fused (QOperator graphs run MaxPool on uint8
+/// between the two). Returns whether it moved one.
+fn sink_quantize_past_order_preserving_op(graph: &mut GraphProto) -> bool {
+    let mut readers: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, node) in graph.node.iter().enumerate() {
+        for input in &node.input {
+            readers.entry(input.as_str()).or_default().push(i);
+        }
+    }
+    let outputs: HashSet<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
+    let found = graph.node.iter().enumerate().find_map(|(i, q)| {
+        if !is_standard(q, "QuantizeLinear") || q.output.len() != 1 || outputs.contains(q.output[0].as_str()) {
+            return None;
+        }
+        let [j] = readers.get(q.output[0].as_str())?.as_slice() else {
+            return None;
+        };
+        let op = &graph.node[*j];
+        let movable = ORDER_PRESERVING.iter().any(|name| is_standard(op, name))
+            && op.output.len() == 1
+            && op.input.first() == q.output.first()
+            && !op.input[1..].contains(&q.output[0]);
+        movable.then_some((i, *j))
+    });
+    let Some((i, j)) = found else { return false };
+    let moved = format!("{}__wasm_predict_before_quantize", graph.node[j].output[0]);
+    let quantized_output = std::mem::replace(&mut graph.node[j].output[0], moved.clone());
+    graph.node[j].input[0] = graph.node[i].input[0].clone();
+    let mut quantize = graph.node.remove(i);
+    quantize.input[0] = moved;
+    quantize.output[0] = quantized_output;
+    // The op now comes first: the quantization goes right after it, keeping the order topological.
+    graph.node.insert(j, quantize);
+    true
 }
 
 /// Replaces each per-tensor `QuantizeLinear` read only by `DequantizeLinear`s with the same
@@ -705,6 +753,50 @@ impl Rewriter<'_> {
 }
 
 impl Rewriter<'_> {
+    /// `op(Cast(A) - a_zp, Cast(B) - b_zp)` as an int32 tensor, like the integer op it replaces.
+    /// Per-tensor zero points only, and for `Conv` the int8/uint8 attributes carry over.
+    fn integer_product(&mut self, op: &str, shapes: &Initializers) -> bool {
+        let node = self.node;
+        if node.input.len() < 2 || node.output.len() != 1 {
+            return false;
+        }
+        let zero_points_are_scalars = node.input[2..]
+            .iter()
+            .filter(|zp| !zp.is_empty())
+            .all(|zp| shapes.scalar.contains(zp) || shapes.rank.get(zp) == Some(&0));
+        if !zero_points_are_scalars {
+            return false;
+        }
+        let mut centred = vec![];
+        for (k, side) in ["a", "b"].iter().enumerate() {
+            let value = self.name(&format!("{side}_float"));
+            self.cast(&node.input[k], &value, DataType::Float as i32);
+            match node.input.get(k + 2).filter(|zp| !zp.is_empty()) {
+                Some(zp) => {
+                    let zp_float = self.name(&format!("{side}_zero_point_float"));
+                    self.cast(zp, &zp_float, DataType::Float as i32);
+                    let out = self.name(&format!("{side}_centred"));
+                    self.push("Sub", &[&value, &zp_float], &out, vec![]);
+                    centred.push(out);
+                }
+                None => centred.push(value),
+            }
+        }
+        let attributes = if op == "Conv" {
+            node.attribute
+                .iter()
+                .filter(|a| a.name != "group" || a.i != 1)
+                .cloned()
+                .collect()
+        } else {
+            vec![]
+        };
+        let product = self.name("product");
+        self.push(op, &[&centred[0], &centred[1]], &product, attributes);
+        self.cast(&product, &node.output[0], DataType::Int32 as i32);
+        true
+    }
+
     /// `Y[..., c] = (X[...] == cats[c])` for integer categories; an unknown category gives a row
     /// of zeros (onnxruntime refuses it when `zeros` is 0).
     fn one_hot_encoder(&mut self) -> bool {
