@@ -280,12 +280,41 @@ pub(crate) fn read_proto(model: &[u8]) -> Result<ModelProto> {
     let proto = ONNX
         .with(|onnx| onnx.proto_model_for_read(&mut Cursor::new(model)))
         .map_err(|e| PredictError::ModelInvalid(format!("{e:#}")))?;
-    match &proto.graph {
-        Some(g) if !g.node.is_empty() => Ok(proto),
-        _ => Err(PredictError::ModelInvalid(
-            "the file decodes to a model with no graph nodes".into(),
-        )),
+    let graph = match &proto.graph {
+        Some(g) if !g.node.is_empty() => g,
+        _ => {
+            return Err(PredictError::ModelInvalid(
+                "the file decodes to a model with no graph nodes".into(),
+            ))
+        }
+    };
+    // tract 0.23 reaches `unimplemented!` (a panic, fatal in wasm) on raw data of other types.
+    use tract_onnx::pb::tensor_proto::DataType as T;
+    let raw_types = [
+        T::Float,
+        T::Uint8,
+        T::Int8,
+        T::Uint16,
+        T::Int16,
+        T::Int32,
+        T::Int64,
+        T::Bool,
+        T::Float16,
+        T::Double,
+        T::Uint32,
+        T::Uint64,
+    ];
+    if let Some(t) = graph
+        .initializer
+        .iter()
+        .find(|t| !t.raw_data.is_empty() && !raw_types.iter().any(|d| *d as i32 == t.data_type))
+    {
+        return Err(PredictError::Unsupported(format!(
+            "initializer {:?} holds raw data of ONNX element type {}, which the engine cannot read",
+            t.name, t.data_type
+        )));
     }
+    Ok(proto)
 }
 
 /// The graph's inputs (initializers excluded) and outputs must be those the manifest names.

@@ -152,3 +152,19 @@ fn garbage_is_an_error_not_a_report() {
     assert_eq!(check_model(b"not a model at all").unwrap_err().code(), "MODEL_INVALID");
     assert_eq!(check_model(&[]).unwrap_err().code(), "MODEL_INVALID");
 }
+
+#[test]
+fn raw_data_of_a_type_tract_cannot_read_is_an_error_not_a_panic() {
+    let mut model = ModelProto::decode(model_with_two_unknown_ops().as_slice()).unwrap();
+    let graph = model.graph.as_mut().unwrap();
+    graph.initializer.push(tract_onnx::pb::TensorProto {
+        name: "strings".into(),
+        dims: vec![2],
+        data_type: DataType::String as i32,
+        raw_data: b"ab".to_vec(),
+        ..Default::default()
+    });
+    let error = check_model(&model.encode_to_vec()).unwrap_err();
+    assert_eq!(error.code(), "MODEL_UNSUPPORTED", "{error}");
+    assert!(error.to_string().contains("\"strings\""), "{error}");
+}
