@@ -3,6 +3,6 @@
 # in headless chromium (bench/run.mjs). Prints a Markdown table; writes bench/results/latest.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --with-browser
+scripts/setup.sh --for-tests
 scripts/build.sh
 node bench/run.mjs

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need, from the package registries only, idempotently:
 # the wasm32 target, wasm-bindgen-cli and wasm-pack from crates.io at pinned versions, Debian's
-# chromium and chromium-driver (tests only), and the npm dev packages.
-# Usage: scripts/setup.sh [--with-browser]
+# chromium and chromium-driver and onnx's conformance data from PyPI (tests only), and the npm
+# dev packages.
+# Usage: scripts/setup.sh [--for-tests]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,10 +25,17 @@ if [ "$(wasm-pack --version 2>/dev/null | awk '{print $2}')" != "$WASM_PACK_VERS
   cargo install wasm-pack --version "$WASM_PACK_VERSION" --force
 fi
 
-if [ "${1:-}" = "--with-browser" ] && ! { command -v chromium >/dev/null && command -v chromedriver >/dev/null; }; then
+if [ "${1:-}" = "--for-tests" ] && ! { command -v chromium >/dev/null && command -v chromedriver >/dev/null; }; then
   say "installing Debian's chromium and chromium-driver"
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
+ONNX_VERSION=1.19.1   # its backend node tests, for tests/conformance.rs
+if [ "${1:-}" = "--for-tests" ] && ! target/onnx-venv/bin/python -c "import onnx, sys; sys.exit(onnx.__version__ != '$ONNX_VERSION')" 2>/dev/null; then
+  say "installing onnx $ONNX_VERSION from PyPI into target/onnx-venv (its conformance tests)"
+  python3 -m venv target/onnx-venv
+  target/onnx-venv/bin/pip install -q --disable-pip-version-check "onnx==$ONNX_VERSION"
 fi
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 step() { printf '\n\033[1;34m== %s\033[0m\n' "$*"; }
 
 step "setup"
-scripts/setup.sh --with-browser
+scripts/setup.sh --for-tests
 step "cargo fmt --check"
 cargo fmt --check
 step "cargo clippy (native and wasm32)"

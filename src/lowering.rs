@@ -184,11 +184,7 @@ fn fuse_quantize_dequantize_pairs(graph: &mut GraphProto) {
             },
             None => (0.0, DataType::Uint8 as i32),
         };
-        let range = match zp_type {
-            t if t == DataType::Uint8 as i32 => (0.0, 255.0),
-            t if t == DataType::Int8 as i32 => (-128.0, 127.0),
-            _ => continue,
-        };
+        let Some(range) = integer_range(zp_type) else { continue };
         if !(all_matching_dequantize && scale.is_finite() && scale > 0.0) {
             continue;
         }
@@ -450,6 +446,17 @@ fn expand_qlinear_ops(graph: &mut GraphProto) {
     graph.node = nodes;
 }
 
+/// The range of a quantized integer type.
+fn integer_range(data_type: i32) -> Option<(f32, f32)> {
+    match data_type {
+        t if t == DataType::Uint8 as i32 => Some((0.0, 255.0)),
+        t if t == DataType::Int8 as i32 => Some((-128.0, 127.0)),
+        t if t == DataType::Uint16 as i32 => Some((0.0, 65535.0)),
+        t if t == DataType::Int16 as i32 => Some((-32768.0, 32767.0)),
+        _ => None,
+    }
+}
+
 /// The value of a one-element float, int8, uint8 or int32 tensor.
 fn scalar(t: &TensorProto) -> Option<f32> {
     if t.dims.iter().product::<i64>() != 1 {
@@ -480,7 +487,7 @@ fn graph_mut(model: &mut ModelProto) -> Result<&mut GraphProto> {
         .ok_or_else(|| PredictError::ModelInvalid("the model has no graph".into()))
 }
 
-/// Ranks and element types of the graph's constant tensors and typed values.
+/// Ranks, element types and one-element-ness of the graph's constant tensors and typed values.
 struct Initializers {
     rank: HashMap<String, usize>,
     dtype: HashMap<String, i32>,
@@ -499,10 +506,22 @@ impl Initializers {
                 scalar.insert(t.name.clone());
             }
         }
+        let initializer_names: HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+        // Graph inputs and typed values: scales and zero points given at run time.
         for v in graph.input.iter().chain(&graph.value_info) {
             if let Some(type_proto::Value::TensorType(t)) = v.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+                dtype.entry(v.name.clone()).or_insert(t.elem_type);
                 if let Some(shape) = &t.shape {
                     rank.entry(v.name.clone()).or_insert(shape.dim.len());
+                    let ones = shape.dim.iter().all(|d| {
+                        matches!(
+                            d.value,
+                            Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimValue(1))
+                        )
+                    });
+                    if ones && !initializer_names.contains(v.name.as_str()) {
+                        scalar.insert(v.name.clone());
+                    }
                 }
             }
         }
@@ -645,10 +664,8 @@ impl Rewriter<'_> {
                 .filter(|t| *t != 0)
                 .unwrap_or(DataType::Uint8 as i32),
         };
-        let (low, high) = match to {
-            t if t == DataType::Uint8 as i32 => (0.0, 255.0),
-            t if t == DataType::Int8 as i32 => (-128.0, 127.0),
-            _ => return false,
+        let Some((low, high)) = integer_range(to) else {
+            return false;
         };
         let mut scale = node.input[1].clone();
         if let Some((axis, rank)) = axis {
@@ -672,8 +689,11 @@ impl Rewriter<'_> {
         }
         let low = self.float_constant("low", vec![], vec![low]);
         let high = self.float_constant("high", vec![], vec![high]);
+        // Max and Min rather than Clip, whose form changed at opset 11.
+        let floored = self.name("floored");
+        self.push("Max", &[&shifted, &low], &floored, vec![]);
         let clipped = self.name("clipped");
-        self.push("Clip", &[&shifted, &low, &high], &clipped, vec![]);
+        self.push("Min", &[&floored, &high], &clipped, vec![]);
         self.cast(&clipped, &node.output[0], to);
         true
     }
