@@ -65,6 +65,7 @@ pub fn lower(model: &mut ModelProto) -> Result<()> {
     let graph = graph_mut(model)?;
     expand_qlinear_ops(graph);
     while sink_quantize_past_order_preserving_op(graph) {}
+    fuse_dynamic_quantization(graph);
     fuse_quantize_dequantize_pairs(graph);
     let shapes = Initializers::of(graph);
     let mut new_initializers = vec![];
@@ -100,6 +101,168 @@ pub fn lower(model: &mut ModelProto) -> Result<()> {
 
 fn is_standard(node: &NodeProto, op: &str) -> bool {
     node.op_type == op && (node.domain.is_empty() || node.domain == "ai.onnx")
+}
+
+/// Rewrites onnxruntime's dynamic quantization pattern,
+/// `DynamicQuantizeLinear(x) -> MatMulInteger|ConvInteger(y, W, y_zp, w_zp) -> Cast -> Mul(Mul(y_scale, w_scale))`,
+/// as `DynamicFakeQuantize(x) -> MatMul|Conv(x', (Cast(W) - w_zp) * w_scale)`: the same values,
+/// a float product, and a constant weight folded once. Applies only where every reader of the
+/// quantized tensor follows the pattern.
+fn fuse_dynamic_quantization(graph: &mut GraphProto) {
+    let initializers: HashMap<String, TensorProto> =
+        graph.initializer.iter().map(|t| (t.name.clone(), t.clone())).collect();
+    loop {
+        let readers = |graph: &GraphProto, name: &str| -> Vec<usize> {
+            graph
+                .node
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| n.input.iter().any(|i| i == name))
+                .map(|(i, _)| i)
+                .collect()
+        };
+        let only_reader = |graph: &GraphProto, name: &str| match readers(graph, name).as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        };
+        let outputs: HashSet<String> = graph.output.iter().map(|o| o.name.clone()).collect();
+        let mut plan = None;
+        'search: for (d, dq) in graph.node.iter().enumerate() {
+            if !is_standard(dq, "DynamicQuantizeLinear")
+                || dq.output.len() != 3
+                || dq.output.iter().any(|o| outputs.contains(o))
+            {
+                continue;
+            }
+            let (y, y_scale, y_zp) = (&dq.output[0], &dq.output[1], &dq.output[2]);
+            let mut chains = vec![];
+            let mut used = HashSet::new();
+            for m in readers(graph, y) {
+                let product = &graph.node[m];
+                let conv = is_standard(product, "ConvInteger");
+                if !(conv || is_standard(product, "MatMulInteger"))
+                    || product.input[0] != *y
+                    || product.input.get(2) != Some(y_zp)
+                {
+                    continue 'search;
+                }
+                let Some(c) = only_reader(graph, &product.output[0]) else {
+                    continue 'search;
+                };
+                let cast = &graph.node[c];
+                if !is_standard(cast, "Cast") || attribute(cast, "to").map(|a| a.i) != Some(DataType::Float as i64) {
+                    continue 'search;
+                }
+                let Some(p) = only_reader(graph, &cast.output[0]) else {
+                    continue 'search;
+                };
+                let mul = &graph.node[p];
+                if !is_standard(mul, "Mul") || mul.input.len() != 2 {
+                    continue 'search;
+                }
+                let scale_name = if mul.input[0] == cast.output[0] {
+                    &mul.input[1]
+                } else {
+                    &mul.input[0]
+                };
+                let Some(s) = graph.node.iter().position(|n| n.output.first() == Some(scale_name)) else {
+                    continue 'search;
+                };
+                let scales = &graph.node[s];
+                let w_scale = match scales.input.as_slice() {
+                    [a, b] if a == y_scale => b,
+                    [a, b] if b == y_scale => a,
+                    _ => continue 'search,
+                };
+                let weight = &product.input[1];
+                let w_scale_ok = initializers
+                    .get(w_scale)
+                    .is_some_and(|t| !conv || t.dims.iter().product::<i64>() == 1);
+                let w_zp = product.input.get(3).filter(|z| !z.is_empty());
+                let w_zp_ok =
+                    w_zp.is_none_or(|z| initializers.get(z).is_some_and(|t| t.dims.iter().product::<i64>() == 1));
+                if !(is_standard(scales, "Mul") && initializers.contains_key(weight) && w_scale_ok && w_zp_ok)
+                    || only_reader(graph, scale_name) != Some(p)
+                {
+                    continue 'search;
+                }
+                used.extend([m, c, p, s]);
+                chains.push((m, p, w_scale.clone(), w_zp.cloned()));
+            }
+            let other_readers = [y_scale, y_zp]
+                .iter()
+                .flat_map(|n| readers(graph, n))
+                .any(|r| !used.contains(&r));
+            if chains.is_empty() || other_readers {
+                continue;
+            }
+            plan = Some((d, chains, used));
+            break;
+        }
+        let Some((d, chains, used)) = plan else { return };
+        let dq = graph.node[d].clone();
+        let quantized = format!("{}__wasm_predict_dynamic_fake_quantized", dq.output[0]);
+        let mut new_nodes = vec![NodeProto {
+            input: vec![dq.input[0].clone()],
+            output: vec![quantized.clone()],
+            name: quantized.clone(),
+            op_type: crate::ops::DYNAMIC_FAKE_QUANTIZE.into(),
+            domain: "ai.wasm-predict".into(),
+            ..Default::default()
+        }];
+        for (m, p, w_scale, w_zp) in chains {
+            let product = graph.node[m].clone();
+            let out = graph.node[p].output[0].clone();
+            let node = |op: &str, inputs: Vec<String>, output: String, attribute: Vec<AttributeProto>| NodeProto {
+                name: output.clone(),
+                op_type: op.into(),
+                input: inputs,
+                output: vec![output],
+                attribute,
+                ..Default::default()
+            };
+            let w_float = format!("{out}__wasm_predict_weight_float");
+            new_nodes.push(node(
+                "Cast",
+                vec![product.input[1].clone()],
+                w_float.clone(),
+                vec![int_attribute("to", DataType::Float as i64)],
+            ));
+            let mut centred = w_float;
+            if let Some(zp) = w_zp {
+                let zp_float = format!("{out}__wasm_predict_weight_zero_point_float");
+                new_nodes.push(node(
+                    "Cast",
+                    vec![zp],
+                    zp_float.clone(),
+                    vec![int_attribute("to", DataType::Float as i64)],
+                ));
+                let c = format!("{out}__wasm_predict_weight_centred");
+                new_nodes.push(node("Sub", vec![centred, zp_float], c.clone(), vec![]));
+                centred = c;
+            }
+            let weight = format!("{out}__wasm_predict_weight");
+            new_nodes.push(node("Mul", vec![centred, w_scale], weight.clone(), vec![]));
+            let conv = is_standard(&product, "ConvInteger");
+            let attributes = if conv { product.attribute.clone() } else { vec![] };
+            new_nodes.push(node(
+                if conv { "Conv" } else { "MatMul" },
+                vec![quantized.clone(), weight],
+                out,
+                attributes,
+            ));
+        }
+        // The new nodes stand where the DynamicQuantizeLinear stood; its readers come later.
+        let mut rest = vec![];
+        for (i, n) in std::mem::take(&mut graph.node).into_iter().enumerate() {
+            if i == d {
+                rest.append(&mut new_nodes);
+            } else if !used.contains(&i) {
+                rest.push(n);
+            }
+        }
+        graph.node = rest;
+    }
 }
 
 /// Ops that commute with a per-tensor quantization: they move or pick values without changing them

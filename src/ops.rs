@@ -9,6 +9,44 @@ use tract_onnx::Onnx;
 /// Op type of [`FakeQuantize`] in rewritten graphs.
 pub const FAKE_QUANTIZE: &str = "WasmPredictFakeQuantize";
 
+/// Op type of [`DynamicFakeQuantize`] in rewritten graphs.
+pub const DYNAMIC_FAKE_QUANTIZE: &str = "WasmPredictDynamicFakeQuantize";
+
+/// ONNX's uint8 `DynamicQuantizeLinear` followed by the dequantization of its result, in place:
+/// the scale and zero point come from the tensor's range (widened to include 0), then every value
+/// is rounded to that grid. Two passes over f32 instead of tract's integer path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DynamicFakeQuantize;
+
+impl DynamicFakeQuantize {
+    /// Applies the op to values in place.
+    pub fn apply(values: &mut [f32]) {
+        let (min, max) = values.iter().fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let scale = (max - min) / 255.0;
+        if scale == 0.0 || !scale.is_finite() {
+            return;
+        }
+        let zp = (-min / scale).round_ties_even().clamp(0.0, 255.0);
+        FakeQuantize::new(scale, zp, 0.0, 255.0).apply(values);
+    }
+}
+
+impl ElementWiseMiniOp for DynamicFakeQuantize {
+    fn name(&self) -> String {
+        DYNAMIC_FAKE_QUANTIZE.into()
+    }
+
+    fn eval_in_place(&self, t: &mut Tensor, _out_dt: Option<DatumType>) -> TractResult<()> {
+        let mut view = t.try_as_plain_ram_mut()?;
+        DynamicFakeQuantize::apply(view.as_slice_mut::<f32>()?);
+        Ok(())
+    }
+
+    fn operating_datum_type(&self, _dt: DatumType) -> DatumType {
+        DatumType::F32
+    }
+}
+
 /// A `QuantizeLinear` followed by its `DequantizeLinear`, per tensor, in one pass over f32:
 /// `(clamp(round_half_even(x / scale) + zero_point, low, high) - zero_point) * scale`.
 ///
@@ -87,11 +125,28 @@ pub fn register(onnx: &mut Onnx) {
         );
         Ok((ElementWiseOp(Box::new(op), None).into_hir(), vec![]))
     });
+    onnx.op_register.insert(DYNAMIC_FAKE_QUANTIZE, |_, _| {
+        Ok((ElementWiseOp(Box::new(DynamicFakeQuantize), None).into_hir(), vec![]))
+    });
 }
 
 #[cfg(test)]
 mod tests {
-    use super::FakeQuantize;
+    use super::{DynamicFakeQuantize, FakeQuantize};
+
+    #[test]
+    fn dynamic_fake_quantize_uses_the_range_widened_to_zero() {
+        // min -1, max 2: scale 3/255, zero point round(85) = 85; values land on that grid.
+        let mut values = [-1.0f32, 0.0, 2.0, 0.5];
+        DynamicFakeQuantize::apply(&mut values);
+        let scale = 3.0f32 / 255.0;
+        assert_eq!(values[1], 0.0);
+        assert!((values[0] + 1.0).abs() < 1e-6 && (values[2] - 2.0).abs() < 1e-6);
+        assert_eq!(values[3], (0.5f32 / scale).round_ties_even() * scale);
+        let mut zeros = [0.0f32; 4];
+        DynamicFakeQuantize::apply(&mut zeros);
+        assert_eq!(zeros, [0.0; 4]);
+    }
 
     #[test]
     fn fake_quantize_rounds_half_to_even_and_saturates() {

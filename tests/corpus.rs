@@ -59,3 +59,43 @@ fn the_corpus_matches_onnxruntime_or_is_refused_clearly() {
     assert!(failures.is_empty(), "{failures:#?}");
     assert!(matched >= SUPPORTED.len());
 }
+
+#[test]
+fn quantized_graphs_are_lowered_to_float_ops() {
+    use prost::Message;
+    let ops_after_lowering = |name: &str| -> Vec<String> {
+        let bytes = std::fs::read(format!("{}/tests/corpus/{name}/model.onnx", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let mut proto = tract_onnx::pb::ModelProto::decode(bytes.as_slice()).unwrap();
+        wasm_predict::lowering::lower(&mut proto).unwrap();
+        proto.graph.unwrap().node.into_iter().map(|n| n.op_type).collect()
+    };
+    for name in ["mlp-dynamic", "cnn-dynamic", "ops-dynamic"] {
+        let ops = ops_after_lowering(name);
+        assert!(
+            ops.iter().any(|o| o == wasm_predict::ops::DYNAMIC_FAKE_QUANTIZE),
+            "{name}: {ops:?}"
+        );
+        assert!(
+            !ops.iter()
+                .any(|o| o.ends_with("Integer") || o == "DynamicQuantizeLinear"),
+            "{name}: {ops:?}"
+        );
+    }
+    for name in [
+        "mlp-qdq-u8",
+        "cnn-qdq-s8",
+        "mlp-qoperator",
+        "cnn-qoperator",
+        "ops-qoperator",
+    ] {
+        let ops = ops_after_lowering(name);
+        assert!(
+            ops.iter().any(|o| o == wasm_predict::ops::FAKE_QUANTIZE),
+            "{name}: {ops:?}"
+        );
+        assert!(
+            !ops.iter().any(|o| o.starts_with("QLinear") || o == "QGemm"),
+            "{name}: {ops:?}"
+        );
+    }
+}
