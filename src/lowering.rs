@@ -67,6 +67,7 @@ pub fn lower(model: &mut ModelProto) -> Result<()> {
     while sink_quantize_past_order_preserving_op(graph) {}
     fuse_dynamic_quantization(graph);
     fuse_quantize_dequantize_pairs(graph);
+    drop_repeated_fake_quantize(graph);
     let shapes = Initializers::of(graph);
     let mut new_initializers = vec![];
     let mut nodes = Vec::with_capacity(graph.node.len());
@@ -262,6 +263,34 @@ fn fuse_dynamic_quantization(graph: &mut GraphProto) {
             }
         }
         graph.node = rest;
+    }
+}
+
+/// A `FakeQuantize` of values already on its grid changes nothing: after another one with the same
+/// parameters, or after an order-preserving op of such values (QDQ graphs quantize both the input
+/// and the output of a MaxPool). Those become `Identity`.
+fn drop_repeated_fake_quantize(graph: &mut GraphProto) {
+    let mut grid: HashMap<String, Vec<u32>> = HashMap::new();
+    let parameters = |node: &NodeProto| -> Vec<u32> { node.attribute.iter().map(|a| a.f.to_bits()).collect() };
+    for node in graph.node.iter_mut() {
+        let Some(input) = node.input.first().cloned() else {
+            continue;
+        };
+        if node.op_type == crate::ops::FAKE_QUANTIZE {
+            let own = parameters(node);
+            if grid.get(&input) == Some(&own) {
+                node.op_type = "Identity".into();
+                node.domain.clear();
+                node.attribute.clear();
+            }
+            if let Some(output) = node.output.first() {
+                grid.insert(output.clone(), own);
+            }
+        } else if ORDER_PRESERVING.iter().any(|op| is_standard(node, op)) {
+            if let (Some(on), Some(output)) = (grid.get(&input).cloned(), node.output.first()) {
+                grid.insert(output.clone(), on);
+            }
+        }
     }
 }
 
