@@ -40,16 +40,9 @@ fn every_bundle_verifies() {
     }
 }
 
-/// onnxruntime's outputs for every holdout row, as written by models/train.py.
-#[derive(serde::Deserialize)]
-struct Golden {
-    #[serde(default)]
-    probabilities: Vec<Vec<f32>>,
-    #[serde(default)]
-    labels: Vec<String>,
-    #[serde(default)]
-    values: Vec<f32>,
-}
+#[path = "support/golden.rs"]
+mod golden;
+use golden::Golden;
 
 #[test]
 fn every_bundle_matches_onnxruntime_on_its_whole_holdout() {

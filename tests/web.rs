@@ -35,15 +35,9 @@ const BUNDLES: [Bundle; 5] = [
     bundle!("diabetes-linreg"),
 ];
 
-#[derive(serde::Deserialize)]
-struct Golden {
-    #[serde(default)]
-    probabilities: Vec<Vec<f32>>,
-    #[serde(default)]
-    labels: Vec<String>,
-    #[serde(default)]
-    values: Vec<f32>,
-}
+#[path = "support/golden.rs"]
+mod golden;
+use golden::Golden;
 
 #[wasm_bindgen_test]
 fn every_bundle_verifies_in_the_browser() {

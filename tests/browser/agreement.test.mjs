@@ -1,21 +1,12 @@
 // Native and wasm builds of the predictor give the same outputs on every committed bundle's
 // whole holdout (the native side is `cargo run --example holdout_outputs`).
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readdirSync, existsSync } from "node:fs";
-import { startServer } from "../../scripts/serve.mjs";
-import { launchChromium, openPage } from "./chromium.mjs";
+import { openPage, serveAndLaunch } from "./chromium.mjs";
 
-let server, url, browser;
-before(async () => {
-  ({ server, url } = await startServer());
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+const env = serveAndLaunch();
 
 function bundles() {
   return readdirSync("models", { withFileTypes: true })
@@ -28,7 +19,7 @@ test("native and wasm outputs agree on every bundle", async () => {
   const native = JSON.parse(
     execFileSync("cargo", ["run", "--quiet", "--example", "holdout_outputs"], { encoding: "utf8", maxBuffer: 1 << 26 }),
   );
-  const { page, errors } = await openPage(browser, `${url}/tests/browser/blank.html`);
+  const { page, errors } = await openPage(env.browser, `${env.url}/tests/browser/blank.html`);
   const wasm = await page.evaluate(async (dirs) => {
     const { default: init, Predictor } = await import("/pkg/wasm_predict.js");
     await init();

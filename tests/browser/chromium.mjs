@@ -1,5 +1,7 @@
 // Debian's chromium, driven by playwright-core: no browser download.
+import { before, after } from "node:test";
 import { chromium } from "playwright-core";
+import { startServer } from "../../scripts/serve.mjs";
 
 /** Flags for headless chromium as root on a machine whose only network is loopback. */
 export const CHROMIUM_ARGS = [
@@ -27,4 +29,21 @@ export async function openPage(browser, url) {
   page.on("console", (message) => message.type() === "error" && errors.push(message.text()));
   await page.goto(url);
   return { page, errors };
+}
+
+/**
+ * Registers before/after hooks that start the loopback server and chromium for a test file;
+ * the returned object gets `url` and `browser` once they run.
+ */
+export function serveAndLaunch() {
+  const context = {};
+  before(async () => {
+    ({ server: context.server, url: context.url } = await startServer());
+    context.browser = await launchChromium();
+  });
+  after(async () => {
+    await context.browser?.close();
+    context.server?.close();
+  });
+  return context;
 }

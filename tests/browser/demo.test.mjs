@@ -1,24 +1,15 @@
 // The demo page in headless chromium, served with the Content-Security-Policy it must work under.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
-import { startServer } from "../../scripts/serve.mjs";
-import { launchChromium, openPage } from "./chromium.mjs";
+import { openPage, serveAndLaunch } from "./chromium.mjs";
 
-let server, url, browser;
-before(async () => {
-  ({ server, url } = await startServer());
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+const env = serveAndLaunch();
 
 test("the demo loads the embedded model under CSP, predicts, and looks right", async () => {
-  const response = await fetch(`${url}/www/index.html`);
+  const response = await fetch(`${env.url}/www/index.html`);
   assert.match(response.headers.get("content-security-policy"), /script-src 'self' 'wasm-unsafe-eval'/);
-  const { page, errors } = await openPage(browser, `${url}/www/index.html`);
+  const { page, errors } = await openPage(env.browser, `${env.url}/www/index.html`);
   await page.waitForSelector("body[data-state=ready]", { timeout: 30_000 });
   assert.deepEqual(errors, []);
   const info = await page.locator("#model-info").innerText();
