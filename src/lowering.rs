@@ -213,45 +213,25 @@ fn fuse_dynamic_quantization(graph: &mut GraphProto) {
         }];
         for (m, p, w_scale, w_zp) in chains {
             let product = graph.node[m].clone();
-            let out = graph.node[p].output[0].clone();
-            let node = |op: &str, inputs: Vec<String>, output: String, attribute: Vec<AttributeProto>| NodeProto {
-                name: output.clone(),
-                op_type: op.into(),
-                input: inputs,
-                output: vec![output],
-                attribute,
-                ..Default::default()
-            };
-            let w_float = format!("{out}__wasm_predict_weight_float");
-            new_nodes.push(node(
-                "Cast",
-                vec![product.input[1].clone()],
-                w_float.clone(),
-                vec![int_attribute("to", DataType::Float as i64)],
-            ));
+            let scaled = &graph.node[p];
+            let out = scaled.output[0].clone();
+            let to_float = || vec![int_attribute("to", DataType::Float as i64)];
+            let w_float = unique_name(scaled, "weight_float");
+            new_nodes.push(single_output_node("Cast", &[&product.input[1]], &w_float, to_float()));
             let mut centred = w_float;
             if let Some(zp) = w_zp {
-                let zp_float = format!("{out}__wasm_predict_weight_zero_point_float");
-                new_nodes.push(node(
-                    "Cast",
-                    vec![zp],
-                    zp_float.clone(),
-                    vec![int_attribute("to", DataType::Float as i64)],
-                ));
-                let c = format!("{out}__wasm_predict_weight_centred");
-                new_nodes.push(node("Sub", vec![centred, zp_float], c.clone(), vec![]));
+                let zp_float = unique_name(scaled, "weight_zero_point_float");
+                new_nodes.push(single_output_node("Cast", &[&zp], &zp_float, to_float()));
+                let c = unique_name(scaled, "weight_centred");
+                new_nodes.push(single_output_node("Sub", &[&centred, &zp_float], &c, vec![]));
                 centred = c;
             }
-            let weight = format!("{out}__wasm_predict_weight");
-            new_nodes.push(node("Mul", vec![centred, w_scale], weight.clone(), vec![]));
+            let weight = unique_name(scaled, "weight");
+            new_nodes.push(single_output_node("Mul", &[&centred, &w_scale], &weight, vec![]));
             let conv = is_standard(&product, "ConvInteger");
             let attributes = if conv { product.attribute.clone() } else { vec![] };
-            new_nodes.push(node(
-                if conv { "Conv" } else { "MatMul" },
-                vec![quantized.clone(), weight],
-                out,
-                attributes,
-            ));
+            let op = if conv { "Conv" } else { "MatMul" };
+            new_nodes.push(single_output_node(op, &[&quantized, &weight], &out, attributes));
         }
         // The new nodes stand where the DynamicQuantizeLinear stood; its readers come later.
         let mut rest = vec![];
@@ -433,21 +413,11 @@ impl QLinearExpansion<'_> {
     }
 
     fn tensor(&self, suffix: &str) -> String {
-        format!(
-            "{}__wasm_predict_{suffix}",
-            self.node.output.first().map(String::as_str).unwrap_or(&self.node.name)
-        )
+        unique_name(self.node, suffix)
     }
 
     fn emit(&mut self, op: &str, inputs: &[&str], output: &str, attribute: Vec<AttributeProto>) {
-        self.nodes.push(NodeProto {
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            output: vec![output.to_string()],
-            name: output.to_string(),
-            op_type: op.to_string(),
-            attribute,
-            ..Default::default()
-        });
+        self.nodes.push(single_output_node(op, inputs, output, attribute));
     }
 
     /// A float version of operand `(value, scale, zero point)`, per-axis along `axis` if given.
@@ -730,21 +700,11 @@ struct Rewriter<'a> {
 impl Rewriter<'_> {
     /// A tensor name unique to this node.
     fn name(&self, suffix: &str) -> String {
-        format!(
-            "{}__wasm_predict_{suffix}",
-            self.node.output.first().map(String::as_str).unwrap_or(&self.node.name)
-        )
+        unique_name(self.node, suffix)
     }
 
     fn push(&mut self, op: &str, inputs: &[&str], output: &str, attributes: Vec<AttributeProto>) {
-        self.nodes.push(NodeProto {
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            output: vec![output.to_string()],
-            name: output.to_string(),
-            op_type: op.to_string(),
-            attribute: attributes,
-            ..Default::default()
-        });
+        self.nodes.push(single_output_node(op, inputs, output, attributes));
     }
 
     fn cast(&mut self, input: &str, output: &str, to: i32) {
@@ -772,13 +732,7 @@ impl Rewriter<'_> {
         let shape = self.name(&format!("{suffix}_shape"));
         let mut dims = vec![-1i64];
         dims.resize(rank - axis, 1);
-        self.initializers.push(TensorProto {
-            name: shape.clone(),
-            dims: vec![dims.len() as i64],
-            data_type: DataType::Int64 as i32,
-            int64_data: dims,
-            ..Default::default()
-        });
+        self.initializers.push(int64_vector(&shape, dims));
         let out = self.name(suffix);
         self.push("Reshape", &[tensor, &shape], &out, vec![]);
         out
@@ -1022,18 +976,10 @@ impl Rewriter<'_> {
         if node.input.len() != 1 || node.output.len() != 1 {
             return false;
         }
-        let int64 = |name: String, dims: Vec<i64>, values: Vec<i64>| TensorProto {
-            name,
-            dims,
-            data_type: DataType::Int64 as i32,
-            int64_data: values,
-            ..Default::default()
-        };
         let axes = self.name("axes");
         let categories = self.name("categories");
-        self.initializers.push(int64(axes.clone(), vec![1], vec![-1]));
-        self.initializers
-            .push(int64(categories.clone(), vec![cats.len() as i64], cats));
+        self.initializers.push(int64_vector(&axes, vec![-1]));
+        self.initializers.push(int64_vector(&categories, cats));
         let as_int = self.name("as_int64");
         self.cast(&node.input[0], &as_int, DataType::Int64 as i32);
         let expanded = self.name("expanded");
@@ -1147,18 +1093,45 @@ impl Rewriter<'_> {
             attribute: attributes,
             ..Default::default()
         });
-        let shape = |name: &str, values: Vec<i64>| TensorProto {
-            name: name.into(),
-            dims: vec![values.len() as i64],
-            data_type: DataType::Int64 as i32,
-            int64_data: values,
-            ..Default::default()
-        };
         let (starts, ends, axes) = (self.name("starts"), self.name("ends"), self.name("axes"));
-        self.initializers
-            .extend([shape(&starts, vec![1]), shape(&ends, vec![2]), shape(&axes, vec![1])]);
+        self.initializers.extend([
+            int64_vector(&starts, vec![1]),
+            int64_vector(&ends, vec![2]),
+            int64_vector(&axes, vec![1]),
+        ]);
         self.push("Slice", &[&scores, &starts, &ends, &axes], &node.output[0], vec![]);
         true
+    }
+}
+
+/// A tensor name unique to `node`: its first output (or its name) with a suffix.
+fn unique_name(node: &NodeProto, suffix: &str) -> String {
+    format!(
+        "{}__wasm_predict_{suffix}",
+        node.output.first().map(String::as_str).unwrap_or(&node.name)
+    )
+}
+
+/// A node of the default domain with one output, named after it.
+fn single_output_node(op: &str, inputs: &[&str], output: &str, attribute: Vec<AttributeProto>) -> NodeProto {
+    NodeProto {
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.to_string()],
+        name: output.to_string(),
+        op_type: op.to_string(),
+        attribute,
+        ..Default::default()
+    }
+}
+
+/// A one-dimensional int64 constant.
+fn int64_vector(name: &str, values: Vec<i64>) -> TensorProto {
+    TensorProto {
+        name: name.to_string(),
+        dims: vec![values.len() as i64],
+        data_type: DataType::Int64 as i32,
+        int64_data: values,
+        ..Default::default()
     }
 }
 

@@ -107,8 +107,7 @@ impl Predictor {
                 actual,
             });
         }
-        let predictor = Predictor::from_model(manifest, model)?;
-        let mut predictor = predictor;
+        let mut predictor = Predictor::from_model(manifest, model)?;
         crate::verify::check_fixtures(&mut predictor)?;
         Ok(predictor)
     }
