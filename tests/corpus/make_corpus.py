@@ -115,29 +115,42 @@ def quantized_variants(prefix, float_path, input_name, calibration, x, output, c
     write_case(f"{prefix}-dynamic", path, "classification", x, output, classes, TOL_INT8)
 
 
+def save_graph(name, nodes, inputs, outputs, initializers, path):
+    """An opset-17 model from onnx's helper, checked, saved at `path`; returns `path`."""
+    graph = helper.make_graph(nodes, name, inputs, outputs, initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def float_input(name, shape):
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+
+def constants(pairs):
+    return [numpy_helper.from_array(a, n) for a, n in pairs]
+
+
 def mlp_with_helper(build, x_train, y_train, x_test):
     """A 64-64-10 MLP as onnx helper graph (Gemm, Relu, Gemm, Softmax), weights trained by sklearn."""
     mlp = MLPClassifier(hidden_layer_sizes=(64,), max_iter=500, random_state=0).fit(x_train, y_train)
     w0, w1 = (w.astype(np.float32) for w in mlp.coefs_)
     b0, b1 = (b.astype(np.float32) for b in mlp.intercepts_)
-    graph = helper.make_graph(
+    return save_graph(
+        "mlp",
         [
             helper.make_node("Gemm", ["input", "w0", "b0"], ["h"]),
             helper.make_node("Relu", ["h"], ["a"]),
             helper.make_node("Gemm", ["a", "w1", "b1"], ["logits"]),
             helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
         ],
-        "mlp",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 64])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 10])],
-        [numpy_helper.from_array(a, n) for a, n in [(w0, "w0"), (b0, "b0"), (w1, "w1"), (b1, "b1")]],
+        [float_input("input", ["N", 64])],
+        [float_input("probabilities", ["N", 10])],
+        constants([(w0, "w0"), (b0, "b0"), (w1, "w1"), (b1, "b1")]),
+        build / "mlp-float.onnx",
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    path = build / "mlp-float.onnx"
-    onnx.save(model, str(path))
-    return path
 
 
 def conv2d(x, w, b):
@@ -162,7 +175,8 @@ def cnn_with_helper(build, x_train, y_train):
     head = LogisticRegression(max_iter=2000, random_state=0).fit(pooled, y_train)
     wg = head.coef_.astype(np.float32)
     bg = head.intercept_.astype(np.float32)
-    graph = helper.make_graph(
+    return save_graph(
+        "cnn",
         [
             helper.make_node("Conv", ["image", "w", "b"], ["c"], kernel_shape=[3, 3]),
             helper.make_node("Relu", ["c"], ["r"]),
@@ -171,17 +185,11 @@ def cnn_with_helper(build, x_train, y_train):
             helper.make_node("Gemm", ["f", "wg", "bg"], ["logits"], transB=1),
             helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
         ],
-        "cnn",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, 8, 8])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 10])],
-        [numpy_helper.from_array(a, n) for a, n in [(w, "w"), (b, "b"), (wg, "wg"), (bg, "bg")]],
+        [float_input("image", ["N", 1, 8, 8])],
+        [float_input("probabilities", ["N", 10])],
+        constants([(w, "w"), (b, "b"), (wg, "wg"), (bg, "bg")]),
+        build / "cnn-float.onnx",
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    path = build / "cnn-float.onnx"
-    onnx.save(model, str(path))
-    return path
 
 
 def ops_with_helper(build, x_train, y_train):
@@ -201,18 +209,9 @@ def ops_with_helper(build, x_train, y_train):
         helper.make_node("GlobalAveragePool", ["cat"], ["g"]),
         helper.make_node("Flatten", ["g"], ["f"], axis=1),
     ]
-    inits = [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(b1, "b1")]
-    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, 8, 8])
-
-    def save(nodes, outputs, extra, path):
-        graph = helper.make_graph(nodes, "ops", [image], outputs, inits + extra)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-        model.ir_version = 8
-        onnx.checker.check_model(model)
-        onnx.save(model, str(path))
-
-    features_path = build / "ops-features.onnx"
-    save(body, [helper.make_tensor_value_info("f", TensorProto.FLOAT, ["N", 12])], [], features_path)
+    inits = constants([(w1, "w1"), (b1, "b1")])
+    image = [float_input("image", ["N", 1, 8, 8])]
+    features_path = save_graph("ops", body, image, [float_input("f", ["N", 12])], inits, build / "ops-features.onnx")
     session = ort.InferenceSession(str(features_path), providers=["CPUExecutionProvider"])
     features = session.run(None, {"image": x_train.reshape(-1, 1, 8, 8)})[0]
     head = LogisticRegression(max_iter=5000, random_state=0).fit(features, y_train)
@@ -223,10 +222,9 @@ def ops_with_helper(build, x_train, y_train):
         helper.make_node("Add", ["mm", "bm"], ["logits"]),
         helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
     ]
-    path = build / "ops-float.onnx"
-    extra = [numpy_helper.from_array(wm, "wm"), numpy_helper.from_array(bm, "bm")]
-    save(nodes, [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 10])], extra, path)
-    return path
+    extra = constants([(wm, "wm"), (bm, "bm")])
+    outputs = [float_input("probabilities", ["N", 10])]
+    return save_graph("ops", nodes, image, outputs, inits + extra, build / "ops-float.onnx")
 
 
 def sklearn_case(name, estimator, x_train, y_train, x_test, task, build, zipmap=False, note=""):
