@@ -5,3 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 wasm-pack --log-level warn build --target web --release
 node scripts/strip-wasm.mjs pkg/wasm_predict_bg.wasm
+node scripts/package-shell.mjs

@@ -1,4 +1,6 @@
-// A small static file server for the demo, the browser tests and the benchmarks, on loopback only.
+// A small static file server for the demo, the browser tests and the benchmarks, on loopback only,
+// with a stand-in telemetry receiver at POST /v1/events (in memory, de-duplicating by event id)
+// until the Rust collector serves the demo.
 // Usage: node scripts/serve.mjs [port]   (0 or nothing: any free port). Prints the demo's URL.
 import { createServer } from "node:http";
 import { readFile, stat } from "node:fs/promises";
@@ -22,10 +24,72 @@ const TYPES = {
 /** The policy the demo must work under: no inline scripts, wasm compiled from same-origin bytes. */
 export const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; style-src 'self'";
 
-/** Starts the server on 127.0.0.1; resolves to { server, url }. */
+const EVENT_KINDS = new Set(["prediction", "exposure", "fallback", "outcome", "review"]);
+
+/**
+ * The stand-in receiver's state: stored events by id, how often each id arrived, every request's
+ * path, and switches tests use: `down` answers 503, `delayMs` holds each answer back.
+ */
+export function createCollector() {
+  return { events: new Map(), deliveries: new Map(), received: 0, batches: 0, requests: [], down: false, delayMs: 0 };
+}
+
+/**
+ * @param {ReturnType<typeof createCollector>} collector
+ * @param {import("node:http").IncomingMessage} request
+ * @param {import("node:http").ServerResponse} response
+ */
+async function receiveEvents(collector, request, response) {
+  const chunks = [];
+  for await (const chunk of request) chunks.push(chunk);
+  if (collector.delayMs) await new Promise((r) => setTimeout(r, collector.delayMs));
+  if (collector.down) {
+    response.writeHead(503, { "retry-after": "0" }).end("collector down\n");
+    return;
+  }
+  let batch;
+  try {
+    batch = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch {
+    response.writeHead(400, { "content-type": "application/json" }).end(JSON.stringify({ error: "body is not JSON" }));
+    return;
+  }
+  const reply = { accepted: [], duplicates: [], rejected: [] };
+  (Array.isArray(batch?.events) ? batch.events : []).forEach((event, index) => {
+    collector.received += 1;
+    if (typeof event?.id !== "string" || !EVENT_KINDS.has(event?.kind)) reply.rejected.push({ index, reason: "needs an id and a known kind" });
+    else if (collector.events.has(event.id)) {
+      collector.deliveries.set(event.id, collector.deliveries.get(event.id) + 1);
+      reply.duplicates.push(event.id);
+    }
+    else {
+      collector.events.set(event.id, event);
+      collector.deliveries.set(event.id, 1);
+      reply.accepted.push(event.id);
+    }
+  });
+  collector.batches += 1;
+  response.writeHead(reply.rejected.length ? 422 : 200, { "content-type": "application/json" }).end(JSON.stringify(reply));
+}
+
+/**
+ * Starts the server on 127.0.0.1; resolves to { server, url, collector, overrides }. `overrides`
+ * maps a path to a handler `(request, response) => void` that answers instead of the file.
+ */
 export function startServer({ port = 0, csp = true } = {}) {
+  const collector = createCollector();
+  const overrides = new Map();
   const server = createServer(async (request, response) => {
     const path = decodeURIComponent(new URL(request.url, "http://localhost").pathname);
+    collector.requests.push(path);
+    if (overrides.has(path)) {
+      overrides.get(path)(request, response);
+      return;
+    }
+    if (path === "/v1/events" && request.method === "POST") {
+      await receiveEvents(collector, request, response);
+      return;
+    }
     if (path === "/") {
       response.writeHead(302, { location: "/www/index.html" }).end();
       return;
@@ -45,7 +109,7 @@ export function startServer({ port = 0, csp = true } = {}) {
   return new Promise((resolvePromise, reject) => {
     server.once("error", reject);
     server.listen(port, "127.0.0.1", () => {
-      resolvePromise({ server, url: `http://127.0.0.1:${server.address().port}` });
+      resolvePromise({ server, url: `http://127.0.0.1:${server.address().port}`, collector, overrides });
     });
   });
 }

@@ -4,6 +4,7 @@
 //! and predicts, [`verify()`] runs its regression fixtures and performance requirement. The
 //! WebAssembly bindings in `wasm.rs` are a thin layer over it.
 
+pub mod assignment;
 pub mod check;
 pub mod default_bundle;
 pub mod error;

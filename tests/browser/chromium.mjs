@@ -47,3 +47,17 @@ export function serveAndLaunch() {
   });
   return context;
 }
+
+/**
+ * Opens the demo in `context` (a browser context: its own storage, cache and service worker) with
+ * the given query string, and waits until it is ready or failed. Console errors are collected.
+ */
+export async function visitDemo(context, url, query = "") {
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+  page.on("console", (message) => message.type() === "error" && errors.push(message.text()));
+  await page.goto(`${url}/www/index.html${query}`);
+  await page.waitForSelector("body[data-state=ready], body[data-state=failed]", { timeout: 30_000 });
+  return { page, errors };
+}

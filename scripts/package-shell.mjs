@@ -1,0 +1,31 @@
+// Puts the browser shell into the npm package: www/shell/*.js copied to pkg/shell/ with the
+// package import made relative to the package, declarations generated from the JSDoc by tsc,
+// and package.json given an exports map: `wasm-predict` (the predictor) and `wasm-predict/shell`.
+// Usage: node scripts/package-shell.mjs   (after wasm-pack has written pkg/)
+import { readFileSync, writeFileSync, readdirSync, mkdirSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+
+const FROM = "www/shell";
+const TO = "pkg/shell";
+rmSync(TO, { recursive: true, force: true });
+mkdirSync(TO, { recursive: true });
+for (const file of readdirSync(FROM).filter((f) => f.endsWith(".js"))) {
+  const source = readFileSync(`${FROM}/${file}`, "utf8");
+  const packaged = source.replaceAll('"../../pkg/wasm_predict.js"', '"../wasm_predict.js"');
+  writeFileSync(`${TO}/${file}`, packaged);
+}
+execFileSync(
+  "npx",
+  ["tsc", "--allowJs", "--declaration", "--emitDeclarationOnly", "--skipLibCheck", "--target", "es2022", "--module", "es2022",
+    "--moduleResolution", "bundler", "--lib", "es2022,dom,dom.iterable", "--outDir", TO, `${TO}/index.js`],
+  { stdio: "inherit" },
+);
+
+const manifest = JSON.parse(readFileSync("pkg/package.json", "utf8"));
+manifest.files = [...new Set([...manifest.files, "shell/"])];
+manifest.exports = {
+  ".": { types: "./wasm_predict.d.ts", default: "./wasm_predict.js" },
+  "./shell": { types: "./shell/index.d.ts", default: "./shell/index.js" },
+  "./wasm_predict_bg.wasm": "./wasm_predict_bg.wasm",
+};
+writeFileSync("pkg/package.json", `${JSON.stringify(manifest, null, 2)}\n`);

@@ -1,0 +1,36 @@
+// Compiled by `tsc --strict` in the test command: the shell's public API as an app would use it,
+// typed from the JSDoc of www/shell/ (itself checked against pkg/wasm_predict.d.ts).
+import { createClient, hashToUnit, listCachedModels, type PredictClient } from "../../www/shell/index.js";
+import type { ExperimentConfig } from "../../www/shell/experiment.js";
+import type { PredictionResult, Fallback } from "../../www/shell/client.js";
+
+const config: ExperimentConfig = {
+  schema: 1,
+  id: "homepage-model",
+  seed: "2026-11",
+  enabled: true,
+  mode: "split",
+  champion: "current",
+  bundles: "/models/",
+  arms: [
+    { name: "current", bundle: "digits-mlp-int8@1.0.0", weight: 0.9 },
+    { name: "next", bundle: "digits-mlp-qdq@1.0.0", weight: 0.1, latencyBudgetMs: 5 },
+  ],
+  telemetry: { endpoint: "/v1/events", includeInputs: false, reviewBelowConfidence: 0.6 },
+};
+
+export async function app(): Promise<string | null> {
+  const fallbacks: Fallback[] = [];
+  const client: PredictClient = await createClient({ experiment: config, onFallback: (f) => fallbacks.push(f) });
+  const result: PredictionResult = await client.predict(new Float32Array(64));
+  const arm: string = result.arm;
+  const latency: number = result.latencyMs;
+  const top: string | undefined = result.topK[0]?.label;
+  client.reportOutcome(result.id, "7");
+  const cached = await listCachedModels();
+  const bytes: number = cached.reduce((sum, m) => sum + m.bytes, 0);
+  const bucket: number = hashToUnit(config.seed, client.clientId);
+  console.log(arm, latency, top, bytes, bucket, fallbacks.length);
+  client.close();
+  return result.label;
+}

@@ -1,0 +1,82 @@
+// Where predictions run: a module Web Worker when the browser allows one, else the main thread.
+// Either way the same PredictorHost answers the same requests.
+
+/**
+ * @typedef {import("./predictor-host.js").HostRequest} HostRequest
+ * @typedef {Error & {code?: string}} PredictError
+ */
+
+/** Rebuilds an error that crossed postMessage, keeping its name and code. */
+function revive(/** @type {{name?: string, code?: string, message: string}} */ error) {
+  return Object.assign(new Error(error.message), { name: error.name ?? "Error", code: error.code });
+}
+
+/** Sends requests to the predictors, wherever they run. */
+export class PredictorRuntime {
+  /**
+   * @param {"worker" | "main-thread"} kind
+   * @param {(request: HostRequest, transfer?: Transferable[]) => Promise<any>} call
+   * @param {() => void} close
+   */
+  constructor(kind, call, close) {
+    this.kind = kind;
+    this.call = call;
+    this.close = close;
+  }
+
+  /**
+   * Starts a runtime: a worker unless `worker` is false or no worker can start (no Worker, or a
+   * Content-Security-Policy without worker-src 'self'); the wasm is instantiated before this
+   * resolves.
+   * @param {{worker?: boolean}} [options]
+   * @returns {Promise<PredictorRuntime>}
+   */
+  static async start({ worker = true } = {}) {
+    if (worker && typeof Worker !== "undefined") {
+      try {
+        const runtime = startWorker();
+        await runtime.call({ op: "init" });
+        return runtime;
+      } catch (error) {
+        console.warn("wasm-predict: no Web Worker, predicting on the main thread:", error);
+      }
+    }
+    const { PredictorHost } = await import("./predictor-host.js");
+    const host = new PredictorHost();
+    await host.handle({ op: "init" });
+    return new PredictorRuntime("main-thread", (request) => host.handle(request), () => {});
+  }
+}
+
+function startWorker() {
+  const worker = new Worker(new URL("./predict-worker.js", import.meta.url), { type: "module" });
+  /** @type {Map<number, {resolve: (value: any) => void, reject: (error: Error) => void}>} */
+  const pending = new Map();
+  let nextId = 0;
+  /** @type {Error | null} */
+  let broken = null;
+  worker.addEventListener("message", (event) => {
+    const { id, result, error } = event.data;
+    const call = pending.get(id);
+    pending.delete(id);
+    if (error) call?.reject(revive(error));
+    else call?.resolve(result);
+  });
+  worker.addEventListener("error", (event) => {
+    event.preventDefault();
+    broken = Object.assign(new Error(`the prediction worker failed: ${event.message || "it could not start"}`), { code: "WORKER_FAILED" });
+    for (const call of pending.values()) call.reject(broken);
+    pending.clear();
+  });
+  return new PredictorRuntime(
+    "worker",
+    (request, transfer = []) =>
+      new Promise((resolve, reject) => {
+        if (broken) return reject(broken);
+        const id = nextId++;
+        pending.set(id, { resolve, reject });
+        worker.postMessage({ id, request }, transfer);
+      }),
+    () => worker.terminate(),
+  );
+}
