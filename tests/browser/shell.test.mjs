@@ -395,6 +395,17 @@ describe("telemetry", () => {
     });
   });
 
+  test("closing the tab sends what is queued, by keepalive, without waiting for the interval", async () => {
+    await inFreshContext(async (context) => {
+      const { page } = await visitDemo(context, env.url);
+      await flush(page);
+      const ids = await predictRows(page, 7);
+      assert.ok(ids.every((id) => !env.collector.events.has(id)), "under the batch size, nothing is sent yet");
+      await page.close({ runBeforeUnload: true });
+      await eventually(() => ids.every((id) => env.collector.events.has(id)), 4000, "the keepalive send on visibilitychange");
+    });
+  });
+
   test("a reload, or a crash, in the middle of a batch loses nothing", async () => {
     const context = await env.browser.newContext();
     try {
