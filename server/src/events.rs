@@ -1,0 +1,454 @@
+//! The telemetry events the browser shell sends, schema version 1: validation of one batch, event
+//! by event, into typed events ready to store. Every bound is checked here, so nothing invalid
+//! reaches the database.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The batch envelope's `schema` this collector reads.
+pub const EVENT_SCHEMA: u64 = 1;
+/// Most events in one batch.
+pub const MAX_BATCH_EVENTS: usize = 500;
+/// Longest id-like string (names, arms, versions, codes).
+pub const MAX_NAME: usize = 128;
+/// Longest free-text string (error messages, fallback details).
+pub const MAX_TEXT: usize = 2000;
+/// Most raw inputs in one event.
+pub const MAX_INPUTS: usize = 16_384;
+/// Most entries in an output's top-k.
+pub const MAX_TOP_K: usize = 100;
+
+/// The five kinds of event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    /// A prediction served (or shadowed, or failed).
+    Prediction,
+    /// A client's first prediction in an experiment arm.
+    Exposure,
+    /// An arm refused and replaced by the champion.
+    Fallback,
+    /// The true label or value of an earlier prediction.
+    Outcome,
+    /// A low-confidence prediction queued for human labelling.
+    Review,
+}
+
+impl EventKind {
+    /// The kind's name, as in the events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Prediction => "prediction",
+            Self::Exposure => "exposure",
+            Self::Fallback => "fallback",
+            Self::Outcome => "outcome",
+            Self::Review => "review",
+        }
+    }
+}
+
+/// The model that made a prediction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelRef {
+    /// Bundle name.
+    pub name: String,
+    /// Bundle version.
+    pub version: String,
+    /// sha256 of the model bytes (absent in fallback events' refused bundles).
+    #[serde(default)]
+    pub sha256: Option<String>,
+}
+
+/// One of the top classes of a classification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopClass {
+    /// Class label.
+    pub label: String,
+    /// Its probability.
+    pub probability: f64,
+}
+
+/// What a model answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Output {
+    /// Predicted class (classification).
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Its probability (classification).
+    #[serde(default)]
+    pub confidence: Option<f64>,
+    /// The most probable classes (classification).
+    #[serde(default, rename = "topK")]
+    pub top_k: Option<Vec<TopClass>>,
+    /// Predicted value (regression).
+    #[serde(default)]
+    pub value: Option<f64>,
+}
+
+/// A prediction's failure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorInfo {
+    /// The package's stable error code.
+    pub code: String,
+    /// Its message.
+    pub message: String,
+}
+
+/// The kind-specific fields of an event; which are required depends on the kind.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Fields {
+    /// The arm that served (prediction, review, outcome) or the assigned arm (exposure).
+    #[serde(default)]
+    pub arm: Option<String>,
+    /// The arm the client is assigned.
+    #[serde(default)]
+    pub assigned_arm: Option<String>,
+    /// The arm that served an exposed client.
+    #[serde(default)]
+    pub served_arm: Option<String>,
+    /// The model.
+    #[serde(default)]
+    pub model: Option<ModelRef>,
+    /// A shadow prediction (not shown to the user).
+    #[serde(default)]
+    pub shadow: Option<bool>,
+    /// Where the model's bytes came from.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Latency as the app saw it, in milliseconds.
+    #[serde(default)]
+    pub latency_ms: Option<f64>,
+    /// Time inside the predictor, in milliseconds.
+    #[serde(default)]
+    pub compute_ms: Option<f64>,
+    /// The answer.
+    #[serde(default)]
+    pub output: Option<Output>,
+    /// The failure, when the prediction failed.
+    #[serde(default)]
+    pub error: Option<ErrorInfo>,
+    /// Marked for review (low confidence).
+    #[serde(default)]
+    pub review: Option<bool>,
+    /// Raw inputs, only with the user's consent.
+    #[serde(default)]
+    pub inputs: Option<Vec<f64>>,
+    /// Experiment mode (exposure).
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// The client's bucket (exposure).
+    #[serde(default)]
+    pub bucket: Option<f64>,
+    /// The refused arm (fallback).
+    #[serde(default)]
+    pub from_arm: Option<String>,
+    /// The arm serving instead (fallback).
+    #[serde(default)]
+    pub to_arm: Option<String>,
+    /// Why (fallback).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The error's message (fallback).
+    #[serde(default)]
+    pub detail: Option<String>,
+    /// The prediction this event is about (outcome, review).
+    #[serde(default)]
+    pub prediction_id: Option<String>,
+    /// The true label or value (outcome).
+    #[serde(default)]
+    pub actual: Option<Value>,
+}
+
+/// A validated event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    /// Unique id (a UUID; the shell makes UUIDv7).
+    pub id: String,
+    /// Kind.
+    pub kind: EventKind,
+    /// When the client made it.
+    pub time: DateTime<Utc>,
+    /// Anonymous client id.
+    pub client_id: String,
+    /// Experiment id.
+    pub experiment: String,
+    /// Whether the client was in the experiment (not killed, inside the coverage).
+    pub in_experiment: bool,
+    /// Kind-specific fields.
+    pub fields: Fields,
+}
+
+impl Event {
+    /// The event as JSON, in the shell's field names.
+    pub fn to_json(&self) -> Value {
+        let mut object = match serde_json::to_value(&self.fields) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        object.retain(|_, v| !v.is_null());
+        object.insert("id".into(), self.id.clone().into());
+        object.insert("kind".into(), self.kind.as_str().into());
+        object.insert("time".into(), self.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true).into());
+        object.insert("clientId".into(), self.client_id.clone().into());
+        object.insert("experiment".into(), self.experiment.clone().into());
+        object.insert("inExperiment".into(), self.in_experiment.into());
+        Value::Object(object)
+    }
+
+    /// The predicted label, if a classification prediction.
+    pub fn label(&self) -> Option<&str> {
+        self.fields.output.as_ref()?.label.as_deref()
+    }
+}
+
+/// One refused event of a batch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rejection {
+    /// Its index in the batch.
+    pub index: usize,
+    /// Its id, when it had a readable one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// What is wrong, naming the field.
+    pub reason: String,
+}
+
+/// Why a whole request is refused (before looking at events).
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum BatchError {
+    /// The body is not JSON.
+    #[error("the body is not JSON: {0}")]
+    NotJson(String),
+    /// The envelope is not `{schema, sentAt?, events: [...]}`.
+    #[error("{0}")]
+    Envelope(String),
+    /// Too many events.
+    #[error("a batch holds at most {MAX_BATCH_EVENTS} events, this one {0}")]
+    TooManyEvents(usize),
+}
+
+/// A batch split into valid events and rejections.
+#[derive(Debug, Default)]
+pub struct ValidatedBatch {
+    /// The events that passed, in batch order.
+    pub events: Vec<Event>,
+    /// The ones that did not.
+    pub rejected: Vec<Rejection>,
+}
+
+/// Parses and validates a request body: the envelope first (a bad one refuses everything), then
+/// each event on its own.
+pub fn validate_batch(body: &[u8]) -> Result<ValidatedBatch, BatchError> {
+    let envelope: Value = serde_json::from_slice(body).map_err(|e| BatchError::NotJson(e.to_string()))?;
+    let Value::Object(mut envelope) = envelope else {
+        return Err(BatchError::Envelope("the body must be a JSON object {schema, events}".into()));
+    };
+    match envelope.get("schema").and_then(Value::as_u64) {
+        Some(EVENT_SCHEMA) => {}
+        other => {
+            return Err(BatchError::Envelope(format!(
+                "schema must be {EVENT_SCHEMA}, found {}",
+                other.map_or_else(|| "none".to_string(), |s| s.to_string())
+            )))
+        }
+    }
+    if let Some(extra) = envelope.keys().find(|k| !["schema", "sentAt", "events"].contains(&k.as_str())) {
+        return Err(BatchError::Envelope(format!("unknown envelope field `{extra}`")));
+    }
+    let Some(Value::Array(events)) = envelope.remove("events") else {
+        return Err(BatchError::Envelope("events must be an array".into()));
+    };
+    if events.len() > MAX_BATCH_EVENTS {
+        return Err(BatchError::TooManyEvents(events.len()));
+    }
+    let mut batch = ValidatedBatch::default();
+    for (index, value) in events.into_iter().enumerate() {
+        let id = value.get("id").and_then(Value::as_str).filter(|s| s.len() <= MAX_NAME).map(str::to_string);
+        match validate_event(value) {
+            Ok(event) => batch.events.push(event),
+            Err(reason) => batch.rejected.push(Rejection { index, id, reason }),
+        }
+    }
+    Ok(batch)
+}
+
+/// Validates one event; the error names the field at fault.
+pub fn validate_event(value: Value) -> Result<Event, String> {
+    let Value::Object(mut object) = value else {
+        return Err("an event must be a JSON object".into());
+    };
+    let id = take_string(&mut object, "id", 36)?;
+    let parsed = uuid::Uuid::try_parse(&id).map_err(|_| format!("id `{id}` is not a UUID"))?;
+    if parsed.hyphenated().to_string() != id {
+        return Err(format!("id `{id}` must be a lowercase hyphenated UUID"));
+    }
+    let kind_name = take_string(&mut object, "kind", MAX_NAME)?;
+    let kind: EventKind = serde_json::from_value(Value::String(kind_name.clone()))
+        .map_err(|_| format!("kind `{kind_name}` is not one of prediction, exposure, fallback, outcome, review"))?;
+    let time_text = take_string(&mut object, "time", 64)?;
+    let time = DateTime::parse_from_rfc3339(&time_text)
+        .map_err(|e| format!("time `{time_text}` is not RFC 3339: {e}"))?
+        .with_timezone(&Utc);
+    let client_id = take_string(&mut object, "clientId", MAX_NAME)?;
+    let experiment = take_string(&mut object, "experiment", MAX_NAME)?;
+    let in_experiment = match object.remove("inExperiment") {
+        Some(Value::Bool(b)) => b,
+        Some(_) => return Err("inExperiment must be true or false".into()),
+        None => return Err("inExperiment is missing".into()),
+    };
+    let fields: Fields = serde_json::from_value(Value::Object(object)).map_err(|e| format!("{kind_name} event: {e}"))?;
+    check_fields(kind, &fields).map_err(|e| format!("{kind_name} event: {e}"))?;
+    Ok(Event { id, kind, time, client_id, experiment, in_experiment, fields })
+}
+
+fn take_string(object: &mut Map<String, Value>, field: &str, max: usize) -> Result<String, String> {
+    match object.remove(field) {
+        Some(Value::String(s)) if s.is_empty() => Err(format!("{field} is empty")),
+        Some(Value::String(s)) if s.chars().count() > max => Err(format!("{field} is longer than {max} characters")),
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(format!("{field} must be a string")),
+        None => Err(format!("{field} is missing")),
+    }
+}
+
+fn check_fields(kind: EventKind, f: &Fields) -> Result<(), String> {
+    for (name, value, max) in [
+        ("arm", &f.arm, MAX_NAME),
+        ("assignedArm", &f.assigned_arm, MAX_NAME),
+        ("servedArm", &f.served_arm, MAX_NAME),
+        ("source", &f.source, MAX_NAME),
+        ("mode", &f.mode, MAX_NAME),
+        ("fromArm", &f.from_arm, MAX_NAME),
+        ("toArm", &f.to_arm, MAX_NAME),
+        ("reason", &f.reason, MAX_NAME),
+        ("predictionId", &f.prediction_id, 36),
+        ("detail", &f.detail, MAX_TEXT),
+    ] {
+        if let Some(text) = value {
+            bounded_text(name, text, max)?;
+        }
+    }
+    if let Some(model) = &f.model {
+        bounded_text("model.name", &model.name, MAX_NAME)?;
+        bounded_text("model.version", &model.version, MAX_NAME)?;
+        if let Some(sha) = &model.sha256 {
+            if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+                return Err("model.sha256 must be 64 lowercase hex digits".into());
+            }
+        }
+    }
+    for (name, value, low, high) in [
+        ("latencyMs", f.latency_ms, 0.0, 3_600_000.0),
+        ("computeMs", f.compute_ms, 0.0, 3_600_000.0),
+        ("bucket", f.bucket, 0.0, 1.0),
+    ] {
+        if let Some(v) = value {
+            if !v.is_finite() || v < low || v > high {
+                return Err(format!("{name} must be a number in [{low}, {high}], found {v}"));
+            }
+        }
+    }
+    if let Some(output) = &f.output {
+        check_output(output)?;
+    }
+    if let Some(error) = &f.error {
+        bounded_text("error.code", &error.code, MAX_NAME)?;
+        bounded_text("error.message", &error.message, MAX_TEXT)?;
+    }
+    if let Some(inputs) = &f.inputs {
+        if inputs.len() > MAX_INPUTS {
+            return Err(format!("inputs holds at most {MAX_INPUTS} values, found {}", inputs.len()));
+        }
+    }
+    if let Some(id) = &f.prediction_id {
+        uuid::Uuid::try_parse(id).map_err(|_| format!("predictionId `{id}` is not a UUID"))?;
+    }
+    let require = |name: &str, present: bool| if present { Ok(()) } else { Err(format!("{name} is missing")) };
+    match kind {
+        EventKind::Prediction => {
+            require("arm", f.arm.is_some())?;
+            require("model", f.model.is_some())?;
+            require("latencyMs", f.latency_ms.is_some())?;
+            if f.error.is_none() {
+                require("output", f.output.is_some())?;
+            }
+        }
+        EventKind::Exposure => {
+            require("arm", f.arm.is_some())?;
+            if let Some(mode) = &f.mode {
+                if mode != "split" && mode != "shadow" {
+                    return Err(format!("mode must be split or shadow, found `{mode}`"));
+                }
+            }
+        }
+        EventKind::Fallback => {
+            require("fromArm", f.from_arm.is_some())?;
+            require("toArm", f.to_arm.is_some())?;
+            require("reason", f.reason.is_some())?;
+        }
+        EventKind::Outcome => {
+            require("predictionId", f.prediction_id.is_some())?;
+            match &f.actual {
+                Some(Value::String(s)) => bounded_text("actual", s, MAX_NAME)?,
+                Some(Value::Number(n)) if n.as_f64().is_some_and(f64::is_finite) => {}
+                Some(_) => return Err("actual must be a label (string) or a finite number".into()),
+                None => return Err("actual is missing".into()),
+            }
+        }
+        EventKind::Review => {
+            require("predictionId", f.prediction_id.is_some())?;
+            require("output", f.output.is_some())?;
+        }
+    }
+    Ok(())
+}
+
+fn bounded_text(name: &str, text: &str, max: usize) -> Result<(), String> {
+    if text.is_empty() {
+        return Err(format!("{name} is empty"));
+    }
+    if text.chars().count() > max {
+        return Err(format!("{name} is longer than {max} characters"));
+    }
+    if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(format!("{name} holds control characters"));
+    }
+    Ok(())
+}
+
+fn check_output(output: &Output) -> Result<(), String> {
+    if let Some(label) = &output.label {
+        bounded_text("output.label", label, MAX_NAME)?;
+    }
+    if let Some(c) = output.confidence {
+        if !(0.0..=1.0).contains(&c) {
+            return Err(format!("output.confidence must be in [0, 1], found {c}"));
+        }
+    }
+    if let Some(v) = output.value {
+        if !v.is_finite() {
+            return Err("output.value must be finite".into());
+        }
+    }
+    if let Some(top) = &output.top_k {
+        if top.len() > MAX_TOP_K {
+            return Err(format!("output.topK holds at most {MAX_TOP_K} classes"));
+        }
+        for class in top {
+            bounded_text("output.topK[].label", &class.label, MAX_NAME)?;
+            if !(0.0..=1.0).contains(&class.probability) {
+                return Err("output.topK[].probability must be in [0, 1]".into());
+            }
+        }
+    }
+    if output.label.is_none() && output.value.is_none() {
+        return Err("output needs a label or a value".into());
+    }
+    Ok(())
+}

@@ -1,0 +1,324 @@
+//! The HTTP layer: static files (the demo, the package, the bundles, the dashboard), the ingest
+//! API, and the admin-only reports. Thin: every decision is in `events`, `store` and `reports`.
+
+use std::net::SocketAddr;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Deserialize;
+use serde_json::json;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::events::{validate_batch, BatchError};
+use crate::experiment::{Bundles, Experiment};
+use crate::rate_limit::RateLimiter;
+use crate::reports;
+use crate::store::{EventQuery, EventStore};
+
+/// The policy every page is served under: no inline script, wasm compiled from same-origin bytes.
+pub const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'";
+/// Largest request body the ingest reads.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// What the handlers share.
+pub struct App<S> {
+    /// Where events go.
+    pub store: S,
+    /// The folder holding www/, pkg/ and models/.
+    pub root: PathBuf,
+    /// The experiment config served at /www/experiment.json.
+    pub experiment_path: PathBuf,
+    /// The bundles, for the reports.
+    pub bundles: Bundles,
+    /// The bearer token the reports require.
+    pub admin_token: String,
+    /// Per-client request limit on ingest.
+    pub limiter: RateLimiter,
+}
+
+/// The router, with CORS on the ingest for `cors_origins` (none: same origin only).
+pub fn router<S: EventStore>(app: Arc<App<S>>, cors_origins: &[String]) -> anyhow::Result<Router> {
+    let mut ingest = Router::new().route("/v1/events", post(ingest::<S>)).layer(DefaultBodyLimit::max(MAX_BODY));
+    if !cors_origins.is_empty() {
+        let origins = cors_origins.iter().map(|o| HeaderValue::from_str(o)).collect::<Result<Vec<_>, _>>()?;
+        ingest = ingest.layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(origins))
+                .allow_methods([Method::POST])
+                .allow_headers([header::CONTENT_TYPE]),
+        );
+    }
+    let reports = Router::new()
+        .route("/v1/reports/ab", get(ab_report::<S>))
+        .route("/v1/reports/drift", get(drift_report::<S>))
+        .route("/v1/reports/now-test", get(now_test_report::<S>))
+        .route("/v1/reports/review", get(review_report::<S>))
+        .route("/v1/reports/review.csv", get(review_csv::<S>))
+        .route("/v1/reports/timeline", get(timeline_report::<S>))
+        .route("/v1/alerts", get(alerts::<S>))
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), require_admin::<S>));
+    Ok(Router::new()
+        .route("/", get(|| async { Redirect::temporary("/www/index.html") }))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/www/experiment.json", get(experiment_config::<S>))
+        .merge(ingest)
+        .merge(reports)
+        .fallback(static_file::<S>)
+        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .with_state(app))
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+async fn ingest<S: EventStore>(
+    State(app): State<Arc<App<S>>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Response {
+    let batch = match validate_batch(&body) {
+        Ok(batch) => batch,
+        Err(e @ BatchError::TooManyEvents(_)) => return error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let client = batch.events.first().map_or("", |e| e.client_id.as_str());
+    if let Err(wait) = app.limiter.check(&format!("{}/{client}", peer.ip())) {
+        let mut response = error(StatusCode::TOO_MANY_REQUESTS, "rate limit: slow down");
+        let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+        if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return response;
+    }
+    let ids: Vec<String> = batch.events.iter().map(|e| e.id.clone()).collect();
+    let fresh = if batch.events.is_empty() { Vec::new() } else {
+        match app.store.insert(batch.events).await {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                tracing::error!("storing events failed: {e:#}");
+                return error(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable; retry");
+            }
+        }
+    };
+    let (accepted, duplicates): (Vec<_>, Vec<_>) = ids.into_iter().zip(fresh).partition(|(_, new)| *new);
+    let status = if batch.rejected.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let reply = json!({
+        "accepted": accepted.into_iter().map(|(id, _)| id).collect::<Vec<_>>(),
+        "duplicates": duplicates.into_iter().map(|(id, _)| id).collect::<Vec<_>>(),
+        "rejected": batch.rejected,
+    });
+    (status, Json(reply)).into_response()
+}
+
+async fn require_admin<S: EventStore>(
+    State(app): State<Arc<App<S>>>,
+    request: Request<Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !constant_time_eq(given.as_bytes(), app.admin_token.as_bytes()) {
+        return error(StatusCode::UNAUTHORIZED, "reports need the admin token: Authorization: Bearer <token>");
+    }
+    next.run(request).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Query parameters of the reports.
+#[derive(Debug, Deserialize)]
+pub struct ReportQuery {
+    /// `name@version` (drift, now-test); default: the champion's bundle.
+    pub model: Option<String>,
+    /// Only events of the last this many hours.
+    pub hours: Option<f64>,
+    /// PSI threshold (drift).
+    pub threshold: Option<f64>,
+    /// Fewest outcomes for a verdict (now-test).
+    pub min_outcomes: Option<u64>,
+    /// Bucket width in minutes (timeline).
+    pub minutes: Option<i64>,
+}
+
+impl ReportQuery {
+    fn since(&self) -> Option<DateTime<Utc>> {
+        let hours = self.hours.filter(|h| h.is_finite() && *h > 0.0)?;
+        Some(Utc::now() - TimeDelta::milliseconds((hours * 3_600_000.0) as i64))
+    }
+}
+
+/// Everything a report needs, read once per request.
+pub async fn report_inputs<S: EventStore>(
+    store: &S,
+    experiment_path: &Path,
+    since: Option<DateTime<Utc>>,
+) -> anyhow::Result<(Experiment, Vec<crate::events::Event>)> {
+    let experiment = Experiment::read(experiment_path)?;
+    let events = store.events(EventQuery { experiment: Some(experiment.id.clone()), since, ..EventQuery::default() }).await?;
+    Ok((experiment, events))
+}
+
+fn internal(e: anyhow::Error) -> Response {
+    error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
+}
+
+async fn ab_report<S: EventStore>(State(app): State<Arc<App<S>>>, Query(q): Query<ReportQuery>) -> Response {
+    match report_inputs(&app.store, &app.experiment_path, q.since()).await {
+        Ok((experiment, events)) => Json(reports::ab::ab_report(&experiment, &events)).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+fn model_of(experiment: &Experiment, q: &ReportQuery) -> anyhow::Result<(String, String)> {
+    let bundle = q.model.clone().unwrap_or_else(|| experiment.champion_arm().bundle.clone());
+    let (name, version) = bundle.split_once('@').ok_or_else(|| anyhow::anyhow!("model must be name@version, got `{bundle}`"))?;
+    Ok((name.to_string(), version.to_string()))
+}
+
+async fn drift_report<S: EventStore>(State(app): State<Arc<App<S>>>, Query(q): Query<ReportQuery>) -> Response {
+    let result = async {
+        let (experiment, events) = report_inputs(&app.store, &app.experiment_path, q.since()).await?;
+        let (name, version) = model_of(&experiment, &q)?;
+        let manifest = app.bundles.manifest(&name, &version)?;
+        Ok::<_, anyhow::Error>(reports::drift::drift_report(&manifest, &events, q.threshold.unwrap_or(reports::drift::DEFAULT_PSI_THRESHOLD)))
+    };
+    match result.await {
+        Ok(report) => Json(report).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, format!("{e:#}")),
+    }
+}
+
+async fn now_test_report<S: EventStore>(State(app): State<Arc<App<S>>>, Query(q): Query<ReportQuery>) -> Response {
+    let result = async {
+        let (experiment, events) = report_inputs(&app.store, &app.experiment_path, q.since()).await?;
+        let (name, version) = model_of(&experiment, &q)?;
+        let manifest = app.bundles.manifest(&name, &version)?;
+        Ok::<_, anyhow::Error>(reports::now_test::now_test(&manifest, &events, q.min_outcomes.unwrap_or(reports::now_test::DEFAULT_MIN_OUTCOMES)))
+    };
+    match result.await {
+        Ok(report) => Json(report).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, format!("{e:#}")),
+    }
+}
+
+async fn review_report<S: EventStore>(State(app): State<Arc<App<S>>>, Query(q): Query<ReportQuery>) -> Response {
+    match report_inputs(&app.store, &app.experiment_path, q.since()).await {
+        Ok((_, events)) => Json(reports::review::review_queue(&events)).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+async fn review_csv<S: EventStore>(State(app): State<Arc<App<S>>>, Query(q): Query<ReportQuery>) -> Response {
+    let result = async {
+        let (_, events) = report_inputs(&app.store, &app.experiment_path, q.since()).await?;
+        reports::review::review_csv(&reports::review::review_queue(&events))
+    };
+    match result.await {
+        Ok(csv) => (
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"review.csv\"")],
+            csv,
+        )
+            .into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+async fn timeline_report<S: EventStore>(State(app): State<Arc<App<S>>>, Query(q): Query<ReportQuery>) -> Response {
+    let bucket = TimeDelta::minutes(q.minutes.unwrap_or(1).clamp(1, 24 * 60));
+    match report_inputs(&app.store, &app.experiment_path, q.since()).await {
+        Ok((_, events)) => Json(reports::timeline::timeline(&events, bucket)).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+async fn alerts<S: EventStore>(State(app): State<Arc<App<S>>>) -> Response {
+    match app.store.alerts(50).await {
+        Ok(alerts) => Json(alerts).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+async fn experiment_config<S: EventStore>(State(app): State<Arc<App<S>>>) -> Response {
+    match tokio::fs::read(&app.experiment_path).await {
+        Ok(bytes) => ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "max-age=60")], bytes).into_response(),
+        Err(e) => error(StatusCode::NOT_FOUND, format!("no experiment config: {e}")),
+    }
+}
+
+/// Folders served as static files, under the root.
+const SERVED: [&str; 3] = ["www", "pkg", "models"];
+
+/// The file `uri` names under the root, refusing anything outside the served folders.
+fn served_path(root: &Path, uri: &Uri) -> Option<PathBuf> {
+    let decoded = percent_decode(uri.path())?;
+    let relative = Path::new(decoded.trim_start_matches('/'));
+    let mut parts = relative.components();
+    let first = match parts.next()? {
+        Component::Normal(first) => first.to_str()?,
+        _ => return None,
+    };
+    if !SERVED.contains(&first) || !parts.all(|c| matches!(c, Component::Normal(_))) {
+        return None;
+    }
+    Some(root.join(relative))
+}
+
+fn percent_decode(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+async fn static_file<S: EventStore>(State(app): State<Arc<App<S>>>, method: Method, headers: HeaderMap, uri: Uri) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        return error(StatusCode::METHOD_NOT_ALLOWED, "static files are read-only");
+    }
+    let Some(path) = served_path(&app.root, &uri) else { return error(StatusCode::NOT_FOUND, "not found") };
+    let Ok(metadata) = tokio::fs::metadata(&path).await else { return error(StatusCode::NOT_FOUND, "not found") };
+    if !metadata.is_file() {
+        return error(StatusCode::NOT_FOUND, "not found");
+    }
+    let modified = metadata.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+    let etag = format!("\"{:x}-{:x}\"", metadata.len(), modified);
+    // A bundle's files never change under the same name and version: the shell caches them by hash.
+    let cache = if uri.path().starts_with("/models/") { "public, max-age=31536000, immutable" } else { "no-cache" };
+    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag), (header::CACHE_CONTROL, cache.to_string())]).into_response();
+    }
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => {
+            let mime = mime_guess::from_path(&path).first_or_octet_stream();
+            let mime = if path.extension().is_some_and(|e| e == "wasm") { "application/wasm".to_string() } else { mime.to_string() };
+            ([(header::CONTENT_TYPE, mime), (header::ETAG, etag), (header::CACHE_CONTROL, cache.to_string())], bytes).into_response()
+        }
+        Err(_) => error(StatusCode::NOT_FOUND, "not found"),
+    }
+}

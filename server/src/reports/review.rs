@@ -1,0 +1,82 @@
+//! The review queue: predictions the shell marked as low-confidence, with their inputs where the
+//! user consented, newest first, and as CSV for a labelling tool.
+
+use serde::Serialize;
+
+use crate::events::{Event, EventKind};
+
+/// One prediction to label.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewItem {
+    /// The prediction's id (send the label back as an outcome with it).
+    pub prediction_id: String,
+    /// When.
+    pub time: String,
+    /// Which experiment and arm.
+    pub experiment: String,
+    /// The arm.
+    pub arm: Option<String>,
+    /// `name@version`.
+    pub model: Option<String>,
+    /// What the model said.
+    pub label: Option<String>,
+    /// How sure it was.
+    pub confidence: Option<f64>,
+    /// The inputs, when logged.
+    pub inputs: Option<Vec<f64>>,
+    /// Whether an outcome has come back for it.
+    pub labelled: bool,
+}
+
+/// The review events among `events`, newest first, each marked labelled when an outcome exists.
+pub fn review_queue(events: &[Event]) -> Vec<ReviewItem> {
+    let labelled: std::collections::HashSet<&str> =
+        events.iter().filter(|e| e.kind == EventKind::Outcome).filter_map(|e| e.fields.prediction_id.as_deref()).collect();
+    let mut items: Vec<ReviewItem> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Review)
+        .filter_map(|e| {
+            let prediction_id = e.fields.prediction_id.clone()?;
+            Some(ReviewItem {
+                labelled: labelled.contains(prediction_id.as_str()),
+                prediction_id,
+                time: e.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                experiment: e.experiment.clone(),
+                arm: e.fields.arm.clone(),
+                model: e.fields.model.as_ref().map(|m| format!("{}@{}", m.name, m.version)),
+                label: e.label().map(str::to_string),
+                confidence: e.fields.output.as_ref().and_then(|o| o.confidence),
+                inputs: e.fields.inputs.clone(),
+            })
+        })
+        .collect();
+    items.reverse();
+    items
+}
+
+/// The queue as CSV: one row per item, `input_0..input_{n-1}` columns for the widest input.
+pub fn review_csv(items: &[ReviewItem]) -> anyhow::Result<String> {
+    let width = items.iter().filter_map(|i| i.inputs.as_ref().map(Vec::len)).max().unwrap_or(0);
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<String> =
+        ["prediction_id", "time", "experiment", "arm", "model", "label", "confidence", "labelled"].map(String::from).to_vec();
+    header.extend((0..width).map(|i| format!("input_{i}")));
+    writer.write_record(&header)?;
+    for item in items {
+        let mut row = vec![
+            item.prediction_id.clone(),
+            item.time.clone(),
+            item.experiment.clone(),
+            item.arm.clone().unwrap_or_default(),
+            item.model.clone().unwrap_or_default(),
+            item.label.clone().unwrap_or_default(),
+            item.confidence.map(|c| c.to_string()).unwrap_or_default(),
+            item.labelled.to_string(),
+        ];
+        let inputs = item.inputs.as_deref().unwrap_or(&[]);
+        row.extend((0..width).map(|i| inputs.get(i).map(|v| v.to_string()).unwrap_or_default()));
+        writer.write_record(&row)?;
+    }
+    Ok(String::from_utf8(writer.into_inner()?)?)
+}

@@ -1,0 +1,135 @@
+//! `serve`: opens the store, starts the watchdog and the HTTP server, prints where things are.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use chrono::TimeDelta;
+
+use crate::alerts::{self, Watchdog};
+use crate::experiment::{Bundles, Experiment};
+use crate::http::{router, App};
+use crate::rate_limit::RateLimiter;
+use crate::store::postgres::PostgresStore;
+use crate::store::sqlite::SqliteStore;
+use crate::store::EventStore;
+
+/// Where events are stored.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Database {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL.
+    Postgres(String),
+}
+
+impl Database {
+    /// `postgres://…` or `postgresql://…` is PostgreSQL; `sqlite:PATH` or a plain path is SQLite.
+    pub fn parse(text: &str) -> Self {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Self::Postgres(text.to_string())
+        } else {
+            Self::Sqlite(PathBuf::from(text.strip_prefix("sqlite://").or_else(|| text.strip_prefix("sqlite:")).unwrap_or(text)))
+        }
+    }
+}
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Address to listen on.
+    pub addr: SocketAddr,
+    /// Folder holding www/, pkg/ and models/.
+    pub root: PathBuf,
+    /// The database.
+    pub database: Database,
+    /// The experiment config.
+    pub experiment: PathBuf,
+    /// The admin token (reports, dashboard).
+    pub admin_token: String,
+    /// Origins allowed to post events from other sites.
+    pub cors_origins: Vec<String>,
+    /// Ingest requests per second per client (0: no limit), and the burst.
+    pub rate_limit: (f64, f64),
+    /// The now-test watchdog.
+    pub watchdog: Watchdog,
+    /// PostgreSQL pool size.
+    pub pool_size: usize,
+}
+
+/// A random admin token: 128 bits, hex.
+pub fn random_token() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for the admin token: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Runs the collector until Ctrl-C.
+pub async fn serve(options: ServeOptions) -> Result<()> {
+    Experiment::read(&options.experiment)?;
+    for folder in ["www", "models"] {
+        if !options.root.join(folder).is_dir() {
+            bail!("{} has no {folder}/ folder: run from the repository or pass --root", options.root.display());
+        }
+    }
+    match &options.database {
+        Database::Sqlite(path) => {
+            let store = SqliteStore::open(path)?;
+            run(store, &format!("SQLite {}", path.display()), options).await
+        }
+        Database::Postgres(url) => {
+            let store = PostgresStore::connect(url, options.pool_size).await?;
+            run(store, "PostgreSQL", options).await
+        }
+    }
+}
+
+async fn run<S: EventStore>(store: S, described: &str, options: ServeOptions) -> Result<()> {
+    let version = store.schema_version().await?;
+    let app = Arc::new(App {
+        store,
+        root: options.root.clone(),
+        experiment_path: options.experiment.clone(),
+        bundles: Bundles { root: options.root.join("models") },
+        admin_token: options.admin_token.clone(),
+        limiter: RateLimiter::new(options.rate_limit.0, options.rate_limit.1),
+    });
+    let routes = router(Arc::clone(&app), &options.cors_origins)?;
+    let listener = tokio::net::TcpListener::bind(options.addr).await.with_context(|| format!("listening on {}", options.addr))?;
+    let addr = listener.local_addr()?;
+    println!("wasm-predict collector: {described} (schema v{version})");
+    println!("  demo:      http://{addr}/www/index.html");
+    println!("  dashboard: http://{addr}/www/dashboard.html#token={}", options.admin_token);
+    println!("  ingest:    POST http://{addr}/v1/events");
+    tokio::spawn(alerts::run(Arc::clone(&app), options.watchdog.clone()));
+    axum::serve(listener, routes.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+/// Parses `30s`, `5m`, `2h`, `1d` (or plain seconds).
+pub fn parse_duration(text: &str) -> Result<Duration> {
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len()));
+    let value: f64 = number.parse().with_context(|| format!("`{text}` is not a duration like 30s, 5m, 2h, 1d"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        "d" => value * 86_400.0,
+        _ => bail!("`{text}`: the unit must be s, m, h or d"),
+    };
+    if !seconds.is_finite() || seconds <= 0.0 {
+        bail!("`{text}` must be positive");
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// A window as a chrono delta.
+pub fn window(duration: Duration) -> TimeDelta {
+    TimeDelta::from_std(duration).unwrap_or(TimeDelta::days(3650))
+}
