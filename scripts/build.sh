@@ -6,3 +6,6 @@ cd "$(dirname "$0")/.."
 wasm-pack --log-level warn build --target web --release
 node scripts/strip-wasm.mjs pkg/wasm_predict_bg.wasm
 node scripts/package-shell.mjs
+# The dashboard's chart library, from npm, served with the page (never from a CDN).
+mkdir -p www/vendor
+cp node_modules/chart.js/dist/chart.umd.min.js www/vendor/chart.umd.min.js

@@ -15,6 +15,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 use serde_json::json;
+use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -75,6 +76,7 @@ pub fn router<S: EventStore>(app: Arc<App<S>>, cors_origins: &[String]) -> anyho
         .fallback(static_file::<S>)
         .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(CompressionLayer::new())
         .with_state(app))
 }
 
@@ -100,6 +102,9 @@ async fn ingest<S: EventStore>(
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         return response;
+    }
+    if let Some(first) = batch.rejected.first() {
+        tracing::warn!("refused {} event(s) from {}; first: #{} {}", batch.rejected.len(), peer.ip(), first.index, first.reason);
     }
     let ids: Vec<String> = batch.events.iter().map(|e| e.id.clone()).collect();
     let fresh = if batch.events.is_empty() { Vec::new() } else {
