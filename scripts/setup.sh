@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need, from the package registries only, idempotently:
 # the wasm32 target, wasm-bindgen-cli and wasm-pack from crates.io at pinned versions, Debian's
-# chromium and chromium-driver and onnx's conformance data from PyPI (tests only), and the npm
-# dev packages.
+# chromium, chromium-driver and postgresql and onnx's conformance data from PyPI (tests only),
+# and the npm dev packages.
 # Usage: scripts/setup.sh [--for-tests]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +29,12 @@ if [ "${1:-}" = "--for-tests" ] && ! { command -v chromium >/dev/null && command
   say "installing Debian's chromium and chromium-driver"
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
+if [ "${1:-}" = "--for-tests" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  say "installing Debian's postgresql (the collector's tests run against a real server)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
 fi
 
 ONNX_VERSION=1.19.1   # its backend node tests, for tests/conformance.rs

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every test: formatting and lints, native tests, the same fixtures in headless chromium
-# (wasm-pack test), the package build, its TypeScript types, and the browser end-to-end tests.
+# Every test: formatting and lints, native tests (the collector's against SQLite and a throwaway
+# PostgreSQL server on loopback), the same fixtures in headless chromium (wasm-pack test), the
+# package build, its TypeScript types, and the browser end-to-end tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n\033[1;34m== %s\033[0m\n' "$*"; }
@@ -10,10 +11,17 @@ scripts/setup.sh --for-tests
 step "cargo fmt --check"
 cargo fmt --check
 step "cargo clippy (native and wasm32)"
-cargo clippy --all-targets -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy --target wasm32-unknown-unknown --lib --tests -- -D warnings
+step "PostgreSQL on loopback for the collector's tests"
+pg_dir=$(mktemp -d /tmp/wasm-predict-pg.XXXXXX)
+pg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+trap 'scripts/postgres.sh stop "$pg_dir" 2>/dev/null || true; rm -rf "$pg_dir"' EXIT
+WASM_PREDICT_TEST_PG=$(scripts/postgres.sh start "$pg_dir" "$pg_port")
+export WASM_PREDICT_TEST_PG WASM_PREDICT_REQUIRE_PG=1
+echo "$WASM_PREDICT_TEST_PG"
 step "native tests"
-cargo test
+cargo test --workspace
 step "browser tests of the core (wasm-pack test --headless --chrome)"
 wasm-pack --log-level warn test --headless --chrome -- --test web
 step "package build"

@@ -26,7 +26,13 @@ pub struct Watchdog {
 /// Posts `alert` as JSON to `url`; a failure is logged, never fatal.
 pub async fn post_webhook(url: &str, alert: &Alert) {
     let client = reqwest::Client::new();
-    match client.post(url).timeout(Duration::from_secs(10)).json(alert).send().await {
+    match client
+        .post(url)
+        .timeout(Duration::from_secs(10))
+        .json(alert)
+        .send()
+        .await
+    {
         Ok(response) if response.status().is_success() => tracing::info!("alert posted to {url}"),
         Ok(response) => tracing::warn!("alert webhook {url} answered {}", response.status()),
         Err(e) => tracing::warn!("alert webhook {url} failed: {e}"),
@@ -34,7 +40,11 @@ pub async fn post_webhook(url: &str, alert: &Alert) {
 }
 
 /// Checks once: returns the alerts raised (a model is alerted again only after it passed).
-pub async fn check_once<S: EventStore>(app: &App<S>, watchdog: &Watchdog, failing: &mut HashMap<String, bool>) -> Vec<Alert> {
+pub async fn check_once<S: EventStore>(
+    app: &App<S>,
+    watchdog: &Watchdog,
+    failing: &mut HashMap<String, bool>,
+) -> Vec<Alert> {
     let mut raised = Vec::new();
     let inputs = report_inputs(&app.store, &app.experiment_path, Some(Utc::now() - watchdog.window)).await;
     let (experiment, events) = match inputs {
@@ -54,7 +64,9 @@ pub async fn check_once<S: EventStore>(app: &App<S>, watchdog: &Watchdog, failin
             }
         };
         let report = now_test(&manifest, &events, DEFAULT_MIN_OUTCOMES);
-        let was_failing = failing.insert(report.model.clone(), report.verdict == Verdict::Fail).unwrap_or(false);
+        let was_failing = failing
+            .insert(report.model.clone(), report.verdict == Verdict::Fail)
+            .unwrap_or(false);
         if report.verdict != Verdict::Fail || was_failing {
             continue;
         }

@@ -194,7 +194,10 @@ impl Event {
         object.retain(|_, v| !v.is_null());
         object.insert("id".into(), self.id.clone().into());
         object.insert("kind".into(), self.kind.as_str().into());
-        object.insert("time".into(), self.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true).into());
+        object.insert(
+            "time".into(),
+            self.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true).into(),
+        );
         object.insert("clientId".into(), self.client_id.clone().into());
         object.insert("experiment".into(), self.experiment.clone().into());
         object.insert("inExperiment".into(), self.in_experiment.into());
@@ -247,7 +250,9 @@ pub struct ValidatedBatch {
 pub fn validate_batch(body: &[u8]) -> Result<ValidatedBatch, BatchError> {
     let envelope: Value = serde_json::from_slice(body).map_err(|e| BatchError::NotJson(e.to_string()))?;
     let Value::Object(mut envelope) = envelope else {
-        return Err(BatchError::Envelope("the body must be a JSON object {schema, events}".into()));
+        return Err(BatchError::Envelope(
+            "the body must be a JSON object {schema, events}".into(),
+        ));
     };
     match envelope.get("schema").and_then(Value::as_u64) {
         Some(EVENT_SCHEMA) => {}
@@ -258,7 +263,10 @@ pub fn validate_batch(body: &[u8]) -> Result<ValidatedBatch, BatchError> {
             )))
         }
     }
-    if let Some(extra) = envelope.keys().find(|k| !["schema", "sentAt", "events"].contains(&k.as_str())) {
+    if let Some(extra) = envelope
+        .keys()
+        .find(|k| !["schema", "sentAt", "events"].contains(&k.as_str()))
+    {
         return Err(BatchError::Envelope(format!("unknown envelope field `{extra}`")));
     }
     let Some(Value::Array(events)) = envelope.remove("events") else {
@@ -269,7 +277,11 @@ pub fn validate_batch(body: &[u8]) -> Result<ValidatedBatch, BatchError> {
     }
     let mut batch = ValidatedBatch::default();
     for (index, value) in events.into_iter().enumerate() {
-        let id = value.get("id").and_then(Value::as_str).filter(|s| s.len() <= MAX_NAME).map(str::to_string);
+        let id = value
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|s| s.len() <= MAX_NAME)
+            .map(str::to_string);
         match validate_event(value) {
             Ok(event) => batch.events.push(event),
             Err(reason) => batch.rejected.push(Rejection { index, id, reason }),
@@ -302,9 +314,18 @@ pub fn validate_event(value: Value) -> Result<Event, String> {
         Some(_) => return Err("inExperiment must be true or false".into()),
         None => return Err("inExperiment is missing".into()),
     };
-    let fields: Fields = serde_json::from_value(Value::Object(object)).map_err(|e| format!("{kind_name} event: {e}"))?;
+    let fields: Fields =
+        serde_json::from_value(Value::Object(object)).map_err(|e| format!("{kind_name} event: {e}"))?;
     check_fields(kind, &fields).map_err(|e| format!("{kind_name} event: {e}"))?;
-    Ok(Event { id, kind, time, client_id, experiment, in_experiment, fields })
+    Ok(Event {
+        id,
+        kind,
+        time,
+        client_id,
+        experiment,
+        in_experiment,
+        fields,
+    })
 }
 
 fn take_string(object: &mut Map<String, Value>, field: &str, max: usize) -> Result<String, String> {
@@ -363,13 +384,22 @@ fn check_fields(kind: EventKind, f: &Fields) -> Result<(), String> {
     }
     if let Some(inputs) = &f.inputs {
         if inputs.len() > MAX_INPUTS {
-            return Err(format!("inputs holds at most {MAX_INPUTS} values, found {}", inputs.len()));
+            return Err(format!(
+                "inputs holds at most {MAX_INPUTS} values, found {}",
+                inputs.len()
+            ));
         }
     }
     if let Some(id) = &f.prediction_id {
         uuid::Uuid::try_parse(id).map_err(|_| format!("predictionId `{id}` is not a UUID"))?;
     }
-    let require = |name: &str, present: bool| if present { Ok(()) } else { Err(format!("{name} is missing")) };
+    let require = |name: &str, present: bool| {
+        if present {
+            Ok(())
+        } else {
+            Err(format!("{name} is missing"))
+        }
+    };
     match kind {
         EventKind::Prediction => {
             require("arm", f.arm.is_some())?;

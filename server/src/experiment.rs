@@ -21,7 +21,9 @@ pub struct Arm {
 impl Arm {
     /// The bundle's (name, version).
     pub fn bundle_id(&self) -> Result<(&str, &str)> {
-        self.bundle.split_once('@').ok_or_else(|| anyhow!("arm {}: bundle `{}` is not name@version", self.name, self.bundle))
+        self.bundle
+            .split_once('@')
+            .ok_or_else(|| anyhow!("arm {}: bundle `{}` is not name@version", self.name, self.bundle))
     }
 }
 
@@ -60,7 +62,10 @@ impl Experiment {
 
     /// The champion arm.
     pub fn champion_arm(&self) -> &Arm {
-        self.arms.iter().find(|a| a.name == self.champion).unwrap_or(&self.arms[0])
+        self.arms
+            .iter()
+            .find(|a| a.name == self.champion)
+            .unwrap_or(&self.arms[0])
     }
 }
 

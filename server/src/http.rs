@@ -48,9 +48,14 @@ pub struct App<S> {
 
 /// The router, with CORS on the ingest for `cors_origins` (none: same origin only).
 pub fn router<S: EventStore>(app: Arc<App<S>>, cors_origins: &[String]) -> anyhow::Result<Router> {
-    let mut ingest = Router::new().route("/v1/events", post(ingest::<S>)).layer(DefaultBodyLimit::max(MAX_BODY));
+    let mut ingest = Router::new()
+        .route("/v1/events", post(ingest::<S>))
+        .layer(DefaultBodyLimit::max(MAX_BODY));
     if !cors_origins.is_empty() {
-        let origins = cors_origins.iter().map(|o| HeaderValue::from_str(o)).collect::<Result<Vec<_>, _>>()?;
+        let origins = cors_origins
+            .iter()
+            .map(|o| HeaderValue::from_str(o))
+            .collect::<Result<Vec<_>, _>>()?;
         ingest = ingest.layer(
             CorsLayer::new()
                 .allow_origin(AllowOrigin::list(origins))
@@ -66,7 +71,10 @@ pub fn router<S: EventStore>(app: Arc<App<S>>, cors_origins: &[String]) -> anyho
         .route("/v1/reports/review.csv", get(review_csv::<S>))
         .route("/v1/reports/timeline", get(timeline_report::<S>))
         .route("/v1/alerts", get(alerts::<S>))
-        .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), require_admin::<S>));
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            require_admin::<S>,
+        ));
     Ok(Router::new()
         .route("/", get(|| async { Redirect::temporary("/www/index.html") }))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -74,8 +82,14 @@ pub fn router<S: EventStore>(app: Arc<App<S>>, cors_origins: &[String]) -> anyho
         .merge(ingest)
         .merge(reports)
         .fallback(static_file::<S>)
-        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
-        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .layer(CompressionLayer::new())
         .with_state(app))
 }
@@ -104,10 +118,18 @@ async fn ingest<S: EventStore>(
         return response;
     }
     if let Some(first) = batch.rejected.first() {
-        tracing::warn!("refused {} event(s) from {}; first: #{} {}", batch.rejected.len(), peer.ip(), first.index, first.reason);
+        tracing::warn!(
+            "refused {} event(s) from {}; first: #{} {}",
+            batch.rejected.len(),
+            peer.ip(),
+            first.index,
+            first.reason
+        );
     }
     let ids: Vec<String> = batch.events.iter().map(|e| e.id.clone()).collect();
-    let fresh = if batch.events.is_empty() { Vec::new() } else {
+    let fresh = if batch.events.is_empty() {
+        Vec::new()
+    } else {
         match app.store.insert(batch.events).await {
             Ok(fresh) => fresh,
             Err(e) => {
@@ -117,7 +139,11 @@ async fn ingest<S: EventStore>(
         }
     };
     let (accepted, duplicates): (Vec<_>, Vec<_>) = ids.into_iter().zip(fresh).partition(|(_, new)| *new);
-    let status = if batch.rejected.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let status = if batch.rejected.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
     let reply = json!({
         "accepted": accepted.into_iter().map(|(id, _)| id).collect::<Vec<_>>(),
         "duplicates": duplicates.into_iter().map(|(id, _)| id).collect::<Vec<_>>(),
@@ -138,7 +164,10 @@ async fn require_admin<S: EventStore>(
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     if !constant_time_eq(given.as_bytes(), app.admin_token.as_bytes()) {
-        return error(StatusCode::UNAUTHORIZED, "reports need the admin token: Authorization: Bearer <token>");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "reports need the admin token: Authorization: Bearer <token>",
+        );
     }
     next.run(request).await
 }
@@ -176,7 +205,13 @@ pub async fn report_inputs<S: EventStore>(
     since: Option<DateTime<Utc>>,
 ) -> anyhow::Result<(Experiment, Vec<crate::events::Event>)> {
     let experiment = Experiment::read(experiment_path)?;
-    let events = store.events(EventQuery { experiment: Some(experiment.id.clone()), since, ..EventQuery::default() }).await?;
+    let events = store
+        .events(EventQuery {
+            experiment: Some(experiment.id.clone()),
+            since,
+            ..EventQuery::default()
+        })
+        .await?;
     Ok((experiment, events))
 }
 
@@ -192,8 +227,13 @@ async fn ab_report<S: EventStore>(State(app): State<Arc<App<S>>>, Query(q): Quer
 }
 
 fn model_of(experiment: &Experiment, q: &ReportQuery) -> anyhow::Result<(String, String)> {
-    let bundle = q.model.clone().unwrap_or_else(|| experiment.champion_arm().bundle.clone());
-    let (name, version) = bundle.split_once('@').ok_or_else(|| anyhow::anyhow!("model must be name@version, got `{bundle}`"))?;
+    let bundle = q
+        .model
+        .clone()
+        .unwrap_or_else(|| experiment.champion_arm().bundle.clone());
+    let (name, version) = bundle
+        .split_once('@')
+        .ok_or_else(|| anyhow::anyhow!("model must be name@version, got `{bundle}`"))?;
     Ok((name.to_string(), version.to_string()))
 }
 
@@ -202,7 +242,11 @@ async fn drift_report<S: EventStore>(State(app): State<Arc<App<S>>>, Query(q): Q
         let (experiment, events) = report_inputs(&app.store, &app.experiment_path, q.since()).await?;
         let (name, version) = model_of(&experiment, &q)?;
         let manifest = app.bundles.manifest(&name, &version)?;
-        Ok::<_, anyhow::Error>(reports::drift::drift_report(&manifest, &events, q.threshold.unwrap_or(reports::drift::DEFAULT_PSI_THRESHOLD)))
+        Ok::<_, anyhow::Error>(reports::drift::drift_report(
+            &manifest,
+            &events,
+            q.threshold.unwrap_or(reports::drift::DEFAULT_PSI_THRESHOLD),
+        ))
     };
     match result.await {
         Ok(report) => Json(report).into_response(),
@@ -215,7 +259,11 @@ async fn now_test_report<S: EventStore>(State(app): State<Arc<App<S>>>, Query(q)
         let (experiment, events) = report_inputs(&app.store, &app.experiment_path, q.since()).await?;
         let (name, version) = model_of(&experiment, &q)?;
         let manifest = app.bundles.manifest(&name, &version)?;
-        Ok::<_, anyhow::Error>(reports::now_test::now_test(&manifest, &events, q.min_outcomes.unwrap_or(reports::now_test::DEFAULT_MIN_OUTCOMES)))
+        Ok::<_, anyhow::Error>(reports::now_test::now_test(
+            &manifest,
+            &events,
+            q.min_outcomes.unwrap_or(reports::now_test::DEFAULT_MIN_OUTCOMES),
+        ))
     };
     match result.await {
         Ok(report) => Json(report).into_response(),
@@ -237,7 +285,10 @@ async fn review_csv<S: EventStore>(State(app): State<Arc<App<S>>>, Query(q): Que
     };
     match result.await {
         Ok(csv) => (
-            [(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"review.csv\"")],
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (header::CONTENT_DISPOSITION, "attachment; filename=\"review.csv\""),
+            ],
             csv,
         )
             .into_response(),
@@ -262,7 +313,14 @@ async fn alerts<S: EventStore>(State(app): State<Arc<App<S>>>) -> Response {
 
 async fn experiment_config<S: EventStore>(State(app): State<Arc<App<S>>>) -> Response {
     match tokio::fs::read(&app.experiment_path).await {
-        Ok(bytes) => ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "max-age=60")], bytes).into_response(),
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CACHE_CONTROL, "max-age=60"),
+            ],
+            bytes,
+        )
+            .into_response(),
         Err(e) => error(StatusCode::NOT_FOUND, format!("no experiment config: {e}")),
     }
 }
@@ -302,27 +360,60 @@ fn percent_decode(path: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-async fn static_file<S: EventStore>(State(app): State<Arc<App<S>>>, method: Method, headers: HeaderMap, uri: Uri) -> Response {
+async fn static_file<S: EventStore>(
+    State(app): State<Arc<App<S>>>,
+    method: Method,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
     if method != Method::GET && method != Method::HEAD {
         return error(StatusCode::METHOD_NOT_ALLOWED, "static files are read-only");
     }
-    let Some(path) = served_path(&app.root, &uri) else { return error(StatusCode::NOT_FOUND, "not found") };
-    let Ok(metadata) = tokio::fs::metadata(&path).await else { return error(StatusCode::NOT_FOUND, "not found") };
+    let Some(path) = served_path(&app.root, &uri) else {
+        return error(StatusCode::NOT_FOUND, "not found");
+    };
+    let Ok(metadata) = tokio::fs::metadata(&path).await else {
+        return error(StatusCode::NOT_FOUND, "not found");
+    };
     if !metadata.is_file() {
         return error(StatusCode::NOT_FOUND, "not found");
     }
-    let modified = metadata.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+    let modified = metadata
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
     let etag = format!("\"{:x}-{:x}\"", metadata.len(), modified);
     // A bundle's files never change under the same name and version: the shell caches them by hash.
-    let cache = if uri.path().starts_with("/models/") { "public, max-age=31536000, immutable" } else { "no-cache" };
+    let cache = if uri.path().starts_with("/models/") {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
     if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
-        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag), (header::CACHE_CONTROL, cache.to_string())]).into_response();
+        return (
+            StatusCode::NOT_MODIFIED,
+            [(header::ETAG, etag), (header::CACHE_CONTROL, cache.to_string())],
+        )
+            .into_response();
     }
     match tokio::fs::read(&path).await {
         Ok(bytes) => {
             let mime = mime_guess::from_path(&path).first_or_octet_stream();
-            let mime = if path.extension().is_some_and(|e| e == "wasm") { "application/wasm".to_string() } else { mime.to_string() };
-            ([(header::CONTENT_TYPE, mime), (header::ETAG, etag), (header::CACHE_CONTROL, cache.to_string())], bytes).into_response()
+            let mime = if path.extension().is_some_and(|e| e == "wasm") {
+                "application/wasm".to_string()
+            } else {
+                mime.to_string()
+            };
+            (
+                [
+                    (header::CONTENT_TYPE, mime),
+                    (header::ETAG, etag),
+                    (header::CACHE_CONTROL, cache.to_string()),
+                ],
+                bytes,
+            )
+                .into_response()
         }
         Err(_) => error(StatusCode::NOT_FOUND, "not found"),
     }

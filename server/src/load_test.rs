@@ -84,10 +84,17 @@ struct Tally {
 
 /// Runs the plan.
 pub async fn run(plan: LoadPlan) -> Result<LoadResult> {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(plan.clients).timeout(Duration::from_secs(30)).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(plan.clients)
+        .timeout(Duration::from_secs(30))
+        .build()?;
     let acked = match &plan.acked_file {
         Some(path) => Some(Arc::new(Mutex::new(
-            std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("{}", path.display()))?,
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("{}", path.display()))?,
         ))),
         None => None,
     };
@@ -123,7 +130,11 @@ pub async fn run(plan: LoadPlan) -> Result<LoadResult> {
                     }
                     Ok(response) if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
                         tally.rate_limited += 1;
-                        let wait = response.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse::<f64>().ok()).unwrap_or(1.0);
+                        let wait = response
+                            .headers()
+                            .get("retry-after")
+                            .and_then(|v| v.to_str().ok()?.parse::<f64>().ok())
+                            .unwrap_or(1.0);
                         tokio::time::sleep(Duration::from_secs_f64(wait.min(5.0))).await;
                     }
                     Ok(_) | Err(_) => {

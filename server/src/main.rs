@@ -11,12 +11,12 @@ use wasm_predict_server::alerts::{post_webhook, Watchdog};
 use wasm_predict_server::experiment::Bundles;
 use wasm_predict_server::http::report_inputs;
 use wasm_predict_server::load_test::{self, LoadPlan};
+use wasm_predict_server::render;
 use wasm_predict_server::reports::{ab, drift, now_test, review};
 use wasm_predict_server::serve::{parse_duration, random_token, serve, window, Database, ServeOptions};
 use wasm_predict_server::store::postgres::PostgresStore;
 use wasm_predict_server::store::sqlite::SqliteStore;
 use wasm_predict_server::store::{Alert, EventStore};
-use wasm_predict_server::render;
 
 /// Ship a model into web pages, and watch it there.
 #[derive(Parser)]
@@ -139,7 +139,9 @@ enum ReportKind {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,tokio_postgres=warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
@@ -160,7 +162,18 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Serve { sources, addr, admin_token, cors_origins, rate_limit, rate_burst, now_test_every, now_test_window, webhook, pool_size } => {
+        Command::Serve {
+            sources,
+            addr,
+            admin_token,
+            cors_origins,
+            rate_limit,
+            rate_burst,
+            now_test_every,
+            now_test_window,
+            webhook,
+            pool_size,
+        } => {
             let options = ServeOptions {
                 addr,
                 root: sources.root,
@@ -182,8 +195,28 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             serve(options).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Report { kind, sources, model, window: span, threshold, min_outcomes, webhook, json, csv } => {
-            let request = ReportRequest { kind, sources: sources.clone(), model, span, threshold, min_outcomes, webhook, json, csv };
+        Command::Report {
+            kind,
+            sources,
+            model,
+            window: span,
+            threshold,
+            min_outcomes,
+            webhook,
+            json,
+            csv,
+        } => {
+            let request = ReportRequest {
+                kind,
+                sources: sources.clone(),
+                model,
+                span,
+                threshold,
+                min_outcomes,
+                webhook,
+                json,
+                csv,
+            };
             match Database::parse(&sources.db) {
                 Database::Sqlite(path) => {
                     if !path.exists() {
@@ -194,11 +227,24 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 Database::Postgres(url) => report(PostgresStore::connect(&url, 2).await?, request).await,
             }
         }
-        Command::LoadTest { url, clients, seconds, batch, acked_file, json } => {
+        Command::LoadTest {
+            url,
+            clients,
+            seconds,
+            batch,
+            acked_file,
+            json,
+        } => {
             if !(seconds > 0.0 && seconds <= 3600.0) || clients == 0 || clients > 10_000 || batch == 0 || batch > 500 {
                 anyhow::bail!("load-test is bounded: 0 < seconds <= 3600, 1..=10000 clients, 1..=500 events per batch");
             }
-            let plan = LoadPlan { url, clients, duration: std::time::Duration::from_secs_f64(seconds), batch, acked_file };
+            let plan = LoadPlan {
+                url,
+                clients,
+                duration: std::time::Duration::from_secs_f64(seconds),
+                batch,
+                acked_file,
+            };
             let result = load_test::run(plan).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&result)?);
@@ -232,9 +278,16 @@ async fn report<S: EventStore>(store: S, request: ReportRequest) -> Result<ExitC
         None => None,
     };
     let (experiment, events) = report_inputs(&store, &request.sources.experiment, since).await?;
-    let bundles = Bundles { root: request.sources.root.join("models") };
-    let bundle = request.model.clone().unwrap_or_else(|| experiment.champion_arm().bundle.clone());
-    let (name, version) = bundle.split_once('@').ok_or_else(|| anyhow::anyhow!("--model must be name@version, got `{bundle}`"))?;
+    let bundles = Bundles {
+        root: request.sources.root.join("models"),
+    };
+    let bundle = request
+        .model
+        .clone()
+        .unwrap_or_else(|| experiment.champion_arm().bundle.clone());
+    let (name, version) = bundle
+        .split_once('@')
+        .ok_or_else(|| anyhow::anyhow!("--model must be name@version, got `{bundle}`"))?;
     let print = |text: String, value: serde_json::Value| {
         if request.json {
             println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
@@ -263,7 +316,10 @@ async fn report<S: EventStore>(store: S, request: ReportRequest) -> Result<ExitC
                 time: chrono::Utc::now(),
                 kind: "now-test".into(),
                 subject: r.model.clone(),
-                message: format!("{} is below its minimum {} on {} recent outcomes", r.model, r.minimum, r.outcomes),
+                message: format!(
+                    "{} is below its minimum {} on {} recent outcomes",
+                    r.model, r.minimum, r.outcomes
+                ),
                 details: serde_json::to_value(&r)?,
             };
             store.record_alert(alert.clone()).await?;

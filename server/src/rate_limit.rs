@@ -17,7 +17,11 @@ const MAX_KEYS: usize = 100_000;
 impl RateLimiter {
     /// `rate` requests a second, bursts of `burst`; a rate of 0 disables the limit.
     pub fn new(rate: f64, burst: f64) -> Self {
-        Self { rate, burst: burst.max(1.0), buckets: Mutex::new(HashMap::new()) }
+        Self {
+            rate,
+            burst: burst.max(1.0),
+            buckets: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Takes a token for `key`: `Ok` when allowed, else how long until the next token.
@@ -55,7 +59,10 @@ mod tests {
         let limiter = RateLimiter::new(10.0, 3.0);
         assert!((0..3).all(|_| limiter.check("a").is_ok()));
         let wait = limiter.check("a").unwrap_err();
-        assert!(wait > Duration::from_millis(50) && wait <= Duration::from_millis(100), "{wait:?}");
+        assert!(
+            wait > Duration::from_millis(50) && wait <= Duration::from_millis(100),
+            "{wait:?}"
+        );
         assert!(limiter.check("b").is_ok(), "keys are independent");
         assert!(RateLimiter::new(0.0, 1.0).check("a").is_ok());
     }

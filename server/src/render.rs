@@ -14,11 +14,26 @@ fn opt(value: Option<f64>, digits: usize) -> String {
 /// The A/B report as text.
 pub fn ab(report: &AbReport) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "A/B report: {} (champion {}, {} events)", report.experiment, report.champion, report.events);
+    let _ = writeln!(
+        out,
+        "A/B report: {} (champion {}, {} events)",
+        report.experiment, report.champion, report.events
+    );
     let _ = writeln!(
         out,
         "{:<12} {:>6} {:>8} {:>9} {:>8} {:>7} {:>9} {:>9} {:>9} {:>8} {:>8} {:>22}",
-        "arm", "weight", "clients", "exposures", "predict", "errors", "fallbacks", "p50 ms", "p99 ms", "conf", "outcomes", "accuracy [95% CI]"
+        "arm",
+        "weight",
+        "clients",
+        "exposures",
+        "predict",
+        "errors",
+        "fallbacks",
+        "p50 ms",
+        "p99 ms",
+        "conf",
+        "outcomes",
+        "accuracy [95% CI]"
     );
     for arm in &report.arms {
         let accuracy = match (&arm.accuracy, &arm.mean_absolute_error) {
@@ -45,10 +60,18 @@ pub fn ab(report: &AbReport) -> String {
     }
     for c in &report.comparisons {
         if let Some(a) = &c.accuracy {
-            let _ = writeln!(out, "{} vs {}: accuracy {:+.4}, z = {:.3}, p = {:.4}", c.arm, report.champion, a.difference, a.statistic, a.p_value);
+            let _ = writeln!(
+                out,
+                "{} vs {}: accuracy {:+.4}, z = {:.3}, p = {:.4}",
+                c.arm, report.champion, a.difference, a.statistic, a.p_value
+            );
         }
         if let Some(m) = &c.mean_absolute_error {
-            let _ = writeln!(out, "{} vs {}: MAE {:+.4}, t = {:.3}, p = {:.4}", c.arm, report.champion, m.difference, m.statistic, m.p_value);
+            let _ = writeln!(
+                out,
+                "{} vs {}: MAE {:+.4}, t = {:.3}, p = {:.4}",
+                c.arm, report.champion, m.difference, m.statistic, m.p_value
+            );
         }
         if c.accuracy.is_none() && c.mean_absolute_error.is_none() {
             let _ = writeln!(out, "{} vs {}: not enough outcomes to compare", c.arm, report.champion);
@@ -64,7 +87,11 @@ pub fn ab(report: &AbReport) -> String {
                 srm.expected_shares,
                 t.statistic,
                 t.p_value,
-                if srm.mismatch { "MISMATCH (p < 0.001): check assignment and logging" } else { "ok" }
+                if srm.mismatch {
+                    "MISMATCH (p < 0.001): check assignment and logging"
+                } else {
+                    "ok"
+                }
             );
         }
         None => {
@@ -83,7 +110,10 @@ pub fn drift(report: &DriftReport) -> String {
         report.model, report.predictions, report.with_inputs, report.threshold
     );
     if report.with_inputs == 0 {
-        let _ = writeln!(out, "  no inputs were logged (telemetry.includeInputs is off): features not checked");
+        let _ = writeln!(
+            out,
+            "  no inputs were logged (telemetry.includeInputs is off): features not checked"
+        );
     }
     for d in report.features.iter().chain(&report.predictions_drift) {
         let _ = writeln!(
@@ -96,7 +126,15 @@ pub fn drift(report: &DriftReport) -> String {
             if d.drifted { "DRIFTED" } else { "" }
         );
     }
-    let _ = writeln!(out, "drifted: {}", if report.drifted.is_empty() { "none".to_string() } else { report.drifted.join(", ") });
+    let _ = writeln!(
+        out,
+        "drifted: {}",
+        if report.drifted.is_empty() {
+            "none".to_string()
+        } else {
+            report.drifted.join(", ")
+        }
+    );
     out
 }
 
@@ -120,7 +158,11 @@ pub fn now_test(report: &NowTest) -> String {
 
 /// The review queue as text.
 pub fn review(items: &[ReviewItem]) -> String {
-    let mut out = format!("review queue: {} predictions ({} labelled)\n", items.len(), items.iter().filter(|i| i.labelled).count());
+    let mut out = format!(
+        "review queue: {} predictions ({} labelled)\n",
+        items.len(),
+        items.iter().filter(|i| i.labelled).count()
+    );
     for item in items.iter().take(50) {
         let _ = writeln!(
             out,

@@ -31,7 +31,11 @@ impl Database {
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
             Self::Postgres(text.to_string())
         } else {
-            Self::Sqlite(PathBuf::from(text.strip_prefix("sqlite://").or_else(|| text.strip_prefix("sqlite:")).unwrap_or(text)))
+            Self::Sqlite(PathBuf::from(
+                text.strip_prefix("sqlite://")
+                    .or_else(|| text.strip_prefix("sqlite:"))
+                    .unwrap_or(text),
+            ))
         }
     }
 }
@@ -71,7 +75,10 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
     Experiment::read(&options.experiment)?;
     for folder in ["www", "models"] {
         if !options.root.join(folder).is_dir() {
-            bail!("{} has no {folder}/ folder: run from the repository or pass --root", options.root.display());
+            bail!(
+                "{} has no {folder}/ folder: run from the repository or pass --root",
+                options.root.display()
+            );
         }
     }
     match &options.database {
@@ -92,16 +99,23 @@ async fn run<S: EventStore>(store: S, described: &str, options: ServeOptions) ->
         store,
         root: options.root.clone(),
         experiment_path: options.experiment.clone(),
-        bundles: Bundles { root: options.root.join("models") },
+        bundles: Bundles {
+            root: options.root.join("models"),
+        },
         admin_token: options.admin_token.clone(),
         limiter: RateLimiter::new(options.rate_limit.0, options.rate_limit.1),
     });
     let routes = router(Arc::clone(&app), &options.cors_origins)?;
-    let listener = tokio::net::TcpListener::bind(options.addr).await.with_context(|| format!("listening on {}", options.addr))?;
+    let listener = tokio::net::TcpListener::bind(options.addr)
+        .await
+        .with_context(|| format!("listening on {}", options.addr))?;
     let addr = listener.local_addr()?;
     println!("wasm-predict collector: {described} (schema v{version})");
     println!("  demo:      http://{addr}/www/index.html");
-    println!("  dashboard: http://{addr}/www/dashboard.html#token={}", options.admin_token);
+    println!(
+        "  dashboard: http://{addr}/www/dashboard.html#token={}",
+        options.admin_token
+    );
     println!("  ingest:    POST http://{addr}/v1/events");
     tokio::spawn(alerts::run(Arc::clone(&app), options.watchdog.clone()));
     axum::serve(listener, routes.into_make_service_with_connect_info::<SocketAddr>())
@@ -114,8 +128,13 @@ async fn run<S: EventStore>(store: S, described: &str, options: ServeOptions) ->
 
 /// Parses `30s`, `5m`, `2h`, `1d` (or plain seconds).
 pub fn parse_duration(text: &str) -> Result<Duration> {
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len()));
-    let value: f64 = number.parse().with_context(|| format!("`{text}` is not a duration like 30s, 5m, 2h, 1d"))?;
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(text.len()),
+    );
+    let value: f64 = number
+        .parse()
+        .with_context(|| format!("`{text}` is not a duration like 30s, 5m, 2h, 1d"))?;
     let seconds = match unit {
         "" | "s" => value,
         "m" => value * 60.0,

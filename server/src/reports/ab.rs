@@ -117,26 +117,58 @@ struct Outcomes {
 /// Builds the report from the experiment's events (any order). Events of clients outside the
 /// experiment (kill switch, coverage) are left out.
 pub fn ab_report(experiment: &Experiment, events: &[Event]) -> AbReport {
-    let events: Vec<&Event> = events.iter().filter(|e| e.experiment == experiment.id && e.in_experiment).collect();
+    let events: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.experiment == experiment.id && e.in_experiment)
+        .collect();
     let predictions = shown_predictions(events.iter().copied());
     let mut arms = Vec::new();
     let mut outcome_sets: BTreeMap<String, Outcomes> = BTreeMap::new();
     for arm in &experiment.arms {
-        let served: Vec<&&Event> =
-            events.iter().filter(|e| e.kind == EventKind::Prediction && e.fields.shadow != Some(true) && e.fields.arm.as_deref() == Some(&arm.name)).collect();
-        let exposures: Vec<&&Event> =
-            events.iter().filter(|e| e.kind == EventKind::Exposure && e.fields.arm.as_deref() == Some(&arm.name)).collect();
-        let clients: BTreeSet<&str> = served.iter().chain(exposures.iter()).map(|e| e.client_id.as_str()).collect();
+        let served: Vec<&&Event> = events
+            .iter()
+            .filter(|e| {
+                e.kind == EventKind::Prediction
+                    && e.fields.shadow != Some(true)
+                    && e.fields.arm.as_deref() == Some(&arm.name)
+            })
+            .collect();
+        let exposures: Vec<&&Event> = events
+            .iter()
+            .filter(|e| e.kind == EventKind::Exposure && e.fields.arm.as_deref() == Some(&arm.name))
+            .collect();
+        let clients: BTreeSet<&str> = served
+            .iter()
+            .chain(exposures.iter())
+            .map(|e| e.client_id.as_str())
+            .collect();
         let mut latencies: Vec<f64> = served.iter().filter_map(|e| e.fields.latency_ms).collect();
         latencies.sort_by(f64::total_cmp);
-        let confidences: Vec<f64> = served.iter().filter_map(|e| e.fields.output.as_ref()?.confidence).collect();
-        let mut outcomes = Outcomes { correct: 0, labelled: 0, absolute_errors: Vec::new() };
+        let confidences: Vec<f64> = served
+            .iter()
+            .filter_map(|e| e.fields.output.as_ref()?.confidence)
+            .collect();
+        let mut outcomes = Outcomes {
+            correct: 0,
+            labelled: 0,
+            absolute_errors: Vec::new(),
+        };
         for outcome in events.iter().filter(|e| e.kind == EventKind::Outcome) {
-            let Some(prediction) = outcome.fields.prediction_id.as_deref().and_then(|id| predictions.get(id)) else { continue };
+            let Some(prediction) = outcome
+                .fields
+                .prediction_id
+                .as_deref()
+                .and_then(|id| predictions.get(id))
+            else {
+                continue;
+            };
             if prediction.fields.arm.as_deref() != Some(&arm.name) {
                 continue;
             }
-            let (Some(actual), Some(output)) = (outcome.fields.actual.as_ref(), prediction.fields.output.as_ref()) else { continue };
+            let (Some(actual), Some(output)) = (outcome.fields.actual.as_ref(), prediction.fields.output.as_ref())
+            else {
+                continue;
+            };
             match (&output.label, output.value, actual.as_f64()) {
                 (Some(label), _, _) => {
                     outcomes.labelled += 1;
@@ -148,7 +180,12 @@ pub fn ab_report(experiment: &Experiment, events: &[Event]) -> AbReport {
         }
         let mae = stats::summary(&outcomes.absolute_errors).map(|s| {
             let interval = stats::mean_interval(&s);
-            MeanWithInterval { mean: s.mean, low: interval.map(|i| i.0), high: interval.map(|i| i.1), n: s.n }
+            MeanWithInterval {
+                mean: s.mean,
+                low: interval.map(|i| i.0),
+                high: interval.map(|i| i.1),
+                n: s.n,
+            }
         });
         arms.push(ArmReport {
             arm: arm.name.clone(),
@@ -161,7 +198,11 @@ pub fn ab_report(experiment: &Experiment, events: &[Event]) -> AbReport {
                 .iter()
                 .filter(|e| e.kind == EventKind::Fallback && e.fields.from_arm.as_deref() == Some(&arm.name))
                 .count() as u64,
-            latency_ms: match (stats::quantile(&latencies, 0.5), stats::quantile(&latencies, 0.95), stats::quantile(&latencies, 0.99)) {
+            latency_ms: match (
+                stats::quantile(&latencies, 0.5),
+                stats::quantile(&latencies, 0.95),
+                stats::quantile(&latencies, 0.99),
+            ) {
                 (Some(p50), Some(p95), Some(p99)) => Some(Latency { p50, p95, p99 }),
                 _ => None,
             },
@@ -182,7 +223,10 @@ pub fn ab_report(experiment: &Experiment, events: &[Event]) -> AbReport {
             Some(ArmComparison {
                 arm: arm.name.clone(),
                 accuracy: stats::two_proportion_z(base.correct, base.labelled, other.correct, other.labelled),
-                mean_absolute_error: match (stats::summary(&base.absolute_errors), stats::summary(&other.absolute_errors)) {
+                mean_absolute_error: match (
+                    stats::summary(&base.absolute_errors),
+                    stats::summary(&other.absolute_errors),
+                ) {
                     (Some(a), Some(b)) => stats::welch_t(&a, &b),
                     _ => None,
                 },

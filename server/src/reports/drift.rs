@@ -48,7 +48,13 @@ pub struct DriftReport {
 fn compare(name: String, reference: &[u64], live: Vec<u64>, threshold: f64) -> DistributionDrift {
     let n = live.iter().sum();
     let psi = stats::psi(reference, &live);
-    DistributionDrift { name, n, test: stats::chi_square_homogeneity(reference, &live), drifted: psi.is_some_and(|p| p > threshold), psi }
+    DistributionDrift {
+        name,
+        n,
+        test: stats::chi_square_homogeneity(reference, &live),
+        drifted: psi.is_some_and(|p| p > threshold),
+        psi,
+    }
 }
 
 fn binned(edges: &[f64], values: impl Iterator<Item = f64>) -> Vec<u64> {
@@ -67,11 +73,18 @@ pub fn drift_report(manifest: &Manifest, events: &[Event], threshold: f64) -> Dr
         .filter(|e| {
             e.kind == EventKind::Prediction
                 && e.fields.error.is_none()
-                && e.fields.model.as_ref().is_some_and(|m| m.name == manifest.name && m.version == manifest.version)
+                && e.fields
+                    .model
+                    .as_ref()
+                    .is_some_and(|m| m.name == manifest.name && m.version == manifest.version)
         })
         .collect();
     let width = manifest.feature_count();
-    let rows: Vec<&Vec<f64>> = mine.iter().filter_map(|e| e.fields.inputs.as_ref()).filter(|row| row.len() == width).collect();
+    let rows: Vec<&Vec<f64>> = mine
+        .iter()
+        .filter_map(|e| e.fields.inputs.as_ref())
+        .filter(|row| row.len() == width)
+        .collect();
     let reference = &manifest.reference;
     let features = if rows.is_empty() {
         Vec::new()
@@ -91,7 +104,10 @@ pub fn drift_report(manifest: &Manifest, events: &[Event], threshold: f64) -> Dr
         let names: Vec<&String> = labels.keys().collect();
         let mut live = vec![0; names.len()];
         for event in &mine {
-            if let Some(i) = event.label().and_then(|label| names.iter().position(|n| n.as_str() == label)) {
+            if let Some(i) = event
+                .label()
+                .and_then(|label| names.iter().position(|n| n.as_str() == label))
+            {
                 live[i] += 1;
             }
         }
@@ -99,13 +115,37 @@ pub fn drift_report(manifest: &Manifest, events: &[Event], threshold: f64) -> Dr
         predictions_drift.push(compare("prediction.label".into(), &expected, live, threshold));
     }
     if let Some(histogram) = &reference.predictions.confidence {
-        let live = binned(&histogram.edges, mine.iter().filter_map(|e| e.fields.output.as_ref()?.confidence));
-        predictions_drift.push(compare("prediction.confidence".into(), &histogram.counts, live, threshold));
+        let live = binned(
+            &histogram.edges,
+            mine.iter().filter_map(|e| e.fields.output.as_ref()?.confidence),
+        );
+        predictions_drift.push(compare(
+            "prediction.confidence".into(),
+            &histogram.counts,
+            live,
+            threshold,
+        ));
     }
     if let Some(histogram) = &reference.predictions.value {
-        let live = binned(&histogram.edges, mine.iter().filter_map(|e| e.fields.output.as_ref()?.value));
+        let live = binned(
+            &histogram.edges,
+            mine.iter().filter_map(|e| e.fields.output.as_ref()?.value),
+        );
         predictions_drift.push(compare("prediction.value".into(), &histogram.counts, live, threshold));
     }
-    let drifted = features.iter().chain(&predictions_drift).filter(|d| d.drifted).map(|d| d.name.clone()).collect();
-    DriftReport { model, threshold, predictions: mine.len() as u64, with_inputs: rows.len() as u64, features, predictions_drift, drifted }
+    let drifted = features
+        .iter()
+        .chain(&predictions_drift)
+        .filter(|d| d.drifted)
+        .map(|d| d.name.clone())
+        .collect();
+    DriftReport {
+        model,
+        threshold,
+        predictions: mine.len() as u64,
+        with_inputs: rows.len() as u64,
+        features,
+        predictions_drift,
+        drifted,
+    }
 }

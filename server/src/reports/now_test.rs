@@ -52,9 +52,22 @@ pub fn now_test(manifest: &Manifest, events: &[Event], min_outcomes: u64) -> Now
     let mut answers = Vec::new();
     let mut correct = 0;
     for outcome in events.iter().filter(|e| e.kind == EventKind::Outcome) {
-        let Some(prediction) = outcome.fields.prediction_id.as_deref().and_then(|id| predictions.get(id)) else { continue };
-        let same_model = prediction.fields.model.as_ref().is_some_and(|m| m.name == manifest.name && m.version == manifest.version);
-        let (Some(actual), Some(output)) = (outcome.fields.actual.as_ref(), prediction.fields.output.as_ref()) else { continue };
+        let Some(prediction) = outcome
+            .fields
+            .prediction_id
+            .as_deref()
+            .and_then(|id| predictions.get(id))
+        else {
+            continue;
+        };
+        let same_model = prediction
+            .fields
+            .model
+            .as_ref()
+            .is_some_and(|m| m.name == manifest.name && m.version == manifest.version);
+        let (Some(actual), Some(output)) = (outcome.fields.actual.as_ref(), prediction.fields.output.as_ref()) else {
+            continue;
+        };
         if !same_model {
             continue;
         }

@@ -31,8 +31,11 @@ pub struct ReviewItem {
 
 /// The review events among `events`, newest first, each marked labelled when an outcome exists.
 pub fn review_queue(events: &[Event]) -> Vec<ReviewItem> {
-    let labelled: std::collections::HashSet<&str> =
-        events.iter().filter(|e| e.kind == EventKind::Outcome).filter_map(|e| e.fields.prediction_id.as_deref()).collect();
+    let labelled: std::collections::HashSet<&str> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Outcome)
+        .filter_map(|e| e.fields.prediction_id.as_deref())
+        .collect();
     let mut items: Vec<ReviewItem> = events
         .iter()
         .filter(|e| e.kind == EventKind::Review)
@@ -57,10 +60,24 @@ pub fn review_queue(events: &[Event]) -> Vec<ReviewItem> {
 
 /// The queue as CSV: one row per item, `input_0..input_{n-1}` columns for the widest input.
 pub fn review_csv(items: &[ReviewItem]) -> anyhow::Result<String> {
-    let width = items.iter().filter_map(|i| i.inputs.as_ref().map(Vec::len)).max().unwrap_or(0);
+    let width = items
+        .iter()
+        .filter_map(|i| i.inputs.as_ref().map(Vec::len))
+        .max()
+        .unwrap_or(0);
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let mut header: Vec<String> =
-        ["prediction_id", "time", "experiment", "arm", "model", "label", "confidence", "labelled"].map(String::from).to_vec();
+    let mut header: Vec<String> = [
+        "prediction_id",
+        "time",
+        "experiment",
+        "arm",
+        "model",
+        "label",
+        "confidence",
+        "labelled",
+    ]
+    .map(String::from)
+    .to_vec();
     header.extend((0..width).map(|i| format!("input_{i}")));
     writer.write_record(&header)?;
     for item in items {

@@ -30,7 +30,12 @@ pub fn wilson(successes: u64, n: u64) -> Option<Proportion> {
     let z2 = Z95 * Z95;
     let centre = (p + z2 / (2.0 * n_f)) / (1.0 + z2 / n_f);
     let half = Z95 / (1.0 + z2 / n_f) * (p * (1.0 - p) / n_f + z2 / (4.0 * n_f * n_f)).sqrt();
-    Some(Proportion { value: p, low: (centre - half).max(0.0), high: (centre + half).min(1.0), n })
+    Some(Proportion {
+        value: p,
+        low: (centre - half).max(0.0),
+        high: (centre + half).min(1.0),
+        n,
+    })
 }
 
 /// The result of comparing two groups.
@@ -61,7 +66,12 @@ pub fn two_proportion_z(s1: u64, n1: u64, s2: u64, n2: u64) -> Option<Comparison
     }
     let z = (p2 - p1) / se;
     let normal = Normal::standard();
-    Some(Comparison { difference: p2 - p1, statistic: z, p_value: 2.0 * (1.0 - normal.cdf(z.abs())), degrees_of_freedom: None })
+    Some(Comparison {
+        difference: p2 - p1,
+        statistic: z,
+        p_value: 2.0 * (1.0 - normal.cdf(z.abs())),
+        degrees_of_freedom: None,
+    })
 }
 
 /// Mean, sample variance and count of a sample.
@@ -82,8 +92,16 @@ pub fn summary(values: &[f64]) -> Option<Summary> {
     }
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n;
-    let variance = if values.len() > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
-    Some(Summary { mean, variance, n: values.len() as u64 })
+    let variance = if values.len() > 1 {
+        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    Some(Summary {
+        mean,
+        variance,
+        n: values.len() as u64,
+    })
 }
 
 /// The 95% t interval of a mean: (low, high); `None` below two values.
@@ -109,7 +127,12 @@ pub fn welch_t(a: &Summary, b: &Summary) -> Option<Comparison> {
     let t = (b.mean - a.mean) / (va + vb).sqrt();
     let df = (va + vb).powi(2) / (va.powi(2) / (a.n - 1) as f64 + vb.powi(2) / (b.n - 1) as f64);
     let dist = StudentsT::new(0.0, 1.0, df).ok()?;
-    Some(Comparison { difference: b.mean - a.mean, statistic: t, p_value: 2.0 * (1.0 - dist.cdf(t.abs())), degrees_of_freedom: Some(df) })
+    Some(Comparison {
+        difference: b.mean - a.mean,
+        statistic: t,
+        p_value: 2.0 * (1.0 - dist.cdf(t.abs())),
+        degrees_of_freedom: Some(df),
+    })
 }
 
 /// A chi-square test's result.
@@ -145,7 +168,11 @@ pub fn chi_square_fit(observed: &[u64], weights: &[f64]) -> Option<ChiSquare> {
         let expected = total as f64 * w / weight_sum;
         if expected == 0.0 {
             if o > 0 {
-                return Some(ChiSquare { statistic: f64::INFINITY, degrees_of_freedom: 0.0, p_value: 0.0 });
+                return Some(ChiSquare {
+                    statistic: f64::INFINITY,
+                    degrees_of_freedom: 0.0,
+                    p_value: 0.0,
+                });
             }
             continue;
         }
@@ -153,7 +180,11 @@ pub fn chi_square_fit(observed: &[u64], weights: &[f64]) -> Option<ChiSquare> {
         statistic += (o as f64 - expected).powi(2) / expected;
     }
     let df = (categories - 1) as f64;
-    Some(ChiSquare { statistic, degrees_of_freedom: df, p_value: chi_square_tail(statistic, df)? })
+    Some(ChiSquare {
+        statistic,
+        degrees_of_freedom: df,
+        p_value: chi_square_tail(statistic, df)?,
+    })
 }
 
 /// Chi-square test of homogeneity of two count vectors over the same bins (are they drawn from
@@ -178,7 +209,11 @@ pub fn chi_square_homogeneity(a: &[u64], b: &[u64]) -> Option<ChiSquare> {
         }
     }
     let df = (bins - 1) as f64;
-    Some(ChiSquare { statistic, degrees_of_freedom: df, p_value: chi_square_tail(statistic, df).unwrap_or(1.0) })
+    Some(ChiSquare {
+        statistic,
+        degrees_of_freedom: df,
+        p_value: chi_square_tail(statistic, df).unwrap_or(1.0),
+    })
 }
 
 /// Share floor for an empty bin in PSI, so that log(0) never happens.
@@ -285,7 +320,12 @@ mod tests {
         assert!(close(uneven.statistic, 0.1, 1e-9));
         // a zero-weight arm with traffic is a certain mismatch; without, it is ignored
         assert_eq!(chi_square_fit(&[10, 5], &[1.0, 0.0]).unwrap().p_value, 0.0);
-        assert_eq!(chi_square_fit(&[10, 0, 10], &[0.5, 0.0, 0.5]).unwrap().degrees_of_freedom, 1.0);
+        assert_eq!(
+            chi_square_fit(&[10, 0, 10], &[0.5, 0.0, 0.5])
+                .unwrap()
+                .degrees_of_freedom,
+            1.0
+        );
     }
 
     #[test]

@@ -24,10 +24,16 @@ pub struct TimelinePoint {
 /// Shown predictions per arm per `bucket` of time, oldest first.
 pub fn timeline(events: &[Event], bucket: TimeDelta) -> Vec<TimelinePoint> {
     let mut groups: BTreeMap<(DateTime<Utc>, String), Vec<f64>> = BTreeMap::new();
-    for event in events.iter().filter(|e| e.kind == EventKind::Prediction && e.fields.shadow != Some(true)) {
+    for event in events
+        .iter()
+        .filter(|e| e.kind == EventKind::Prediction && e.fields.shadow != Some(true))
+    {
         let Some(arm) = &event.fields.arm else { continue };
         let start = event.time.duration_trunc(bucket).unwrap_or(event.time);
-        groups.entry((start, arm.clone())).or_default().push(event.fields.latency_ms.unwrap_or(f64::NAN));
+        groups
+            .entry((start, arm.clone()))
+            .or_default()
+            .push(event.fields.latency_ms.unwrap_or(f64::NAN));
     }
     groups
         .into_iter()
@@ -35,7 +41,12 @@ pub fn timeline(events: &[Event], bucket: TimeDelta) -> Vec<TimelinePoint> {
             let predictions = latencies.len() as u64;
             latencies.retain(|l| l.is_finite());
             latencies.sort_by(f64::total_cmp);
-            TimelinePoint { time, arm, predictions, p50_latency_ms: stats::quantile(&latencies, 0.5) }
+            TimelinePoint {
+                time,
+                arm,
+                predictions,
+                p50_latency_ms: stats::quantile(&latencies, 0.5),
+            }
         })
         .collect()
 }

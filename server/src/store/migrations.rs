@@ -9,11 +9,10 @@ pub struct Migration {
 }
 
 /// Every migration, oldest first. Never edit one that has shipped: add the next.
-pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "events and alerts",
-        sqlite: "
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "events and alerts",
+    sqlite: "
             CREATE TABLE events (
                 id TEXT PRIMARY KEY,
                 kind TEXT NOT NULL,
@@ -32,7 +31,7 @@ pub const MIGRATIONS: &[Migration] = &[
                 message TEXT NOT NULL,
                 details TEXT NOT NULL
             );",
-        postgres: "
+    postgres: "
             CREATE TABLE events (
                 id UUID PRIMARY KEY,
                 kind TEXT NOT NULL,
@@ -51,5 +50,4 @@ pub const MIGRATIONS: &[Migration] = &[
                 message TEXT NOT NULL,
                 details JSONB NOT NULL
             );",
-    },
-];
+}];

@@ -28,30 +28,45 @@ impl PostgresStore {
         let mut config = Config::new();
         config.url = Some(url.to_string());
         config.pool = Some(deadpool_postgres::PoolConfig::new(size));
-        let pool = config.create_pool(Some(Runtime::Tokio1), NoTls).context("PostgreSQL pool")?;
+        let pool = config
+            .create_pool(Some(Runtime::Tokio1), NoTls)
+            .context("PostgreSQL pool")?;
         let store = Self { pool };
-        store.migrate().await.with_context(|| format!("migrating {}", redact(url)))?;
+        store
+            .migrate()
+            .await
+            .with_context(|| format!("migrating {}", redact(url)))?;
         Ok(store)
     }
 
     async fn migrate(&self) -> Result<()> {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
-        transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+        transaction
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
         transaction
             .batch_execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
             )
             .await?;
         for migration in MIGRATIONS {
-            let done = transaction.query_opt("SELECT 1 FROM schema_migrations WHERE version = $1", &[&migration.version]).await?;
+            let done = transaction
+                .query_opt(
+                    "SELECT 1 FROM schema_migrations WHERE version = $1",
+                    &[&migration.version],
+                )
+                .await?;
             if done.is_none() {
                 transaction
                     .batch_execute(migration.postgres)
                     .await
                     .with_context(|| format!("migration {} ({})", migration.version, migration.name))?;
                 transaction
-                    .execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", &[&migration.version, &migration.name])
+                    .execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                        &[&migration.version, &migration.name],
+                    )
                     .await?;
             }
         }
@@ -83,8 +98,14 @@ impl EventStore for PostgresStore {
         let mut fresh = Vec::with_capacity(events.len());
         for event in &events {
             let body = event.to_json();
-            let params: [&(dyn ToSql + Sync); 6] =
-                [&event.id, &event.kind.as_str(), &event.time, &event.client_id, &event.experiment, &body];
+            let params: [&(dyn ToSql + Sync); 6] = [
+                &event.id,
+                &event.kind.as_str(),
+                &event.time,
+                &event.client_id,
+                &event.experiment,
+                &body,
+            ];
             fresh.push(transaction.execute(&statement, &params).await? == 1);
         }
         transaction.commit().await?;
@@ -145,7 +166,10 @@ impl EventStore for PostgresStore {
     async fn alerts(&self, limit: usize) -> Result<Vec<Alert>> {
         let client = self.pool.get().await?;
         let rows = client
-            .query("SELECT time, kind, subject, message, details FROM alerts ORDER BY id DESC LIMIT $1", &[&(limit as i64)])
+            .query(
+                "SELECT time, kind, subject, message, details FROM alerts ORDER BY id DESC LIMIT $1",
+                &[&(limit as i64)],
+            )
             .await?;
         rows.iter()
             .map(|row| {
@@ -162,6 +186,9 @@ impl EventStore for PostgresStore {
 
     async fn schema_version(&self) -> Result<i64> {
         let client = self.pool.get().await?;
-        Ok(client.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[]).await?.try_get(0)?)
+        Ok(client
+            .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[])
+            .await?
+            .try_get(0)?)
     }
 }

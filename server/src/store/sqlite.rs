@@ -48,7 +48,11 @@ fn migrate(connection: &mut Connection) -> Result<()> {
     for migration in MIGRATIONS {
         let transaction = connection.transaction()?;
         let done: Option<i64> = transaction
-            .query_row("SELECT version FROM schema_migrations WHERE version = ?1", [migration.version], |row| row.get(0))
+            .query_row(
+                "SELECT version FROM schema_migrations WHERE version = ?1",
+                [migration.version],
+                |row| row.get(0),
+            )
             .optional()?;
         if done.is_none() {
             transaction
@@ -102,7 +106,13 @@ fn commit_group(connection: &mut Connection, group: Vec<Write>) {
                 Write::Alert(alert, _) => transaction
                     .execute(
                         "INSERT INTO alerts (time, kind, subject, message, details) VALUES (?1, ?2, ?3, ?4, ?5)",
-                        params![timestamp(&alert.time), alert.kind, alert.subject, alert.message, alert.details.to_string()],
+                        params![
+                            timestamp(&alert.time),
+                            alert.kind,
+                            alert.subject,
+                            alert.message,
+                            alert.details.to_string()
+                        ],
                     )
                     .map(|_| Vec::new())
                     .map_err(Into::into),
@@ -140,19 +150,25 @@ impl SqliteStore {
         migrate(&mut writer)?;
         let reader = open(path)?;
         let (writes, mut queue) = mpsc::channel::<Write>(4096);
-        std::thread::Builder::new().name("sqlite-writer".into()).spawn(move || {
-            while let Some(first) = queue.blocking_recv() {
-                let mut group = vec![first];
-                while group.len() < GROUP_COMMIT {
-                    match queue.try_recv() {
-                        Ok(write) => group.push(write),
-                        Err(_) => break,
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || {
+                while let Some(first) = queue.blocking_recv() {
+                    let mut group = vec![first];
+                    while group.len() < GROUP_COMMIT {
+                        match queue.try_recv() {
+                            Ok(write) => group.push(write),
+                            Err(_) => break,
+                        }
                     }
+                    commit_group(&mut writer, group);
                 }
-                commit_group(&mut writer, group);
-            }
-        })?;
-        Ok(Self { writes, reader: Arc::new(Mutex::new(reader)), path: path.to_path_buf() })
+            })?;
+        Ok(Self {
+            writes,
+            reader: Arc::new(Mutex::new(reader)),
+            path: path.to_path_buf(),
+        })
     }
 
     /// The database file.
@@ -163,7 +179,9 @@ impl SqliteStore {
     async fn read<T: Send + 'static>(&self, work: impl FnOnce(&Connection) -> Result<T> + Send + 'static) -> Result<T> {
         let reader = Arc::clone(&self.reader);
         tokio::task::spawn_blocking(move || {
-            let connection = reader.lock().map_err(|_| anyhow!("the SQLite reader lock is poisoned"))?;
+            let connection = reader
+                .lock()
+                .map_err(|_| anyhow!("the SQLite reader lock is poisoned"))?;
             work(&connection)
         })
         .await?
@@ -173,7 +191,10 @@ impl SqliteStore {
 impl EventStore for SqliteStore {
     async fn insert(&self, events: Vec<Event>) -> Result<Vec<bool>> {
         let (reply, answer) = oneshot::channel();
-        self.writes.send(Write::Events(events, reply)).await.map_err(|_| anyhow!("the SQLite writer stopped"))?;
+        self.writes
+            .send(Write::Events(events, reply))
+            .await
+            .map_err(|_| anyhow!("the SQLite writer stopped"))?;
         answer.await.map_err(|_| anyhow!("the SQLite writer stopped"))?
     }
 
@@ -201,7 +222,9 @@ impl EventStore for SqliteStore {
                 sql.push_str(&format!(" AND time >= ?{}", values.len()));
             }
             match query.limit {
-                Some(limit) => sql = format!("SELECT body FROM ({sql} ORDER BY time DESC, id DESC LIMIT {limit}) ORDER BY 1"),
+                Some(limit) => {
+                    sql = format!("SELECT body FROM ({sql} ORDER BY time DESC, id DESC LIMIT {limit}) ORDER BY 1")
+                }
                 None => sql.push_str(" ORDER BY time, id"),
             }
             let mut statement = connection.prepare(&sql)?;
@@ -214,22 +237,33 @@ impl EventStore for SqliteStore {
     }
 
     async fn count(&self) -> Result<u64> {
-        self.read(|connection| Ok(connection.query_row("SELECT COUNT(*) FROM events", [], |row| row.get::<_, i64>(0))? as u64))
-            .await
+        self.read(|connection| {
+            Ok(connection.query_row("SELECT COUNT(*) FROM events", [], |row| row.get::<_, i64>(0))? as u64)
+        })
+        .await
     }
 
     async fn record_alert(&self, alert: Alert) -> Result<()> {
         let (reply, answer) = oneshot::channel();
-        self.writes.send(Write::Alert(alert, reply)).await.map_err(|_| anyhow!("the SQLite writer stopped"))?;
+        self.writes
+            .send(Write::Alert(alert, reply))
+            .await
+            .map_err(|_| anyhow!("the SQLite writer stopped"))?;
         answer.await.map_err(|_| anyhow!("the SQLite writer stopped"))?
     }
 
     async fn alerts(&self, limit: usize) -> Result<Vec<Alert>> {
         self.read(move |connection| {
-            let mut statement =
-                connection.prepare("SELECT time, kind, subject, message, details FROM alerts ORDER BY id DESC LIMIT ?1")?;
+            let mut statement = connection
+                .prepare("SELECT time, kind, subject, message, details FROM alerts ORDER BY id DESC LIMIT ?1")?;
             let rows = statement.query_map([limit as i64], |row| {
-                Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get::<_, String>(4)?))
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get::<_, String>(4)?,
+                ))
             })?;
             rows.map(|row| {
                 let (time, kind, subject, message, details) = row?;
@@ -248,7 +282,11 @@ impl EventStore for SqliteStore {
 
     async fn schema_version(&self) -> Result<i64> {
         self.read(|connection| {
-            Ok(connection.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |row| row.get(0))?)
+            Ok(
+                connection.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |row| {
+                    row.get(0)
+                })?,
+            )
         })
         .await
     }
