@@ -9,6 +9,7 @@ seconds=${1:-30} clients=${2:-100}
 cargo build --quiet --profile server -p wasm-predict-server
 bin="${CARGO_TARGET_DIR:-target}/server/wasm-predict"
 work=$(mktemp -d /tmp/wasm-predict-load.XXXXXX)
+chmod 755 "$work"   # the PostgreSQL server runs as the postgres user
 pg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cleanup() { kill "${server:-}" 2>/dev/null || true; scripts/postgres.sh stop "$work/pg" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
@@ -22,9 +23,11 @@ for db in "$work/events.db" "$pg_url"; do
   "$bin" load-test --url "http://127.0.0.1:$port" --clients "$clients" --seconds "$seconds" --acked-file "$work/acked.txt" --json
   kill "$server"; wait "$server" 2>/dev/null || true
   acked=$(sort -u "$work/acked.txt" | wc -l)
-  stored=$(WASM_PREDICT_DB="$db" "$bin" report ab --experiment www/experiment.json >/dev/null 2>&1; \
-    if [ "${db%%:*}" = postgres ]; then psql "$db" -Atc "SELECT count(*) FROM events WHERE experiment = 'load-test'"; \
-    else python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"SELECT count(*) FROM events WHERE experiment = 'load-test'\").fetchone()[0])" "$db"; fi)
+  if [ "${db%%:*}" = postgres ]; then
+    stored=$(psql "$db" -Atc "SELECT count(*) FROM events WHERE experiment = 'load-test'")
+  else
+    stored=$(python3 -c "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(\"SELECT count(*) FROM events WHERE experiment = 'load-test'\").fetchone()[0])" "$db")
+  fi
   echo "acknowledged ids: $acked, stored: $stored"
   [ "$acked" = "$stored" ] || { echo "LOST EVENTS" >&2; exit 1; }
   rm -f "$work/acked.txt"

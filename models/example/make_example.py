@@ -1,0 +1,93 @@
+"""The worked example of the model lifecycle (README, "Model operations").
+
+Writes, reproducibly (fixed seed, pinned versions in models/requirements.txt):
+- history.csv: 24 months of credit applications (2025-01 to 2026-12, 300 a month) with six
+  features and whether the loan defaulted. A drift is put in on purpose from 2025-10 on: incomes
+  fall (the features shift) and the debt ratio weighs more than late payments (the concept moves).
+- credit-risk-v1.onnx: the champion, trained on 2025-01..2025-06, before the drift;
+  holdout-v1.csv: rows of those months it did not see.
+- credit-risk-v2.onnx: the challenger, trained on 2025-10..2025-12, after it;
+  holdout-v2.csv: rows of those months it did not see.
+Both are StandardScaler + LogisticRegression exported by skl2onnx (probabilities, no ZipMap).
+Run from the repository root:  python models/example/make_example.py
+"""
+
+import pathlib
+
+import numpy as np
+from skl2onnx import to_onnx
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+HERE = pathlib.Path(__file__).resolve().parent
+FEATURES = ["age", "income", "debt_ratio", "credit_lines", "late_payments", "years_employed"]
+PER_MONTH = 300
+DRIFT_FROM = 9  # month index of 2025-10
+
+
+def months():
+    return [(2025 + m // 12, m % 12 + 1) for m in range(24)]
+
+
+def applications(rng, index):
+    drifted = index >= DRIFT_FROM
+    n = PER_MONTH
+    age = rng.normal(41, 11, n).clip(19, 80)
+    income = rng.lognormal(np.log(38 if drifted else 55), 0.35, n)
+    debt_ratio = rng.beta(2.2, 4.5 if drifted else 5.5, n)
+    credit_lines = rng.poisson(4, n)
+    late_payments = rng.poisson(0.9, n)
+    years_employed = (rng.gamma(2.0, 3.5, n)).clip(0, age - 18)
+    if drifted:
+        logit = -3.6 + 9.0 * debt_ratio + 0.15 * late_payments - 0.012 * income - 0.03 * years_employed
+    else:
+        logit = -2.2 + 2.0 * debt_ratio + 1.1 * late_payments - 0.03 * income - 0.05 * years_employed
+    defaulted = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    x = np.column_stack([age, income, debt_ratio, credit_lines, late_payments, years_employed])
+    return np.round(x, 3), defaulted
+
+
+def write_csv(path, header, rows):
+    with open(path, "w") as f:
+        f.write(",".join(header) + "\n")
+        for row in rows:
+            f.write(",".join(str(v) for v in row) + "\n")
+
+
+def train(x, y, path):
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    model.fit(x, y)
+    onnx_model = to_onnx(model, x[:1].astype(np.float32), options={"zipmap": False}, target_opset={"": 17, "ai.onnx.ml": 3})
+    path.write_bytes(onnx_model.SerializeToString())
+    return model
+
+
+def main():
+    rng = np.random.default_rng(20261123)
+    rows, by_month = [], []
+    for index, (year, month) in enumerate(months()):
+        x, y = applications(rng, index)
+        days = rng.integers(1, 29, len(y))
+        stamps = [f"{year}-{month:02d}-{d:02d}" for d in days]
+        by_month.append((x, y))
+        rows += [[s, *xi, yi] for s, xi, yi in zip(stamps, x.tolist(), y.tolist())]
+    rows.sort(key=lambda r: r[0])
+    write_csv(HERE / "history.csv", ["applied_on", *FEATURES, "defaulted"], rows)
+
+    for name, span in [("v1", range(0, 6)), ("v2", range(9, 12))]:
+        x = np.vstack([by_month[i][0] for i in span])
+        y = np.concatenate([by_month[i][1] for i in span])
+        order = rng.permutation(len(y))
+        cut = int(len(y) * 0.8)
+        fit, held = order[:cut], order[cut:]
+        model = train(x[fit], y[fit], HERE / f"credit-risk-{name}.onnx")
+        write_csv(HERE / f"holdout-{name}.csv", [*FEATURES, "defaulted"], [[*xi, yi] for xi, yi in zip(x[held].tolist(), y[held].tolist())])
+        print(name, "holdout accuracy", round(model.score(x[held], y[held]), 4), "default rate", round(y.mean(), 3))
+        for index, (mx, my) in enumerate(by_month):
+            if index % 3 == 2:
+                print(f"   month {index:2d}: accuracy {model.score(mx, my):.3f}")
+
+
+if __name__ == "__main__":
+    main()
