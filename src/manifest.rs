@@ -147,6 +147,23 @@ pub struct Performance {
     pub achieved: Option<f64>,
     /// The holdout sample.
     pub holdout: Holdout,
+    /// Each time the minimum was raised on promotion (the ratchet), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ratchet: Vec<RatchetStep>,
+}
+
+/// One raise of a model's minimum performance, recorded when it was promoted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatchetStep {
+    /// The minimum before.
+    pub from: f64,
+    /// The minimum after: what the model achieved, less the margin.
+    pub to: f64,
+    /// RFC 3339 time of the promotion.
+    pub at: String,
+    /// Why: which model it was promoted over, and on what evidence.
+    pub reason: String,
 }
 
 /// Labelled rows kept out of training.

@@ -1,5 +1,8 @@
-//! `wasm-predict`: the collector (`serve`), its reports from the command line (`report`), and a
-//! bounded load generator (`load-test`).
+//! `wasm-predict`: the collector (`serve`), its reports from the command line (`report`), a
+//! bounded load generator (`load-test`), and the model operations (`inspect`, `bundle`,
+//! `verify`, `diff`, `backtest`, `promote`).
+
+mod ops_cli;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,6 +45,8 @@ struct Sources {
 
 #[derive(Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Ops(ops_cli::OpsCommand),
     /// Serve the demo, the package, the bundles, the ingest API, the reports and the dashboard.
     Serve {
         #[command(flatten)]
@@ -162,6 +167,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Ops(command) => ops_cli::run(command),
         Command::Serve {
             sources,
             addr,

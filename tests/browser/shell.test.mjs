@@ -334,6 +334,38 @@ describe("fallback to the champion", () => {
     });
   }
 
+  test("when the champion itself fails, the configured fallback arm serves; without one, the embedded model", async () => {
+    const INT8 = "/models/digits-mlp-int8/1.0.0";
+    env.overrides.set(`${INT8}/model.onnx`, (_q, response) => response.writeHead(503).end("down"));
+    try {
+      const withFallback = serveExperiment("champion-down", (config) => {
+        config.id = "champion-down";
+        config.arms[0].weight = 1;
+        config.arms[1].weight = 0;
+        config.fallback = "qdq";
+      });
+      await inFreshContext(async (context) => {
+        const { page } = await visitDemo(context, env.url, withFallback);
+        assert.equal(await page.getAttribute("body", "data-arm"), "qdq");
+        assert.equal(await page.getAttribute("body", "data-fallbacks"), "int8:download");
+        assert.equal(await page.getAttribute("body", "data-label"), "3");
+      });
+      const withoutFallback = serveExperiment("champion-down-alone", (config) => {
+        config.id = "champion-down-alone";
+        config.arms[0].weight = 1;
+        config.arms[1].weight = 0;
+      });
+      await inFreshContext(async (context) => {
+        const { page } = await visitDemo(context, env.url, withoutFallback);
+        assert.equal(await page.getAttribute("body", "data-arm"), "embedded");
+        assert.equal(await page.getAttribute("body", "data-source"), "embedded");
+        assert.equal(await page.getAttribute("body", "data-label"), "3");
+      });
+    } finally {
+      env.overrides.clear();
+    }
+  });
+
   test("a challenger that becomes slow in use falls back after three predictions over budget", async () => {
     const query = serveExperiment("slow-in-use", (config) => {
       challengerOnly(config);

@@ -123,8 +123,7 @@ export class PredictClient {
     if (champion.status === "fulfilled") {
       championModel = champion.value;
     } else {
-      championModel = await this.loadEmbedded();
-      this.recordFallback(this.championArm, "embedded", champion.reason, null);
+      championModel = await this.loadFallback(champion.reason);
     }
     this.champion = championModel;
     const challenger = wanted.name !== this.championArm.name && assigned.status === "fulfilled" ? assigned.value : null;
@@ -167,6 +166,30 @@ export class PredictClient {
       }
     }
     return { arm: arm.name, name: model.name, version: model.version, sha256: model.sha256, source: bundle.source, classes: model.classes, task: model.task };
+  }
+
+  /**
+   * What serves when the champion's bundle fails: the config's `fallback` arm, else the model
+   * compiled into the wasm. Each step down is a fallback event.
+   * @private
+   * @param {unknown} championError
+   * @returns {Promise<ServedModel>}
+   */
+  async loadFallback(championError) {
+    const fallbackArm = this.config.arms.find((arm) => arm.name === this.config.fallback);
+    if (fallbackArm) {
+      try {
+        const model = await this.loadArm(fallbackArm);
+        this.recordFallback(this.championArm, fallbackArm.name, championError, null);
+        return model;
+      } catch (error) {
+        this.recordFallback(this.championArm, "embedded", championError, null);
+        this.recordFallback(fallbackArm, "embedded", error, null);
+        return this.loadEmbedded();
+      }
+    }
+    this.recordFallback(this.championArm, "embedded", championError, null);
+    return this.loadEmbedded();
   }
 
   /**

@@ -33,6 +33,7 @@ const EXPOSURES_KEY = "wasm-predict.exposures";
  * @property {"split" | "shadow"} mode split serves each client its arm; shadow serves the champion and runs the client's arm beside it
  * @property {number} [coverage] share of clients in the experiment (default 1); the rest get the champion
  * @property {string} champion the name of the arm that is the fallback for every other
+ * @property {string} [fallback] the arm that serves when the champion itself cannot (then the model compiled into the wasm)
  * @property {ArmConfig[]} arms
  * @property {string} bundles the folder of bundles, relative to the config: `${bundles}${name}/${version}/`
  * @property {number} [latencyBudgetMs] a challenger slower than this per prediction falls back to the champion
@@ -82,6 +83,9 @@ export function validateExperiment(config) {
   const total = config.arms.reduce((/** @type {number} */ sum, /** @type {any} */ arm) => sum + arm.weight, 0);
   if (Math.abs(total - 1) > 0.01) fail(`arm weights must sum to 1, they sum to ${total}`);
   if (!names.has(config.champion)) fail(`champion "${config.champion}" is not one of the arms`);
+  if (config.fallback !== undefined && (!names.has(config.fallback) || config.fallback === config.champion)) {
+    fail(`fallback "${config.fallback}" must be one of the arms other than the champion`);
+  }
   if (config.latencyBudgetMs !== undefined && !(config.latencyBudgetMs > 0)) fail("latencyBudgetMs must be > 0");
   const telemetry = config.telemetry;
   if (typeof telemetry?.endpoint !== "string" || telemetry.endpoint === "") fail("telemetry.endpoint must be a non-empty string");

@@ -50,8 +50,16 @@ pub fn read_table(path: &Path) -> Result<Table> {
     if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet")) {
         return read_parquet(path);
     }
-    let mut reader = csv::ReaderBuilder::new().flexible(false).from_path(path).with_context(|| format!("opening {source}"))?;
-    let columns: Vec<String> = reader.headers().with_context(|| format!("{source}: no header row"))?.iter().map(|h| h.trim().to_string()).collect();
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_path(path)
+        .with_context(|| format!("opening {source}"))?;
+    let columns: Vec<String> = reader
+        .headers()
+        .with_context(|| format!("{source}: no header row"))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
     check_header(&columns, &source)?;
     let mut rows = Vec::new();
     for (i, record) in reader.records().enumerate() {
@@ -98,7 +106,11 @@ fn read_parquet(path: &Path) -> Result<Table> {
     let columns: Vec<String> = schema.columns().iter().map(|c| c.name().to_string()).collect();
     check_header(&columns, &source)?;
     let mut rows = Vec::new();
-    for (i, row) in reader.get_row_iter(None).with_context(|| format!("{source}: unreadable rows"))?.enumerate() {
+    for (i, row) in reader
+        .get_row_iter(None)
+        .with_context(|| format!("{source}: unreadable rows"))?
+        .enumerate()
+    {
         let row = row.with_context(|| format!("{source}: row {}", i + 1))?;
         rows.push(row.get_column_iter().map(|(_, field)| parquet_cell(field)).collect());
     }
@@ -118,7 +130,9 @@ fn parquet_cell(field: &parquet::record::Field) -> String {
         Field::Double(d) => d.to_string(),
         Field::TimestampMillis(ms) => DateTime::from_timestamp_millis(*ms).map_or_else(String::new, |t| t.to_rfc3339()),
         Field::TimestampMicros(us) => DateTime::from_timestamp_micros(*us).map_or_else(String::new, |t| t.to_rfc3339()),
-        Field::Date(days) => NaiveDate::from_num_days_from_ce_opt(*days + 719_163).map_or_else(String::new, |d| d.to_string()),
+        Field::Date(days) => {
+            NaiveDate::from_num_days_from_ce_opt(*days + 719_163).map_or_else(String::new, |d| d.to_string())
+        }
         other => other.to_string().trim_matches('"').to_string(),
     }
 }
@@ -131,7 +145,10 @@ pub fn parse_time(cell: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = NaiveDateTime::parse_from_str(cell, "%Y-%m-%d %H:%M:%S") {
         return Some(t.and_utc());
     }
-    NaiveDate::parse_from_str(cell, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc())
+    NaiveDate::parse_from_str(cell, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
 }
 
 /// A class label as written in a manifest: integers without a fractional part (`1.0` is `1`).
@@ -145,7 +162,11 @@ pub fn label_of(cell: &str) -> String {
 impl Table {
     fn index(&self, name: &str, role: &str) -> Result<usize> {
         self.columns.iter().position(|c| c == name).ok_or_else(|| {
-            anyhow!("{}: no {role} column `{name}`; the columns are: {}", self.source, self.columns.join(", "))
+            anyhow!(
+                "{}: no {role} column `{name}`; the columns are: {}",
+                self.source,
+                self.columns.join(", ")
+            )
         })
     }
 
@@ -155,12 +176,21 @@ impl Table {
         let time = columns.time.as_deref().map(|t| self.index(t, "time")).transpose()?;
         let features: Vec<String> = match &columns.features {
             Some(names) => names.clone(),
-            None => self.columns.iter().enumerate().filter(|(i, _)| Some(*i) != target && Some(*i) != time).map(|(_, c)| c.clone()).collect(),
+            None => self
+                .columns
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| Some(*i) != target && Some(*i) != time)
+                .map(|(_, c)| c.clone())
+                .collect(),
         };
         if features.is_empty() {
             bail!("{}: no feature columns", self.source);
         }
-        let feature_index = features.iter().map(|f| self.index(f, "feature")).collect::<Result<Vec<_>>>()?;
+        let feature_index = features
+            .iter()
+            .map(|f| self.index(f, "feature"))
+            .collect::<Result<Vec<_>>>()?;
         let mut inputs = Vec::with_capacity(self.rows.len());
         let mut targets = Vec::new();
         let mut times = Vec::new();
@@ -172,8 +202,16 @@ impl Table {
                     let cell = &row[c];
                     match cell.parse::<f32>() {
                         Ok(v) if v.is_finite() => Ok(v),
-                        Ok(_) | Err(_) if cell.is_empty() => Err(anyhow!("{} line {line}, column `{}`: empty", self.source, self.columns[c])),
-                        _ => Err(anyhow!("{} line {line}, column `{}`: `{cell}` is not a finite number", self.source, self.columns[c])),
+                        Ok(_) | Err(_) if cell.is_empty() => Err(anyhow!(
+                            "{} line {line}, column `{}`: empty",
+                            self.source,
+                            self.columns[c]
+                        )),
+                        _ => Err(anyhow!(
+                            "{} line {line}, column `{}`: `{cell}` is not a finite number",
+                            self.source,
+                            self.columns[c]
+                        )),
                     }
                 })
                 .collect::<Result<Vec<f32>>>()?;
@@ -185,17 +223,20 @@ impl Table {
                 }
                 targets.push(match task {
                     Task::Classification => Target::Label(label_of(cell)),
-                    Task::Regression => Target::Value(
-                        cell.parse::<f64>()
-                            .ok()
-                            .filter(|v| v.is_finite())
-                            .ok_or_else(|| anyhow!("{} line {line}: the target `{cell}` is not a number", self.source))?,
-                    ),
+                    Task::Regression => {
+                        Target::Value(cell.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
+                            anyhow!("{} line {line}: the target `{cell}` is not a number", self.source)
+                        })?)
+                    }
                 });
             }
             if let Some(t) = time {
                 times.push(parse_time(&row[t]).ok_or_else(|| {
-                    anyhow!("{} line {line}: `{}` is not a time (RFC 3339, YYYY-MM-DD HH:MM:SS or YYYY-MM-DD)", self.source, row[t])
+                    anyhow!(
+                        "{} line {line}: `{}` is not a time (RFC 3339, YYYY-MM-DD HH:MM:SS or YYYY-MM-DD)",
+                        self.source,
+                        row[t]
+                    )
                 })?);
             }
         }
@@ -227,7 +268,9 @@ impl Dataset {
 
     /// The targets, or an error naming what is missing.
     pub fn require_targets(&self) -> Result<&[Target]> {
-        self.targets.as_deref().ok_or_else(|| anyhow!("{}: this needs a target column (--target)", self.source))
+        self.targets
+            .as_deref()
+            .ok_or_else(|| anyhow!("{}: this needs a target column (--target)", self.source))
     }
 
     /// The rows flattened, for a batch prediction.

@@ -68,7 +68,11 @@ fn tensor_info(value: &ValueInfoProto) -> TensorInfo {
         ),
         _ => ("unknown".into(), Vec::new()),
     };
-    TensorInfo { name: value.name.clone(), dtype, shape }
+    TensorInfo {
+        name: value.name.clone(),
+        dtype,
+        shape,
+    }
 }
 
 /// Elements of an initializer.
@@ -144,13 +148,26 @@ pub fn summarize(bytes: &[u8]) -> Result<GraphSummary> {
     let mut ops: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     let mut int8_ops = BTreeMap::new();
     for node in &graph.node {
-        let domain = if node.domain.is_empty() { "ai.onnx".to_string() } else { node.domain.clone() };
+        let domain = if node.domain.is_empty() {
+            "ai.onnx".to_string()
+        } else {
+            node.domain.clone()
+        };
         *ops.entry(domain).or_default().entry(node.op_type.clone()).or_default() += 1;
         if INT8_OPS.contains(&node.op_type.as_str()) {
             *int8_ops.entry(node.op_type.clone()).or_default() += 1;
         }
     }
     let mut parameters: BTreeMap<String, ParameterCount> = BTreeMap::new();
+    // ai.onnx.ml ops (Scaler, LinearClassifier, tree ensembles) keep their coefficients in attributes.
+    for node in graph.node.iter().filter(|n| n.domain == "ai.onnx.ml") {
+        for attribute in node.attribute.iter().filter(|a| !a.floats.is_empty()) {
+            let count = parameters.entry("float (ml attributes)".into()).or_default();
+            count.tensors += 1;
+            count.elements += attribute.floats.len() as u64;
+            count.bytes += 4 * attribute.floats.len() as u64;
+        }
+    }
     for tensor in &graph.initializer {
         let count = parameters.entry(dtype_name(tensor.data_type)).or_default();
         count.tensors += 1;
@@ -160,9 +177,29 @@ pub fn summarize(bytes: &[u8]) -> Result<GraphSummary> {
     Ok(GraphSummary {
         bytes: bytes.len() as u64,
         sha256: wasm_predict::predictor::sha256_hex(bytes),
-        producer: format!("{} {}", model.producer_name, model.producer_version).trim().to_string(),
-        opsets: model.opset_import.iter().map(|o| (if o.domain.is_empty() { "ai.onnx".into() } else { o.domain.clone() }, o.version)).collect(),
-        inputs: graph.input.iter().filter(|i| !initializers.contains(i.name.as_str())).map(tensor_info).collect(),
+        producer: format!("{} {}", model.producer_name, model.producer_version)
+            .trim()
+            .to_string(),
+        opsets: model
+            .opset_import
+            .iter()
+            .map(|o| {
+                (
+                    if o.domain.is_empty() {
+                        "ai.onnx".into()
+                    } else {
+                        o.domain.clone()
+                    },
+                    o.version,
+                )
+            })
+            .collect(),
+        inputs: graph
+            .input
+            .iter()
+            .filter(|i| !initializers.contains(i.name.as_str()))
+            .map(tensor_info)
+            .collect(),
         outputs: graph.output.iter().map(tensor_info).collect(),
         ops,
         parameter_count: parameters.values().map(|p| p.elements).sum(),
@@ -184,7 +221,13 @@ pub fn declared_classes(model: &ModelProto) -> Option<Vec<String>> {
                     return Some(attribute.ints.iter().map(i64::to_string).collect())
                 }
                 "classlabels_strings" if !attribute.strings.is_empty() => {
-                    return Some(attribute.strings.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect())
+                    return Some(
+                        attribute
+                            .strings
+                            .iter()
+                            .map(|s| String::from_utf8_lossy(s).into_owned())
+                            .collect(),
+                    )
                 }
                 _ => {}
             }
@@ -208,19 +251,95 @@ pub struct Interface {
 pub fn interface(model: &ModelProto) -> Result<Interface> {
     let graph = model.graph.as_ref().context("no graph")?;
     let initializers: std::collections::HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
-    let inputs: Vec<TensorInfo> = graph.input.iter().filter(|i| !initializers.contains(i.name.as_str())).map(tensor_info).collect();
+    let inputs: Vec<TensorInfo> = graph
+        .input
+        .iter()
+        .filter(|i| !initializers.contains(i.name.as_str()))
+        .map(tensor_info)
+        .collect();
     let [input] = inputs.as_slice() else {
-        bail!("the model has {} inputs; a bundle takes models with exactly one float input [N, features]", inputs.len());
+        bail!(
+            "the model has {} inputs; a bundle takes models with exactly one float input [N, features]",
+            inputs.len()
+        );
     };
     if input.dtype != "float" {
-        bail!("the input `{}` is {}; a bundle's input is float32", input.name, input.dtype);
+        bail!(
+            "the input `{}` is {}; a bundle's input is float32",
+            input.name,
+            input.dtype
+        );
     }
     if input.shape.len() < 2 {
-        bail!("the input `{}` has shape [{}]; a bundle's input is [N, features...]", input.name, input.shape.join(", "));
+        bail!(
+            "the input `{}` has shape [{}]; a bundle's input is [N, features...]",
+            input.name,
+            input.shape.join(", ")
+        );
     }
     let row_shape = input.shape[1..]
         .iter()
-        .map(|d| d.parse::<u64>().map_err(|_| anyhow!("the input `{}` has a symbolic dimension `{d}` after the batch", input.name)))
+        .map(|d| {
+            d.parse::<u64>().map_err(|_| {
+                anyhow!(
+                    "the input `{}` has a symbolic dimension `{d}` after the batch",
+                    input.name
+                )
+            })
+        })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Interface { input: input.name.clone(), row_shape, outputs: graph.output.iter().map(tensor_info).collect() })
+    Ok(Interface {
+        input: input.name.clone(),
+        row_shape,
+        outputs: graph.output.iter().map(tensor_info).collect(),
+    })
+}
+
+/// The summary as text.
+pub fn render(path: &str, s: &GraphSummary) -> String {
+    use std::fmt::Write;
+    let mut out = format!("{path}: {} bytes, sha256 {}\n", s.bytes, s.sha256);
+    let opsets: Vec<String> = s.opsets.iter().map(|(d, v)| format!("{d} {v}")).collect();
+    let _ = writeln!(
+        out,
+        "  producer: {}; opsets: {}",
+        if s.producer.is_empty() { "unknown" } else { &s.producer },
+        opsets.join(", ")
+    );
+    for (role, tensors) in [("input", &s.inputs), ("output", &s.outputs)] {
+        for t in tensors.iter() {
+            let _ = writeln!(out, "  {role}: {} {} [{}]", t.name, t.dtype, t.shape.join(", "));
+        }
+    }
+    for (domain, ops) in &s.ops {
+        let list: Vec<String> = ops
+            .iter()
+            .map(|(op, n)| if *n > 1 { format!("{op} ×{n}") } else { op.clone() })
+            .collect();
+        let _ = writeln!(out, "  ops ({domain}): {}", list.join(", "));
+    }
+    let by_type: Vec<String> = s
+        .parameters
+        .iter()
+        .map(|(t, p)| format!("{t}: {} in {} tensors, {} bytes", p.elements, p.tensors, p.bytes))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  parameters: {} values, {} bytes ({})",
+        s.parameter_count,
+        s.parameter_bytes,
+        if by_type.is_empty() {
+            "none".into()
+        } else {
+            by_type.join("; ")
+        }
+    );
+    if s.int8_ops.is_empty() {
+        let _ = writeln!(out, "  int8: no quantized op (a float model)");
+    } else {
+        let list: Vec<String> = s.int8_ops.iter().map(|(op, n)| format!("{op} ×{n}")).collect();
+        let _ = writeln!(out, "  int8 ops: {}", list.join(", "));
+    }
+    let _ = writeln!(out, "  support: {}", s.support.summary());
+    out
 }
