@@ -22,6 +22,8 @@ export WASM_PREDICT_TEST_PG WASM_PREDICT_REQUIRE_PG=1
 echo "$WASM_PREDICT_TEST_PG"
 step "native tests"
 cargo test --workspace
+step "verify every committed bundle (the models' regression test)"
+cargo run --quiet -p wasm-predict-server -- verify models
 step "browser tests of the core (wasm-pack test --headless --chrome)"
 wasm-pack --log-level warn test --headless --chrome -- --test web
 step "package build"

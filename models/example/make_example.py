@@ -9,18 +9,24 @@ Writes, reproducibly (fixed seed, pinned versions in models/requirements.txt):
 - credit-risk-v2.onnx: the challenger, trained on 2025-10..2025-12, after it;
   holdout-v2.csv: rows of those months it did not see.
 Both are StandardScaler + LogisticRegression exported by skl2onnx (probabilities, no ZipMap).
+onnxruntime's outputs on each holdout row go to tests/golden/credit-risk-<version>.json, for the
+bundles the README's walk-through makes (1.0.0 from v1, 1.1.0 from v2).
 Run from the repository root:  python models/example/make_example.py
 """
 
+import json
 import pathlib
 
 import numpy as np
+import onnxruntime as ort
 from skl2onnx import to_onnx
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 HERE = pathlib.Path(__file__).resolve().parent
+GOLDEN = HERE.parent.parent / "tests" / "golden"
+VERSIONS = {"v1": "1.0.0", "v2": "1.1.0"}
 FEATURES = ["age", "income", "debt_ratio", "credit_lines", "late_payments", "years_employed"]
 PER_MONTH = 300
 DRIFT_FROM = 9  # month index of 2025-10
@@ -63,6 +69,16 @@ def train(x, y, path):
     return model
 
 
+def write_golden(model_path, rows, version):
+    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    probabilities = session.run(["probabilities"], {"X": rows.astype(np.float32)})[0]
+    golden = {
+        "probabilities": [[round(float(p), 7) for p in row] for row in probabilities],
+        "labels": [str(i) for i in probabilities.argmax(axis=1)],
+    }
+    (GOLDEN / f"credit-risk-{version}.json").write_text(json.dumps(golden, separators=(",", ":")) + "\n")
+
+
 def main():
     rng = np.random.default_rng(20261123)
     rows, by_month = [], []
@@ -83,6 +99,7 @@ def main():
         fit, held = order[:cut], order[cut:]
         model = train(x[fit], y[fit], HERE / f"credit-risk-{name}.onnx")
         write_csv(HERE / f"holdout-{name}.csv", [*FEATURES, "defaulted"], [[*xi, yi] for xi, yi in zip(x[held].tolist(), y[held].tolist())])
+        write_golden(HERE / f"credit-risk-{name}.onnx", x[held], VERSIONS[name])
         print(name, "holdout accuracy", round(model.score(x[held], y[held]), 4), "default rate", round(y.mean(), 3))
         for index, (mx, my) in enumerate(by_month):
             if index % 3 == 2:

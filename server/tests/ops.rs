@@ -1,0 +1,602 @@
+//! The model-operation subcommands on the worked example (models/example), as a user runs them:
+//! each with asserted results, the gates that must refuse, and clear errors on bad data.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_wasm-predict");
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Runs the CLI from the repository root: (exit code, stdout, stderr).
+fn cli(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(BINARY).args(args).current_dir(repo()).output().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (
+        output.status.code().unwrap(),
+        text(&output.stdout),
+        text(&output.stderr),
+    )
+}
+
+fn json(args: &[&str]) -> Value {
+    let (code, out, err) = cli(args);
+    assert!(code == 0 || code == 1, "{args:?}: exit {code}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+}
+
+/// Bundles the example's v1 and v2 into `out` as the README does.
+fn bundle_example(out: &Path) {
+    let out = out.to_str().unwrap();
+    for (model, version, holdout, source, rows, window, parent) in [
+        (
+            "v1",
+            "1.0.0",
+            "v1",
+            "2025-01..2025-06",
+            "1440",
+            "2025-01-01..2025-06-30",
+            None,
+        ),
+        (
+            "v2",
+            "1.1.0",
+            "v2",
+            "2025-10..2025-12",
+            "720",
+            "2025-10-01..2025-12-31",
+            Some("credit-risk@1.0.0"),
+        ),
+    ] {
+        let (model, holdout) = (
+            format!("models/example/credit-risk-{model}.onnx"),
+            format!("models/example/holdout-{holdout}.csv"),
+        );
+        let source = format!("models/example/history.csv, {source}, 80% of the rows");
+        let mut args = vec![
+            "bundle",
+            &model,
+            "--name",
+            "credit-risk",
+            "--version",
+            version,
+            "--data",
+            &holdout,
+            "--target",
+            "defaulted",
+            "--training-source",
+            &source,
+            "--training-rows",
+            rows,
+            "--training-window",
+            window,
+            "--out",
+            out,
+            "--created",
+            "2026-11-23T00:00:00Z",
+        ];
+        if let Some(parent) = parent {
+            args.extend(["--parent", parent]);
+        }
+        let (code, _, err) = cli(&args);
+        assert_eq!(code, 0, "{err}");
+    }
+}
+
+#[test]
+fn inspect_reports_interface_ops_parameters_and_support() {
+    let v1 = json(&["inspect", "models/example/credit-risk-v1.onnx", "--json"]);
+    assert_eq!(v1["inputs"][0]["name"], "X");
+    assert_eq!(v1["inputs"][0]["shape"][1], "6");
+    assert_eq!(v1["ops"]["ai.onnx.ml"]["LinearClassifier"], 1);
+    assert_eq!(
+        v1["parameter_count"], 26,
+        "6 means, 6 scales, 12 coefficients, 2 intercepts"
+    );
+    assert_eq!(v1["support"]["supported"], true);
+    assert!(v1["int8_ops"].as_object().unwrap().is_empty());
+    let qdq = json(&["inspect", "models/digits-mlp-qdq/1.0.0/model.onnx", "--json"]);
+    assert_eq!(qdq["int8_ops"]["DequantizeLinear"], 4);
+    assert_eq!(qdq["parameters"]["int8"]["elements"], 4810);
+    let (code, text, _) = cli(&["inspect", "models/example/credit-risk-v1.onnx"]);
+    assert_eq!(code, 0);
+    assert!(
+        text.contains("ops (ai.onnx.ml): LinearClassifier, Scaler") && text.contains("all 2 nodes are supported"),
+        "{text}"
+    );
+    let (code, _, err) = cli(&["inspect", "models/example/history.csv"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not an ONNX model"), "{err}");
+}
+
+#[test]
+fn bundle_writes_a_bundle_that_loads_and_refuses_to_overwrite_a_version() {
+    let dir = tempfile::tempdir().unwrap();
+    bundle_example(dir.path());
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("credit-risk/1.0.0/manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["outputs"]["classes"], serde_json::json!(["0", "1"]));
+    assert_eq!(
+        manifest["performance"]["achieved"], 0.905556,
+        "326 of 360 right, as scikit-learn scores it"
+    );
+    assert_eq!(
+        manifest["performance"]["minimum"], 0.885556,
+        "achieved less the 0.02 margin"
+    );
+    assert_eq!(
+        manifest["performance"]["holdout"]["inputs"].as_array().unwrap().len(),
+        360
+    );
+    assert_eq!(
+        manifest["fixtures"]["cases"].as_array().unwrap().len(),
+        12,
+        "8 spread rows, one per class, 3 edge cases, less 1 overlap"
+    );
+    assert_eq!(manifest["reference"]["features"].as_array().unwrap().len(), 6);
+    assert_eq!(manifest["provenance"]["training_data"]["window"]["end"], "2025-06-30");
+    for version in ["1.0.0", "1.1.0"] {
+        let made = std::fs::read(dir.path().join(format!("credit-risk/{version}/manifest.json"))).unwrap();
+        let committed = std::fs::read(repo().join(format!("models/credit-risk/{version}/manifest.json"))).unwrap();
+        assert!(
+            made == committed,
+            "models/credit-risk/{version} is not what the README's command makes"
+        );
+    }
+
+    let again = cli(&[
+        "bundle",
+        "models/example/credit-risk-v1.onnx",
+        "--name",
+        "credit-risk",
+        "--version",
+        "1.0.0",
+        "--data",
+        "models/example/holdout-v1.csv",
+        "--target",
+        "defaulted",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(again.0, 2);
+    assert!(again.2.contains("versions are immutable"), "{}", again.2);
+}
+
+#[test]
+fn verify_passes_every_committed_bundle_and_fails_a_tampered_one() {
+    let (code, text, err) = cli(&["verify", "models"]);
+    assert_eq!(code, 0, "{text}{err}");
+    assert!(
+        text.contains("models/credit-risk/1.1.0: PASS") && !text.contains("FAIL"),
+        "{text}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    bundle_example(dir.path());
+    let bundle = dir.path().join("credit-risk/1.0.0");
+    let path = bundle.join("manifest.json");
+    let mut manifest: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let probability = manifest["fixtures"]["cases"][2]["expected"]["probabilities"][0]
+        .as_f64()
+        .unwrap();
+    manifest["fixtures"]["cases"][2]["expected"]["probabilities"][0] = (probability + 0.01).into();
+    std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let (code, text, _) = cli(&["verify", bundle.to_str().unwrap()]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("FAIL") && text.contains("fixture 2 differs from its expected output"),
+        "{text}"
+    );
+
+    manifest["fixtures"]["cases"][2]["expected"]["probabilities"][0] = probability.into();
+    manifest["performance"]["minimum"] = 0.95.into();
+    std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let (code, text, _) = cli(&["verify", bundle.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        text.contains("0.9056 on 360 holdout rows, minimum 0.95 -> BELOW THE MINIMUM"),
+        "{text}"
+    );
+
+    let model = bundle.join("model.onnx");
+    let mut bytes = std::fs::read(&model).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&model, bytes).unwrap();
+    let (code, text, _) = cli(&["verify", bundle.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(text.contains("HASH_MISMATCH") || text.contains("sha256"), "{text}");
+}
+
+#[test]
+fn diff_measures_disagreement_and_gates_on_it() {
+    let report = json(&[
+        "diff",
+        "models/credit-risk/1.0.0",
+        "models/credit-risk/1.1.0",
+        "--data",
+        "models/example/history.csv",
+        "--target",
+        "defaulted",
+        "--time-column",
+        "applied_on",
+        "--json",
+    ]);
+    assert_eq!(report["rows"], 7200);
+    let disagreement = report["disagreement"].as_f64().unwrap();
+    assert!(disagreement > 0.1 && disagreement < 0.4, "{disagreement}");
+    let confusion = &report["confusion"];
+    let total: u64 = ["0", "1"]
+        .iter()
+        .flat_map(|a| ["0", "1"].map(|b| confusion[a][b].as_u64().unwrap_or(0)))
+        .sum();
+    assert_eq!(total, 7200);
+    assert!(
+        (confusion["0"]["1"].as_u64().unwrap_or(0) + confusion["1"]["0"].as_u64().unwrap_or(0)) as f64 / 7200.0
+            - disagreement
+            < 1e-12
+    );
+    assert_eq!(report["top_rows"].as_array().unwrap().len(), 10);
+    assert!(
+        report["new_metric"].as_f64().unwrap() > report["old_metric"].as_f64().unwrap(),
+        "on all history, 18 of 24 months after the drift"
+    );
+    assert!(
+        !report["failures"].as_array().unwrap().is_empty(),
+        "over the 1% default"
+    );
+    let (code, _, _) = cli(&[
+        "diff",
+        "models/credit-risk/1.0.0",
+        "models/credit-risk/1.1.0",
+        "--data",
+        "models/example/history.csv",
+        "--time-column",
+        "applied_on",
+        "--target",
+        "defaulted",
+    ]);
+    assert_eq!(code, 1);
+    let same = json(&[
+        "diff",
+        "models/credit-risk/1.0.0",
+        "models/credit-risk/1.0.0",
+        "--data",
+        "models/example/holdout-v1.csv",
+        "--target",
+        "defaulted",
+        "--json",
+    ]);
+    assert_eq!(same["disagreement"], 0.0);
+    assert_eq!(same["max_abs_diff"], 0.0);
+    assert!(same["failures"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn backtest_replays_history_by_month_and_writes_its_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("backtest.html");
+    let summary = dir.path().join("backtest.json");
+    let (code, text, err) = cli(&[
+        "backtest",
+        "--champion",
+        "models/credit-risk/1.0.0",
+        "--challenger",
+        "models/credit-risk/1.1.0",
+        "--data",
+        "models/example/history.csv",
+        "--target",
+        "defaulted",
+        "--time-column",
+        "applied_on",
+        "--window",
+        "month",
+        "--html",
+        html.to_str().unwrap(),
+        "--summary",
+        summary.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("challenger won 12 of 12"), "{text}");
+    let report: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    let windows = report["windows"].as_array().unwrap();
+    assert_eq!(windows.len(), 24);
+    assert_eq!(windows[0]["window"], "2025-01");
+    assert!(windows[0]["baseline"].is_null(), "no history before the first window");
+    assert_eq!(windows.iter().filter(|w| w["champion_in_training"] == true).count(), 6);
+    assert_eq!(
+        windows.iter().filter(|w| w["challenger_in_training"] == true).count(),
+        3
+    );
+    let oot = &report["out_of_time"];
+    assert_eq!(oot["windows"], 12);
+    assert!((oot["difference"].as_f64().unwrap() - 0.1017).abs() < 1e-3, "{oot}");
+    assert!(
+        oot["champion"].as_f64().unwrap() < oot["baseline"].as_f64().unwrap() + 0.01,
+        "after the drift the champion is no better than the majority class"
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<svg") && page.contains("2026-12") && page.contains("challenger won 12 of 12"));
+    let quarter = json(&[
+        "backtest",
+        "--champion",
+        "models/credit-risk/1.0.0",
+        "--challenger",
+        "models/credit-risk/1.1.0",
+        "--data",
+        "models/example/history.csv",
+        "--target",
+        "defaulted",
+        "--time-column",
+        "applied_on",
+        "--window",
+        "quarter",
+        "--json",
+    ]);
+    assert_eq!(quarter["windows"].as_array().unwrap().len(), 8);
+}
+
+#[test]
+fn promote_refuses_a_worse_challenger_and_ratchets_a_better_one() {
+    let dir = tempfile::tempdir().unwrap();
+    bundle_example(dir.path());
+    let (v1, v2) = (
+        dir.path().join("credit-risk/1.0.0"),
+        dir.path().join("credit-risk/1.1.0"),
+    );
+    let config = dir.path().join("experiment.json");
+    std::fs::copy(repo().join("models/example/experiment.json"), &config).unwrap();
+    let promote = |challenger: &Path, champion: &Path| {
+        cli(&[
+            "promote",
+            challenger.to_str().unwrap(),
+            "--over",
+            champion.to_str().unwrap(),
+            "--data",
+            "models/example/history.csv",
+            "--target",
+            "defaulted",
+            "--time-column",
+            "applied_on",
+            "--experiment",
+            config.to_str().unwrap(),
+        ])
+    };
+    let before = std::fs::read(&config).unwrap();
+    let (code, text, _) = promote(&v1, &v2);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("REFUSED") && text.contains("less than the 0.01 required"),
+        "{text}"
+    );
+    assert_eq!(std::fs::read(&config).unwrap(), before, "a refusal writes nothing");
+
+    let (code, text, err) = promote(&v2, &v1);
+    assert_eq!(code, 0, "{text}{err}");
+    assert!(
+        text.contains("PROMOTED. The minimum is raised from 0.735556 to 0.745556"),
+        "{text}"
+    );
+    let written: Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    assert_eq!(written["champion"], "credit-risk-1-1-0");
+    assert_eq!(written["fallback"], "credit-risk-1-0-0");
+    assert_eq!(written["arms"][0]["weight"], 1.0);
+    assert_eq!(written["arms"][1]["weight"], 0.0);
+    assert_eq!(
+        written["id"], "credit-risk-1.1.0-trial",
+        "the rest of the config is kept"
+    );
+    let manifest: Value = serde_json::from_slice(&std::fs::read(v2.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["performance"]["minimum"], 0.745556);
+    assert_eq!(manifest["performance"]["ratchet"][0]["from"], 0.735556);
+    assert!(manifest["performance"]["ratchet"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("promoted over credit-risk@1.0.0"));
+    let (code, text, _) = cli(&["verify", v2.to_str().unwrap()]);
+    assert_eq!(code, 0, "the raised bar still holds: {text}");
+
+    // A challenger that fails verify is refused before anything else.
+    let path = v2.join("manifest.json");
+    let mut broken: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    broken["performance"]["minimum"] = 0.99.into();
+    std::fs::write(&path, serde_json::to_vec(&broken).unwrap()).unwrap();
+    let (code, text, _) = promote(&v2, &v1);
+    assert_eq!(code, 1);
+    assert!(text.contains("the challenger fails verify"), "{text}");
+}
+
+#[test]
+fn bad_data_gets_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let header = "age,income,debt_ratio,credit_lines,late_payments,years_employed,defaulted\n";
+    let cases = [
+        (
+            write(
+                "no-target.csv",
+                "age,income,debt_ratio,credit_lines,late_payments,years_employed\n1,2,3,4,5,6\n",
+            ),
+            "no target column `defaulted`",
+        ),
+        (
+            write("text.csv", &format!("{header}41,55,0.3,4,abc,2,0\n")),
+            "line 2, column `late_payments`: `abc` is not a finite number",
+        ),
+        (
+            write("ragged.csv", &format!("{header}41,55,0.3,4,1,2,0\n41,55,0.3\n")),
+            "line 3 has 3 fields, the header has 7",
+        ),
+        (
+            write(
+                "five.csv",
+                "age,income,debt_ratio,credit_lines,late_payments,defaulted\n41,55,0.3,4,1,0\n",
+            ),
+            "the model takes 6 features, the data has 5 feature columns",
+        ),
+        (write("empty.csv", ""), "the header row is empty"),
+        (write("header-only.csv", header), "no data rows after the header"),
+        (
+            write(
+                "dup.csv",
+                "age,age,debt_ratio,credit_lines,late_payments,years_employed,defaulted\n1,2,3,4,5,6,0\n",
+            ),
+            "column `age` appears twice",
+        ),
+        (
+            write("blank-target.csv", &format!("{header}41,55,0.3,4,1,2,\n")),
+            "line 2: the target `defaulted` is empty",
+        ),
+        (
+            write("inf.csv", &format!("{header}41,inf,0.3,4,1,2,0\n")),
+            "`inf` is not a finite number",
+        ),
+    ];
+    for (path, expected) in cases {
+        let (code, _, err) = cli(&[
+            "bundle",
+            "models/example/credit-risk-v1.onnx",
+            "--name",
+            "x",
+            "--version",
+            "1.0.0",
+            "--data",
+            &path,
+            "--target",
+            "defaulted",
+            "--out",
+            dir.path().to_str().unwrap(),
+        ]);
+        assert_eq!(code, 2, "{path}");
+        assert!(err.contains(expected), "{path}: expected `{expected}` in: {err}");
+    }
+    let (code, _, err) = cli(&[
+        "backtest",
+        "--champion",
+        "models/credit-risk/1.0.0",
+        "--challenger",
+        "models/credit-risk/1.1.0",
+        "--data",
+        "models/example/history.csv",
+        "--target",
+        "defaulted",
+        "--time-column",
+        "when",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no time column `when`; the columns are: applied_on, age"),
+        "{err}"
+    );
+    let bad_time = write(
+        "bad-time.csv",
+        "applied_on,age,income,debt_ratio,credit_lines,late_payments,years_employed,defaulted\nsoon,1,2,3,4,5,6,0\n",
+    );
+    let (code, _, err) = cli(&[
+        "backtest",
+        "--champion",
+        "models/credit-risk/1.0.0",
+        "--challenger",
+        "models/credit-risk/1.1.0",
+        "--data",
+        &bad_time,
+        "--target",
+        "defaulted",
+        "--time-column",
+        "applied_on",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("line 2: `soon` is not a time"), "{err}");
+}
+
+#[test]
+fn parquet_data_bundles_like_csv() {
+    use std::sync::Arc;
+
+    use parquet::column::writer::ColumnWriter;
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::parser::parse_message_type;
+
+    let dir = tempfile::tempdir().unwrap();
+    let table = wasm_predict_server::ops::dataset::read_table(&repo().join("models/example/holdout-v1.csv")).unwrap();
+    let schema = format!(
+        "message holdout {{ {} }}",
+        table
+            .columns
+            .iter()
+            .map(|c| if c == "defaulted" {
+                format!("REQUIRED INT64 {c};")
+            } else {
+                format!("REQUIRED DOUBLE {c};")
+            })
+            .collect::<String>()
+    );
+    let path = dir.path().join("holdout-v1.parquet");
+    let mut writer = SerializedFileWriter::new(
+        std::fs::File::create(&path).unwrap(),
+        Arc::new(parse_message_type(&schema).unwrap()),
+        Default::default(),
+    )
+    .unwrap();
+    let mut group = writer.next_row_group().unwrap();
+    let mut column = 0;
+    while let Some(mut writer) = group.next_column().unwrap() {
+        let cells = table.rows.iter().map(|r| r[column].clone());
+        match writer.untyped() {
+            ColumnWriter::DoubleColumnWriter(w) => drop(
+                w.write_batch(
+                    &cells.map(|c| c.parse::<f64>().unwrap()).collect::<Vec<_>>(),
+                    None,
+                    None,
+                )
+                .unwrap(),
+            ),
+            ColumnWriter::Int64ColumnWriter(w) => drop(
+                w.write_batch(
+                    &cells.map(|c| c.parse::<i64>().unwrap()).collect::<Vec<_>>(),
+                    None,
+                    None,
+                )
+                .unwrap(),
+            ),
+            _ => panic!("unexpected column type"),
+        }
+        writer.close().unwrap();
+        column += 1;
+    }
+    group.close().unwrap();
+    writer.close().unwrap();
+    let (code, _, err) = cli(&[
+        "bundle",
+        "models/example/credit-risk-v1.onnx",
+        "--name",
+        "credit-risk",
+        "--version",
+        "1.0.0",
+        "--data",
+        path.to_str().unwrap(),
+        "--target",
+        "defaulted",
+        "--training-window",
+        "2025-01-01..2025-06-30",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--created",
+        "2026-11-23T00:00:00Z",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let from_parquet: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("credit-risk/1.0.0/manifest.json")).unwrap()).unwrap();
+    let committed: Value =
+        serde_json::from_slice(&std::fs::read(repo().join("models/credit-risk/1.0.0/manifest.json")).unwrap()).unwrap();
+    assert_eq!(from_parquet["performance"], committed["performance"]);
+    assert_eq!(from_parquet["fixtures"], committed["fixtures"]);
+}
