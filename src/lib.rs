@@ -5,6 +5,7 @@
 //! WebAssembly bindings in `wasm.rs` are a thin layer over it.
 
 pub mod assignment;
+pub mod calibrate;
 pub mod check;
 pub mod default_bundle;
 pub mod error;

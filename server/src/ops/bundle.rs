@@ -228,61 +228,81 @@ fn expected(prediction: Prediction) -> Expected {
     }
 }
 
-/// Makes the bundle and loads it back; refuses to overwrite a bundle unless `force`.
-pub fn make_bundle(request: &BundleRequest) -> Result<BundleSummary> {
-    let bytes = std::fs::read(&request.model).with_context(|| format!("reading {}", request.model.display()))?;
-    let proto = graph::decode(&bytes).with_context(|| request.model.display().to_string())?;
-    let interface = graph::interface(&proto).with_context(|| request.model.display().to_string())?;
-    let (task, mut outputs) = outputs_of(&interface, request.task)?;
-    let table = super::dataset::read_table(&request.data)?;
-    let data = table.dataset(&request.columns, task)?;
-    let feature_count: u64 = interface.row_shape.iter().product();
+/// A model read for bundling: its bytes, its graph, and what the graph says it predicts.
+pub struct ModelDraft {
+    /// The ONNX bytes.
+    pub bytes: Vec<u8>,
+    /// The decoded graph.
+    pub proto: tract_onnx::pb::ModelProto,
+    /// Its input and outputs.
+    pub interface: graph::Interface,
+    /// Classification or regression.
+    pub task: Task,
+    /// Which outputs carry the prediction.
+    pub outputs: OutputSpec,
+}
+
+/// Reads a model file and its interface.
+pub fn read_model(path: &Path, task: Option<Task>) -> Result<ModelDraft> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let proto = graph::decode(&bytes).with_context(|| path.display().to_string())?;
+    let interface = graph::interface(&proto).with_context(|| path.display().to_string())?;
+    let (task, outputs) = outputs_of(&interface, task)?;
+    Ok(ModelDraft {
+        bytes,
+        proto,
+        interface,
+        task,
+        outputs,
+    })
+}
+
+/// A manifest for `model` with `data` as its holdout; fixtures, requirement and prediction
+/// statistics still empty (they need the model to run).
+pub fn draft_manifest(model: &ModelDraft, name: &str, version: &str, data: &Dataset) -> Result<Manifest> {
+    let feature_count: u64 = model.interface.row_shape.iter().product();
     if data.features.len() as u64 != feature_count {
         bail!(
             "{}: the model takes {feature_count} features, the data has {} feature columns ({})",
-            request.data.display(),
+            data.source,
             data.features.len(),
             data.features.join(", ")
         );
     }
     let targets = data.require_targets()?.to_vec();
-    let classes = if task == Task::Classification {
-        classes_of(&proto, &targets)
-    } else {
-        Vec::new()
-    };
-    if task == Task::Classification {
-        outputs.classes = Some(classes.clone());
+    let mut outputs = model.outputs.clone();
+    if model.task == Task::Classification {
+        outputs.classes = Some(classes_of(&model.proto, &targets));
     }
-    let mut manifest = Manifest {
+    Ok(Manifest {
         schema: Some("../../manifest.schema.json".into()),
         format: MANIFEST_FORMAT,
-        name: request.name.clone(),
-        version: request.version.clone(),
-        sha256: wasm_predict::predictor::sha256_hex(&bytes),
-        task,
+        name: name.to_string(),
+        version: version.to_string(),
+        sha256: wasm_predict::predictor::sha256_hex(&model.bytes),
+        task: model.task,
         inputs: vec![InputSpec {
-            name: interface.input.clone(),
+            name: model.interface.input.clone(),
             dtype: Dtype::Float32,
             shape: std::iter::once(Dim::Symbol("N".into()))
-                .chain(interface.row_shape.iter().map(|&d| Dim::Fixed(d)))
+                .chain(model.interface.row_shape.iter().map(|&d| Dim::Fixed(d)))
                 .collect(),
             features: data.features.clone(),
             missing: Missing::Refuse,
         }],
         outputs,
         performance: Performance {
-            metric: metric_of(task),
+            metric: metric_of(model.task),
             minimum: 0.0,
             achieved: None,
             holdout: Holdout {
                 inputs: data.inputs.clone(),
-                targets: targets.clone(),
+                targets,
             },
             ratchet: Vec::new(),
         },
         fixtures: Fixtures {
-            tolerance: request.tolerance,
+            tolerance: 1e-4,
             cases: Vec::new(),
         },
         reference: Reference {
@@ -307,17 +327,38 @@ pub fn make_bundle(request: &BundleRequest) -> Result<BundleSummary> {
             },
         },
         provenance: Provenance {
-            training_data: request.training.clone(),
-            parent_version: request.parent.clone(),
-            created: request
-                .created
-                .clone()
-                .unwrap_or_else(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-            producer: Some(format!("wasm-predict bundle {}", env!("CARGO_PKG_VERSION"))),
+            training_data: TrainingData {
+                source: "not recorded".into(),
+                rows: 0,
+                window: None,
+            },
+            parent_version: None,
+            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            producer: Some(format!("wasm-predict {}", env!("CARGO_PKG_VERSION"))),
         },
+    })
+}
+
+/// Makes the bundle and loads it back; refuses to overwrite a bundle unless `force`.
+pub fn make_bundle(request: &BundleRequest) -> Result<BundleSummary> {
+    let model = read_model(&request.model, request.task)?;
+    let (task, bytes) = (model.task, &model.bytes);
+    let data = super::dataset::read_table(&request.data)?.dataset(&request.columns, task)?;
+    let mut manifest = draft_manifest(&model, &request.name, &request.version, &data)?;
+    manifest.fixtures.tolerance = request.tolerance;
+    manifest.provenance = Provenance {
+        training_data: request.training.clone(),
+        parent_version: request.parent.clone(),
+        created: request
+            .created
+            .clone()
+            .unwrap_or_else(|| manifest.provenance.created.clone()),
+        producer: Some(format!("wasm-predict bundle {}", env!("CARGO_PKG_VERSION"))),
     };
+    let classes = manifest.classes().to_vec();
+    let targets = manifest.performance.holdout.targets.clone();
     let mut predictor =
-        Predictor::from_model(manifest.clone(), &bytes).map_err(|e| anyhow!("{}: {e}", request.model.display()))?;
+        Predictor::from_model(manifest.clone(), bytes).map_err(|e| anyhow!("{}: {e}", request.model.display()))?;
     let holdout = evaluate::run(&mut predictor, &data.inputs)?;
     let achieved = evaluate::score(manifest.performance.metric, &holdout, &targets).unwrap_or(0.0);
     manifest.performance.achieved = Some(round6(achieved));
@@ -355,8 +396,8 @@ pub fn make_bundle(request: &BundleRequest) -> Result<BundleSummary> {
     let json = serde_json::to_vec_pretty(&manifest)?;
 
     let dir = request.out.join(&request.name).join(&request.version);
-    write_bundle(&dir, &bytes, &json, request.force)?;
-    let mut loaded = Predictor::load(&json, &bytes).map_err(|e| anyhow!("the new bundle does not load back: {e}"))?;
+    write_bundle(&dir, bytes, &json, request.force)?;
+    let mut loaded = Predictor::load(&json, bytes).map_err(|e| anyhow!("the new bundle does not load back: {e}"))?;
     let report = wasm_predict::verify(&mut loaded).map_err(|e| anyhow!("{e}"))?;
     if !report.passed {
         bail!(
