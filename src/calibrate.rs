@@ -14,7 +14,7 @@ use crate::predictor::{read_proto, with_onnx};
 /// `row_shape`), in the order asked; NaNs are ignored, a tensor with no finite value gives (0, 0).
 pub fn tensor_ranges(model: &[u8], row_shape: &[usize], rows: &[f32], tensors: &[String]) -> Result<Vec<(f32, f32)>> {
     let width: usize = row_shape.iter().product();
-    if width == 0 || rows.len() % width != 0 || rows.is_empty() {
+    if width == 0 || !rows.len().is_multiple_of(width) || rows.is_empty() {
         return Err(PredictError::InputShape(format!(
             "{} calibration values do not make rows of {width}",
             rows.len()

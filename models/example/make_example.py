@@ -9,6 +9,8 @@ Writes, reproducibly (fixed seed, pinned versions in models/requirements.txt):
 - credit-risk-v2.onnx: the challenger, trained on 2025-10..2025-12, after it;
   holdout-v2.csv: rows of those months it did not see.
 Both are StandardScaler + LogisticRegression exported by skl2onnx (probabilities, no ZipMap).
+- credit-risk-v2-mlp.onnx: a float StandardScaler + MLPClassifier (64, 32) on v2's training rows,
+  the model the walk-through quantizes to int8 (`wasm-predict quantize`).
 onnxruntime's outputs on each holdout row go to tests/golden/credit-risk-<version>.json, for the
 bundles the README's walk-through makes (1.0.0 from v1, 1.1.0 from v2).
 Run from the repository root:  python models/example/make_example.py
@@ -21,6 +23,7 @@ import numpy as np
 import onnxruntime as ort
 from skl2onnx import to_onnx
 from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -61,8 +64,8 @@ def write_csv(path, header, rows):
             f.write(",".join(str(v) for v in row) + "\n")
 
 
-def train(x, y, path):
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+def train(x, y, path, classifier=None):
+    model = make_pipeline(StandardScaler(), classifier or LogisticRegression(max_iter=1000))
     model.fit(x, y)
     onnx_model = to_onnx(model, x[:1].astype(np.float32), options={"zipmap": False}, target_opset={"": 17, "ai.onnx.ml": 3})
     path.write_bytes(onnx_model.SerializeToString())
@@ -91,12 +94,14 @@ def main():
     rows.sort(key=lambda r: r[0])
     write_csv(HERE / "history.csv", ["applied_on", *FEATURES, "defaulted"], rows)
 
+    fits = {}
     for name, span in [("v1", range(0, 6)), ("v2", range(9, 12))]:
         x = np.vstack([by_month[i][0] for i in span])
         y = np.concatenate([by_month[i][1] for i in span])
         order = rng.permutation(len(y))
         cut = int(len(y) * 0.8)
         fit, held = order[:cut], order[cut:]
+        fits[name] = (x[fit], y[fit], x[held], y[held])
         model = train(x[fit], y[fit], HERE / f"credit-risk-{name}.onnx")
         write_csv(HERE / f"holdout-{name}.csv", [*FEATURES, "defaulted"], [[*xi, yi] for xi, yi in zip(x[held].tolist(), y[held].tolist())])
         write_golden(HERE / f"credit-risk-{name}.onnx", x[held], VERSIONS[name])
@@ -104,6 +109,11 @@ def main():
         for index, (mx, my) in enumerate(by_month):
             if index % 3 == 2:
                 print(f"   month {index:2d}: accuracy {model.score(mx, my):.3f}")
+
+    x_fit, y_fit, x_held, y_held = fits["v2"]
+    mlp = MLPClassifier(hidden_layer_sizes=(64, 32), alpha=1.0, max_iter=2000, random_state=7)
+    model = train(x_fit, y_fit, HERE / "credit-risk-v2-mlp.onnx", mlp)
+    print("v2-mlp holdout accuracy", round(model.score(x_held, y_held), 4))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ use wasm_predict_server::ops::bundle::{self, BundleRequest};
 use wasm_predict_server::ops::dataset::{read_table, Columns};
 use wasm_predict_server::ops::diff::{self, DiffThresholds};
 use wasm_predict_server::ops::promote::{self, PromoteRequest};
+use wasm_predict_server::ops::quantize::{self, QuantizeRequest};
 use wasm_predict_server::ops::{graph, verify};
 
 /// Which columns of a data file mean what.
@@ -108,6 +109,40 @@ pub enum OpsCommand {
         /// Bundle folders, or a models folder holding <name>/<version>/ bundles.
         #[arg(required = true)]
         bundles: Vec<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Int8 quantization (weights, and activations from calibration data) within an accuracy budget.
+    Quantize {
+        /// The float ONNX model.
+        model: PathBuf,
+        /// Rows to calibrate activation ranges on, CSV or Parquet (the target column may be absent).
+        #[arg(long)]
+        calibration: PathBuf,
+        /// Labelled rows to compare float and int8 on (default: the calibration rows).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        columns: DataColumns,
+        /// Classification or regression (default: read from the graph).
+        #[arg(long, value_parser = ["classification", "regression"])]
+        task: Option<String>,
+        /// Refuse the int8 model if the metric drops by more than this (0.5% or 0.005).
+        #[arg(long, default_value = "0.5%", value_parser = quantize::parse_budget)]
+        max_accuracy_drop: f64,
+        /// Quantize weights only, not activations.
+        #[arg(long)]
+        weights_only: bool,
+        /// Calibration rows used, at most.
+        #[arg(long, default_value_t = 1000)]
+        calibration_rows: usize,
+        /// Where to write the int8 model.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Replace the output file if it exists.
+        #[arg(long)]
+        force: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -245,6 +280,14 @@ fn training_window(text: &str) -> Result<TimeWindow> {
     })
 }
 
+fn task_of(name: &str) -> Task {
+    if name == "regression" {
+        Task::Regression
+    } else {
+        Task::Classification
+    }
+}
+
 /// Runs one model operation.
 pub fn run(command: OpsCommand) -> Result<ExitCode> {
     match command {
@@ -284,13 +327,7 @@ pub fn run(command: OpsCommand) -> Result<ExitCode> {
                 version,
                 data,
                 columns: columns.columns(None),
-                task: task.map(|t| {
-                    if t == "regression" {
-                        Task::Regression
-                    } else {
-                        Task::Classification
-                    }
-                }),
+                task: task.as_deref().map(task_of),
                 out,
                 margin,
                 minimum,
@@ -335,6 +372,42 @@ pub fn run(command: OpsCommand) -> Result<ExitCode> {
             let text: String = checks.iter().map(verify::render).collect();
             print(json, &checks, text)?;
             Ok(if checks.iter().all(|c| c.passed) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        OpsCommand::Quantize {
+            model,
+            calibration,
+            data,
+            columns,
+            task,
+            max_accuracy_drop,
+            weights_only,
+            calibration_rows,
+            out,
+            force,
+            json,
+        } => {
+            let request = QuantizeRequest {
+                model,
+                calibration,
+                data,
+                columns: columns.columns(None),
+                task: task.as_deref().map(task_of),
+                activations: !weights_only,
+                calibration_rows,
+                max_drop: max_accuracy_drop,
+                out,
+                force,
+            };
+            let bar = spinner("calibrating, quantizing, evaluating");
+            let report = quantize::quantize(&request);
+            bar.finish_and_clear();
+            let report = report?;
+            print(json, &report, quantize::render(&report))?;
+            Ok(if report.accepted {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

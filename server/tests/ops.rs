@@ -600,3 +600,202 @@ fn parquet_data_bundles_like_csv() {
     assert_eq!(from_parquet["performance"], committed["performance"]);
     assert_eq!(from_parquet["fixtures"], committed["fixtures"]);
 }
+
+/// Runs onnx's checker (with shape inference) on a model, with the onnx package `scripts/setup.sh`
+/// installs for the conformance tests.
+fn onnx_check(model: &Path) {
+    let python = repo().join("target/onnx-venv/bin/python");
+    assert!(
+        python.exists(),
+        "run scripts/setup.sh --for-tests (it installs onnx into target/onnx-venv)"
+    );
+    let status = Command::new(python)
+        .args([
+            "-c",
+            "import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)",
+            model.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success(), "onnx's checker refuses {}", model.display());
+}
+
+#[test]
+fn quantize_writes_a_smaller_int8_model_within_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mlp-int8.onnx");
+    let report = json(&[
+        "quantize",
+        "models/example/credit-risk-v2-mlp.onnx",
+        "--calibration",
+        "models/example/holdout-v2.csv",
+        "--target",
+        "defaulted",
+        "--max-accuracy-drop",
+        "0.5%",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(report["accepted"], true, "{report:#}");
+    assert_eq!(report["written"], out.to_str().unwrap());
+    assert_eq!(report["max_drop"], 0.005);
+    // Three MatMuls (6→64→32→1), each weight per output channel; each data input calibrated.
+    let weights = report["weights"].as_array().unwrap();
+    let shapes: Vec<&Value> = weights.iter().map(|w| &w["shape"]).collect();
+    assert_eq!(
+        shapes,
+        [
+            &serde_json::json!([6, 64]),
+            &serde_json::json!([64, 32]),
+            &serde_json::json!([32, 1])
+        ]
+    );
+    assert!(weights.iter().all(|w| w["per_channel"] == true && w["op"] == "MatMul"));
+    assert_eq!(weights[0]["scales"], 64);
+    let activations = report["activations"].as_array().unwrap();
+    assert_eq!(activations.len(), 3);
+    for a in activations {
+        let (min, max, scale) = (
+            a["min"].as_f64().unwrap(),
+            a["max"].as_f64().unwrap(),
+            a["scale"].as_f64().unwrap(),
+        );
+        assert!(min < max && scale > 0.0, "{a}");
+        assert!(((max.max(0.0) - min.min(0.0)) / 255.0 - scale).abs() < 1e-6, "{a}");
+    }
+    assert_eq!(report["calibration_rows"], 180);
+    assert_eq!(report["rows"], 180);
+    let size_float = report["size"]["float"].as_u64().unwrap();
+    let size_int8 = report["size"]["int8"].as_u64().unwrap();
+    assert_eq!(
+        size_float,
+        std::fs::metadata(repo().join("models/example/credit-risk-v2-mlp.onnx"))
+            .unwrap()
+            .len()
+    );
+    assert_eq!(size_int8, std::fs::metadata(&out).unwrap().len());
+    assert!(size_int8 * 3 < size_float * 2, "{size_float} → {size_int8}");
+    assert!((report["score"]["float"].as_f64().unwrap() - 0.755556).abs() < 1e-5);
+    assert!(report["drop"].as_f64().unwrap() <= 0.005);
+    assert!(report["agreement"].as_f64().unwrap() >= 0.99);
+    assert!(report["max_abs_diff"].as_f64().unwrap() < 0.05);
+    assert!(report["latency_us"]["float"].as_f64().unwrap() > 0.0);
+    assert!(report["latency_us"]["int8"].as_f64().unwrap() > 0.0);
+    onnx_check(&out);
+
+    // The int8 file bundles and verifies like any model; the int8 weights survive the trip.
+    let models = dir.path().join("models");
+    let (code, _, err) = cli(&[
+        "bundle",
+        out.to_str().unwrap(),
+        "--name",
+        "credit-risk-mlp",
+        "--version",
+        "1.0.0",
+        "--data",
+        "models/example/holdout-v2.csv",
+        "--target",
+        "defaulted",
+        "--out",
+        models.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let inspect = json(&["inspect", out.to_str().unwrap(), "--json"]);
+    assert!(inspect.to_string().contains("DequantizeLinear"), "{inspect:#}");
+
+    // The same file exists now: refused unless --force.
+    let (code, _, err) = cli(&[
+        "quantize",
+        "models/example/credit-risk-v2-mlp.onnx",
+        "--calibration",
+        "models/example/holdout-v2.csv",
+        "--target",
+        "defaulted",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("exists; pass --force"), "{err}");
+}
+
+#[test]
+fn quantize_refuses_a_model_that_exceeds_its_budget() {
+    // Calibration rows in the wrong unit (every feature × 0.05): the activation ranges are far
+    // too narrow, real rows clip, and the int8 model loses accuracy on the real holdout.
+    let dir = tempfile::tempdir().unwrap();
+    let holdout = std::fs::read_to_string(repo().join("models/example/holdout-v2.csv")).unwrap();
+    let mut lines = holdout.lines();
+    let mut scaled = format!("{}\n", lines.next().unwrap());
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        let (features, target) = cells.split_at(cells.len() - 1);
+        let features: Vec<String> = features
+            .iter()
+            .map(|c| (c.parse::<f64>().unwrap() * 0.05).to_string())
+            .collect();
+        scaled += &format!("{},{}\n", features.join(","), target[0]);
+    }
+    let calibration = dir.path().join("wrong-unit.csv");
+    std::fs::write(&calibration, scaled).unwrap();
+    let out = dir.path().join("refused.onnx");
+    let args = [
+        "quantize",
+        "models/example/credit-risk-v2-mlp.onnx",
+        "--calibration",
+        calibration.to_str().unwrap(),
+        "--data",
+        "models/example/holdout-v2.csv",
+        "--target",
+        "defaulted",
+        "--max-accuracy-drop",
+        "0.5%",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let (code, text, _) = cli(&args);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("refused: the accuracy drops by"), "{text}");
+    assert!(!out.exists(), "a refused model is not written");
+    let report = json(&[&args[..], &["--json"]].concat());
+    assert_eq!(report["accepted"], false);
+    assert!(report["drop"].as_f64().unwrap() > 0.005, "{report:#}");
+    assert_eq!(report["written"], Value::Null);
+
+    // The same model and budget with proper calibration is accepted (the budget, not the model, refused it).
+    let good = [&args[..3], &["models/example/holdout-v2.csv"], &args[4..]].concat();
+    let (code, text, err) = cli(&good);
+    assert_eq!(code, 0, "{text}{err}");
+}
+
+#[test]
+fn quantize_explains_what_it_cannot_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.onnx");
+    let out = out.to_str().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["models/example/credit-risk-v2.onnx", "--calibration", "models/example/holdout-v2.csv"],
+            "nothing to quantize: no MatMul, Gemm or Conv with a float weight in the file (ops: Scaler, LinearClassifier)",
+        ),
+        (
+            &["models/digits-mlp/1.0.0/model.onnx", "--calibration", "models/example/holdout-v2.csv"],
+            "the model takes 64 features, the data has 6 feature columns",
+        ),
+        (
+            &["models/example/credit-risk-v2-mlp.onnx", "--calibration", "models/example/holdout-v2.csv", "--max-accuracy-drop", "half"],
+            "`half` is not a budget",
+        ),
+        (
+            &["models/example/credit-risk-v2-mlp.onnx", "--calibration", "models/example/missing.csv"],
+            "models/example/missing.csv",
+        ),
+    ];
+    for (args, message) in cases {
+        let all = [&["quantize"], args, &["--target", "defaulted", "--out", out]].concat();
+        let (code, _, err) = cli(&all);
+        assert_eq!(code, 2, "{all:?}");
+        assert!(err.contains(message), "{all:?}: {err}");
+    }
+    assert!(!Path::new(out).exists());
+}

@@ -245,8 +245,13 @@ pub struct ModelDraft {
 /// Reads a model file and its interface.
 pub fn read_model(path: &Path, task: Option<Task>) -> Result<ModelDraft> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let proto = graph::decode(&bytes).with_context(|| path.display().to_string())?;
-    let interface = graph::interface(&proto).with_context(|| path.display().to_string())?;
+    model_from_bytes(bytes, &path.display().to_string(), task)
+}
+
+/// Reads a model's interface from its bytes; `label` names it in errors.
+pub fn model_from_bytes(bytes: Vec<u8>, label: &str, task: Option<Task>) -> Result<ModelDraft> {
+    let proto = graph::decode(&bytes).with_context(|| label.to_string())?;
+    let interface = graph::interface(&proto).with_context(|| label.to_string())?;
     let (task, outputs) = outputs_of(&interface, task)?;
     Ok(ModelDraft {
         bytes,

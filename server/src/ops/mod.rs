@@ -7,5 +7,7 @@ pub mod dataset;
 pub mod diff;
 pub mod evaluate;
 pub mod graph;
+pub mod int8;
 pub mod promote;
+pub mod quantize;
 pub mod verify;
