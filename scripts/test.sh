@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Every test: formatting and lints, native tests (the collector's against SQLite and a throwaway
-# PostgreSQL server on loopback), the same fixtures in headless chromium (wasm-pack test), the
-# package build, its TypeScript types, and the browser end-to-end tests.
+# Every test: formatting and lints, the package build (first: the native `bench` test opens it in
+# chromium), native tests (the collector's against SQLite and a throwaway PostgreSQL server on
+# loopback), the same fixtures in headless chromium (wasm-pack test), the package's TypeScript
+# types, and the browser end-to-end tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n\033[1;34m== %s\033[0m\n' "$*"; }
@@ -20,14 +21,14 @@ trap 'scripts/postgres.sh stop "$pg_dir" 2>/dev/null || true; rm -rf "$pg_dir"' 
 WASM_PREDICT_TEST_PG=$(scripts/postgres.sh start "$pg_dir" "$pg_port")
 export WASM_PREDICT_TEST_PG WASM_PREDICT_REQUIRE_PG=1
 echo "$WASM_PREDICT_TEST_PG"
+step "package build (pkg/, which the bench test opens in chromium)"
+scripts/build.sh
 step "native tests"
 cargo test --workspace
 step "verify every committed bundle (the models' regression test)"
 cargo run --quiet -p wasm-predict-server -- verify models
 step "browser tests of the core (wasm-pack test --headless --chrome)"
 wasm-pack --log-level warn test --headless --chrome -- --test web
-step "package build"
-scripts/build.sh
 step "TypeScript types of pkg/"
 npx tsc -p tsconfig.json
 step "browser end-to-end tests (playwright-core + Debian chromium)"

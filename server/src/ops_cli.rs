@@ -10,6 +10,7 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use wasm_predict::manifest::{Task, TimeWindow, TrainingData};
 use wasm_predict_server::ops::backtest::{self, Window};
+use wasm_predict_server::ops::bench::{self, BenchRequest, BrowserOptions};
 use wasm_predict_server::ops::bundle::{self, BundleRequest};
 use wasm_predict_server::ops::dataset::{read_table, Columns};
 use wasm_predict_server::ops::diff::{self, DiffThresholds};
@@ -178,6 +179,40 @@ pub enum OpsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Latency of two bundles per row and per batch, natively and in headless chromium, as NEW/OLD.
+    Bench {
+        /// The old bundle folder.
+        old: PathBuf,
+        /// The new bundle folder.
+        new: PathBuf,
+        /// Fail when NEW is slower than OLD by more than this in any setting (10% or 0.10).
+        #[arg(long, default_value = "10%", value_parser = parse_ratio)]
+        tolerance: f64,
+        /// Rows per batch.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        /// Timed blocks per version (interleaved; the figure is their median).
+        #[arg(long, default_value_t = 15)]
+        blocks: usize,
+        /// One-row predictions per block.
+        #[arg(long, default_value_t = 100)]
+        per_block: usize,
+        /// Skip the browser.
+        #[arg(long)]
+        native_only: bool,
+        /// The chromium binary.
+        #[arg(long, env = "CHROMIUM", default_value = "/usr/bin/chromium")]
+        chromium: PathBuf,
+        /// The built wasm package.
+        #[arg(long, default_value = "pkg")]
+        pkg: PathBuf,
+        /// Seconds the browser side may take.
+        #[arg(long, default_value_t = 180)]
+        timeout: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Replay the whole history through champion and challenger, window by window.
     Backtest {
         /// The champion's bundle folder.
@@ -278,6 +313,14 @@ fn training_window(text: &str) -> Result<TimeWindow> {
         start: start.to_string(),
         end: end.to_string(),
     })
+}
+
+/// A non-negative share given as `10%` or `0.10`.
+fn parse_ratio(text: &str) -> Result<f64> {
+    let value = wasm_predict_server::ops::parse_share(text)
+        .ok_or_else(|| anyhow::anyhow!("`{text}` is not a share (say 10% or 0.10)"))?;
+    anyhow::ensure!(value >= 0.0, "`{text}`: the tolerance is 0% or more");
+    Ok(value)
 }
 
 fn task_of(name: &str) -> Task {
@@ -445,6 +488,47 @@ pub fn run(command: OpsCommand) -> Result<ExitCode> {
             )?;
             print(json, &report, diff::render(&report))?;
             Ok(if report.failures.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        OpsCommand::Bench {
+            old,
+            new,
+            tolerance,
+            batch,
+            blocks,
+            per_block,
+            native_only,
+            chromium,
+            pkg,
+            timeout,
+            json,
+        } => {
+            anyhow::ensure!(
+                batch > 0 && blocks > 0 && per_block > 0,
+                "--batch, --blocks and --per-block must be positive"
+            );
+            let request = BenchRequest {
+                old,
+                new,
+                batch,
+                blocks,
+                per_block,
+                tolerance,
+                browser: (!native_only).then(|| BrowserOptions {
+                    chromium,
+                    pkg,
+                    timeout: Duration::from_secs(timeout),
+                }),
+            };
+            let bar = spinner("timing both versions, natively then in chromium");
+            let report = bench::bench(&request);
+            bar.finish_and_clear();
+            let report = report?;
+            print(json, &report, bench::render(&report))?;
+            Ok(if report.passed {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

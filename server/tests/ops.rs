@@ -685,22 +685,7 @@ fn quantize_writes_a_smaller_int8_model_within_the_budget() {
     onnx_check(&out);
 
     // The int8 file bundles and verifies like any model; the int8 weights survive the trip.
-    let models = dir.path().join("models");
-    let (code, _, err) = cli(&[
-        "bundle",
-        out.to_str().unwrap(),
-        "--name",
-        "credit-risk-mlp",
-        "--version",
-        "1.0.0",
-        "--data",
-        "models/example/holdout-v2.csv",
-        "--target",
-        "defaulted",
-        "--out",
-        models.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{err}");
+    bundle_mlp(out.to_str().unwrap(), &dir.path().join("models"));
     let inspect = json(&["inspect", out.to_str().unwrap(), "--json"]);
     assert!(inspect.to_string().contains("DequantizeLinear"), "{inspect:#}");
 
@@ -798,4 +783,137 @@ fn quantize_explains_what_it_cannot_do() {
         assert!(err.contains(message), "{all:?}: {err}");
     }
     assert!(!Path::new(out).exists());
+}
+
+/// Bundles an MLP on the example's six features (heavier than the logistic regressions) into `out`.
+fn bundle_mlp(model: &str, out: &Path) -> PathBuf {
+    let (code, _, err) = cli(&[
+        "bundle",
+        model,
+        "--name",
+        "credit-risk-mlp",
+        "--version",
+        "1.0.0",
+        "--data",
+        "models/example/holdout-v2.csv",
+        "--target",
+        "defaulted",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    out.join("credit-risk-mlp/1.0.0")
+}
+
+fn ratios(report: &Value, setting: &str) -> [f64; 2] {
+    let side = if setting == "native" {
+        &report["native"]
+    } else {
+        &report["browser"]["latency"]
+    };
+    ["row_ratio", "batch_ratio"].map(|k| side[k].as_f64().unwrap())
+}
+
+#[test]
+fn bench_compares_two_versions_natively_and_in_chromium_and_fails_a_slower_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mlp = bundle_mlp("models/example/credit-risk-v2-mlp.onnx", dir.path());
+    let mlp = mlp.to_str().unwrap();
+    // The MLP (three MatMuls, 2,500 multiply-adds a row) against the logistic regression it
+    // would replace (six): several times slower everywhere, far beyond a 10% tolerance.
+    let args = [
+        "bench",
+        "models/credit-risk/1.1.0",
+        mlp,
+        "--tolerance",
+        "10%",
+        "--blocks",
+        "9",
+    ];
+    let (code, text, err) = cli(&args);
+    assert_eq!(code, 1, "{text}{err}");
+    assert!(
+        text.contains("native") && text.contains("chromium") && text.contains("slower: native per row"),
+        "{text}"
+    );
+    let report = json(&[&args[..], &["--json"]].concat());
+    assert_eq!(report["passed"], false);
+    assert_eq!(report["old"], "credit-risk@1.1.0 (models/credit-risk/1.1.0)");
+    assert!(
+        report["browser"]["browser"]
+            .as_str()
+            .unwrap()
+            .contains("HeadlessChrome"),
+        "{report:#}"
+    );
+    for setting in ["native", "chromium"] {
+        for ratio in ratios(&report, setting) {
+            assert!(ratio > 1.3, "{setting}: {report:#}");
+        }
+    }
+    assert_eq!(report["slower"].as_array().unwrap().len(), 4, "{report:#}");
+    for side in [&report["native"], &report["browser"]["latency"]] {
+        for version in ["old", "new"] {
+            for figure in ["row_us", "batch_us"] {
+                assert!(side[version][figure].as_f64().unwrap() > 0.0, "{report:#}");
+            }
+        }
+    }
+    assert_eq!(report["batch"], 64);
+    assert!(report["machine"].as_str().unwrap().contains('×'));
+
+    // The other way round the new version is the faster one: it passes.
+    let (code, text, err) = cli(&["bench", mlp, "models/credit-risk/1.1.0", "--blocks", "9"]);
+    assert_eq!(code, 0, "{text}{err}");
+    assert!(
+        text.contains("passed: the new version is within 10% of the old everywhere"),
+        "{text}"
+    );
+
+    // Native only.
+    let report = json(&[
+        "bench",
+        mlp,
+        "models/credit-risk/1.1.0",
+        "--native-only",
+        "--blocks",
+        "3",
+        "--json",
+    ]);
+    assert_eq!(report["browser"], Value::Null);
+    assert!(ratios(&report, "native").iter().all(|r| *r < 1.0), "{report:#}");
+}
+
+#[test]
+fn bench_explains_what_it_cannot_compare() {
+    let (code, _, err) = cli(&["bench", "models/digits-mlp/1.0.0", "models/credit-risk/1.1.0"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("the two versions take different inputs (64 and 6 features)"),
+        "{err}"
+    );
+    let (code, _, err) = cli(&[
+        "bench",
+        "models/credit-risk/1.0.0",
+        "models/credit-risk/1.1.0",
+        "--pkg",
+        "no-such-pkg",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no-such-pkg: no wasm_predict.js; build the package first"),
+        "{err}"
+    );
+    let (code, _, err) = cli(&["bench", "models/credit-risk/1.0.0", "models/credit-risk/9.9.9"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("models/credit-risk/9.9.9: no manifest.json"), "{err}");
+    let (code, _, err) = cli(&[
+        "bench",
+        "models/credit-risk/1.0.0",
+        "models/credit-risk/1.1.0",
+        "--tolerance",
+        "fast",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("`fast` is not a share"), "{err}");
 }

@@ -2,6 +2,8 @@
 //! inspect, bundle, verify, quantize, diff, bench, backtest, promote.
 
 pub mod backtest;
+pub mod bench;
+pub mod browser_bench;
 pub mod bundle;
 pub mod dataset;
 pub mod diff;
@@ -11,3 +13,13 @@ pub mod int8;
 pub mod promote;
 pub mod quantize;
 pub mod verify;
+
+/// A share written as a percentage (`0.5%`) or a fraction (`0.005`); `None` if it is neither.
+pub fn parse_share(text: &str) -> Option<f64> {
+    let trimmed = text.trim();
+    let value = match trimmed.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().ok()? / 100.0,
+        None => trimmed.parse::<f64>().ok()?,
+    };
+    value.is_finite().then_some(value)
+}

@@ -308,12 +308,7 @@ pub fn render(r: &QuantizeReport) -> String {
 
 /// Reads a budget given as `0.5%` or as a fraction (`0.005`).
 pub fn parse_budget(text: &str) -> Result<f64> {
-    let trimmed = text.trim();
-    let value = match trimmed.strip_suffix('%') {
-        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
-        None => trimmed.parse::<f64>(),
-    }
-    .map_err(|_| anyhow!("`{text}` is not a budget (say 0.5% or 0.005)"))?;
+    let value = super::parse_share(text).ok_or_else(|| anyhow!("`{text}` is not a budget (say 0.5% or 0.005)"))?;
     if !(0.0..=1.0).contains(&value) {
         bail!("`{text}`: the budget is between 0% and 100%");
     }

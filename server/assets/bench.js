@@ -1,0 +1,53 @@
+// `wasm-predict bench`, the browser side: times two bundles with the wasm package, interleaved,
+// and posts the medians back to the command that opened this page.
+import init, { Predictor } from "/pkg/wasm_predict.js";
+
+const post = (path, body) =>
+  fetch(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+
+async function load(which) {
+  const [manifest, model] = await Promise.all([
+    fetch(`/${which}/manifest.json`).then((r) => r.text()),
+    fetch(`/${which}/model.onnx`).then((r) => r.arrayBuffer()),
+  ]);
+  return { predictor: new Predictor(manifest, new Uint8Array(model)), rows: JSON.parse(manifest).performance.holdout.inputs };
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+/** Mean microseconds per call of `calls` calls. */
+function timeBlock(fn, calls) {
+  const start = performance.now();
+  for (let i = 0; i < calls; i++) fn(i);
+  return ((performance.now() - start) * 1000) / calls;
+}
+
+try {
+  const config = await (await fetch("/config")).json();
+  await init();
+  const [old, next] = [await load("old"), await load("new")];
+  const rows = next.rows.map((r) => Float32Array.from(r));
+  const width = rows[0].length;
+  const batch = new Float32Array(config.batch * width);
+  for (let r = 0; r < config.batch; r++) batch.set(rows[r % rows.length], r * width);
+  const batchCalls = Math.min(20, Math.max(2, Math.floor(config.perBlock / config.batch)));
+  const figures = [old, next].map(() => ({ row: [], batch: [] }));
+  for (let block = 0; block <= config.blocks; block++) {
+    for (const [k, { predictor }] of [old, next].entries()) {
+      const rowUs = timeBlock((i) => predictor.predict(rows[i % rows.length]).free(), config.perBlock);
+      const batchUs = timeBlock(() => predictor.predictBatch(batch, config.batch).free(), batchCalls);
+      // Block 0 warms up.
+      if (block > 0) {
+        figures[k].row.push(rowUs);
+        figures[k].batch.push(batchUs);
+      }
+    }
+  }
+  const [o, n] = figures.map((f) => ({ row_us: median(f.row), batch_us: median(f.batch) }));
+  await post("/result", { browser: navigator.userAgent, crossOriginIsolated, old: o, new: n });
+} catch (error) {
+  await post("/error", { message: String(error?.message ?? error) });
+}
