@@ -75,17 +75,22 @@ impl FakeQuantize {
     /// Applies the op to values in place.
     pub fn apply(&self, values: &mut [f32]) {
         let (scale, zp) = (f32::from_bits(self.scale), f32::from_bits(self.zero_point));
-        let (low, high) = (f32::from_bits(self.low), f32::from_bits(self.high));
+        // clamp(round(x) + zp, low, high) - zp is round(clamp(x, low - zp, high - zp)) for an
+        // integer zp: clamping first keeps |x| under 2^22, where adding and subtracting 1.5 * 2^23
+        // rounds half to even exactly. Natively that is a few times faster than `round_ties_even`
+        // (a libm call without SSE4.1), and the loop vectorizes. NaN stays NaN.
+        const ROUNDER: f32 = 12_582_912.0;
+        let (low, high) = (f32::from_bits(self.low) - zp, f32::from_bits(self.high) - zp);
         for v in values {
-            let q = (*v / scale).round_ties_even() + zp;
-            let q = if q < low {
+            let x = *v / scale;
+            let x = if x < low {
                 low
-            } else if q > high {
+            } else if x > high {
                 high
             } else {
-                q
+                x
             };
-            *v = (q - zp) * scale;
+            *v = ((x + ROUNDER) - ROUNDER) * scale;
         }
     }
 }
@@ -155,5 +160,53 @@ mod tests {
         op.apply(&mut values);
         // 0.25/0.5 = 0.5 -> 0; 0.75/0.5 = 1.5 -> 2; 2.6 -> 3; -10 -> 0 after zp; -12+10 = -2 -> clamp 0; 400 -> 255.
         assert_eq!(values, [0.0, 1.0, 1.5, -5.0, -5.0, 122.5, 0.0]);
+    }
+
+    #[test]
+    fn fake_quantize_equals_the_quantize_dequantize_formula_bit_for_bit() {
+        let reference = |x: f32, scale: f32, zp: f32, low: f32, high: f32| {
+            let q = (x / scale).round_ties_even() + zp;
+            let q = if q < low {
+                low
+            } else if q > high {
+                high
+            } else {
+                q
+            };
+            (q - zp) * scale
+        };
+        let mut inputs: Vec<f32> = (-3000..=3000).map(|i| i as f32 * 0.0137).collect();
+        inputs.extend((-600..=600).map(|i| i as f32 * 0.5));
+        inputs.extend([
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MAX,
+            f32::MIN,
+            1e30,
+            -1e-30,
+            0.0,
+            -0.0,
+        ]);
+        for (scale, zp, low, high) in [
+            (0.5, 10.0, 0.0, 255.0),
+            (0.0123, 128.0, 0.0, 255.0),
+            (0.25, 0.0, -128.0, 127.0),
+            (0.031, -7.0, -128.0, 127.0),
+            (3.0 / 255.0, 85.0, 0.0, 255.0),
+        ] {
+            let mut values = inputs.clone();
+            FakeQuantize::new(scale, zp, low, high).apply(&mut values);
+            for (x, got) in inputs.iter().zip(values) {
+                let want = reference(*x, scale, zp, low, high);
+                assert_eq!(
+                    got.to_bits(),
+                    want.to_bits(),
+                    "x {x}, scale {scale}, zp {zp}: {got} vs {want}"
+                );
+            }
+            let mut nan = [f32::NAN];
+            FakeQuantize::new(scale, zp, low, high).apply(&mut nan);
+            assert!(nan[0].is_nan());
+        }
     }
 }

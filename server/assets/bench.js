@@ -34,6 +34,15 @@ try {
   const batch = new Float32Array(config.batch * width);
   for (let r = 0; r < config.batch; r++) batch.set(rows[r % rows.length], r * width);
   const batchCalls = Math.min(20, Math.max(2, Math.floor(config.perBlock / config.batch)));
+  // V8 first runs wasm with its baseline compiler and optimizes hot functions in the background:
+  // time only after a second of calls, or the first figures measure the compiler.
+  const warmUntil = performance.now() + config.warmUpMs;
+  for (let i = 0; performance.now() < warmUntil; i++) {
+    for (const { predictor } of [old, next]) {
+      predictor.predict(rows[i % rows.length]).free();
+      if (i % 16 === 0) predictor.predictBatch(batch, config.batch).free();
+    }
+  }
   const figures = [old, next].map(() => ({ row: [], batch: [] }));
   for (let block = 0; block <= config.blocks; block++) {
     for (const [k, { predictor }] of [old, next].entries()) {

@@ -20,6 +20,8 @@ use super::bench::{BenchRequest, BrowserOptions, BrowserSide, Comparison, Latenc
 
 const PAGE: &str = include_str!("../../assets/bench.html");
 const SCRIPT: &str = include_str!("../../assets/bench.js");
+/// How long the page calls both versions before timing them.
+const WARM_UP_MS: u64 = 1500;
 /// The package files the page loads.
 const PKG_FILES: [&str; 2] = ["wasm_predict.js", "wasm_predict_bg.wasm"];
 /// Flags for headless chromium as root on a machine whose only network is loopback.
@@ -183,6 +185,7 @@ pub fn run(options: &BrowserOptions, bundles: [(Vec<u8>, Vec<u8>); 2], request: 
             "batch": request.batch,
             "blocks": request.blocks,
             "perBlock": request.per_block,
+            "warmUpMs": WARM_UP_MS,
         }),
         done: Mutex::new(Some(sender)),
     });

@@ -63,23 +63,36 @@ pub fn verify_bundle(dir: &Path) -> BundleCheck {
     }
 }
 
-/// Every bundle folder under a models folder (`<root>/<name>/<version>/manifest.json`).
+/// Every bundle folder at or under `root`: a bundle, a folder of versions, or a models folder
+/// (`<root>/<name>/<version>/manifest.json`); an error if there is none.
 pub fn bundles_under(root: &Path) -> Result<Vec<PathBuf>> {
     let mut found = Vec::new();
-    for name in std::fs::read_dir(root).with_context(|| format!("reading {}", root.display()))? {
-        let name = name?.path();
-        if !name.is_dir() {
-            continue;
-        }
-        for version in std::fs::read_dir(&name)? {
-            let version = version?.path();
-            if version.join("manifest.json").is_file() {
-                found.push(version);
-            }
-        }
+    collect_bundles(root, 2, &mut found)?;
+    if found.is_empty() {
+        anyhow::bail!(
+            "{}: no bundle (a folder with manifest.json) here or two levels below",
+            root.display()
+        );
     }
     found.sort();
     Ok(found)
+}
+
+fn collect_bundles(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) -> Result<()> {
+    if dir.join("manifest.json").is_file() {
+        found.push(dir.to_path_buf());
+        return Ok(());
+    }
+    if depth == 0 {
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_bundles(&path, depth - 1, found)?;
+        }
+    }
+    Ok(())
 }
 
 /// A verdict as text.
