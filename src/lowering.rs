@@ -398,6 +398,50 @@ fn fuse_quantize_dequantize_pairs(graph: &mut GraphProto) {
     }
 }
 
+/// Takes the `FakeQuantize` of the graph's input out of the graph, when the input (directly or
+/// through a `Cast` to float) feeds nothing else, and returns it: the predictor rounds the rows
+/// as it copies them in, which costs tract no node of its own. The rounding is element-wise, so
+/// the values are the same.
+pub fn take_input_quantization(model: &mut ModelProto) -> Option<crate::ops::FakeQuantize> {
+    let graph = model.graph.as_mut()?;
+    let input = graph.input.first()?.name.clone();
+    let readers = |graph: &GraphProto, tensor: &str| {
+        graph
+            .node
+            .iter()
+            .filter(|n| n.input.iter().any(|i| i == tensor))
+            .count()
+    };
+    let mut source = input.clone();
+    if readers(graph, &input) == 1 {
+        if let Some(cast) = graph.node.iter().find(|n| {
+            is_standard(n, "Cast")
+                && n.input.first() == Some(&input)
+                && attribute(n, "to").is_some_and(|a| a.i == DataType::Float as i64)
+        }) {
+            source = cast.output.first()?.clone();
+        }
+    }
+    if readers(graph, &source) != 1 || (source != input && readers(graph, &input) != 1) {
+        return None;
+    }
+    let position = graph
+        .node
+        .iter()
+        .position(|n| n.op_type == crate::ops::FAKE_QUANTIZE && n.input.first() == Some(&source))?;
+    let node = &graph.node[position];
+    let value = |name: &str| attribute(node, name).map(|a| a.f);
+    let op = crate::ops::FakeQuantize::new(value("scale")?, value("zero_point")?, value("low")?, value("high")?);
+    graph.node[position] = NodeProto {
+        input: vec![source],
+        output: node.output.clone(),
+        name: node.name.clone(),
+        op_type: "Identity".into(),
+        ..Default::default()
+    };
+    Some(op)
+}
+
 /// One quantized operand of a QLinear op: the positions of its value, scale and zero point.
 type Operand = (usize, usize, usize);
 

@@ -60,6 +60,8 @@ pub struct Predictor {
     manifest: Manifest,
     single: TypedSimpleState,
     batch: BatchPlan,
+    /// The graph's first op when it rounds the input to an int8 grid, applied as rows come in.
+    input_quantization: Option<crate::ops::FakeQuantize>,
 }
 
 /// The plan for any batch size: the typed model until the first batch, then its running state.
@@ -123,6 +125,7 @@ impl Predictor {
         .unwrap_or_default();
         lowering::keep_outputs(&mut proto, &[&output])?;
         lowering::lower(&mut proto)?;
+        let input_quantization = lowering::take_input_quantization(&mut proto);
         let (single, batch) = build_plans(&proto, &manifest).map_err(|e| match e {
             PredictError::Unsupported(first) => {
                 let nodes = crate::check::unsupported_nodes(&proto);
@@ -138,6 +141,7 @@ impl Predictor {
             manifest,
             single,
             batch,
+            input_quantization,
         };
         predictor.check_output_width()?;
         Ok(predictor)
@@ -151,7 +155,8 @@ impl Predictor {
     /// Predicts one row of `features` values.
     pub fn predict(&mut self, row: &[f32]) -> Result<Prediction> {
         self.check_values(row, 1)?;
-        let outputs = run(&mut self.single, row, 1, &self.manifest.row_shape())?;
+        let row = self.quantized(row);
+        let outputs = run(&mut self.single, &row, 1, &self.manifest.row_shape())?;
         self.interpret(&outputs, 0)
     }
 
@@ -161,6 +166,7 @@ impl Predictor {
             return Err(PredictError::InputShape("a batch needs at least one row".into()));
         }
         self.check_values(flat, rows)?;
+        let flat = self.quantized(flat);
         if let BatchPlan::Pending(typed) = &self.batch {
             let state = typed
                 .clone()
@@ -173,7 +179,7 @@ impl Predictor {
         let BatchPlan::Ready(state) = &mut self.batch else {
             return Err(PredictError::Inference("the batch plan is missing".into()));
         };
-        let outputs = run(state, flat, rows, &self.manifest.row_shape())?;
+        let outputs = run(state, &flat, rows, &self.manifest.row_shape())?;
         let width = self.manifest.classes().len().max(1);
         if outputs.len() != rows * width {
             return Err(PredictError::Inference(format!(
@@ -201,6 +207,18 @@ impl Predictor {
             }
         }
         Ok(batch)
+    }
+
+    /// The values as the graph's input quantization leaves them (unchanged when it has none).
+    fn quantized<'a>(&self, values: &'a [f32]) -> std::borrow::Cow<'a, [f32]> {
+        match &self.input_quantization {
+            Some(op) => {
+                let mut copy = values.to_vec();
+                op.apply(&mut copy);
+                std::borrow::Cow::Owned(copy)
+            }
+            None => std::borrow::Cow::Borrowed(values),
+        }
     }
 
     /// The prediction of row `r` of a flat output array.

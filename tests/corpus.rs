@@ -99,3 +99,42 @@ fn quantized_graphs_are_lowered_to_float_ops() {
         );
     }
 }
+
+#[test]
+fn the_input_rounding_leaves_the_graph_and_keeps_the_answers() {
+    use prost::Message;
+    let read = |path: &str| {
+        let bytes = std::fs::read(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        tract_onnx::pb::ModelProto::decode(bytes.as_slice()).unwrap()
+    };
+    let fake_quantizes = |proto: &tract_onnx::pb::ModelProto| {
+        proto
+            .graph
+            .as_ref()
+            .unwrap()
+            .node
+            .iter()
+            .filter(|n| n.op_type == wasm_predict::ops::FAKE_QUANTIZE)
+            .count()
+    };
+    // The QDQ digits model quantizes its input (through skl2onnx's Cast) and two activations.
+    let mut proto = read("models/digits-mlp-qdq/1.0.0/model.onnx");
+    wasm_predict::lowering::lower(&mut proto).unwrap();
+    let before = fake_quantizes(&proto);
+    let op = wasm_predict::lowering::take_input_quantization(&mut proto).expect("the input's rounding");
+    assert_eq!(fake_quantizes(&proto), before - 1);
+    let mut row = vec![0.26, 0.74, 3.9, -1.0];
+    op.apply(&mut row);
+    assert!(row.iter().all(|v| v.is_finite()));
+    // A float model has nothing to take; taking twice finds nothing more at the input.
+    let mut float = read("models/digits-mlp/1.0.0/model.onnx");
+    wasm_predict::lowering::lower(&mut float).unwrap();
+    assert!(wasm_predict::lowering::take_input_quantization(&mut float).is_none());
+    assert!(wasm_predict::lowering::take_input_quantization(&mut proto).is_none());
+    // The predictor takes it out too, and still gives the fixtures' answers (onnxruntime's).
+    let dir = format!("{}/models/digits-mlp-qdq/1.0.0", env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::fs::read(format!("{dir}/manifest.json")).unwrap();
+    let model = std::fs::read(format!("{dir}/model.onnx")).unwrap();
+    let mut predictor = wasm_predict::Predictor::load(&manifest, &model).unwrap();
+    assert!(wasm_predict::verify(&mut predictor).unwrap().passed);
+}
