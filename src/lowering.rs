@@ -24,6 +24,10 @@
 //!   output tract does not represent, becomes the plain probabilities (classes come from the
 //!   manifest).
 //!
+//! - After lowering, the predictor takes a rounding of the graph's input or output out of the
+//!   graph ([`take_input_quantization`], [`take_output_quantization`]) and applies it itself as
+//!   values are copied in and out: the same values, one tract node fewer per call.
+//!
 //! The model downloaded and cached stays int8: only the in-memory plan is float.
 
 use std::collections::{HashMap, HashSet};
@@ -398,6 +402,30 @@ fn fuse_quantize_dequantize_pairs(graph: &mut GraphProto) {
     }
 }
 
+/// The nodes of `graph` that read `tensor`.
+fn readers(graph: &GraphProto, tensor: &str) -> usize {
+    graph
+        .node
+        .iter()
+        .filter(|n| n.input.iter().any(|i| i == tensor))
+        .count()
+}
+
+/// Replaces the `FakeQuantize` node at `position` by an `Identity` and returns its op.
+fn take_fake_quantize(graph: &mut GraphProto, position: usize) -> Option<crate::ops::FakeQuantize> {
+    let node = &graph.node[position];
+    let value = |name: &str| attribute(node, name).map(|a| a.f);
+    let op = crate::ops::FakeQuantize::new(value("scale")?, value("zero_point")?, value("low")?, value("high")?);
+    graph.node[position] = NodeProto {
+        input: node.input.iter().take(1).cloned().collect(),
+        output: node.output.clone(),
+        name: node.name.clone(),
+        op_type: "Identity".into(),
+        ..Default::default()
+    };
+    Some(op)
+}
+
 /// Takes the `FakeQuantize` of the graph's input out of the graph, when the input (directly or
 /// through a `Cast` to float) feeds nothing else, and returns it: the predictor rounds the rows
 /// as it copies them in, which costs tract no node of its own. The rounding is element-wise, so
@@ -405,13 +433,6 @@ fn fuse_quantize_dequantize_pairs(graph: &mut GraphProto) {
 pub fn take_input_quantization(model: &mut ModelProto) -> Option<crate::ops::FakeQuantize> {
     let graph = model.graph.as_mut()?;
     let input = graph.input.first()?.name.clone();
-    let readers = |graph: &GraphProto, tensor: &str| {
-        graph
-            .node
-            .iter()
-            .filter(|n| n.input.iter().any(|i| i == tensor))
-            .count()
-    };
     let mut source = input.clone();
     if readers(graph, &input) == 1 {
         if let Some(cast) = graph.node.iter().find(|n| {
@@ -429,17 +450,34 @@ pub fn take_input_quantization(model: &mut ModelProto) -> Option<crate::ops::Fak
         .node
         .iter()
         .position(|n| n.op_type == crate::ops::FAKE_QUANTIZE && n.input.first() == Some(&source))?;
-    let node = &graph.node[position];
-    let value = |name: &str| attribute(node, name).map(|a| a.f);
-    let op = crate::ops::FakeQuantize::new(value("scale")?, value("zero_point")?, value("low")?, value("high")?);
-    graph.node[position] = NodeProto {
-        input: vec![source],
-        output: node.output.clone(),
-        name: node.name.clone(),
-        op_type: "Identity".into(),
-        ..Default::default()
+    take_fake_quantize(graph, position)
+}
+
+/// Takes the `FakeQuantize` that computes the graph's only output (through `Identity`s) out of the
+/// graph, and returns it: the predictor rounds the values as it copies them out. Element-wise,
+/// so the same values, and one tract node fewer on every call.
+pub fn take_output_quantization(model: &mut ModelProto) -> Option<crate::ops::FakeQuantize> {
+    let graph = model.graph.as_mut()?;
+    let [output] = &graph.output[..] else {
+        return None;
     };
-    Some(op)
+    let mut tensor = output.name.clone();
+    for _ in 0..8 {
+        let producer = graph.node.iter().position(|n| n.output.first() == Some(&tensor))?;
+        let node = &graph.node[producer];
+        if node.op_type == crate::ops::FAKE_QUANTIZE {
+            return take_fake_quantize(graph, producer);
+        }
+        if !is_standard(node, "Identity") {
+            return None;
+        }
+        let input = node.input.first()?.clone();
+        if readers(graph, &input) != 1 {
+            return None;
+        }
+        tensor = input;
+    }
+    None
 }
 
 /// One quantized operand of a QLinear op: the positions of its value, scale and zero point.

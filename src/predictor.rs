@@ -62,6 +62,8 @@ pub struct Predictor {
     batch: BatchPlan,
     /// The graph's first op when it rounds the input to an int8 grid, applied as rows come in.
     input_quantization: Option<crate::ops::FakeQuantize>,
+    /// The graph's last op when it rounds the output to an int8 grid, applied as values go out.
+    output_quantization: Option<crate::ops::FakeQuantize>,
 }
 
 /// The plan for any batch size: the typed model until the first batch, then its running state.
@@ -126,6 +128,7 @@ impl Predictor {
         lowering::keep_outputs(&mut proto, &[&output])?;
         lowering::lower(&mut proto)?;
         let input_quantization = lowering::take_input_quantization(&mut proto);
+        let output_quantization = lowering::take_output_quantization(&mut proto);
         let (single, batch) = build_plans(&proto, &manifest).map_err(|e| match e {
             PredictError::Unsupported(first) => {
                 let nodes = crate::check::unsupported_nodes(&proto);
@@ -142,6 +145,7 @@ impl Predictor {
             single,
             batch,
             input_quantization,
+            output_quantization,
         };
         predictor.check_output_width()?;
         Ok(predictor)
@@ -156,7 +160,10 @@ impl Predictor {
     pub fn predict(&mut self, row: &[f32]) -> Result<Prediction> {
         self.check_values(row, 1)?;
         let row = self.quantized(row);
-        let outputs = run(&mut self.single, &row, 1, &self.manifest.row_shape())?;
+        let mut outputs = run(&mut self.single, &row, 1, &self.manifest.row_shape())?;
+        if let Some(op) = &self.output_quantization {
+            op.apply(&mut outputs);
+        }
         self.interpret(&outputs, 0)
     }
 
@@ -179,7 +186,10 @@ impl Predictor {
         let BatchPlan::Ready(state) = &mut self.batch else {
             return Err(PredictError::Inference("the batch plan is missing".into()));
         };
-        let outputs = run(state, &flat, rows, &self.manifest.row_shape())?;
+        let mut outputs = run(state, &flat, rows, &self.manifest.row_shape())?;
+        if let Some(op) = &self.output_quantization {
+            op.apply(&mut outputs);
+        }
         let width = self.manifest.classes().len().max(1);
         if outputs.len() != rows * width {
             return Err(PredictError::Inference(format!(

@@ -100,26 +100,30 @@ fn quantized_graphs_are_lowered_to_float_ops() {
     }
 }
 
+/// A model of the repository, lowered as the predictor lowers it (keeping only `output`, if given).
+fn lowered(path: &str, output: Option<&str>) -> tract_onnx::pb::ModelProto {
+    use prost::Message;
+    let bytes = std::fs::read(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let mut proto = tract_onnx::pb::ModelProto::decode(bytes.as_slice()).unwrap();
+    if let Some(output) = output {
+        wasm_predict::lowering::keep_outputs(&mut proto, &[output]).unwrap();
+    }
+    wasm_predict::lowering::lower(&mut proto).unwrap();
+    proto
+}
+
+fn fake_quantizes(proto: &tract_onnx::pb::ModelProto) -> usize {
+    let nodes = &proto.graph.as_ref().unwrap().node;
+    nodes
+        .iter()
+        .filter(|n| n.op_type == wasm_predict::ops::FAKE_QUANTIZE)
+        .count()
+}
+
 #[test]
 fn the_input_rounding_leaves_the_graph_and_keeps_the_answers() {
-    use prost::Message;
-    let read = |path: &str| {
-        let bytes = std::fs::read(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-        tract_onnx::pb::ModelProto::decode(bytes.as_slice()).unwrap()
-    };
-    let fake_quantizes = |proto: &tract_onnx::pb::ModelProto| {
-        proto
-            .graph
-            .as_ref()
-            .unwrap()
-            .node
-            .iter()
-            .filter(|n| n.op_type == wasm_predict::ops::FAKE_QUANTIZE)
-            .count()
-    };
     // The QDQ digits model quantizes its input (through skl2onnx's Cast) and two activations.
-    let mut proto = read("models/digits-mlp-qdq/1.0.0/model.onnx");
-    wasm_predict::lowering::lower(&mut proto).unwrap();
+    let mut proto = lowered("models/digits-mlp-qdq/1.0.0/model.onnx", None);
     let before = fake_quantizes(&proto);
     let op = wasm_predict::lowering::take_input_quantization(&mut proto).expect("the input's rounding");
     assert_eq!(fake_quantizes(&proto), before - 1);
@@ -127,8 +131,7 @@ fn the_input_rounding_leaves_the_graph_and_keeps_the_answers() {
     op.apply(&mut row);
     assert!(row.iter().all(|v| v.is_finite()));
     // A float model has nothing to take; taking twice finds nothing more at the input.
-    let mut float = read("models/digits-mlp/1.0.0/model.onnx");
-    wasm_predict::lowering::lower(&mut float).unwrap();
+    let mut float = lowered("models/digits-mlp/1.0.0/model.onnx", None);
     assert!(wasm_predict::lowering::take_input_quantization(&mut float).is_none());
     assert!(wasm_predict::lowering::take_input_quantization(&mut proto).is_none());
     // The predictor takes it out too, and still gives the fixtures' answers (onnxruntime's).
@@ -137,4 +140,24 @@ fn the_input_rounding_leaves_the_graph_and_keeps_the_answers() {
     let model = std::fs::read(format!("{dir}/model.onnx")).unwrap();
     let mut predictor = wasm_predict::Predictor::load(&manifest, &model).unwrap();
     assert!(wasm_predict::verify(&mut predictor).unwrap().passed);
+}
+
+#[test]
+fn the_output_rounding_leaves_the_graph() {
+    let mut proto = lowered("tests/corpus/mlp-qdq-u8/model.onnx", Some("probabilities"));
+    let before = fake_quantizes(&proto);
+    // The quantized Softmax's output is rounded to its uint8 grid: calibrated on [0, 1], a step of 1/255.
+    let op = wasm_predict::lowering::take_output_quantization(&mut proto).expect("the output's rounding");
+    assert_eq!(fake_quantizes(&proto), before - 1);
+    let mut values = vec![0.5, 0.3, 0.2];
+    op.apply(&mut values);
+    assert!(
+        values.iter().all(|v| (v * 255.0 - (v * 255.0).round()).abs() < 1e-3),
+        "{values:?}"
+    );
+    assert!((values[0] - 127.0 / 255.0).abs() < 1e-6, "{values:?}");
+    assert!(wasm_predict::lowering::take_output_quantization(&mut proto).is_none());
+    // A float model has none. (The corpus test checks the answers of every quantized model.)
+    let mut float = lowered("tests/corpus/mlp-float/model.onnx", Some("probabilities"));
+    assert!(wasm_predict::lowering::take_output_quantization(&mut float).is_none());
 }
