@@ -11,6 +11,7 @@ use tract_onnx::Onnx;
 use crate::error::{PredictError, Result};
 use crate::lowering;
 use crate::manifest::{Manifest, Task};
+use crate::ops::FakeQuantize;
 
 /// The symbol of the batch dimension in every plan.
 const BATCH_SYMBOL: &str = "N";
@@ -60,10 +61,15 @@ pub struct Predictor {
     manifest: Manifest,
     single: TypedSimpleState,
     batch: BatchPlan,
-    /// The graph's first op when it rounds the input to an int8 grid, applied as rows come in.
-    input_quantization: Option<crate::ops::FakeQuantize>,
-    /// The graph's last op when it rounds the output to an int8 grid, applied as values go out.
-    output_quantization: Option<crate::ops::FakeQuantize>,
+    rounding: Rounding,
+}
+
+/// The roundings to an int8 grid that the graph started or ended with, taken out of it (see
+/// [`lowering::take_input_quantization`]) and applied as values go in and out.
+#[derive(Default)]
+struct Rounding {
+    input: Option<FakeQuantize>,
+    output: Option<FakeQuantize>,
 }
 
 /// The plan for any batch size: the typed model until the first batch, then its running state.
@@ -127,8 +133,10 @@ impl Predictor {
         .unwrap_or_default();
         lowering::keep_outputs(&mut proto, &[&output])?;
         lowering::lower(&mut proto)?;
-        let input_quantization = lowering::take_input_quantization(&mut proto);
-        let output_quantization = lowering::take_output_quantization(&mut proto);
+        let rounding = Rounding {
+            input: lowering::take_input_quantization(&mut proto),
+            output: lowering::take_output_quantization(&mut proto),
+        };
         let (single, batch) = build_plans(&proto, &manifest).map_err(|e| match e {
             PredictError::Unsupported(first) => {
                 let nodes = crate::check::unsupported_nodes(&proto);
@@ -144,8 +152,7 @@ impl Predictor {
             manifest,
             single,
             batch,
-            input_quantization,
-            output_quantization,
+            rounding,
         };
         predictor.check_output_width()?;
         Ok(predictor)
@@ -159,11 +166,7 @@ impl Predictor {
     /// Predicts one row of `features` values.
     pub fn predict(&mut self, row: &[f32]) -> Result<Prediction> {
         self.check_values(row, 1)?;
-        let row = self.quantized(row);
-        let mut outputs = run(&mut self.single, &row, 1, &self.manifest.row_shape())?;
-        if let Some(op) = &self.output_quantization {
-            op.apply(&mut outputs);
-        }
+        let outputs = run(&mut self.single, &self.rounding, row, 1, &self.manifest.row_shape())?;
         self.interpret(&outputs, 0)
     }
 
@@ -173,7 +176,6 @@ impl Predictor {
             return Err(PredictError::InputShape("a batch needs at least one row".into()));
         }
         self.check_values(flat, rows)?;
-        let flat = self.quantized(flat);
         if let BatchPlan::Pending(typed) = &self.batch {
             let state = typed
                 .clone()
@@ -186,10 +188,7 @@ impl Predictor {
         let BatchPlan::Ready(state) = &mut self.batch else {
             return Err(PredictError::Inference("the batch plan is missing".into()));
         };
-        let mut outputs = run(state, &flat, rows, &self.manifest.row_shape())?;
-        if let Some(op) = &self.output_quantization {
-            op.apply(&mut outputs);
-        }
+        let outputs = run(state, &self.rounding, flat, rows, &self.manifest.row_shape())?;
         let width = self.manifest.classes().len().max(1);
         if outputs.len() != rows * width {
             return Err(PredictError::Inference(format!(
@@ -217,18 +216,6 @@ impl Predictor {
             }
         }
         Ok(batch)
-    }
-
-    /// The values as the graph's input quantization leaves them (unchanged when it has none).
-    fn quantized<'a>(&self, values: &'a [f32]) -> std::borrow::Cow<'a, [f32]> {
-        match &self.input_quantization {
-            Some(op) => {
-                let mut copy = values.to_vec();
-                op.apply(&mut copy);
-                std::borrow::Cow::Owned(copy)
-            }
-            None => std::borrow::Cow::Borrowed(values),
-        }
     }
 
     /// The prediction of row `r` of a flat output array.
@@ -279,7 +266,7 @@ impl Predictor {
 
     fn check_output_width(&mut self) -> Result<()> {
         let zeros = vec![0.0; self.manifest.feature_count()];
-        let width = run(&mut self.single, &zeros, 1, &self.manifest.row_shape())?.len();
+        let width = run(&mut self.single, &self.rounding, &zeros, 1, &self.manifest.row_shape())?.len();
         let expected = match self.manifest.task {
             Task::Classification => self.manifest.classes().len(),
             Task::Regression => 1,
@@ -444,15 +431,29 @@ fn build_plans(proto: &ModelProto, manifest: &Manifest) -> Result<(TypedSimpleSt
     Ok((single, BatchPlan::Pending(typed)))
 }
 
-fn run(state: &mut TypedSimpleState, flat: &[f32], rows: usize, row_shape: &[usize]) -> Result<Vec<f32>> {
+fn run(
+    state: &mut TypedSimpleState,
+    rounding: &Rounding,
+    flat: &[f32],
+    rows: usize,
+    row_shape: &[usize],
+) -> Result<Vec<f32>> {
     let failed = |e: TractError| PredictError::Inference(format!("{e:#}"));
     let shape: Vec<usize> = std::iter::once(rows).chain(row_shape.iter().copied()).collect();
-    let input = Tensor::from_shape(&shape, flat).map_err(failed)?;
+    let mut input = Tensor::from_shape(&shape, flat).map_err(failed)?;
+    if let Some(op) = &rounding.input {
+        let mut plain = input.try_as_plain_ram_mut().map_err(failed)?;
+        op.apply(plain.as_slice_mut::<f32>().map_err(failed)?);
+    }
     let outputs = state.run(tvec!(input.into())).map_err(failed)?;
     let output = outputs
         .first()
         .ok_or_else(|| PredictError::Inference("the model gave no output".into()))?;
     let values = output.cast_to::<f32>().map_err(failed)?;
     let view = values.to_plain_array_view::<f32>().map_err(failed)?;
-    Ok(view.iter().copied().collect())
+    let mut values: Vec<f32> = view.iter().copied().collect();
+    if let Some(op) = &rounding.output {
+        op.apply(&mut values);
+    }
+    Ok(values)
 }
