@@ -12,8 +12,8 @@ use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 use wasm_predict::Predictor;
 
-use super::browser_bench;
 use super::verify::{load, read_bundle};
+use super::{browser_bench, median};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -129,11 +129,6 @@ fn rows_for(old: &Predictor, new: &Predictor) -> Result<Vec<Vec<f32>>> {
         bail!("the new bundle's holdout has no rows to time");
     }
     Ok(rows)
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
 fn time_block(mut f: impl FnMut(usize) -> Result<()>, calls: usize) -> Result<f64> {

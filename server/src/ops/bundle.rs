@@ -265,15 +265,7 @@ pub fn model_from_bytes(bytes: Vec<u8>, label: &str, task: Option<Task>) -> Resu
 /// A manifest for `model` with `data` as its holdout; fixtures, requirement and prediction
 /// statistics still empty (they need the model to run).
 pub fn draft_manifest(model: &ModelDraft, name: &str, version: &str, data: &Dataset) -> Result<Manifest> {
-    let feature_count: u64 = model.interface.row_shape.iter().product();
-    if data.features.len() as u64 != feature_count {
-        bail!(
-            "{}: the model takes {feature_count} features, the data has {} feature columns ({})",
-            data.source,
-            data.features.len(),
-            data.features.join(", ")
-        );
-    }
+    data.check_width(model.interface.row_shape.iter().product::<u64>() as usize)?;
     let targets = data.require_targets()?.to_vec();
     let mut outputs = model.outputs.clone();
     if model.task == Task::Classification {

@@ -251,14 +251,17 @@ impl Table {
 }
 
 impl Dataset {
-    /// Checks that the data has exactly the features a model takes, by count and (when the model
-    /// names them) by name.
+    /// Checks that the data has as many features as the model's manifest names.
     pub fn check_features(&self, expected: &[String]) -> Result<()> {
-        if self.features.len() != expected.len() {
+        self.check_width(expected.len())
+    }
+
+    /// Checks that the data has `count` feature columns, the number a model takes.
+    pub fn check_width(&self, count: usize) -> Result<()> {
+        if self.features.len() != count {
             bail!(
-                "{}: the model takes {} features, the data has {} feature columns ({})",
+                "{}: the model takes {count} features, the data has {} feature columns ({})",
                 self.source,
-                expected.len(),
                 self.features.len(),
                 self.features.join(", ")
             );

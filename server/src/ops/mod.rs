@@ -23,3 +23,9 @@ pub fn parse_share(text: &str) -> Option<f64> {
     };
     value.is_finite().then_some(value)
 }
+
+/// The upper median (the middle value, or the higher of the two middle ones); 0 for no values.
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}

@@ -13,9 +13,10 @@ use wasm_predict::manifest::{Metric, Task};
 use wasm_predict::Predictor;
 
 use super::bundle::{draft_manifest, model_from_bytes, read_model, ModelDraft};
-use super::dataset::{read_table, Columns, Dataset};
+use super::dataset::{read_table, Columns, Dataset, Table};
 use super::evaluate;
 use super::int8::{self, QuantizedActivation, QuantizedWeight};
+use super::median;
 
 /// What to quantize and how strictly.
 #[derive(Debug, Clone)]
@@ -91,9 +92,8 @@ pub struct QuantizeReport {
 /// One-row predictions timed per model; the two run alternately so a busy neighbour slows both.
 const LATENCY_ROWS: usize = 200;
 
-/// Reads the calibration rows: the evaluation columns, less a target the file may not have.
-fn calibration_rows(request: &QuantizeRequest, task: Task) -> Result<Dataset> {
-    let table = read_table(&request.calibration)?;
+/// The calibration rows of `table`: the evaluation columns, less a target the file may not have.
+fn calibration_rows(table: &Table, request: &QuantizeRequest, task: Task) -> Result<Dataset> {
     let mut columns = request.columns.clone();
     if let Some(target) = &columns.target {
         if !table.columns.contains(target) {
@@ -113,11 +113,6 @@ fn predictor(model: &ModelDraft, data: &Dataset, label: &str) -> Result<Predicto
     Predictor::from_model(manifest, &model.bytes).map_err(|e| anyhow!("{label}: {e}"))
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(0.0)
-}
-
 fn latencies(a: &mut Predictor, b: &mut Predictor, rows: &[Vec<f32>]) -> Result<(f64, f64)> {
     let (mut ta, mut tb) = (Vec::new(), Vec::new());
     for row in rows.iter().cycle().take(LATENCY_ROWS) {
@@ -134,17 +129,10 @@ fn latencies(a: &mut Predictor, b: &mut Predictor, rows: &[Vec<f32>]) -> Result<
 pub fn quantize(request: &QuantizeRequest) -> Result<QuantizeReport> {
     let float = read_model(&request.model, request.task)?;
     let label = request.model.display().to_string();
-    let calibration = calibration_rows(request, float.task)?;
+    let calibration_table = read_table(&request.calibration)?;
+    let calibration = calibration_rows(&calibration_table, request, float.task)?;
     let row_shape: Vec<usize> = float.interface.row_shape.iter().map(|&d| d as usize).collect();
-    if calibration.features.len() != row_shape.iter().product::<usize>() {
-        bail!(
-            "{}: the model takes {} features, the data has {} feature columns ({})",
-            calibration.source,
-            row_shape.iter().product::<usize>(),
-            calibration.features.len(),
-            calibration.features.join(", ")
-        );
-    }
+    calibration.check_width(row_shape.iter().product())?;
 
     let mut proto = float.proto.clone();
     let ranges = if request.activations {
@@ -165,7 +153,7 @@ pub fn quantize(request: &QuantizeRequest) -> Result<QuantizeReport> {
 
     let data = match &request.data {
         Some(path) => read_table(path)?.dataset(&request.columns, float.task)?,
-        None => read_table(&request.calibration)?.dataset(&request.columns, float.task)?,
+        None => calibration_table.dataset(&request.columns, float.task)?,
     };
     let targets = data.require_targets()?.to_vec();
     let mut before = predictor(&float, &data, &label)?;
