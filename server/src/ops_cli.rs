@@ -293,14 +293,26 @@ fn print(json: bool, value: &impl serde::Serialize, text: String) -> Result<()> 
     Ok(())
 }
 
-fn spinner(message: &str) -> ProgressBar {
+/// Runs `work` under a spinner that says `message`, cleared when the work ends either way.
+fn with_spinner<T>(message: &str, work: impl FnOnce() -> Result<T>) -> Result<T> {
     let bar = ProgressBar::new_spinner();
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     bar.set_message(message.to_string());
     bar.enable_steady_tick(Duration::from_millis(120));
-    bar
+    let result = work();
+    bar.finish_and_clear();
+    result
+}
+
+/// 0 when a gate passed, 1 when it refused.
+fn verdict(passed: bool) -> ExitCode {
+    if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn training_window(text: &str) -> Result<TimeWindow> {
@@ -338,11 +350,7 @@ pub fn run(command: OpsCommand) -> Result<ExitCode> {
             let bytes = std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
             let summary = graph::summarize(&bytes).with_context(|| model.display().to_string())?;
             print(json, &summary, graph::render(&model.display().to_string(), &summary))?;
-            Ok(if summary.support.supported {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(verdict(summary.support.supported))
         }
         OpsCommand::Bundle {
             model,
@@ -385,10 +393,7 @@ pub fn run(command: OpsCommand) -> Result<ExitCode> {
                 created,
                 force,
             };
-            let bar = spinner("bundling");
-            let summary = bundle::make_bundle(&request);
-            bar.finish_and_clear();
-            let summary = summary?;
+            let summary = with_spinner("bundling", || bundle::make_bundle(&request))?;
             print(json, &summary, bundle::render(&summary))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -414,11 +419,7 @@ pub fn run(command: OpsCommand) -> Result<ExitCode> {
             bar.finish_and_clear();
             let text: String = checks.iter().map(verify::render).collect();
             print(json, &checks, text)?;
-            Ok(if checks.iter().all(|c| c.passed) {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(verdict(checks.iter().all(|c| c.passed)))
         }
         OpsCommand::Quantize {
             model,
@@ -445,16 +446,9 @@ pub fn run(command: OpsCommand) -> Result<ExitCode> {
                 out,
                 force,
             };
-            let bar = spinner("calibrating, quantizing, evaluating");
-            let report = quantize::quantize(&request);
-            bar.finish_and_clear();
-            let report = report?;
+            let report = with_spinner("calibrating, quantizing, evaluating", || quantize::quantize(&request))?;
             print(json, &report, quantize::render(&report))?;
-            Ok(if report.accepted {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(verdict(report.accepted))
         }
         OpsCommand::Diff {
             old,
@@ -487,11 +481,7 @@ pub fn run(command: OpsCommand) -> Result<ExitCode> {
                 top,
             )?;
             print(json, &report, diff::render(&report))?;
-            Ok(if report.failures.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(verdict(report.failures.is_empty()))
         }
         OpsCommand::Bench {
             old,
@@ -523,16 +513,11 @@ pub fn run(command: OpsCommand) -> Result<ExitCode> {
                     timeout: Duration::from_secs(timeout),
                 }),
             };
-            let bar = spinner("timing both versions, natively then in chromium");
-            let report = bench::bench(&request);
-            bar.finish_and_clear();
-            let report = report?;
+            let report = with_spinner("timing both versions, natively then in chromium", || {
+                bench::bench(&request)
+            })?;
             print(json, &report, bench::render(&report))?;
-            Ok(if report.passed {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(verdict(report.passed))
         }
         OpsCommand::Backtest {
             champion,
@@ -547,10 +532,7 @@ pub fn run(command: OpsCommand) -> Result<ExitCode> {
         } => {
             let (mut a, mut b) = (verify::load(&champion)?, verify::load(&challenger)?);
             let dataset = read_table(&data)?.dataset(&columns.columns(Some(&time_column)), a.manifest().task)?;
-            let bar = spinner("backtesting");
-            let report = backtest::backtest(&mut a, &mut b, &dataset, window);
-            bar.finish_and_clear();
-            let report = report?;
+            let report = with_spinner("backtesting", || backtest::backtest(&mut a, &mut b, &dataset, window))?;
             if let Some(path) = &html {
                 std::fs::write(path, backtest::html(&report)).with_context(|| format!("writing {}", path.display()))?;
             }
@@ -591,16 +573,9 @@ pub fn run(command: OpsCommand) -> Result<ExitCode> {
                 experiment_out: experiment_out.unwrap_or_else(|| experiment.clone()),
                 experiment,
             };
-            let bar = spinner("checking the challenger");
-            let report = promote::promote(&request, &dataset);
-            bar.finish_and_clear();
-            let report = report?;
+            let report = with_spinner("checking the challenger", || promote::promote(&request, &dataset))?;
             print(json, &report, promote::render(&report))?;
-            Ok(if report.promoted {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(verdict(report.promoted))
         }
     }
 }
