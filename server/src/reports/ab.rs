@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::stats::{self, ChiSquare, Comparison, Proportion};
-use super::{label_of_actual, shown_predictions};
+use super::{joined_outcomes, label_of_actual, shown_predictions, JoinedOutcome};
 use crate::events::{Event, EventKind};
 use crate::experiment::Experiment;
 
@@ -122,6 +122,7 @@ pub fn ab_report(experiment: &Experiment, events: &[Event]) -> AbReport {
         .filter(|e| e.experiment == experiment.id && e.in_experiment)
         .collect();
     let predictions = shown_predictions(events.iter().copied());
+    let joined = joined_outcomes(events.iter().copied(), &predictions);
     let mut arms = Vec::new();
     let mut outcome_sets: BTreeMap<String, Outcomes> = BTreeMap::new();
     for arm in &experiment.arms {
@@ -153,22 +154,10 @@ pub fn ab_report(experiment: &Experiment, events: &[Event]) -> AbReport {
             labelled: 0,
             absolute_errors: Vec::new(),
         };
-        for outcome in events.iter().filter(|e| e.kind == EventKind::Outcome) {
-            let Some(prediction) = outcome
-                .fields
-                .prediction_id
-                .as_deref()
-                .and_then(|id| predictions.get(id))
-            else {
-                continue;
-            };
-            if prediction.fields.arm.as_deref() != Some(&arm.name) {
-                continue;
-            }
-            let (Some(actual), Some(output)) = (outcome.fields.actual.as_ref(), prediction.fields.output.as_ref())
-            else {
-                continue;
-            };
+        for JoinedOutcome { output, actual, .. } in joined
+            .iter()
+            .filter(|j| j.prediction.fields.arm.as_deref() == Some(&arm.name))
+        {
             match (&output.label, output.value, actual.as_f64()) {
                 (Some(label), _, _) => {
                     outcomes.labelled += 1;

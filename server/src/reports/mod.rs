@@ -11,7 +11,38 @@ pub mod timeline;
 
 use std::collections::HashMap;
 
-use crate::events::{Event, EventKind};
+use crate::events::{Event, EventKind, Output};
+
+/// An outcome joined to the shown prediction it reports on.
+pub struct JoinedOutcome<'a> {
+    /// The prediction event.
+    pub prediction: &'a Event,
+    /// What the prediction said.
+    pub output: &'a Output,
+    /// What turned out to be true.
+    pub actual: &'a serde_json::Value,
+}
+
+/// The outcomes among `events` joined to their predictions in `predictions` (see
+/// [`shown_predictions`]); outcomes of unknown or shadow predictions, and outcomes or
+/// predictions without a value, are left out.
+pub fn joined_outcomes<'a>(
+    events: impl IntoIterator<Item = &'a Event>,
+    predictions: &HashMap<&'a str, &'a Event>,
+) -> Vec<JoinedOutcome<'a>> {
+    events
+        .into_iter()
+        .filter(|e| e.kind == EventKind::Outcome)
+        .filter_map(|outcome| {
+            let prediction = *predictions.get(outcome.fields.prediction_id.as_deref()?)?;
+            Some(JoinedOutcome {
+                prediction,
+                output: prediction.fields.output.as_ref()?,
+                actual: outcome.fields.actual.as_ref()?,
+            })
+        })
+        .collect()
+}
 
 /// Predictions shown to users (not shadow ones), by id, for joining outcomes and reviews.
 pub fn shown_predictions<'a>(events: impl IntoIterator<Item = &'a Event>) -> HashMap<&'a str, &'a Event> {

@@ -6,8 +6,8 @@ use wasm_predict::manifest::Metric;
 use wasm_predict::Manifest;
 
 use super::stats::{self, Proportion};
-use super::{label_of_actual, shown_predictions};
-use crate::events::{Event, EventKind};
+use super::{joined_outcomes, label_of_actual, shown_predictions, JoinedOutcome};
+use crate::events::Event;
 
 /// Fewer labelled outcomes than this give no verdict.
 pub const DEFAULT_MIN_OUTCOMES: u64 = 30;
@@ -51,23 +51,17 @@ pub fn now_test(manifest: &Manifest, events: &[Event], min_outcomes: u64) -> Now
     let mut truth = Vec::new();
     let mut answers = Vec::new();
     let mut correct = 0;
-    for outcome in events.iter().filter(|e| e.kind == EventKind::Outcome) {
-        let Some(prediction) = outcome
-            .fields
-            .prediction_id
-            .as_deref()
-            .and_then(|id| predictions.get(id))
-        else {
-            continue;
-        };
+    for JoinedOutcome {
+        prediction,
+        output,
+        actual,
+    } in joined_outcomes(events, &predictions)
+    {
         let same_model = prediction
             .fields
             .model
             .as_ref()
             .is_some_and(|m| m.name == manifest.name && m.version == manifest.version);
-        let (Some(actual), Some(output)) = (outcome.fields.actual.as_ref(), prediction.fields.output.as_ref()) else {
-            continue;
-        };
         if !same_model {
             continue;
         }
