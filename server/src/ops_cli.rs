@@ -39,6 +39,28 @@ impl DataColumns {
     }
 }
 
+/// The time-stamped history that backtest and promote replay.
+#[derive(clap::Args)]
+pub struct History {
+    /// The history, CSV or Parquet.
+    #[arg(long)]
+    data: PathBuf,
+    #[command(flatten)]
+    columns: DataColumns,
+    /// The time column.
+    #[arg(long)]
+    time_column: String,
+    /// Window size.
+    #[arg(long, value_enum, default_value = "month")]
+    window: Window,
+}
+
+impl History {
+    fn dataset(&self, task: Task) -> Result<wasm_predict_server::ops::dataset::Dataset> {
+        read_table(&self.data)?.dataset(&self.columns.columns(Some(&self.time_column)), task)
+    }
+}
+
 /// Model operations.
 #[derive(Subcommand)]
 pub enum OpsCommand {
@@ -221,17 +243,8 @@ pub enum OpsCommand {
         /// The challenger's bundle folder.
         #[arg(long)]
         challenger: PathBuf,
-        /// The history, CSV or Parquet.
-        #[arg(long)]
-        data: PathBuf,
         #[command(flatten)]
-        columns: DataColumns,
-        /// The time column.
-        #[arg(long)]
-        time_column: String,
-        /// Window size.
-        #[arg(long, value_enum, default_value = "month")]
-        window: Window,
+        history: History,
         /// Write the HTML report here.
         #[arg(long)]
         html: Option<PathBuf>,
@@ -249,17 +262,8 @@ pub enum OpsCommand {
         /// The champion's bundle folder.
         #[arg(long)]
         over: PathBuf,
-        /// The history to backtest on, CSV or Parquet.
-        #[arg(long)]
-        data: PathBuf,
         #[command(flatten)]
-        columns: DataColumns,
-        /// The time column.
-        #[arg(long)]
-        time_column: String,
-        /// Window size.
-        #[arg(long, value_enum, default_value = "month")]
-        window: Window,
+        history: History,
         /// The challenger must beat the champion out of time by at least this.
         #[arg(long, default_value_t = 0.01)]
         margin: f64,
@@ -522,17 +526,16 @@ pub fn run(command: OpsCommand) -> Result<ExitCode> {
         OpsCommand::Backtest {
             champion,
             challenger,
-            data,
-            columns,
-            time_column,
-            window,
+            history,
             html,
             summary,
             json,
         } => {
             let (mut a, mut b) = (verify::load(&champion)?, verify::load(&challenger)?);
-            let dataset = read_table(&data)?.dataset(&columns.columns(Some(&time_column)), a.manifest().task)?;
-            let report = with_spinner("backtesting", || backtest::backtest(&mut a, &mut b, &dataset, window))?;
+            let dataset = history.dataset(a.manifest().task)?;
+            let report = with_spinner("backtesting", || {
+                backtest::backtest(&mut a, &mut b, &dataset, history.window)
+            })?;
             if let Some(path) = &html {
                 std::fs::write(path, backtest::html(&report)).with_context(|| format!("writing {}", path.display()))?;
             }
@@ -546,10 +549,7 @@ pub fn run(command: OpsCommand) -> Result<ExitCode> {
         OpsCommand::Promote {
             challenger,
             over,
-            data,
-            columns,
-            time_column,
-            window,
+            history,
             margin,
             ratchet_margin,
             max_disagreement,
@@ -559,11 +559,11 @@ pub fn run(command: OpsCommand) -> Result<ExitCode> {
             json,
         } => {
             let task = verify::load(&over)?.manifest().task;
-            let dataset = read_table(&data)?.dataset(&columns.columns(Some(&time_column)), task)?;
+            let dataset = history.dataset(task)?;
             let request = PromoteRequest {
                 challenger,
                 champion: over,
-                window,
+                window: history.window,
                 margin,
                 ratchet_margin,
                 thresholds: DiffThresholds {
