@@ -916,4 +916,16 @@ fn bench_explains_what_it_cannot_compare() {
     ]);
     assert_eq!(code, 2);
     assert!(err.contains("`fast` is not a share"), "{err}");
+    let (code, _, err) = cli(&[
+        "bench",
+        "models/credit-risk/1.0.0",
+        "models/credit-risk/1.1.0",
+        "--batch",
+        "0",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--batch, --blocks and --per-block must be positive"),
+        "{err}"
+    );
 }
