@@ -72,6 +72,8 @@ pub fn lower(model: &mut ModelProto) -> Result<()> {
     fuse_dynamic_quantization(graph);
     fuse_quantize_dequantize_pairs(graph);
     drop_repeated_fake_quantize(graph);
+    bypass_identities(graph);
+    while sink_quantize_past_order_preserving_op(graph) {}
     let shapes = Initializers::of(graph);
     let mut new_initializers = vec![];
     let mut nodes = Vec::with_capacity(graph.node.len());
@@ -282,7 +284,32 @@ fn drop_repeated_fake_quantize(graph: &mut GraphProto) {
 /// (quantization is non-decreasing, so the max of quantized values is the quantized max).
 const ORDER_PRESERVING: [&str; 6] = ["MaxPool", "Flatten", "Reshape", "Transpose", "Squeeze", "Identity"];
 
-/// Moves one `QuantizeLinear` past the order-preserving op that is its only reader, so that it
+/// Removes each `Identity` whose output is not a graph output, its readers reading its input
+/// instead (the pair fusions leave one per `DequantizeLinear`).
+fn bypass_identities(graph: &mut GraphProto) {
+    let outputs: HashSet<String> = graph.output.iter().map(|o| o.name.clone()).collect();
+    let mut renamed: HashMap<String, String> = HashMap::new();
+    graph.node.retain(|n| {
+        let bypass =
+            is_standard(n, "Identity") && n.input.len() == 1 && n.output.len() == 1 && !outputs.contains(&n.output[0]);
+        if bypass {
+            renamed.insert(n.output[0].clone(), n.input[0].clone());
+        }
+        !bypass
+    });
+    let resolve = |name: &String| {
+        let mut name = name;
+        while let Some(source) = renamed.get(name) {
+            name = source;
+        }
+        name.clone()
+    };
+    for node in &mut graph.node {
+        node.input = node.input.iter().map(resolve).collect();
+    }
+}
+
+/// Moves one `QuantizeLinear` (or `FakeQuantize`) past the order-preserving op that is its only reader, so that it
 /// meets its `DequantizeLinear` and the pair can be fused (QOperator graphs run MaxPool on uint8
 /// between the two). Returns whether it moved one.
 fn sink_quantize_past_order_preserving_op(graph: &mut GraphProto) -> bool {
@@ -294,7 +321,8 @@ fn sink_quantize_past_order_preserving_op(graph: &mut GraphProto) -> bool {
     }
     let outputs: HashSet<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
     let found = graph.node.iter().enumerate().find_map(|(i, q)| {
-        if !is_standard(q, "QuantizeLinear") || q.output.len() != 1 || outputs.contains(q.output[0].as_str()) {
+        let quantizes = is_standard(q, "QuantizeLinear") || q.op_type == crate::ops::FAKE_QUANTIZE;
+        if !quantizes || q.output.len() != 1 || outputs.contains(q.output[0].as_str()) {
             return None;
         }
         let [j] = readers.get(q.output[0].as_str())?.as_slice() else {

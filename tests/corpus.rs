@@ -161,3 +161,19 @@ fn the_output_rounding_leaves_the_graph() {
     let mut float = lowered("tests/corpus/mlp-float/model.onnx", Some("probabilities"));
     assert!(wasm_predict::lowering::take_output_quantization(&mut float).is_none());
 }
+
+#[test]
+fn activation_roundings_move_past_max_pool_and_flatten_onto_fewer_values() {
+    // Rounding is non-decreasing, so it commutes with MaxPool and with reshapes: after MaxPool
+    // it rounds a quarter of the values, right before the Gemm that reads them.
+    for name in ["cnn-qdq-u8", "cnn-qdq-s8", "cnn-qoperator"] {
+        let proto = lowered(&format!("tests/corpus/{name}/model.onnx"), Some("probabilities"));
+        let nodes = &proto.graph.as_ref().unwrap().node;
+        let producer = |tensor: &str| nodes.iter().find(|n| n.output.first().is_some_and(|o| o == tensor));
+        let op_of = |tensor: &str| producer(tensor).map(|n| n.op_type.clone()).unwrap_or_default();
+        let pool = nodes.iter().find(|n| n.op_type == "MaxPool").expect("a MaxPool");
+        assert_ne!(op_of(&pool.input[0]), wasm_predict::ops::FAKE_QUANTIZE, "{name}");
+        let gemm = nodes.iter().find(|n| n.op_type == "Gemm").expect("a Gemm");
+        assert_eq!(op_of(&gemm.input[0]), wasm_predict::ops::FAKE_QUANTIZE, "{name}");
+    }
+}
