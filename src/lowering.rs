@@ -68,12 +68,12 @@ pub fn keep_outputs(model: &mut ModelProto, outputs: &[&str]) -> Result<()> {
 pub fn lower(model: &mut ModelProto) -> Result<()> {
     let graph = graph_mut(model)?;
     expand_qlinear_ops(graph);
-    while sink_quantize_past_order_preserving_op(graph) {}
+    sink_quantizations(graph);
     fuse_dynamic_quantization(graph);
     fuse_quantize_dequantize_pairs(graph);
     drop_repeated_fake_quantize(graph);
     bypass_identities(graph);
-    while sink_quantize_past_order_preserving_op(graph) {}
+    sink_quantizations(graph);
     let shapes = Initializers::of(graph);
     let mut new_initializers = vec![];
     let mut nodes = Vec::with_capacity(graph.node.len());
@@ -297,10 +297,15 @@ fn bypass_identities(graph: &mut GraphProto) {
         }
         !bypass
     });
+    // At most one step per removed node: a malformed graph whose Identities form a cycle keeps
+    // a name from the cycle (tract refuses it later) rather than looping forever.
     let resolve = |name: &String| {
         let mut name = name;
-        while let Some(source) = renamed.get(name) {
-            name = source;
+        for _ in 0..renamed.len() {
+            match renamed.get(name) {
+                Some(source) => name = source,
+                None => break,
+            }
         }
         name.clone()
     };
@@ -309,9 +314,21 @@ fn bypass_identities(graph: &mut GraphProto) {
     }
 }
 
-/// Moves one `QuantizeLinear` (or `FakeQuantize`) past the order-preserving op that is its only reader, so that it
-/// meets its `DequantizeLinear` and the pair can be fused (QOperator graphs run MaxPool on uint8
-/// between the two). Returns whether it moved one.
+/// Sinks quantizations past order-preserving ops until none moves, with a bound on the moves: in a
+/// malformed graph with a cycle through such an op one could move forever. A quantization left
+/// in place computes the same values.
+fn sink_quantizations(graph: &mut GraphProto) {
+    for _ in 0..graph.node.len().saturating_mul(8) {
+        if !sink_quantize_past_order_preserving_op(graph) {
+            return;
+        }
+    }
+}
+
+/// Moves one `QuantizeLinear` or `FakeQuantize` past the order-preserving op that is its only
+/// reader. A `QuantizeLinear` then meets its `DequantizeLinear` and the pair can be fused
+/// (QOperator graphs run MaxPool on uint8 between the two); a `FakeQuantize` past a `MaxPool`
+/// rounds a quarter of the values. Returns whether it moved one.
 fn sink_quantize_past_order_preserving_op(graph: &mut GraphProto) -> bool {
     let mut readers: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, node) in graph.node.iter().enumerate() {

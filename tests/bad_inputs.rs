@@ -334,3 +334,52 @@ fn every_committed_manifest_meets_the_json_schema_and_bad_ones_do_not() {
     bad["outputs"] = json!({"score": "variable"});
     assert!(!validator.is_valid(&bad));
 }
+
+#[test]
+fn graphs_with_cycles_are_lowered_without_looping_forever() {
+    use tract_onnx::pb::{GraphProto, ModelProto, NodeProto, TensorProto};
+    let node = |op: &str, inputs: &[&str], output: &str| NodeProto {
+        op_type: op.into(),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        ..Default::default()
+    };
+    let float = |name: &str, value: f32| TensorProto {
+        name: name.into(),
+        data_type: 1,
+        float_data: vec![value],
+        ..Default::default()
+    };
+    // Two Identities reading each other, and a QuantizeLinear and a Reshape reading each other.
+    let graph = GraphProto {
+        node: vec![
+            node("Identity", &["a"], "b"),
+            node("Identity", &["b"], "a"),
+            node("QuantizeLinear", &["y", "scale"], "q"),
+            node("Reshape", &["q", "shape"], "y"),
+            node("Add", &["a", "y"], "out"),
+        ],
+        initializer: vec![
+            float("scale", 0.5),
+            TensorProto {
+                name: "shape".into(),
+                data_type: 7,
+                dims: vec![1],
+                int64_data: vec![-1],
+                ..Default::default()
+            },
+        ],
+        output: vec![tract_onnx::pb::ValueInfoProto {
+            name: "out".into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let mut model = ModelProto {
+        graph: Some(graph),
+        ..Default::default()
+    };
+    wasm_predict::lowering::lower(&mut model).unwrap();
+    let nodes = &model.graph.as_ref().unwrap().node;
+    assert!(nodes.iter().any(|n| n.output == ["out"]), "{nodes:?}");
+}
