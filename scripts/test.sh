@@ -14,6 +14,7 @@ cargo fmt --check
 step "cargo clippy (native and wasm32)"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy --target wasm32-unknown-unknown --lib --tests -- -D warnings
+cargo clippy --target wasm32-unknown-unknown -p wasm-predict-kernels -- -D warnings
 step "PostgreSQL on loopback for the collector's tests"
 pg_dir=$(mktemp -d /tmp/wasm-predict-pg.XXXXXX)
 pg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -8,11 +8,15 @@ pub mod assignment;
 pub mod calibrate;
 pub mod check;
 pub mod default_bundle;
+pub mod dense;
 pub mod error;
+pub mod expansion;
+pub mod fuse_dense;
 pub mod lowering;
 pub mod manifest;
 pub mod ops;
 pub mod predictor;
+pub mod quantized_softmax;
 pub mod verify;
 
 #[cfg(target_arch = "wasm32")]
@@ -23,3 +27,5 @@ pub use error::PredictError;
 pub use manifest::Manifest;
 pub use predictor::{BatchPrediction, Prediction, Predictor};
 pub use verify::{verify, VerificationReport};
+/// The integer kernels (their own crate, built at opt-level 3).
+pub use wasm_predict_kernels as kernels;

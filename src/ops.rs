@@ -5,6 +5,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::element_wise::{ElementWiseMiniOp, ElementWiseOp};
 use tract_onnx::tract_hir::ops::element_wise::ElementWiseIntoHir;
 use tract_onnx::Onnx;
+use wasm_predict_kernels::Rounding;
 
 /// Op type of [`FakeQuantize`] in rewritten graphs.
 pub const FAKE_QUANTIZE: &str = "WasmPredictFakeQuantize";
@@ -21,7 +22,7 @@ pub struct DynamicFakeQuantize;
 impl DynamicFakeQuantize {
     /// Applies the op to values in place.
     pub fn apply(values: &mut [f32]) {
-        let (min, max) = values.iter().fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let (min, max) = wasm_predict_kernels::range_with_zero(values);
         let scale = (max - min) / 255.0;
         if scale == 0.0 || !scale.is_finite() {
             return;
@@ -76,22 +77,13 @@ impl FakeQuantize {
     pub fn apply(&self, values: &mut [f32]) {
         let (scale, zp) = (f32::from_bits(self.scale), f32::from_bits(self.zero_point));
         // clamp(round(x) + zp, low, high) - zp is round(clamp(x, low - zp, high - zp)) for an
-        // integer zp: clamping first keeps |x| under 2^22, where adding and subtracting 1.5 * 2^23
-        // rounds half to even exactly. Natively that is a few times faster than `round_ties_even`
-        // (a libm call without SSE4.1), and the loop vectorizes. NaN stays NaN.
-        const ROUNDER: f32 = 12_582_912.0;
-        let (low, high) = (f32::from_bits(self.low) - zp, f32::from_bits(self.high) - zp);
-        for v in values {
-            let x = *v / scale;
-            let x = if x < low {
-                low
-            } else if x > high {
-                high
-            } else {
-                x
-            };
-            *v = ((x + ROUNDER) - ROUNDER) * scale;
-        }
+        // integer zp.
+        let rounding = Rounding {
+            scale,
+            low: f32::from_bits(self.low) - zp,
+            high: f32::from_bits(self.high) - zp,
+        };
+        wasm_predict_kernels::fake_quantize(values, rounding);
     }
 }
 
@@ -133,6 +125,8 @@ pub fn register(onnx: &mut Onnx) {
     onnx.op_register.insert(DYNAMIC_FAKE_QUANTIZE, |_, _| {
         Ok((ElementWiseOp(Box::new(DynamicFakeQuantize), None).into_hir(), vec![]))
     });
+    crate::dense::register(onnx);
+    crate::quantized_softmax::register(onnx);
 }
 
 #[cfg(test)]

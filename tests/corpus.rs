@@ -63,16 +63,22 @@ fn the_corpus_matches_onnxruntime_or_is_refused_clearly() {
 #[test]
 fn quantized_graphs_are_lowered_to_float_ops() {
     use prost::Message;
-    let ops_after_lowering = |name: &str| -> Vec<String> {
+    let ops_lowered_with = |name: &str, integer_products: bool| -> Vec<String> {
         let bytes = std::fs::read(format!("{}/tests/corpus/{name}/model.onnx", env!("CARGO_MANIFEST_DIR"))).unwrap();
         let mut proto = tract_onnx::pb::ModelProto::decode(bytes.as_slice()).unwrap();
-        wasm_predict::lowering::lower(&mut proto).unwrap();
+        wasm_predict::lowering::lower_with(&mut proto, integer_products).unwrap();
         proto.graph.unwrap().node.into_iter().map(|n| n.op_type).collect()
+    };
+    let ops_after_lowering = |name: &str| ops_lowered_with(name, wasm_predict::lowering::INTEGER_PRODUCTS);
+    let dense = |ops: &[String]| {
+        ops.iter()
+            .filter(|o| *o == wasm_predict::dense::QUANTIZED_DENSE)
+            .count()
     };
     for name in ["mlp-dynamic", "cnn-dynamic", "ops-dynamic"] {
         let ops = ops_after_lowering(name);
         assert!(
-            ops.iter().any(|o| o == wasm_predict::ops::DYNAMIC_FAKE_QUANTIZE),
+            ops.iter().any(|o| o == wasm_predict::ops::DYNAMIC_FAKE_QUANTIZE) || dense(&ops) > 0,
             "{name}: {ops:?}"
         );
         assert!(
@@ -90,13 +96,47 @@ fn quantized_graphs_are_lowered_to_float_ops() {
     ] {
         let ops = ops_after_lowering(name);
         assert!(
-            ops.iter().any(|o| o == wasm_predict::ops::FAKE_QUANTIZE),
+            ops.iter().any(|o| o == wasm_predict::ops::FAKE_QUANTIZE) || dense(&ops) > 0,
             "{name}: {ops:?}"
         );
         assert!(
             !ops.iter().any(|o| o.starts_with("QLinear") || o == "QGemm"),
             "{name}: {ops:?}"
         );
+    }
+    // With integer products (wasm's default), every product of a quantized activation by an int8
+    // weight runs in integers: both Gemms of each MLP, the Gemm after each CNN's MaxPool (its
+    // rounding moved past MaxPool and Flatten).
+    for (name, products) in [
+        ("mlp-qdq-u8", 2),
+        ("mlp-qdq-s8", 2),
+        ("mlp-qoperator", 2),
+        ("mlp-dynamic", 2),
+        ("cnn-qdq-u8", 1),
+        ("cnn-qdq-s8", 1),
+        ("cnn-qoperator", 1),
+        ("cnn-dynamic", 1),
+    ] {
+        let ops = ops_lowered_with(name, true);
+        assert_eq!(dense(&ops), products, "{name}: {ops:?}");
+        assert!(!ops.iter().any(|o| o == "Gemm" || o == "MatMul"), "{name}: {ops:?}");
+    }
+    // The statically quantized classifiers round their logits: their Softmax reads a table.
+    for name in [
+        "mlp-qdq-u8",
+        "mlp-qdq-s8",
+        "mlp-qoperator",
+        "cnn-qdq-u8",
+        "cnn-qdq-s8",
+        "cnn-qoperator",
+    ] {
+        let ops = ops_after_lowering(name);
+        let softmaxes = ops
+            .iter()
+            .filter(|o| *o == wasm_predict::quantized_softmax::QUANTIZED_SOFTMAX)
+            .count();
+        assert_eq!(softmaxes, 1, "{name}: {ops:?}");
+        assert!(!ops.iter().any(|o| o == "Softmax"), "{name}: {ops:?}");
     }
 }
 
@@ -122,8 +162,9 @@ fn fake_quantizes(proto: &tract_onnx::pb::ModelProto) -> usize {
 
 #[test]
 fn the_input_rounding_leaves_the_graph_and_keeps_the_answers() {
-    // The QDQ digits model quantizes its input (through skl2onnx's Cast) and two activations.
-    let mut proto = lowered("models/digits-mlp-qdq/1.0.0/model.onnx", None);
+    // The QDQ CNN quantizes its image for the Conv (the MLPs' input roundings go into their first
+    // integer product instead).
+    let mut proto = lowered("tests/corpus/cnn-qdq-u8/model.onnx", Some("probabilities"));
     let before = fake_quantizes(&proto);
     let op = wasm_predict::lowering::take_input_quantization(&mut proto).expect("the input's rounding");
     assert_eq!(fake_quantizes(&proto), before - 1);
@@ -131,7 +172,7 @@ fn the_input_rounding_leaves_the_graph_and_keeps_the_answers() {
     op.apply(&mut row);
     assert!(row.iter().all(|v| v.is_finite()));
     // A float model has nothing to take; taking twice finds nothing more at the input.
-    let mut float = lowered("models/digits-mlp/1.0.0/model.onnx", None);
+    let mut float = lowered("tests/corpus/cnn-float/model.onnx", None);
     assert!(wasm_predict::lowering::take_input_quantization(&mut float).is_none());
     assert!(wasm_predict::lowering::take_input_quantization(&mut proto).is_none());
     // The predictor takes it out too, and still gives the fixtures' answers (onnxruntime's).

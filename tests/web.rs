@@ -218,3 +218,95 @@ fn the_js_api_predicts_and_throws_coded_errors() {
     assert_eq!(Reflect::get(&support, &"supported".into()).unwrap(), JsValue::TRUE);
     assert_eq!(code_of(JsPredictor::check(b"garbage").err().unwrap()), "MODEL_INVALID");
 }
+
+/// The SIMD paths of the kernels give what their scalar formulas give: the rounding bit for bit,
+/// the integer products exactly (outputs within f32 rounding of the epilogue).
+#[wasm_bindgen_test]
+fn the_simd_kernels_equal_their_scalar_formulas_in_the_browser() {
+    use wasm_predict::kernels::{fake_quantize, round_each, IntRows, PackedWeight, Rounding};
+    let mut inputs: Vec<f32> = (-3000..=3000).map(|i| i as f32 * 0.0137).collect();
+    inputs.extend([
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::MAX,
+        f32::MIN,
+        1e30,
+        -1e-30,
+        0.0,
+        -0.0,
+        0.5,
+        -0.5,
+        1.5,
+        2.5,
+    ]);
+    for (scale, low, high) in [
+        (0.5, -10.0, 245.0),
+        (0.0123, -128.0, 127.0),
+        (0.25, -128.0, 127.0),
+        (3.0 / 255.0, -85.0, 170.0),
+    ] {
+        let rounding = Rounding { scale, low, high };
+        let reference = |x: f32| {
+            let q = (x / scale).round_ties_even();
+            let q = if q < low {
+                low
+            } else if q > high {
+                high
+            } else {
+                q
+            };
+            q * scale + 0.0
+        };
+        let mut values = inputs.clone();
+        fake_quantize(&mut values, rounding);
+        for (x, got) in inputs.iter().zip(&values) {
+            assert_eq!(got.to_bits(), reference(*x).to_bits(), "x {x}, scale {scale}: {got}");
+        }
+        let mut ints = vec![];
+        round_each(&inputs, rounding, &mut ints);
+        for (x, q) in inputs.iter().zip(&ints) {
+            assert_eq!(*q as f32 * scale + 0.0, reference(*x), "x {x}, scale {scale}: {q}");
+        }
+        let mut nan = [1.0, f32::NAN, 2.0, 3.0, 4.0];
+        fake_quantize(&mut nan, rounding);
+        assert!(nan[1].is_nan() && nan[0].is_finite());
+        assert!(round_each(&[1.0, 2.0, f32::NAN, 0.0, 1.0], rounding, &mut vec![]));
+    }
+    let rounding = Rounding {
+        scale: 0.02,
+        low: -45.0,
+        high: 210.0,
+    };
+    for (rows, k, m) in [(5, 9, 17), (7, 130, 33), (1, 64, 10), (256, 64, 64), (4, 1, 1)] {
+        let w: Vec<i16> = (0..k * m).map(|i| ((i * 37 + 11) % 255) as i16 - 127).collect();
+        let mut x: Vec<f32> = (0..rows * k).map(|i| ((i * 7919) % 301) as f32 * 0.013 - 0.9).collect();
+        if rows > 2 {
+            x[k + k / 2] = f32::NAN;
+        }
+        let scale: Vec<f32> = (0..m).map(|c| 0.001 + c as f32 * 1e-5).collect();
+        let bias: Vec<f32> = (0..m).map(|c| c as f32 * 0.01 - 0.1).collect();
+        for relu in [false, true] {
+            let mut out = vec![0f32; rows * m];
+            PackedWeight::new(&w, k, m).apply(&IntRows::round(&x, k, rounding), &scale, &bias, relu, &mut out);
+            for (r, c) in (0..rows).flat_map(|r| (0..m).map(move |c| (r, c))) {
+                let row = &x[r * k..(r + 1) * k];
+                let got = out[r * m + c];
+                if row.iter().any(|v| v.is_nan()) {
+                    assert!(got.is_nan(), "{rows}x{k}x{m} row {r}");
+                    continue;
+                }
+                let acc: i64 = row
+                    .iter()
+                    .enumerate()
+                    .map(|(d, v)| (v / 0.02).clamp(-45.0, 210.0).round_ties_even() as i64 * i64::from(w[d * m + c]))
+                    .sum();
+                let want = acc as f32 * scale[c] + bias[c];
+                let want = if relu { want.max(0.0) } else { want };
+                assert!(
+                    (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+                    "{rows}x{k}x{m} ({r}, {c}): {got} vs {want}"
+                );
+            }
+        }
+    }
+}

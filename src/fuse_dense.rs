@@ -1,0 +1,496 @@
+//! Finds `FakeQuantize -> MatMul|Gemm` over a constant 8-bit weight, with the bias `Add` and the
+//! `Relu` that may follow, and replaces the chain by one [`crate::dense::QuantizedDense`] node,
+//! which computes the product in integers. Runs inside [`crate::lowering::lower`], after the
+//! QDQ pairs became `FakeQuantize` and before the weights' `DequantizeLinear`s are rewritten.
+
+use std::collections::HashSet;
+
+use tract_onnx::pb::tensor_proto::DataType;
+use tract_onnx::pb::{attribute_proto, AttributeProto, GraphProto, NodeProto, TensorProto};
+
+use crate::dense::{InputGrid, QuantizedDense, QUANTIZED_DENSE};
+
+/// A constant tensor, in f32.
+struct Constant {
+    dims: Vec<usize>,
+    values: Vec<f32>,
+}
+
+/// A constant integer weight: values minus their zero point, and the scale along `axis` (or one).
+struct IntegerWeight {
+    dims: [usize; 2],
+    centred: Vec<i32>,
+    scale: Vec<f32>,
+    axis: Option<usize>,
+}
+
+/// Replaces every chain it can; leaves the others as they are.
+pub fn fuse_quantized_dense(graph: &mut GraphProto) {
+    let mut fused_any = false;
+    while let Some((remove, at, node)) = find_chain(graph) {
+        let mut nodes = vec![];
+        for (i, n) in std::mem::take(&mut graph.node).into_iter().enumerate() {
+            if i == at {
+                nodes.push(node.clone());
+            } else if !remove.contains(&i) {
+                nodes.push(n);
+            }
+        }
+        graph.node = nodes;
+        fused_any = true;
+    }
+    if fused_any {
+        drop_dead_nodes(graph);
+    }
+}
+
+fn is_standard(node: &NodeProto, op: &str) -> bool {
+    node.op_type == op && (node.domain.is_empty() || node.domain == "ai.onnx")
+}
+
+fn readers(graph: &GraphProto, tensor: &str) -> Vec<usize> {
+    graph
+        .node
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.input.iter().any(|i| i == tensor))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The only node reading `tensor`, if it is not a graph output.
+fn only_reader(graph: &GraphProto, tensor: &str) -> Option<usize> {
+    if graph.output.iter().any(|o| o.name == tensor) {
+        return None;
+    }
+    match readers(graph, tensor)[..] {
+        [one] => Some(one),
+        _ => None,
+    }
+}
+
+fn attribute<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
+    node.attribute.iter().find(|a| a.name == name)
+}
+
+fn float_of(node: &NodeProto, name: &str) -> Option<f32> {
+    attribute(node, name).map(|a| a.f)
+}
+
+/// The nodes to remove, where the fused node goes, and the fused node.
+fn find_chain(graph: &GraphProto) -> Option<(HashSet<usize>, usize, NodeProto)> {
+    for (q, quantize) in graph.node.iter().enumerate() {
+        let input = match quantize.op_type.as_str() {
+            crate::ops::FAKE_QUANTIZE => InputGrid::Fixed {
+                scale: float_of(quantize, "scale")?,
+                zero_point: float_of(quantize, "zero_point")?,
+                low: float_of(quantize, "low")?,
+                high: float_of(quantize, "high")?,
+            },
+            crate::ops::DYNAMIC_FAKE_QUANTIZE => InputGrid::Dynamic,
+            _ => continue,
+        };
+        if let Some(found) = chain_from(graph, q, input) {
+            return Some(found);
+        }
+    }
+    None
+}
+
+fn chain_from(graph: &GraphProto, q: usize, input: InputGrid) -> Option<(HashSet<usize>, usize, NodeProto)> {
+    let mut remove = HashSet::from([q]);
+    let mut tensor = graph.node[q].output.first()?.clone();
+    let mut p = only_reader(graph, &tensor)?;
+    while is_standard(&graph.node[p], "Identity") {
+        remove.insert(p);
+        tensor = graph.node[p].output.first()?.clone();
+        p = only_reader(graph, &tensor)?;
+    }
+    let product = &graph.node[p];
+    let gemm = is_standard(product, "Gemm");
+    if !(gemm || is_standard(product, "MatMul")) || product.input.first() != Some(&tensor) || product.output.len() != 1
+    {
+        return None;
+    }
+    let int_attr = |name: &str, default: i64| attribute(product, name).map_or(default, |a| a.i);
+    let float_attr = |name: &str| attribute(product, name).map_or(1.0, |a| a.f);
+    if gemm && (int_attr("transA", 0) != 0 || float_attr("alpha") != 1.0 || float_attr("beta") != 1.0) {
+        return None;
+    }
+    let transposed = gemm && int_attr("transB", 0) != 0;
+    let weight = integer_weight(graph, product.input.get(1)?)?;
+    let (k, m) = if transposed {
+        (weight.dims[1], weight.dims[0])
+    } else {
+        (weight.dims[0], weight.dims[1])
+    };
+    let column_axis = if transposed { 0 } else { 1 };
+    if weight.axis.is_some_and(|a| a != column_axis) {
+        return None;
+    }
+    let at = |d: usize, c: usize| {
+        if transposed {
+            weight.centred[c * k + d]
+        } else {
+            weight.centred[d * m + c]
+        }
+    };
+    let centred: Vec<i32> = (0..k)
+        .flat_map(|d| (0..m).map(move |c| (d, c)))
+        .map(|(d, c)| at(d, c))
+        .collect();
+    let mut bias = vec![0f32; m];
+    if gemm {
+        if let Some(c) = product.input.get(2).filter(|c| !c.is_empty()) {
+            add_row(&mut bias, &constant(graph, c, 0)?)?;
+        }
+    }
+    remove.insert(p);
+    let mut last = p;
+    let mut output = product.output[0].clone();
+    if let Some(a) = only_reader(graph, &output).filter(|&a| is_standard(&graph.node[a], "Add")) {
+        let add = &graph.node[a];
+        let other = add.input.iter().find(|i| **i != output);
+        if let Some(c) = other.and_then(|o| constant(graph, o, 0)) {
+            if add.input.len() == 2 && add_row(&mut bias, &c).is_some() {
+                remove.insert(a);
+                last = a;
+                output = add.output.first()?.clone();
+            }
+        }
+    }
+    let relu = match only_reader(graph, &output) {
+        Some(r) if is_standard(&graph.node[r], "Relu") => {
+            remove.insert(r);
+            last = r;
+            output = graph.node[r].output.first()?.clone();
+            true
+        }
+        _ => false,
+    };
+    // Checks every parameter the op will; a chain it would refuse stays as it is.
+    QuantizedDense::new(input, k, m, centred.clone(), weight.scale.clone(), bias.clone(), relu).ok()?;
+    let mut attributes = vec![
+        AttributeProto {
+            name: "weight".into(),
+            r#type: attribute_proto::AttributeType::Tensor as i32,
+            t: Some(TensorProto {
+                name: "weight".into(),
+                dims: vec![k as i64, m as i64],
+                data_type: DataType::Int32 as i32,
+                int32_data: centred,
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        floats("weight_scale", weight.scale),
+        floats("bias", bias),
+        int("relu", relu as i64),
+        int("dynamic", matches!(input, InputGrid::Dynamic) as i64),
+    ];
+    if let InputGrid::Fixed {
+        scale,
+        zero_point,
+        low,
+        high,
+    } = input
+    {
+        attributes.extend([
+            float("scale", scale),
+            float("zero_point", zero_point),
+            float("low", low),
+            float("high", high),
+        ]);
+    }
+    let node = NodeProto {
+        input: vec![graph.node[q].input.first()?.clone()],
+        output: vec![output.clone()],
+        name: format!("{output}__wasm_predict_quantized_dense"),
+        op_type: QUANTIZED_DENSE.into(),
+        domain: "ai.wasm-predict".into(),
+        attribute: attributes,
+        ..Default::default()
+    };
+    Some((remove, last, node))
+}
+
+/// Adds a constant of `bias.len()` values (shape `[m]` or `[1, m]`, or one value) to the bias.
+fn add_row(bias: &mut [f32], c: &Constant) -> Option<()> {
+    let leading_ones = c.dims.iter().rev().skip(1).all(|&d| d == 1);
+    match c.values.len() {
+        1 => bias.iter_mut().for_each(|b| *b += c.values[0]),
+        n if n == bias.len() && leading_ones => bias.iter_mut().zip(&c.values).for_each(|(b, v)| *b += v),
+        _ => return None,
+    }
+    Some(())
+}
+
+/// A weight that is a constant of 8-bit integers times a scale: `DequantizeLinear(W, s, zp)`, or
+/// `Mul(Cast(W) [- Cast(zp)], s)` (what dynamic quantization leaves).
+fn integer_weight(graph: &GraphProto, name: &str) -> Option<IntegerWeight> {
+    let producer = graph
+        .node
+        .iter()
+        .find(|n| n.output.first().is_some_and(|o| o == name))?;
+    let (ints, scale, axis) = if is_standard(producer, "DequantizeLinear") {
+        if attribute(producer, "block_size").is_some_and(|a| a.i != 0) {
+            return None;
+        }
+        let x = initializer(graph, producer.input.first()?)?;
+        if ![DataType::Int8 as i32, DataType::Uint8 as i32].contains(&x.data_type) {
+            return None;
+        }
+        let x = decode(x)?;
+        let scale = constant(graph, producer.input.get(1)?, 0)?;
+        let zp = match producer.input.get(2).filter(|z| !z.is_empty()) {
+            Some(z) => constant(graph, z, 0)?,
+            None => Constant {
+                dims: vec![],
+                values: vec![0.0],
+            },
+        };
+        if x.dims.len() != 2 || zp.values.len() != scale.values.len() {
+            return None;
+        }
+        let axis = match scale.values.len() {
+            1 => None,
+            n => {
+                let a = attribute(producer, "axis").map_or(1, |a| a.i);
+                let a = usize::try_from(if a < 0 { a + 2 } else { a }).ok().filter(|&a| a < 2)?;
+                (x.dims[a] == n).then_some(a)?;
+                Some(a)
+            }
+        };
+        let channel = |i: usize| match axis {
+            None => 0,
+            Some(0) => i / x.dims[1],
+            Some(_) => i % x.dims[1],
+        };
+        let ints = x
+            .values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v - zp.values[channel(i)])
+            .collect::<Vec<f32>>();
+        (
+            Constant {
+                dims: x.dims,
+                values: ints,
+            },
+            scale.values,
+            axis,
+        )
+    } else if is_standard(producer, "Mul") && producer.input.len() == 2 {
+        let [a, b] = [&producer.input[0], &producer.input[1]].map(|n| constant(graph, n, 0));
+        let (ints, scale) = match (a, b) {
+            (Some(a), Some(b)) if all_integers(&a) => (a, b),
+            (Some(a), Some(b)) if all_integers(&b) => (b, a),
+            _ => return None,
+        };
+        if ints.dims.len() != 2 {
+            return None;
+        }
+        let per_column = scale.values.len() == ints.dims[1] && scale.dims.iter().rev().skip(1).all(|&d| d == 1);
+        let axis = match scale.values.len() {
+            1 => None,
+            _ if per_column => Some(1),
+            _ => return None,
+        };
+        (ints, scale.values, axis)
+    } else {
+        return None;
+    };
+    if !all_integers(&ints) || scale.iter().any(|s| !s.is_finite() || *s == 0.0) {
+        return None;
+    }
+    Some(IntegerWeight {
+        dims: [ints.dims[0], ints.dims[1]],
+        centred: ints.values.iter().map(|&v| v as i32).collect(),
+        scale,
+        axis,
+    })
+}
+
+fn all_integers(c: &Constant) -> bool {
+    c.values.iter().all(|v| v.fract() == 0.0 && v.abs() <= 255.0)
+}
+
+fn initializer<'a>(graph: &'a GraphProto, name: &str) -> Option<&'a TensorProto> {
+    graph.initializer.iter().find(|t| t.name == name)
+}
+
+/// The value of a constant tensor: an initializer, or `Cast`/`Identity`/`Mul`/`Sub`/`Add`/
+/// `DequantizeLinear` (per tensor) of constants.
+fn constant(graph: &GraphProto, name: &str, depth: usize) -> Option<Constant> {
+    if let Some(t) = initializer(graph, name) {
+        return decode(t);
+    }
+    if depth > 8 {
+        return None;
+    }
+    let node = graph
+        .node
+        .iter()
+        .find(|n| n.output.first().is_some_and(|o| o == name))?;
+    let arg = |i: usize| constant(graph, node.input.get(i)?, depth + 1);
+    match node.op_type.as_str() {
+        "Identity" if is_standard(node, "Identity") => arg(0),
+        "Cast" if attribute(node, "to").is_some_and(|a| a.i == DataType::Float as i64) => arg(0),
+        "Mul" | "Sub" | "Add" if node.input.len() == 2 => {
+            let op = match node.op_type.as_str() {
+                "Mul" => |a: f32, b: f32| a * b,
+                "Sub" => |a: f32, b: f32| a - b,
+                _ => |a: f32, b: f32| a + b,
+            };
+            broadcast(&arg(0)?, &arg(1)?, op)
+        }
+        "DequantizeLinear" => {
+            let (x, scale) = (arg(0)?, arg(1)?);
+            let zp = match node.input.get(2).filter(|z| !z.is_empty()) {
+                Some(_) => arg(2)?,
+                None => Constant {
+                    dims: vec![],
+                    values: vec![0.0],
+                },
+            };
+            if scale.values.len() == 1 && zp.values.len() == 1 {
+                let values = x.values.iter().map(|v| (v - zp.values[0]) * scale.values[0]).collect();
+                Some(Constant { dims: x.dims, values })
+            } else if x.dims.len() == 1 && scale.values.len() == x.values.len() {
+                if ![1, x.values.len()].contains(&zp.values.len()) {
+                    return None;
+                }
+                let zp_at = |i: usize| zp.values[i.min(zp.values.len() - 1)];
+                let values = x
+                    .values
+                    .iter()
+                    .zip(&scale.values)
+                    .enumerate()
+                    .map(|(i, (v, s))| (v - zp_at(i)) * s)
+                    .collect();
+                Some(Constant { dims: x.dims, values })
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+/// `op(a, b)` with ONNX's multidirectional broadcasting.
+fn broadcast(a: &Constant, b: &Constant, op: fn(f32, f32) -> f32) -> Option<Constant> {
+    let rank = a.dims.len().max(b.dims.len());
+    let pad = |d: &[usize]| -> Vec<usize> {
+        std::iter::repeat_n(1, rank - d.len())
+            .chain(d.iter().copied())
+            .collect()
+    };
+    let (da, db) = (pad(&a.dims), pad(&b.dims));
+    let mut dims = Vec::with_capacity(rank);
+    for (&x, &y) in da.iter().zip(&db) {
+        dims.push(match (x, y) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => return None,
+        });
+    }
+    let count: usize = dims.iter().product();
+    let index = |flat: usize, d: &[usize]| {
+        let (mut rest, mut at, mut stride) = (flat, 0, 1);
+        for axis in (0..rank).rev() {
+            let coordinate = rest % dims[axis];
+            rest /= dims[axis];
+            if d[axis] != 1 {
+                at += coordinate * stride;
+            }
+            stride *= d[axis];
+        }
+        at
+    };
+    let values = (0..count)
+        .map(|i| op(a.values[index(i, &da)], b.values[index(i, &db)]))
+        .collect();
+    Some(Constant { dims, values })
+}
+
+/// The values of a float, int8, uint8, int32 or int64 initializer held in the file.
+fn decode(t: &TensorProto) -> Option<Constant> {
+    let dims: Vec<usize> = t.dims.iter().map(|&d| usize::try_from(d).ok()).collect::<Option<_>>()?;
+    let count: usize = dims.iter().product();
+    let raw = &t.raw_data;
+    let values: Vec<f32> = match DataType::try_from(t.data_type).ok()? {
+        DataType::Float if !raw.is_empty() => raw
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        DataType::Float => t.float_data.clone(),
+        DataType::Int8 if !raw.is_empty() => raw.iter().map(|&b| b as i8 as f32).collect(),
+        DataType::Uint8 if !raw.is_empty() => raw.iter().map(|&b| b as f32).collect(),
+        DataType::Int8 | DataType::Uint8 | DataType::Int32 if raw.is_empty() => {
+            t.int32_data.iter().map(|&v| v as f32).collect()
+        }
+        DataType::Int32 => raw
+            .chunks_exact(4)
+            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32)
+            .collect(),
+        DataType::Int64 if raw.is_empty() => t.int64_data.iter().map(|&v| v as f32).collect(),
+        DataType::Int64 => raw
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32)
+            .collect(),
+        _ => return None,
+    };
+    (values.len() == count).then_some(Constant { dims, values })
+}
+
+/// Removes nodes none of whose outputs is read or is a graph output (the weights' dequantization
+/// a fusion left behind).
+fn drop_dead_nodes(graph: &mut GraphProto) {
+    loop {
+        let read: HashSet<&str> = graph
+            .node
+            .iter()
+            .flat_map(|n| n.input.iter())
+            .chain(graph.output.iter().map(|o| &o.name))
+            .map(String::as_str)
+            .collect();
+        let dead: Vec<bool> = graph
+            .node
+            .iter()
+            .map(|n| n.output.iter().all(|o| !read.contains(o.as_str())))
+            .collect();
+        if !dead.iter().any(|&d| d) {
+            return;
+        }
+        let mut flags = dead.into_iter();
+        graph.node.retain(|_| !flags.next().unwrap_or(false));
+    }
+}
+
+fn floats(name: &str, values: Vec<f32>) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: attribute_proto::AttributeType::Floats as i32,
+        floats: values,
+        ..Default::default()
+    }
+}
+
+fn float(name: &str, value: f32) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: attribute_proto::AttributeType::Float as i32,
+        f: value,
+        ..Default::default()
+    }
+}
+
+fn int(name: &str, value: i64) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: attribute_proto::AttributeType::Int as i32,
+        i: value,
+        ..Default::default()
+    }
+}

@@ -1,0 +1,334 @@
+//! `QuantizedSoftmax`: a Softmax whose input was rounded to an 8-bit grid, computed with a table.
+//!
+//! Quantized classifiers round the logits before their Softmax. On that grid the differences
+//! `x_i - max(x)` are `(q_i - q_max) * scale` with `q_max - q_i` between 0 and 255, so the 256
+//! exponentials are computed once when the model loads, and each value costs a lookup instead of
+//! an `exp` (onnxruntime's `QLinearSoftmax` does the same). [`fuse_quantized_softmax`] puts the op
+//! where a graph has `FakeQuantize -> Softmax`.
+
+use tract_onnx::pb::{GraphProto, NodeProto};
+use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::internal::*;
+use tract_onnx::Onnx;
+
+use crate::expansion::F32Expansion;
+
+use crate::ops::FAKE_QUANTIZE;
+use wasm_predict_kernels::{round_each, Rounding};
+
+/// Op type of [`QuantizedSoftmax`] in rewritten graphs.
+pub const QUANTIZED_SOFTMAX: &str = "WasmPredictQuantizedSoftmax";
+
+/// The op; see the module documentation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantizedSoftmax {
+    rounding: Rounding,
+    /// ONNX's `axis` (negative counts from the end).
+    axis: i64,
+    /// Before opset 13, the Softmax runs over all the axes from `axis` on, flattened; since, along
+    /// `axis` alone.
+    flattened: bool,
+    /// `exp(-d * scale)` for `d` in `0..=high - low`.
+    table: Vec<f32>,
+}
+
+impl Eq for QuantizedSoftmax {}
+
+impl std::hash::Hash for QuantizedSoftmax {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.table.iter().for_each(|v| v.to_bits().hash(state));
+        (self.axis, self.flattened).hash(state);
+    }
+}
+
+impl QuantizedSoftmax {
+    /// The op for the input grid of a `FakeQuantize` (scale, zero point, integer range).
+    pub fn new(
+        scale: f32,
+        zero_point: f32,
+        low: f32,
+        high: f32,
+        axis: i64,
+        flattened: bool,
+    ) -> TractResult<QuantizedSoftmax> {
+        ensure!(
+            scale.is_finite() && scale > 0.0 && low <= zero_point && zero_point <= high && high - low <= 255.0,
+            "{QUANTIZED_SOFTMAX}: input grid scale {scale}, zero point {zero_point}, range [{low}, {high}]"
+        );
+        let rounding = Rounding {
+            scale,
+            low: low - zero_point,
+            high: high - zero_point,
+        };
+        let table = (0..=(high - low) as u32).map(|d| (-(d as f32) * scale).exp()).collect();
+        Ok(QuantizedSoftmax {
+            rounding,
+            axis,
+            flattened,
+            table,
+        })
+    }
+
+    /// For an input of this shape: how many Softmaxes, over how many values each, at what
+    /// distance from one value to the next.
+    fn layout(&self, shape: &[usize]) -> TractResult<Layout> {
+        let rank = shape.len() as i64;
+        let axis = if self.axis < 0 { self.axis + rank } else { self.axis };
+        ensure!(
+            (0..rank.max(1)).contains(&axis),
+            "{QUANTIZED_SOFTMAX}: axis {} of a rank {rank} input",
+            self.axis
+        );
+        let (before, after) = shape.split_at((axis as usize).min(shape.len()));
+        let outer = before.iter().product();
+        if self.flattened {
+            return Ok(Layout {
+                outer,
+                length: after.iter().product(),
+                stride: 1,
+            });
+        }
+        let length = after.first().copied().unwrap_or(1);
+        let stride = after.iter().skip(1).product();
+        Ok(Layout {
+            outer: outer * stride,
+            length,
+            stride,
+        })
+    }
+
+    /// The Softmax of the rounded values, for every run that `layout` describes.
+    fn apply(&self, x: &[f32], layout: Layout) -> Vec<f32> {
+        let mut out = vec![0f32; x.len()];
+        let Layout { length, stride, .. } = layout;
+        let (mut ints, mut gathered) = (Vec::with_capacity(length), Vec::with_capacity(length));
+        for run in 0..layout.outer {
+            let (block, within) = (run / stride, run % stride);
+            let first = block * length * stride + within;
+            let values = if stride == 1 {
+                x.get(first..first + length).unwrap_or_default()
+            } else {
+                gathered.clear();
+                gathered.extend((0..length).map(|j| x.get(first + j * stride).copied().unwrap_or(0.0)));
+                &gathered
+            };
+            ints.clear();
+            let nan = round_each(values, self.rounding, &mut ints);
+            let top = ints.iter().copied().max().unwrap_or(0);
+            let exp = |q: &i32| self.table.get((top - q) as usize).copied().unwrap_or(0.0);
+            let sum: f32 = ints.iter().map(exp).sum();
+            let inverse = if nan { f32::NAN } else { 1.0 / sum };
+            for (j, q) in ints.iter().enumerate() {
+                if let Some(y) = out.get_mut(first + j * stride) {
+                    *y = exp(q) * inverse;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Where the values of each Softmax lie in a flat input: run `r` starts at
+/// `(r / stride) * length * stride + r % stride` and steps by `stride`.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    outer: usize,
+    length: usize,
+    stride: usize,
+}
+
+impl Op for QuantizedSoftmax {
+    fn name(&self) -> StaticName {
+        QUANTIZED_SOFTMAX.into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!(
+            "{:?}, axis {}, flattened: {}",
+            self.rounding, self.axis, self.flattened
+        )])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for QuantizedSoftmax {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = args_1!(inputs);
+        let shape = input.shape().to_vec();
+        let plain = input.try_as_plain_ram()?;
+        let out = self.apply(plain.as_slice::<f32>()?, self.layout(&shape)?);
+        Ok(tvec!(tract_ndarray::ArrayD::from_shape_vec(shape, out)?.into_tvalue()))
+    }
+}
+
+impl TypedOp for QuantizedSoftmax {
+    as_op!();
+
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        Ok(tvec!(f32::fact(inputs[0].shape.clone())))
+    }
+}
+
+fn attribute(node: &NodeProto, name: &str) -> Option<f32> {
+    node.attribute.iter().find(|a| a.name == name).map(|a| a.f)
+}
+
+/// Reads the op from the node [`fuse_quantized_softmax`] writes.
+fn from_node(node: &NodeProto) -> TractResult<QuantizedSoftmax> {
+    let float = |name| {
+        attribute(node, name).ok_or_else(|| format_err!("{QUANTIZED_SOFTMAX} node {:?} lacks {name}", node.name))
+    };
+    let int = |name| node.attribute.iter().find(|a| a.name == name).map(|a| a.i);
+    let (axis, flattened) = (int("axis").unwrap_or(-1), int("flattened").unwrap_or(0) != 0);
+    QuantizedSoftmax::new(
+        float("scale")?,
+        float("zero_point")?,
+        float("low")?,
+        float("high")?,
+        axis,
+        flattened,
+    )
+}
+
+/// Adds [`QuantizedSoftmax`] to an ONNX op register.
+pub fn register(onnx: &mut Onnx) {
+    onnx.op_register.insert(QUANTIZED_SOFTMAX, |_, node| {
+        Ok((
+            {
+                let op = from_node(node)?;
+                expand(F32Expansion {
+                    name: QUANTIZED_SOFTMAX,
+                    last_axis: None,
+                    op,
+                })
+            },
+            vec![],
+        ))
+    });
+}
+
+/// Replaces each `FakeQuantize -> Softmax` whose rounding feeds only the Softmax; the graph's
+/// `opset` says what the Softmax's `axis` means.
+pub fn fuse_quantized_softmax(graph: &mut GraphProto, opset: i64) {
+    let mut at = 0;
+    while at < graph.node.len() {
+        if let Some((quantize, fused)) = fusion(graph, at, opset) {
+            graph.node[at] = fused;
+            graph.node.remove(quantize);
+            at = 0;
+        } else {
+            at += 1;
+        }
+    }
+}
+
+/// For the Softmax at `at`: the position of its `FakeQuantize` and the fused node.
+fn fusion(graph: &GraphProto, at: usize, opset: i64) -> Option<(usize, NodeProto)> {
+    let softmax = &graph.node[at];
+    if softmax.op_type != "Softmax" || !(softmax.domain.is_empty() || softmax.domain == "ai.onnx") {
+        return None;
+    }
+    let flattened = opset < 13;
+    let axis = softmax
+        .attribute
+        .iter()
+        .find(|a| a.name == "axis")
+        .map_or(if flattened { 1 } else { -1 }, |a| a.i);
+    let input = softmax.input.first()?;
+    let quantize = graph
+        .node
+        .iter()
+        .position(|n| n.op_type == FAKE_QUANTIZE && n.output.first() == Some(input))?;
+    let readers = graph.node.iter().filter(|n| n.input.iter().any(|i| i == input)).count();
+    if readers != 1 || graph.output.iter().any(|o| &o.name == input) {
+        return None;
+    }
+    let q = &graph.node[quantize];
+    let mut fused = NodeProto {
+        name: format!("{}__wasm_predict_quantized_softmax", softmax.name),
+        op_type: QUANTIZED_SOFTMAX.into(),
+        input: q.input.clone(),
+        output: softmax.output.clone(),
+        attribute: q.attribute.clone(),
+        ..Default::default()
+    };
+    for (name, value) in [("axis", axis), ("flattened", i64::from(flattened))] {
+        fused.attribute.push(tract_onnx::pb::AttributeProto {
+            name: name.into(),
+            r#type: tract_onnx::pb::attribute_proto::AttributeType::Int as i32,
+            i: value,
+            ..Default::default()
+        });
+    }
+    // Only a grid the op takes: otherwise the pair stays as it is.
+    from_node(&fused).ok()?;
+    Some((quantize, fused))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::QuantizedSoftmax;
+    use crate::ops::FakeQuantize;
+
+    fn softmax(x: &[f32]) -> Vec<f32> {
+        let top = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let e: Vec<f32> = x.iter().map(|v| (v - top).exp()).collect();
+        let sum: f32 = e.iter().sum();
+        e.iter().map(|v| v / sum).collect()
+    }
+
+    #[test]
+    fn the_table_gives_the_softmax_of_the_rounded_values() {
+        for (scale, zp, low, high) in [
+            (0.17, 131.0, 0.0, 255.0),
+            (0.05, -4.0, -128.0, 127.0),
+            (0.9, 0.0, -128.0, 127.0),
+        ] {
+            let op = QuantizedSoftmax::new(scale, zp, low, high, -1, false).unwrap();
+            let x: Vec<f32> = (0..40).map(|i| ((i * 7919) % 97) as f32 * 0.21 - 9.0).collect();
+            let got = op.apply(&x, op.layout(&[4, 10]).unwrap());
+            let mut rounded = x.clone();
+            FakeQuantize::new(scale, zp, low, high).apply(&mut rounded);
+            let want: Vec<f32> = rounded.chunks(10).flat_map(softmax).collect();
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() <= 1e-6 + 1e-5 * w, "scale {scale}: {g} vs {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_nan_makes_its_row_nan_and_bad_grids_are_errors() {
+        let op = QuantizedSoftmax::new(0.1, 0.0, -128.0, 127.0, 1, true).unwrap();
+        let out = op.apply(&[1.0, f32::NAN, 0.5, 0.5], op.layout(&[2, 2]).unwrap());
+        assert!(out[0].is_nan() && out[1].is_nan());
+        assert_eq!(out[2..], [0.5, 0.5]);
+        assert!(op.layout(&[2, 2]).is_ok() && QuantizedSoftmax { axis: 3, ..op.clone() }.layout(&[2, 2]).is_err());
+        assert!(QuantizedSoftmax::new(0.0, 0.0, -128.0, 127.0, -1, false).is_err());
+        assert!(QuantizedSoftmax::new(0.1, 0.0, -32768.0, 32767.0, -1, false).is_err());
+        assert!(QuantizedSoftmax::new(f32::NAN, 0.0, 0.0, 255.0, -1, false).is_err());
+    }
+
+    #[test]
+    fn any_axis_and_the_flattened_form_match_the_float_softmax() {
+        // Shape [2, 3, 4]: along axis 1 (stride 4), and flattened from axis 1 (12 values).
+        let x: Vec<f32> = (0..24).map(|i| ((i * 31) % 11) as f32 * 0.3 - 1.0).collect();
+        let op = QuantizedSoftmax::new(0.01, 0.0, -128.0, 127.0, 1, false).unwrap();
+        let got = op.apply(&x, op.layout(&[2, 3, 4]).unwrap());
+        let mut rounded = x.clone();
+        FakeQuantize::new(0.01, 0.0, -128.0, 127.0).apply(&mut rounded);
+        for (b, i) in (0..2).flat_map(|b| (0..4).map(move |i| (b, i))) {
+            let at: Vec<usize> = (0..3).map(|j| b * 12 + j * 4 + i).collect();
+            let want = softmax(&at.iter().map(|&a| rounded[a]).collect::<Vec<_>>());
+            for (a, w) in at.iter().zip(want) {
+                assert!((got[*a] - w).abs() < 1e-6, "{b} {i}: {} vs {w}", got[*a]);
+            }
+        }
+        let flat = QuantizedSoftmax::new(0.01, 0.0, -128.0, 127.0, 1, true).unwrap();
+        let got = flat.apply(&x, flat.layout(&[2, 3, 4]).unwrap());
+        let want: Vec<f32> = rounded.chunks(12).flat_map(softmax).collect();
+        assert!(got.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-6));
+    }
+}
