@@ -37,7 +37,7 @@ pub enum InputGrid {
 }
 
 /// The op; see the module documentation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct QuantizedDense {
     input: InputGrid,
     k: usize,
@@ -48,7 +48,17 @@ pub struct QuantizedDense {
     weight_scale: Vec<f32>,
     bias: Vec<f32>,
     relu: bool,
+    /// Made from the fields above, for the kernel.
     packed: PackedWeight,
+}
+
+impl PartialEq for QuantizedDense {
+    fn eq(&self, other: &Self) -> bool {
+        fn fields(d: &QuantizedDense) -> (InputGrid, usize, usize, &[i16], &[f32], &[f32], bool) {
+            (d.input, d.k, d.m, &d.weight, &d.weight_scale, &d.bias, d.relu)
+        }
+        fields(self) == fields(other)
+    }
 }
 
 impl Eq for QuantizedDense {}
@@ -112,7 +122,7 @@ impl QuantizedDense {
             );
         }
         let weight: Vec<i16> = weight.into_iter().map(|w| w as i16).collect();
-        let packed = PackedWeight::new(&weight, k, m);
+        let packed = PackedWeight::new(&weight, k, m, &weight_scale, &bias, relu);
         Ok(QuantizedDense {
             input,
             k,
@@ -137,24 +147,14 @@ impl QuantizedDense {
             out.fill(f32::NAN);
             return out;
         };
-        let scale: Vec<f32> = self.weight_scale.iter().map(|s| input_scale * s).collect();
         let ints = IntRows::round(&x[..rows * self.k], self.k, rounding);
-        self.packed.apply(&ints, &scale, &self.bias, self.relu, &mut out);
+        self.packed.apply(&ints, input_scale, &mut out);
         out
     }
 
     /// How this input is rounded, and its scale; `None` when a dynamic range is not finite.
     fn rounding(&self, x: &[f32]) -> Option<(Rounding, f32)> {
-        let centred = |scale: f32, zero_point: f32, low: f32, high: f32| {
-            (
-                Rounding {
-                    scale,
-                    low: low - zero_point,
-                    high: high - zero_point,
-                },
-                scale,
-            )
-        };
+        let centred = |scale, zero_point, low, high| (Rounding::centred(scale, zero_point, low, high), scale);
         match self.input {
             InputGrid::Fixed {
                 scale,
@@ -236,18 +236,8 @@ impl TypedOp for QuantizedDense {
     }
 }
 
-fn float_attribute(node: &NodeProto, name: &str) -> TractResult<f32> {
-    node.attribute
-        .iter()
-        .find(|a| a.name == name)
-        .map(|a| a.f)
-        .ok_or_else(|| format_err!("{QUANTIZED_DENSE} node {:?} lacks attribute {name}", node.name))
-}
-
 fn attribute<'a>(node: &'a NodeProto, name: &str) -> TractResult<&'a tract_onnx::pb::AttributeProto> {
-    node.attribute
-        .iter()
-        .find(|a| a.name == name)
+    crate::graph_edit::attribute(node, name)
         .ok_or_else(|| format_err!("{QUANTIZED_DENSE} node {:?} lacks attribute {name}", node.name))
 }
 
@@ -256,11 +246,12 @@ fn from_node(node: &NodeProto) -> TractResult<QuantizedDense> {
     let input = if attribute(node, "dynamic")?.i != 0 {
         InputGrid::Dynamic
     } else {
+        let [scale, zero_point, low, high] = crate::ops::grid_of(node)?;
         InputGrid::Fixed {
-            scale: float_attribute(node, "scale")?,
-            zero_point: float_attribute(node, "zero_point")?,
-            low: float_attribute(node, "low")?,
-            high: float_attribute(node, "high")?,
+            scale,
+            zero_point,
+            low,
+            high,
         }
     };
     let weight = attribute(node, "weight")?

@@ -9,6 +9,9 @@ use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::pb::{attribute_proto, AttributeProto, GraphProto, NodeProto, TensorProto};
 
 use crate::dense::{InputGrid, QuantizedDense, QUANTIZED_DENSE};
+use crate::graph_edit::{
+    attribute, float_attribute, floats_attribute, int_attribute, is_standard, only_reader, DOMAIN,
+};
 
 /// A constant tensor, in f32.
 struct Constant {
@@ -44,49 +47,19 @@ pub fn fuse_quantized_dense(graph: &mut GraphProto) {
     }
 }
 
-fn is_standard(node: &NodeProto, op: &str) -> bool {
-    node.op_type == op && (node.domain.is_empty() || node.domain == "ai.onnx")
-}
-
-fn readers(graph: &GraphProto, tensor: &str) -> Vec<usize> {
-    graph
-        .node
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| n.input.iter().any(|i| i == tensor))
-        .map(|(i, _)| i)
-        .collect()
-}
-
-/// The only node reading `tensor`, if it is not a graph output.
-fn only_reader(graph: &GraphProto, tensor: &str) -> Option<usize> {
-    if graph.output.iter().any(|o| o.name == tensor) {
-        return None;
-    }
-    match readers(graph, tensor)[..] {
-        [one] => Some(one),
-        _ => None,
-    }
-}
-
-fn attribute<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
-    node.attribute.iter().find(|a| a.name == name)
-}
-
-fn float_of(node: &NodeProto, name: &str) -> Option<f32> {
-    attribute(node, name).map(|a| a.f)
-}
-
 /// The nodes to remove, where the fused node goes, and the fused node.
 fn find_chain(graph: &GraphProto) -> Option<(HashSet<usize>, usize, NodeProto)> {
     for (q, quantize) in graph.node.iter().enumerate() {
         let input = match quantize.op_type.as_str() {
-            crate::ops::FAKE_QUANTIZE => InputGrid::Fixed {
-                scale: float_of(quantize, "scale")?,
-                zero_point: float_of(quantize, "zero_point")?,
-                low: float_of(quantize, "low")?,
-                high: float_of(quantize, "high")?,
-            },
+            crate::ops::FAKE_QUANTIZE => {
+                let [scale, zero_point, low, high] = crate::ops::grid_of(quantize).ok()?;
+                InputGrid::Fixed {
+                    scale,
+                    zero_point,
+                    low,
+                    high,
+                }
+            }
             crate::ops::DYNAMIC_FAKE_QUANTIZE => InputGrid::Dynamic,
             _ => continue,
         };
@@ -183,10 +156,10 @@ fn chain_from(graph: &GraphProto, q: usize, input: InputGrid) -> Option<(HashSet
             }),
             ..Default::default()
         },
-        floats("weight_scale", weight.scale),
-        floats("bias", bias),
-        int("relu", relu as i64),
-        int("dynamic", matches!(input, InputGrid::Dynamic) as i64),
+        floats_attribute("weight_scale", weight.scale),
+        floats_attribute("bias", bias),
+        int_attribute("relu", relu as i64),
+        int_attribute("dynamic", matches!(input, InputGrid::Dynamic) as i64),
     ];
     if let InputGrid::Fixed {
         scale,
@@ -196,10 +169,10 @@ fn chain_from(graph: &GraphProto, q: usize, input: InputGrid) -> Option<(HashSet
     } = input
     {
         attributes.extend([
-            float("scale", scale),
-            float("zero_point", zero_point),
-            float("low", low),
-            float("high", high),
+            float_attribute("scale", scale),
+            float_attribute("zero_point", zero_point),
+            float_attribute("low", low),
+            float_attribute("high", high),
         ]);
     }
     let node = NodeProto {
@@ -207,7 +180,7 @@ fn chain_from(graph: &GraphProto, q: usize, input: InputGrid) -> Option<(HashSet
         output: vec![output.clone()],
         name: format!("{output}__wasm_predict_quantized_dense"),
         op_type: QUANTIZED_DENSE.into(),
-        domain: "ai.wasm-predict".into(),
+        domain: DOMAIN.into(),
         attribute: attributes,
         ..Default::default()
     };
@@ -465,32 +438,5 @@ fn drop_dead_nodes(graph: &mut GraphProto) {
         }
         let mut flags = dead.into_iter();
         graph.node.retain(|_| !flags.next().unwrap_or(false));
-    }
-}
-
-fn floats(name: &str, values: Vec<f32>) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: attribute_proto::AttributeType::Floats as i32,
-        floats: values,
-        ..Default::default()
-    }
-}
-
-fn float(name: &str, value: f32) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: attribute_proto::AttributeType::Float as i32,
-        f: value,
-        ..Default::default()
-    }
-}
-
-fn int(name: &str, value: i64) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: attribute_proto::AttributeType::Int as i32,
-        i: value,
-        ..Default::default()
     }
 }

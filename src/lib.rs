@@ -12,6 +12,7 @@ pub mod dense;
 pub mod error;
 pub mod expansion;
 pub mod fuse_dense;
+pub mod graph_edit;
 pub mod lowering;
 pub mod manifest;
 pub mod ops;

@@ -38,6 +38,7 @@ use tract_onnx::pb::{
 };
 
 use crate::error::{PredictError, Result};
+use crate::graph_edit::{attribute, float_attribute, int_attribute, is_standard, readers, DOMAIN};
 
 /// Keeps only `outputs` as graph outputs and drops every node they do not depend on.
 pub fn keep_outputs(model: &mut ModelProto, outputs: &[&str]) -> Result<()> {
@@ -125,10 +126,6 @@ pub fn lower_with(model: &mut ModelProto, integer_products: bool) -> Result<()> 
     Ok(())
 }
 
-fn is_standard(node: &NodeProto, op: &str) -> bool {
-    node.op_type == op && (node.domain.is_empty() || node.domain == "ai.onnx")
-}
-
 /// Rewrites onnxruntime's dynamic quantization pattern,
 /// `DynamicQuantizeLinear(x) -> MatMulInteger|ConvInteger(y, W, y_zp, w_zp) -> Cast -> Mul(Mul(y_scale, w_scale))`,
 /// as `DynamicFakeQuantize(x) -> MatMul|Conv(x', (Cast(W) - w_zp) * w_scale)`: the same values,
@@ -138,17 +135,9 @@ fn fuse_dynamic_quantization(graph: &mut GraphProto) {
     let initializers: HashMap<String, TensorProto> =
         graph.initializer.iter().map(|t| (t.name.clone(), t.clone())).collect();
     loop {
-        let readers = |graph: &GraphProto, name: &str| -> Vec<usize> {
-            graph
-                .node
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| n.input.iter().any(|i| i == name))
-                .map(|(i, _)| i)
-                .collect()
-        };
-        let only_reader = |graph: &GraphProto, name: &str| match readers(graph, name).as_slice() {
-            [one] => Some(*one),
+        // One reader, graph output or not.
+        let sole_reader = |graph: &GraphProto, name: &str| match readers(graph, name)[..] {
+            [one] => Some(one),
             _ => None,
         };
         let outputs: HashSet<String> = graph.output.iter().map(|o| o.name.clone()).collect();
@@ -172,14 +161,14 @@ fn fuse_dynamic_quantization(graph: &mut GraphProto) {
                 {
                     continue 'search;
                 }
-                let Some(c) = only_reader(graph, &product.output[0]) else {
+                let Some(c) = sole_reader(graph, &product.output[0]) else {
                     continue 'search;
                 };
                 let cast = &graph.node[c];
                 if !is_standard(cast, "Cast") || attribute(cast, "to").map(|a| a.i) != Some(DataType::Float as i64) {
                     continue 'search;
                 }
-                let Some(p) = only_reader(graph, &cast.output[0]) else {
+                let Some(p) = sole_reader(graph, &cast.output[0]) else {
                     continue 'search;
                 };
                 let mul = &graph.node[p];
@@ -208,7 +197,7 @@ fn fuse_dynamic_quantization(graph: &mut GraphProto) {
                 let w_zp_ok =
                     w_zp.is_none_or(|z| initializers.get(z).is_some_and(|t| t.dims.iter().product::<i64>() == 1));
                 if !(is_standard(scales, "Mul") && initializers.contains_key(weight) && w_scale_ok && w_zp_ok)
-                    || only_reader(graph, scale_name) != Some(p)
+                    || sole_reader(graph, scale_name) != Some(p)
                 {
                     continue 'search;
                 }
@@ -233,7 +222,7 @@ fn fuse_dynamic_quantization(graph: &mut GraphProto) {
             output: vec![quantized.clone()],
             name: quantized.clone(),
             op_type: crate::ops::DYNAMIC_FAKE_QUANTIZE.into(),
-            domain: "ai.wasm-predict".into(),
+            domain: DOMAIN.into(),
             ..Default::default()
         }];
         for (m, p, w_scale, w_zp) in chains {
@@ -442,7 +431,7 @@ fn fuse_quantize_dequantize_pairs(graph: &mut GraphProto) {
                 output: vec![fused.clone()],
                 name: fused.clone(),
                 op_type: crate::ops::FAKE_QUANTIZE.into(),
-                domain: "ai.wasm-predict".into(),
+                domain: DOMAIN.into(),
                 attribute: attributes.iter().map(|(n, v)| float_attribute(n, *v)).collect(),
                 ..Default::default()
             },
@@ -466,20 +455,11 @@ fn fuse_quantize_dequantize_pairs(graph: &mut GraphProto) {
     }
 }
 
-/// The nodes of `graph` that read `tensor`.
-fn readers(graph: &GraphProto, tensor: &str) -> usize {
-    graph
-        .node
-        .iter()
-        .filter(|n| n.input.iter().any(|i| i == tensor))
-        .count()
-}
-
 /// Replaces the `FakeQuantize` node at `position` by an `Identity` and returns its op.
 fn take_fake_quantize(graph: &mut GraphProto, position: usize) -> Option<crate::ops::FakeQuantize> {
     let node = &graph.node[position];
-    let value = |name: &str| attribute(node, name).map(|a| a.f);
-    let op = crate::ops::FakeQuantize::new(value("scale")?, value("zero_point")?, value("low")?, value("high")?);
+    let [scale, zero_point, low, high] = crate::ops::grid_of(node).ok()?;
+    let op = crate::ops::FakeQuantize::new(scale, zero_point, low, high);
     graph.node[position] = NodeProto {
         input: node.input.iter().take(1).cloned().collect(),
         output: node.output.clone(),
@@ -498,7 +478,7 @@ pub fn take_input_quantization(model: &mut ModelProto) -> Option<crate::ops::Fak
     let graph = model.graph.as_mut()?;
     let input = graph.input.first()?.name.clone();
     let mut source = input.clone();
-    if readers(graph, &input) == 1 {
+    if readers(graph, &input).len() == 1 {
         if let Some(cast) = graph.node.iter().find(|n| {
             is_standard(n, "Cast")
                 && n.input.first() == Some(&input)
@@ -507,7 +487,7 @@ pub fn take_input_quantization(model: &mut ModelProto) -> Option<crate::ops::Fak
             source = cast.output.first()?.clone();
         }
     }
-    if readers(graph, &source) != 1 || (source != input && readers(graph, &input) != 1) {
+    if readers(graph, &source).len() != 1 || (source != input && readers(graph, &input).len() != 1) {
         return None;
     }
     let position = graph
@@ -536,7 +516,7 @@ pub fn take_output_quantization(model: &mut ModelProto) -> Option<crate::ops::Fa
             return None;
         }
         let input = node.input.first()?.clone();
-        if readers(graph, &input) != 1 {
+        if readers(graph, &input).len() != 1 {
             return None;
         }
         tensor = input;
@@ -1277,28 +1257,6 @@ fn int64_vector(name: &str, values: Vec<i64>) -> TensorProto {
         dims: vec![values.len() as i64],
         data_type: DataType::Int64 as i32,
         int64_data: values,
-        ..Default::default()
-    }
-}
-
-fn attribute<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
-    node.attribute.iter().find(|a| a.name == name)
-}
-
-fn float_attribute(name: &str, value: f32) -> AttributeProto {
-    AttributeProto {
-        name: name.to_string(),
-        r#type: AttributeType::Float as i32,
-        f: value,
-        ..Default::default()
-    }
-}
-
-fn int_attribute(name: &str, value: i64) -> AttributeProto {
-    AttributeProto {
-        name: name.to_string(),
-        r#type: AttributeType::Int as i32,
-        i: value,
         ..Default::default()
     }
 }

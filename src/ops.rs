@@ -75,14 +75,14 @@ impl FakeQuantize {
 
     /// Applies the op to values in place.
     pub fn apply(&self, values: &mut [f32]) {
-        let (scale, zp) = (f32::from_bits(self.scale), f32::from_bits(self.zero_point));
         // clamp(round(x) + zp, low, high) - zp is round(clamp(x, low - zp, high - zp)) for an
         // integer zp.
-        let rounding = Rounding {
-            scale,
-            low: f32::from_bits(self.low) - zp,
-            high: f32::from_bits(self.high) - zp,
-        };
+        let rounding = Rounding::centred(
+            f32::from_bits(self.scale),
+            f32::from_bits(self.zero_point),
+            f32::from_bits(self.low),
+            f32::from_bits(self.high),
+        );
         wasm_predict_kernels::fake_quantize(values, rounding);
     }
 }
@@ -103,23 +103,23 @@ impl ElementWiseMiniOp for FakeQuantize {
     }
 }
 
-fn float_attribute(node: &NodeProto, name: &str) -> TractResult<f32> {
-    node.attribute
-        .iter()
-        .find(|a| a.name == name)
-        .map(|a| a.f)
-        .ok_or_else(|| anyhow::anyhow!("{FAKE_QUANTIZE} node {:?} lacks attribute {name}", node.name))
+/// The grid that a node's float attributes `scale`, `zero_point`, `low` and `high` give, as
+/// `[scale, zero_point, low, high]`: a `FakeQuantize` carries it so, and so do the ops fused from
+/// one.
+pub fn grid_of(node: &NodeProto) -> TractResult<[f32; 4]> {
+    let value = |name| {
+        crate::graph_edit::attribute(node, name)
+            .map(|a| a.f)
+            .ok_or_else(|| anyhow::anyhow!("{} node {:?} lacks attribute {name}", node.op_type, node.name))
+    };
+    Ok([value("scale")?, value("zero_point")?, value("low")?, value("high")?])
 }
 
 /// Adds our ops to an ONNX op register.
 pub fn register(onnx: &mut Onnx) {
     onnx.op_register.insert(FAKE_QUANTIZE, |_, node| {
-        let op = FakeQuantize::new(
-            float_attribute(node, "scale")?,
-            float_attribute(node, "zero_point")?,
-            float_attribute(node, "low")?,
-            float_attribute(node, "high")?,
-        );
+        let [scale, zero_point, low, high] = grid_of(node)?;
+        let op = FakeQuantize::new(scale, zero_point, low, high);
         Ok((ElementWiseOp(Box::new(op), None).into_hir(), vec![]))
     });
     onnx.op_register.insert(DYNAMIC_FAKE_QUANTIZE, |_, _| {

@@ -13,6 +13,7 @@ use tract_onnx::Onnx;
 
 use crate::expansion::F32Expansion;
 
+use crate::graph_edit::{attribute, int_attribute, is_standard, only_reader, DOMAIN};
 use crate::ops::FAKE_QUANTIZE;
 use wasm_predict_kernels::{round_each, Rounding};
 
@@ -55,11 +56,7 @@ impl QuantizedSoftmax {
             scale.is_finite() && scale > 0.0 && low <= zero_point && zero_point <= high && high - low <= 255.0,
             "{QUANTIZED_SOFTMAX}: input grid scale {scale}, zero point {zero_point}, range [{low}, {high}]"
         );
-        let rounding = Rounding {
-            scale,
-            low: low - zero_point,
-            high: high - zero_point,
-        };
+        let rounding = Rounding::centred(scale, zero_point, low, high);
         let table = (0..=(high - low) as u32).map(|d| (-(d as f32) * scale).exp()).collect();
         Ok(QuantizedSoftmax {
             rounding,
@@ -172,25 +169,12 @@ impl TypedOp for QuantizedSoftmax {
     }
 }
 
-fn attribute(node: &NodeProto, name: &str) -> Option<f32> {
-    node.attribute.iter().find(|a| a.name == name).map(|a| a.f)
-}
-
 /// Reads the op from the node [`fuse_quantized_softmax`] writes.
 fn from_node(node: &NodeProto) -> TractResult<QuantizedSoftmax> {
-    let float = |name| {
-        attribute(node, name).ok_or_else(|| format_err!("{QUANTIZED_SOFTMAX} node {:?} lacks {name}", node.name))
-    };
-    let int = |name| node.attribute.iter().find(|a| a.name == name).map(|a| a.i);
+    let [scale, zero_point, low, high] = crate::ops::grid_of(node)?;
+    let int = |name| attribute(node, name).map(|a| a.i);
     let (axis, flattened) = (int("axis").unwrap_or(-1), int("flattened").unwrap_or(0) != 0);
-    QuantizedSoftmax::new(
-        float("scale")?,
-        float("zero_point")?,
-        float("low")?,
-        float("high")?,
-        axis,
-        flattened,
-    )
+    QuantizedSoftmax::new(scale, zero_point, low, high, axis, flattened)
 }
 
 /// Adds [`QuantizedSoftmax`] to an ONNX op register.
@@ -228,41 +212,31 @@ pub fn fuse_quantized_softmax(graph: &mut GraphProto, opset: i64) {
 /// For the Softmax at `at`: the position of its `FakeQuantize` and the fused node.
 fn fusion(graph: &GraphProto, at: usize, opset: i64) -> Option<(usize, NodeProto)> {
     let softmax = &graph.node[at];
-    if softmax.op_type != "Softmax" || !(softmax.domain.is_empty() || softmax.domain == "ai.onnx") {
+    if !is_standard(softmax, "Softmax") {
         return None;
     }
     let flattened = opset < 13;
-    let axis = softmax
-        .attribute
-        .iter()
-        .find(|a| a.name == "axis")
-        .map_or(if flattened { 1 } else { -1 }, |a| a.i);
+    let axis = attribute(softmax, "axis").map_or(if flattened { 1 } else { -1 }, |a| a.i);
     let input = softmax.input.first()?;
     let quantize = graph
         .node
         .iter()
         .position(|n| n.op_type == FAKE_QUANTIZE && n.output.first() == Some(input))?;
-    let readers = graph.node.iter().filter(|n| n.input.iter().any(|i| i == input)).count();
-    if readers != 1 || graph.output.iter().any(|o| &o.name == input) {
-        return None;
-    }
+    only_reader(graph, input)?;
     let q = &graph.node[quantize];
     let mut fused = NodeProto {
         name: format!("{}__wasm_predict_quantized_softmax", softmax.name),
         op_type: QUANTIZED_SOFTMAX.into(),
+        domain: DOMAIN.into(),
         input: q.input.clone(),
         output: softmax.output.clone(),
         attribute: q.attribute.clone(),
         ..Default::default()
     };
-    for (name, value) in [("axis", axis), ("flattened", i64::from(flattened))] {
-        fused.attribute.push(tract_onnx::pb::AttributeProto {
-            name: name.into(),
-            r#type: tract_onnx::pb::attribute_proto::AttributeType::Int as i32,
-            i: value,
-            ..Default::default()
-        });
-    }
+    fused.attribute.extend([
+        int_attribute("axis", axis),
+        int_attribute("flattened", i64::from(flattened)),
+    ]);
     // Only a grid the op takes: otherwise the pair stays as it is.
     from_node(&fused).ok()?;
     Some((quantize, fused))

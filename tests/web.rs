@@ -287,7 +287,8 @@ fn the_simd_kernels_equal_their_scalar_formulas_in_the_browser() {
         let bias: Vec<f32> = (0..m).map(|c| c as f32 * 0.01 - 0.1).collect();
         for relu in [false, true] {
             let mut out = vec![0f32; rows * m];
-            PackedWeight::new(&w, k, m).apply(&IntRows::round(&x, k, rounding), &scale, &bias, relu, &mut out);
+            // An input scale of 1: the column scales are the whole scale.
+            PackedWeight::new(&w, k, m, &scale, &bias, relu).apply(&IntRows::round(&x, k, rounding), 1.0, &mut out);
             for (r, c) in (0..rows).flat_map(|r| (0..m).map(move |c| (r, c))) {
                 let row = &x[r * k..(r + 1) * k];
                 let got = out[r * m + c];

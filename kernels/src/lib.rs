@@ -26,6 +26,58 @@ pub struct Rounding {
     pub high: f32,
 }
 
+impl Rounding {
+    /// The rounding of a grid given as ONNX gives it: a scale, a zero point and the integer range
+    /// (`low..=high`) of the quantized type.
+    pub fn centred(scale: f32, zero_point: f32, low: f32, high: f32) -> Rounding {
+        Rounding {
+            scale,
+            low: low - zero_point,
+            high: high - zero_point,
+        }
+    }
+
+    /// One value's centred integer, and whether it was NaN (then the integer is meaningless).
+    fn integer(self, v: f32) -> (i32, bool) {
+        let q = v / self.scale;
+        (q.max(self.low).min(self.high).round_ties_even() as i32, q.is_nan())
+    }
+
+    /// [`Rounding::integer`] of 4 values at once; NaN lanes are set in `nan_lanes`.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    fn integers4(self, x: &[f32], nan_lanes: &mut v128) -> v128 {
+        let v = f32x4_div(f32x4(x[0], x[1], x[2], x[3]), f32x4_splat(self.scale));
+        *nan_lanes = v128_or(*nan_lanes, f32x4_ne(v, v));
+        let clamped = f32x4_pmin(f32x4_splat(self.high), f32x4_pmax(f32x4_splat(self.low), v));
+        i32x4_trunc_sat_f32x4(f32x4_nearest(clamped))
+    }
+}
+
+/// The 4 lanes of an integer vector.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn i32_lanes(v: v128) -> [i32; 4] {
+    [
+        i32x4_extract_lane::<0>(v),
+        i32x4_extract_lane::<1>(v),
+        i32x4_extract_lane::<2>(v),
+        i32x4_extract_lane::<3>(v),
+    ]
+}
+
+/// The 4 lanes of a float vector.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn f32_lanes(v: v128) -> [f32; 4] {
+    [
+        f32x4_extract_lane::<0>(v),
+        f32x4_extract_lane::<1>(v),
+        f32x4_extract_lane::<2>(v),
+        f32x4_extract_lane::<3>(v),
+    ]
+}
+
 /// Rows of centred integers, two depths per `i32` (the even depth in the low half), rows padded
 /// to a multiple of [`TILE_ROWS`] with zeros. A row with a NaN is remembered, and its outputs are
 /// NaN, as the float computation would give.
@@ -61,9 +113,9 @@ pub fn round_each(x: &[f32], rounding: Rounding, out: &mut Vec<i32>) -> bool {
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     let (rest, mut nan) = (x, false);
     for &v in rest {
-        let q = v / rounding.scale;
-        nan |= q.is_nan();
-        out.push(q.max(rounding.low).min(rounding.high).round_ties_even() as i32);
+        let (q, is_nan) = rounding.integer(v);
+        nan |= is_nan;
+        out.push(q);
     }
     nan
 }
@@ -72,23 +124,10 @@ pub fn round_each(x: &[f32], rounding: Rounding, out: &mut Vec<i32>) -> bool {
 /// whether those done held a NaN.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 fn round_fours<'a>(x: &'a [f32], rounding: Rounding, out: &mut Vec<i32>) -> (&'a [f32], bool) {
-    let (scale, low, high) = (
-        f32x4_splat(rounding.scale),
-        f32x4_splat(rounding.low),
-        f32x4_splat(rounding.high),
-    );
     let mut nan_lanes = i32x4_splat(0);
     let mut chunks = x.chunks_exact(4);
     for c in chunks.by_ref() {
-        let v = f32x4_div(f32x4(c[0], c[1], c[2], c[3]), scale);
-        nan_lanes = v128_or(nan_lanes, f32x4_ne(v, v));
-        let q = i32x4_trunc_sat_f32x4(f32x4_nearest(f32x4_pmin(high, f32x4_pmax(low, v))));
-        out.extend([
-            i32x4_extract_lane::<0>(q),
-            i32x4_extract_lane::<1>(q),
-            i32x4_extract_lane::<2>(q),
-            i32x4_extract_lane::<3>(q),
-        ]);
+        out.extend(i32_lanes(rounding.integers4(c, &mut nan_lanes)));
     }
     (chunks.remainder(), v128_any_true(nan_lanes))
 }
@@ -110,13 +149,7 @@ pub fn fake_quantize(values: &mut [f32], rounding: Rounding) {
             let v = f32x4_div(f32x4(c[0], c[1], c[2], c[3]), s);
             // pmax(v, l) is v unless v < l, and pmin(.., h) keeps it unless h < it: NaN stays.
             let q = f32x4_add(f32x4_nearest(f32x4_pmin(f32x4_pmax(v, l), h)), zero);
-            let y = f32x4_mul(q, s);
-            c.copy_from_slice(&[
-                f32x4_extract_lane::<0>(y),
-                f32x4_extract_lane::<1>(y),
-                f32x4_extract_lane::<2>(y),
-                f32x4_extract_lane::<3>(y),
-            ]);
+            c.copy_from_slice(&f32_lanes(f32x4_mul(q, s)));
         }
         chunks.into_remainder()
     };
@@ -146,9 +179,9 @@ fn round_row(row: &[f32], rounding: Rounding, out: &mut Vec<i32>) -> bool {
     for pair in rest.chunks(2) {
         let mut ints = [0i32; 2];
         for (q, &v) in ints.iter_mut().zip(pair) {
-            let x = v / rounding.scale;
-            nan |= x.is_nan();
-            *q = x.max(rounding.low).min(rounding.high).round_ties_even() as i32;
+            let is_nan;
+            (*q, is_nan) = rounding.integer(v);
+            nan |= is_nan;
         }
         out.push((ints[0] & 0xffff) | (ints[1] << 16));
     }
@@ -159,60 +192,54 @@ fn round_row(row: &[f32], rounding: Rounding, out: &mut Vec<i32>) -> bool {
 /// whether those done held a NaN.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 fn round_eights<'a>(row: &'a [f32], rounding: Rounding, out: &mut Vec<i32>) -> (&'a [f32], bool) {
-    let (scale, low, high) = (
-        f32x4_splat(rounding.scale),
-        f32x4_splat(rounding.low),
-        f32x4_splat(rounding.high),
-    );
     let mut nan_lanes = i32x4_splat(0);
-    let mut round4 = |a: &[f32]| {
-        let v = f32x4_div(f32x4(a[0], a[1], a[2], a[3]), scale);
-        nan_lanes = v128_or(nan_lanes, f32x4_ne(v, v));
-        i32x4_trunc_sat_f32x4(f32x4_nearest(f32x4_pmin(high, f32x4_pmax(low, v))))
-    };
     let mut chunks = row.chunks_exact(8);
     for c in chunks.by_ref() {
         let (a, b) = c.split_at(4);
-        let ints = i16x8_narrow_i32x4(round4(a), round4(b));
-        out.extend([
-            i32x4_extract_lane::<0>(ints),
-            i32x4_extract_lane::<1>(ints),
-            i32x4_extract_lane::<2>(ints),
-            i32x4_extract_lane::<3>(ints),
-        ]);
+        let (a, b) = (
+            rounding.integers4(a, &mut nan_lanes),
+            rounding.integers4(b, &mut nan_lanes),
+        );
+        out.extend(i32_lanes(i16x8_narrow_i32x4(a, b)));
     }
     (chunks.remainder(), v128_any_true(nan_lanes))
 }
 
-/// An int8 weight `[k, m]` laid out for the kernel, with what turns its sums into outputs.
-#[derive(Debug, Clone, PartialEq)]
+/// One vector of packed weight integers: `v128` in wasm, its 8 lanes elsewhere.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+type Lane = v128;
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+type Lane = [i16; 8];
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn lane(l: [i16; 8]) -> Lane {
+    i16x8(l[0], l[1], l[2], l[3], l[4], l[5], l[6], l[7])
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+fn lane(l: [i16; 8]) -> Lane {
+    l
+}
+
+/// An int8 weight `[k, m]` laid out for the kernel, with its per-column scales, bias and Relu
+/// (everything that turns sums into outputs but the input's scale).
+#[derive(Debug, Clone)]
 pub struct PackedWeight {
-    k: usize,
     m: usize,
     /// For each block of [`TILE_COLUMNS`] columns, each pair of depths `(2p, 2p + 1)` and each of
     /// the block's two groups of 4 columns `c`: `[w(2p, c), w(2p + 1, c)]` as i16 pairs. Padding
     /// (an odd depth, columns past `m`) is zero.
-    lanes: Vec<[i16; 8]>,
-    /// The same lanes as vectors, one load each.
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    vectors: Vectors,
-}
-
-/// `v128` lanes ([`v128`] has no `PartialEq`; they are a copy of the compared lanes).
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-#[derive(Debug, Clone)]
-struct Vectors(Vec<v128>);
-
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-impl PartialEq for Vectors {
-    fn eq(&self, _: &Vectors) -> bool {
-        true
-    }
+    lanes: Vec<Lane>,
+    /// Per block of columns, padded with zeros.
+    weight_scale: Vec<[f32; TILE_COLUMNS]>,
+    bias: Vec<[f32; TILE_COLUMNS]>,
+    relu: bool,
 }
 
 impl PackedWeight {
-    /// Packs a centred weight `[k, m]`, row-major, every value within i16.
-    pub fn new(weight: &[i16], k: usize, m: usize) -> PackedWeight {
+    /// Packs a centred weight `[k, m]`, row-major, every value within i16, with `m` weight scales
+    /// and `m` biases, and whether a Relu follows.
+    pub fn new(weight: &[i16], k: usize, m: usize, weight_scale: &[f32], bias: &[f32], relu: bool) -> PackedWeight {
         let pairs = k.div_ceil(2);
         let blocks = m.div_ceil(TILE_COLUMNS);
         let at = |d: usize, c: usize| if d < k && c < m { weight[d * m + c] } else { 0 };
@@ -222,7 +249,7 @@ impl PackedWeight {
                 for group in 0..2 {
                     let c = block * TILE_COLUMNS + group * 4;
                     let (d0, d1) = (2 * p, 2 * p + 1);
-                    lanes.push([
+                    lanes.push(lane([
                         at(d0, c),
                         at(d1, c),
                         at(d0, c + 1),
@@ -231,53 +258,41 @@ impl PackedWeight {
                         at(d1, c + 2),
                         at(d0, c + 3),
                         at(d1, c + 3),
-                    ]);
+                    ]));
                 }
             }
         }
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        let vectors = Vectors(
-            lanes
-                .iter()
-                .map(|l| i16x8(l[0], l[1], l[2], l[3], l[4], l[5], l[6], l[7]))
-                .collect(),
-        );
-        PackedWeight {
-            k,
-            m,
-            lanes,
-            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            vectors,
-        }
-    }
-
-    /// `out[r][c] = epilogue(Σ_d ints[r][d] * w(d, c) * scale[c] + bias[c])` for every row of
-    /// `rows`, where the epilogue is a Relu when `relu`; `out` holds `rows * m` values. `scale`
-    /// and `bias` hold `m` values each.
-    pub fn apply(&self, rows: &IntRows, scale: &[f32], bias: &[f32], relu: bool, out: &mut [f32]) {
-        let (m, pairs) = (self.m, rows.pairs);
-        let blocks = m.div_ceil(TILE_COLUMNS);
         let padded = |v: &[f32]| {
-            let mut p: Vec<[f32; TILE_COLUMNS]> = vec![[0.0; TILE_COLUMNS]; blocks];
+            let mut p = vec![[0.0; TILE_COLUMNS]; blocks];
             for (i, x) in v.iter().take(m).enumerate() {
                 p[i / TILE_COLUMNS][i % TILE_COLUMNS] = *x;
             }
             p
         };
-        let (scale, bias) = (padded(scale), padded(bias));
+        PackedWeight {
+            m,
+            lanes,
+            weight_scale: padded(weight_scale),
+            bias: padded(bias),
+            relu,
+        }
+    }
+
+    /// `out[r][c] = epilogue(Σ_d ints[r][d] * w(d, c) * (input_scale * weight_scale[c]) + bias[c])`
+    /// for every row of `rows`, where the epilogue is the Relu if there is one; `out` holds
+    /// `rows * m` values.
+    pub fn apply(&self, rows: &IntRows, input_scale: f32, out: &mut [f32]) {
+        let (m, pairs) = (self.m, rows.pairs);
         let mut tile = [[0f32; TILE_COLUMNS]; TILE_ROWS];
         for (t, ints) in rows.ints.chunks_exact(TILE_ROWS * pairs).enumerate() {
-            for block in 0..blocks {
-                let range = block * pairs * 2..(block + 1) * pairs * 2;
+            for (block, (weight_scale, bias)) in self.weight_scale.iter().zip(&self.bias).enumerate() {
                 let epilogue = Epilogue {
-                    scale: &scale[block],
-                    bias: &bias[block],
-                    relu,
+                    scale: weight_scale.map(|s| input_scale * s),
+                    bias,
+                    relu: self.relu,
                 };
-                #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-                tile_outputs(ints, pairs, &self.vectors.0[range], epilogue, &mut tile);
-                #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-                tile_outputs(ints, pairs, &self.lanes[range], epilogue, &mut tile);
+                let lanes = &self.lanes[block * pairs * 2..(block + 1) * pairs * 2];
+                tile_outputs(ints, pairs, lanes, epilogue, &mut tile);
                 let first = block * TILE_COLUMNS;
                 let columns = (m - first).min(TILE_COLUMNS);
                 for (r, values) in tile.iter().enumerate() {
@@ -294,17 +309,12 @@ impl PackedWeight {
             }
         }
     }
-
-    /// Depth of the weight.
-    pub fn depth(&self) -> usize {
-        self.k
-    }
 }
 
 /// What turns one block's sums into outputs: `sum * scale + bias`, then a Relu if asked.
 #[derive(Clone, Copy)]
 struct Epilogue<'a> {
-    scale: &'a [f32; TILE_COLUMNS],
+    scale: [f32; TILE_COLUMNS],
     bias: &'a [f32; TILE_COLUMNS],
     relu: bool,
 }
@@ -316,7 +326,7 @@ struct Epilogue<'a> {
 fn tile_outputs(
     ints: &[i32],
     pairs: usize,
-    lanes: &[v128],
+    lanes: &[Lane],
     epilogue: Epilogue,
     tile: &mut [[f32; TILE_COLUMNS]; TILE_ROWS],
 ) {
@@ -341,7 +351,7 @@ fn tile_outputs(
         a30 = i32x4_add(a30, i32x4_dot_i16x8(s, w0));
         a31 = i32x4_add(a31, i32x4_dot_i16x8(s, w1));
     }
-    let [s0, s1, s2, s3, s4, s5, s6, s7] = *epilogue.scale;
+    let [s0, s1, s2, s3, s4, s5, s6, s7] = epilogue.scale;
     let [b0, b1, b2, b3, b4, b5, b6, b7] = *epilogue.bias;
     let (scale, bias) = (
         [f32x4(s0, s1, s2, s3), f32x4(s4, s5, s6, s7)],
@@ -355,12 +365,7 @@ fn tile_outputs(
     for (row, sums) in tile.iter_mut().zip([[a00, a01], [a10, a11], [a20, a21], [a30, a31]]) {
         for (half, (sums, (scale, bias))) in sums.into_iter().zip(scale.iter().zip(bias)).enumerate() {
             let y = f32x4_pmax(floor, f32x4_add(f32x4_mul(f32x4_convert_i32x4(sums), *scale), bias));
-            row[half * 4..half * 4 + 4].copy_from_slice(&[
-                f32x4_extract_lane::<0>(y),
-                f32x4_extract_lane::<1>(y),
-                f32x4_extract_lane::<2>(y),
-                f32x4_extract_lane::<3>(y),
-            ]);
+            row[half * 4..half * 4 + 4].copy_from_slice(&f32_lanes(y));
         }
     }
 }
@@ -369,7 +374,7 @@ fn tile_outputs(
 fn tile_outputs(
     ints: &[i32],
     pairs: usize,
-    lanes: &[[i16; 8]],
+    lanes: &[Lane],
     epilogue: Epilogue,
     tile: &mut [[f32; TILE_COLUMNS]; TILE_ROWS],
 ) {
@@ -402,17 +407,9 @@ pub fn range_with_zero(x: &[f32]) -> (f32, f32) {
             low = f32x4_pmin(low, v);
             high = f32x4_pmax(high, v);
         }
-        let lanes = |v: v128| {
-            [
-                f32x4_extract_lane::<0>(v),
-                f32x4_extract_lane::<1>(v),
-                f32x4_extract_lane::<2>(v),
-                f32x4_extract_lane::<3>(v),
-            ]
-        };
         (
-            lanes(low).into_iter().fold(0f32, f32::min),
-            lanes(high).into_iter().fold(0f32, f32::max),
+            f32_lanes(low).into_iter().fold(0f32, f32::min),
+            f32_lanes(high).into_iter().fold(0f32, f32::max),
         )
     };
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
