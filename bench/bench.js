@@ -10,7 +10,8 @@ async function bundleOf(name) {
     fetch(`${BUNDLES}/${name}/1.0.0/manifest.json`).then((r) => r.text()),
     fetch(`${BUNDLES}/${name}/1.0.0/model.onnx`).then((r) => r.arrayBuffer()),
   ]);
-  return { manifest, model: new Uint8Array(model), features: JSON.parse(manifest).performance.holdout.inputs };
+  const features = JSON.parse(manifest).performance.holdout.inputs;
+  return { manifest, model: new Uint8Array(model), features, shape: [features[0].length], input: "X", output: "probabilities" };
 }
 
 function median(values) {
@@ -70,17 +71,30 @@ async function corpusBytes(name) {
   const row = Array.isArray(c.features) ? c.features : [c.features];
   const count = row.reduce((a, b) => a * b, 1);
   const names = Array.from({ length: count }, (_, i) => `f${i}`);
+  const features = c.inputs.map((r) => r.map((v) => (v === null ? NaN : v)));
+  const classification = c.task === "classification";
   const argmax = (v) => v.indexOf(Math.max(...v));
+  const complete = c.inputs.findIndex((r) => r.every((v) => v !== null));
+  const expected = classification
+    ? { probabilities: c.expected[complete], label: c.classes[argmax(c.expected[complete])] }
+    : { value: c.expected[complete][0] };
   const manifest = {
     format: 1, name: "corpus", version: "0.0.0", sha256: await sha256Hex(model), task: c.task,
-    inputs: [{ name: c.input, dtype: "float32", shape: ["N", ...row], features: names }],
-    outputs: { probabilities: c.output, classes: c.classes },
-    performance: { metric: "accuracy", minimum: 0, holdout: { inputs: c.inputs, targets: c.expected.map((e) => c.classes[argmax(e)]) } },
-    fixtures: { tolerance: c.tolerance, cases: [{ input: c.inputs[0], expected: { probabilities: c.expected[0], label: c.classes[argmax(c.expected[0])] } }] },
+    inputs: [{ name: c.input, dtype: "float32", shape: ["N", ...row], features: names, missing: "nan" }],
+    outputs: classification ? { probabilities: c.output, classes: c.classes } : { score: c.output },
+    performance: {
+      metric: classification ? "accuracy" : "r2",
+      minimum: classification ? 0 : -1e9,
+      holdout: {
+        inputs: [c.inputs[complete]],
+        targets: [classification ? expected.label : expected.value],
+      },
+    },
+    fixtures: { tolerance: c.tolerance * (classification ? 1 : Math.max(1, Math.abs(expected.value))), cases: [{ input: c.inputs[complete], expected }] },
     reference: { features: names.map((name) => ({ name, edges: [], counts: [0] })), predictions: {} },
     provenance: { training_data: { source: "corpus", rows: 0, window: null }, parent_version: null, created: "2026-11-23T00:00:00Z" },
   };
-  return { manifest: JSON.stringify(manifest), model, features: c.inputs };
+  return { manifest: JSON.stringify(manifest), model, features, shape: row, input: c.input, output: c.output };
 }
 
 /** Per-row and per-batch latency of wasm-predict on bundles, interleaved (µs). */
@@ -130,13 +144,12 @@ window.latencyOrt = async (names) => {
   const rowFns = [];
   const batchFns = [];
   for (const name of names) {
-    const { model, features } = await bundleBytes(name);
+    const { model, features, shape, input, output } = await bundleBytes(name);
     const session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
-    const width = features[0].length;
-    const rows = features.map((f) => new ort.Tensor("float32", new Float32Array(f), [1, width]));
-    const batch = new ort.Tensor("float32", rowsOf(features, 256), [256, width]);
-    rowFns.push((i) => session.run({ X: rows[i % rows.length] }, ["probabilities"]));
-    batchFns.push(() => session.run({ X: batch }, ["probabilities"]));
+    const rows = features.map((f) => new ort.Tensor("float32", new Float32Array(f), [1, ...shape]));
+    const batch = new ort.Tensor("float32", rowsOf(features, 256), [256, ...shape]);
+    rowFns.push((i) => session.run({ [input]: rows[i % rows.length] }, [output]));
+    batchFns.push(() => session.run({ [input]: batch }, [output]));
   }
   const row = await timeInterleaved(rowFns, 300, 21);
   const batch256 = await timeInterleaved(batchFns, 20, 21);

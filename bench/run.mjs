@@ -1,6 +1,8 @@
 // The browser benchmark: wasm-predict and onnxruntime-web side by side in headless chromium.
-// Usage: node bench/run.mjs   (after the package is built into pkg/). Prints a Markdown table and
+// Usage: node bench/run.mjs   (after the package is built into pkg/ and target/bench-venv made:
+// scripts/bench.sh does both). Prints a Markdown table and
 // writes bench/results/latest.json. Figures are medians; trust the ratios more than the times.
+import { execFileSync } from "node:child_process";
 import { readFileSync, mkdirSync, writeFileSync, statSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import os from "node:os";
@@ -8,6 +10,38 @@ import { startServer } from "../scripts/serve.mjs";
 import { launchChromium } from "../tests/browser/chromium.mjs";
 
 const COLD_RUNS = 5;
+// Models users make, beside onnxruntime-web and (natively) onnxruntime's Python package: tree
+// ensembles of the sizes in issue 14, float MLPs (64-256-128-10 and 64-64-10), a logistic
+// regression, a LeNet-5-size CNN and a small one.
+const MODELS = [
+  "bench-forest-clf",
+  "bench-gboost-reg",
+  "lgbm-clf-binary",
+  "lgbm-clf-10class",
+  "lgbm-reg",
+  "xgb-clf-binary",
+  "xgb-clf-multi",
+  "xgb-reg",
+  "catboost-clf-binary",
+  "catboost-reg",
+  "bench-mlp",
+  "mlp-float",
+  "skl-standard-logreg",
+  "bench-lenet",
+  "cnn-float",
+];
+
+// Native figures first, while the browser is not running: wasm-predict (bench/native_bench.rs)
+// and onnxruntime's Python package (bench/native_ort.py, from the venv scripts/bench.sh makes).
+const native = JSON.parse(
+  execFileSync("cargo", ["run", "--quiet", "--profile", "server", "--example", "native_bench", "--", ...MODELS], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  }),
+);
+const nativeOrt = JSON.parse(
+  execFileSync("target/bench-venv/bin/python", ["bench/native_ort.py", ...MODELS], { encoding: "utf8" }),
+);
 const { server, url } = await startServer({ csp: false });
 const browser = await launchChromium();
 
@@ -56,6 +90,21 @@ try {
   const ours = await inFreshPage("latencyWasmPredict", models);
   const theirs = await inFreshPage("latencyOrt", models);
   for (const model of models) results.latency[model] = { wasmPredict: ours[model], onnxruntimeWeb: theirs[model] };
+  const cases = MODELS.map((m) => `corpus:${m}`);
+  const oursByModel = await inFreshPage("latencyWasmPredict", cases);
+  const theirsByModel = await inFreshPage("latencyOrt", cases);
+  results.models = Object.fromEntries(
+    MODELS.map((m) => [
+      m,
+      {
+        wasmPredict: oursByModel[`corpus:${m}`],
+        onnxruntimeWeb: theirsByModel[`corpus:${m}`],
+        native: native[m] ?? null,
+        nativeOnnxruntime: nativeOrt[m] ?? null,
+      },
+    ]),
+  );
+  results.nativeOnnxruntimeVersion = nativeOrt.onnxruntime ?? null;
   results.formats = {};
   for (const net of ["mlp", "cnn"]) {
     const cases = ["float", "qdq-u8", "qdq-s8", "qoperator", "dynamic"].map((f) => `corpus:${net}-${f}`);
@@ -105,6 +154,24 @@ try {
         `| ${net} | ${format} | ${f(r.row)} | ${f(r.row / float.row, 2)} | ${f(r.batch256, 0)} | ${f(r.batch256 / float.batch256, 2)} |`,
       );
     }
+  }
+  lines.push(
+    "",
+    "Models users make (tests/corpus), µs; ratio = theirs / ours (above 1: wasm-predict is faster). In chromium against onnxruntime-web (wasm, one thread); natively (the `server` profile) against onnxruntime's Python package (default threads):",
+    "",
+    "| model | chromium row: ours / ort-web | ratio | chromium batch 256: ours / ort-web | ratio | native row: ours / ort | ratio | native batch 256: ours / ort | ratio | native ns per node visit (row) |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+  );
+  for (const [model, r] of Object.entries(results.models)) {
+    const n = r.native;
+    const o = r.nativeOnnxruntime?.default;
+    const nativeCells = n && o
+      ? `${f(n.row_us)} / ${f(o.row_us)} | ${f(o.row_us / n.row_us, 2)} | ${f(n.batch256_us, 0)} / ${f(o.batch256_us, 0)} | ${f(o.batch256_us / n.batch256_us, 2)}`
+      : "– | – | – | –";
+    const visit = n?.kernel_ns_per_visit_row ? `${f(n.kernel_ns_per_visit_row, 2)} (${f(n.visits_per_row, 0)} visits)` : "–";
+    lines.push(
+      `| ${model} | ${f(r.wasmPredict.row)} / ${f(r.onnxruntimeWeb.row)} | ${f(r.onnxruntimeWeb.row / r.wasmPredict.row, 2)} | ${f(r.wasmPredict.batch256, 0)} / ${f(r.onnxruntimeWeb.batch256, 0)} | ${f(r.onnxruntimeWeb.batch256 / r.wasmPredict.batch256, 2)} | ${nativeCells} | ${visit} |`,
+    );
   }
   console.log(lines.join("\n"));
 } finally {

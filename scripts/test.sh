@@ -3,9 +3,24 @@
 # chromium), native tests (the collector's against SQLite and a throwaway PostgreSQL server on
 # loopback), the same fixtures in headless chromium (wasm-pack test), the package's TypeScript
 # types, and the browser end-to-end tests.
+# A failing test step does not stop the run: every step runs, every failing test is reported
+# (`cargo test --no-fail-fast`), and the run fails at the end, naming the steps that failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n\033[1;34m== %s\033[0m\n' "$*"; }
+failed=()
+# Runs a test step, timed; a failure is recorded and the run goes on.
+check() {
+  local name=$1 start=$SECONDS
+  shift
+  step "$name"
+  if "$@"; then
+    printf '\033[1;32m-- %s: passed (%ds)\033[0m\n' "$name" $((SECONDS - start))
+  else
+    printf '\033[1;31m-- %s: FAILED (%ds)\033[0m\n' "$name" $((SECONDS - start))
+    failed+=("$name")
+  fi
+}
 
 step "setup"
 scripts/setup.sh --for-tests
@@ -24,13 +39,18 @@ export WASM_PREDICT_TEST_PG WASM_PREDICT_REQUIRE_PG=1
 echo "$WASM_PREDICT_TEST_PG"
 step "package build (pkg/, which the bench test opens in chromium)"
 scripts/build.sh
-step "native tests"
-cargo test --workspace
-step "verify every committed bundle (the models' regression test)"
-cargo run --quiet -p wasm-predict-server -- verify models
-step "browser tests of the core (wasm-pack test --headless --chrome)"
-wasm-pack --log-level warn test --headless --chrome -- --test web
-step "TypeScript types of pkg/"
-npx tsc -p tsconfig.json
-step "browser end-to-end tests (playwright-core + Debian chromium)"
-node --test tests/browser/
+
+check "native tests" cargo test --workspace --no-fail-fast
+check "verify every committed bundle (the models' regression test)" \
+  cargo run --quiet -p wasm-predict-server -- verify models
+check "browser tests of the core (wasm-pack test --headless --chrome)" \
+  wasm-pack --log-level warn test --headless --chrome -- --test web
+check "TypeScript types of pkg/" npx tsc -p tsconfig.json
+check "browser end-to-end tests (playwright-core + Debian chromium)" node --test tests/browser/
+
+if [ ${#failed[@]} -gt 0 ]; then
+  printf '\n\033[1;31mFAILED (%d step(s)):\033[0m\n' ${#failed[@]}
+  printf '  %s\n' "${failed[@]}"
+  exit 1
+fi
+printf '\n\033[1;32mall tests passed (%d s)\033[0m\n' "$SECONDS"

@@ -14,9 +14,9 @@ use crate::graph_edit::{
 };
 
 /// A constant tensor, in f32.
-struct Constant {
-    dims: Vec<usize>,
-    values: Vec<f32>,
+pub(crate) struct Constant {
+    pub(crate) dims: Vec<usize>,
+    pub(crate) values: Vec<f32>,
 }
 
 /// A constant integer weight: values minus their zero point, and the scale along `axis` (or one).
@@ -119,28 +119,7 @@ fn chain_from(graph: &GraphProto, q: usize, input: InputGrid) -> Option<(HashSet
         }
     }
     remove.insert(p);
-    let mut last = p;
-    let mut output = product.output[0].clone();
-    if let Some(a) = only_reader(graph, &output).filter(|&a| is_standard(&graph.node[a], "Add")) {
-        let add = &graph.node[a];
-        let other = add.input.iter().find(|i| **i != output);
-        if let Some(c) = other.and_then(|o| constant(graph, o, 0)) {
-            if add.input.len() == 2 && add_row(&mut bias, &c).is_some() {
-                remove.insert(a);
-                last = a;
-                output = add.output.first()?.clone();
-            }
-        }
-    }
-    let relu = match only_reader(graph, &output) {
-        Some(r) if is_standard(&graph.node[r], "Relu") => {
-            remove.insert(r);
-            last = r;
-            output = graph.node[r].output.first()?.clone();
-            true
-        }
-        _ => false,
-    };
+    let Epilogue { last, output, relu } = epilogue(graph, p, &mut bias, &mut remove)?;
     // Checks every parameter the op will; a chain it would refuse stays as it is.
     QuantizedDense::new(input, k, m, centred.clone(), weight.scale.clone(), bias.clone(), relu).ok()?;
     let mut attributes = vec![
@@ -187,8 +166,49 @@ fn chain_from(graph: &GraphProto, q: usize, input: InputGrid) -> Option<(HashSet
     Some((remove, last, node))
 }
 
+/// What follows a product and fuses into it: the node where the chain ends, its output, and
+/// whether a Relu is part of it.
+pub(crate) struct Epilogue {
+    pub(crate) last: usize,
+    pub(crate) output: String,
+    pub(crate) relu: bool,
+}
+
+/// Takes the bias `Add` of a constant (into `bias`) and the `Relu` that may follow the product at
+/// `p`, each only when it is the only reader; adds them to `remove`.
+pub(crate) fn epilogue(
+    graph: &GraphProto,
+    p: usize,
+    bias: &mut [f32],
+    remove: &mut HashSet<usize>,
+) -> Option<Epilogue> {
+    let mut last = p;
+    let mut output = graph.node[p].output.first()?.clone();
+    if let Some(a) = only_reader(graph, &output).filter(|&a| is_standard(&graph.node[a], "Add")) {
+        let add = &graph.node[a];
+        let other = add.input.iter().find(|i| **i != output);
+        if let Some(c) = other.and_then(|o| constant(graph, o, 0)) {
+            if add.input.len() == 2 && add_row(bias, &c).is_some() {
+                remove.insert(a);
+                last = a;
+                output = add.output.first()?.clone();
+            }
+        }
+    }
+    let relu = match only_reader(graph, &output) {
+        Some(r) if is_standard(&graph.node[r], "Relu") => {
+            remove.insert(r);
+            last = r;
+            output = graph.node[r].output.first()?.clone();
+            true
+        }
+        _ => false,
+    };
+    Some(Epilogue { last, output, relu })
+}
+
 /// Adds a constant of `bias.len()` values (shape `[m]` or `[1, m]`, or one value) to the bias.
-fn add_row(bias: &mut [f32], c: &Constant) -> Option<()> {
+pub(crate) fn add_row(bias: &mut [f32], c: &Constant) -> Option<()> {
     let leading_ones = c.dims.iter().rev().skip(1).all(|&d| d == 1);
     match c.values.len() {
         1 => bias.iter_mut().for_each(|b| *b += c.values[0]),
@@ -288,13 +308,13 @@ fn all_integers(c: &Constant) -> bool {
     c.values.iter().all(|v| v.fract() == 0.0 && v.abs() <= 255.0)
 }
 
-fn initializer<'a>(graph: &'a GraphProto, name: &str) -> Option<&'a TensorProto> {
+pub(crate) fn initializer<'a>(graph: &'a GraphProto, name: &str) -> Option<&'a TensorProto> {
     graph.initializer.iter().find(|t| t.name == name)
 }
 
 /// The value of a constant tensor: an initializer, or `Cast`/`Identity`/`Mul`/`Sub`/`Add`/
 /// `DequantizeLinear` (per tensor) of constants.
-fn constant(graph: &GraphProto, name: &str, depth: usize) -> Option<Constant> {
+pub(crate) fn constant(graph: &GraphProto, name: &str, depth: usize) -> Option<Constant> {
     if let Some(t) = initializer(graph, name) {
         return decode(t);
     }
@@ -419,7 +439,7 @@ fn decode(t: &TensorProto) -> Option<Constant> {
 
 /// Removes nodes none of whose outputs is read or is a graph output (the weights' dequantization
 /// a fusion left behind).
-fn drop_dead_nodes(graph: &mut GraphProto) {
+pub(crate) fn drop_dead_nodes(graph: &mut GraphProto) {
     loop {
         let read: HashSet<&str> = graph
             .node

@@ -11,6 +11,7 @@ pub mod default_bundle;
 pub mod dense;
 pub mod error;
 pub mod expansion;
+pub mod float_dense;
 pub mod fuse_dense;
 pub mod graph_edit;
 pub mod lowering;
@@ -18,6 +19,7 @@ pub mod manifest;
 pub mod ops;
 pub mod predictor;
 pub mod quantized_softmax;
+pub mod tree_ensemble;
 pub mod verify;
 
 #[cfg(target_arch = "wasm32")]

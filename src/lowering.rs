@@ -19,8 +19,7 @@
 //!   `QuantizeLinear`, which the rewrites above then turn into float ops: the same values as
 //!   onnxruntime's integer kernels up to the rounding of the requantization.
 //! - ai.onnx.ml ops missing in tract: `Scaler` becomes `Sub, Mul`; `Binarizer` becomes
-//!   `Greater, Cast`; an integer `OneHotEncoder` becomes `Unsqueeze, Equal, Cast`; `Imputer` becomes `IsNaN` (or `Equal`) and `Where`; a one-target
-//!   `TreeEnsembleRegressor` becomes tract's `TreeEnsembleClassifier` on the same trees; `ZipMap`, whose map
+//!   `Greater, Cast`; an integer `OneHotEncoder` becomes `Unsqueeze, Equal, Cast`; `Imputer` becomes `IsNaN` (or `Equal`) and `Where`; `ZipMap`, whose map
 //!   output tract does not represent, becomes the plain probabilities (classes come from the
 //!   manifest).
 //!
@@ -33,8 +32,7 @@
 use std::collections::{HashMap, HashSet};
 
 use tract_onnx::pb::{
-    attribute_proto::AttributeType, tensor_proto::DataType, type_proto, AttributeProto, GraphProto, ModelProto,
-    NodeProto, TensorProto,
+    tensor_proto::DataType, type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto,
 };
 
 use crate::error::{PredictError, Result};
@@ -65,18 +63,19 @@ pub fn keep_outputs(model: &mut ModelProto, outputs: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// Whether [`lower`] computes products of quantized activations by int8 weights in integers
-/// ([`crate::dense::QuantizedDense`]): in wasm with SIMD, where that is about twice as fast as
-/// tract's float kernel; not natively, where tract's AVX2 float kernel is faster than ours.
-pub const INTEGER_PRODUCTS: bool = cfg!(all(target_arch = "wasm32", target_feature = "simd128"));
+/// Whether [`lower`] computes products by constant weights with our kernels: quantized
+/// activations by int8 weights in integers ([`crate::dense::QuantizedDense`]), other float
+/// products on our float tile ([`crate::float_dense::FloatDense`]). In wasm with SIMD, where
+/// both are faster than tract's; not natively, where tract's AVX2 float kernel is faster.
+pub const OWN_PRODUCTS: bool = cfg!(all(target_arch = "wasm32", target_feature = "simd128"));
 
 /// Applies every lowering to the graph, in place ([`lower_with`] for this target).
 pub fn lower(model: &mut ModelProto) -> Result<()> {
-    lower_with(model, INTEGER_PRODUCTS)
+    lower_with(model, OWN_PRODUCTS)
 }
 
-/// Applies every lowering to the graph, in place, with or without integer products.
-pub fn lower_with(model: &mut ModelProto, integer_products: bool) -> Result<()> {
+/// Applies every lowering to the graph, in place, with or without our product kernels.
+pub fn lower_with(model: &mut ModelProto, own_products: bool) -> Result<()> {
     let opset = model
         .opset_import
         .iter()
@@ -90,8 +89,9 @@ pub fn lower_with(model: &mut ModelProto, integer_products: bool) -> Result<()> 
     drop_repeated_fake_quantize(graph);
     bypass_identities(graph);
     sink_quantizations(graph);
-    if integer_products {
+    if own_products {
         crate::fuse_dense::fuse_quantized_dense(graph);
+        crate::float_dense::fuse_float_dense(graph);
     }
     crate::quantized_softmax::fuse_quantized_softmax(graph, opset);
     let shapes = Initializers::of(graph);
@@ -112,9 +112,7 @@ pub fn lower_with(model: &mut ModelProto, integer_products: bool) -> Result<()> 
             ("ai.onnx.ml", "ZipMap") => rewriter.zip_map(),
             ("ai.onnx.ml", "Binarizer") => rewriter.binarizer(),
             ("ai.onnx.ml", "Imputer") => rewriter.imputer(),
-            ("ai.onnx.ml", "TreeEnsembleRegressor") => rewriter.tree_ensemble_regressor(),
             ("ai.onnx.ml", "OneHotEncoder") => rewriter.one_hot_encoder(),
-            ("ai.onnx.ml", "TreeEnsembleClassifier") => rewriter.binary_tree_ensemble_base_value(),
             _ => false,
         };
         if !done {
@@ -1113,119 +1111,6 @@ impl Rewriter<'_> {
         let hits = self.name("hits");
         self.push("Equal", &[&expanded, &categories], &hits, vec![]);
         self.cast(&hits, &node.output[0], DataType::Float as i32);
-        true
-    }
-
-    /// A binary classifier's single base value (as scikit-learn's gradient boosting writes it)
-    /// padded to one per class, the only form tract reads; the second value is never used by
-    /// its binary layout.
-    fn binary_tree_ensemble_base_value(&mut self) -> bool {
-        let node = self.node;
-        let classes = attribute(node, "classlabels_int64s")
-            .map(|a| a.ints.len())
-            .or_else(|| attribute(node, "classlabels_strings").map(|a| a.strings.len()));
-        let base = attribute(node, "base_values")
-            .map(|a| a.floats.clone())
-            .unwrap_or_default();
-        if classes != Some(2) || base.len() != 1 {
-            return false;
-        }
-        let mut node = node.clone();
-        for a in node.attribute.iter_mut().filter(|a| a.name == "base_values") {
-            a.floats = vec![base[0], 0.0];
-        }
-        self.nodes.push(node);
-        true
-    }
-
-    /// A one-target regressor as tract's classifier with two classes, of which it keeps the
-    /// second score: with every leaf on class 0, tract lays the scores out as `[1 - s, s]`, with
-    /// `s` the sum over trees plus the base value.
-    fn tree_ensemble_regressor(&mut self) -> bool {
-        let node = self.node;
-        let targets = attribute(node, "n_targets").map(|a| a.i).unwrap_or(1);
-        let post = attribute(node, "post_transform")
-            .map(|a| a.s.as_slice())
-            .unwrap_or(b"NONE");
-        let aggregate = attribute(node, "aggregate_function")
-            .map(|a| a.s.as_slice())
-            .unwrap_or(b"SUM");
-        let leaf_targets = attribute(node, "target_ids").map(|a| a.ints.as_slice()).unwrap_or(&[]);
-        if targets != 1
-            || post != b"NONE"
-            || node.input.len() != 1
-            || node.output.len() != 1
-            || leaf_targets.iter().any(|t| *t != 0)
-        {
-            return false;
-        }
-        let trees = attribute(node, "nodes_treeids")
-            .map(|a| a.ints.iter().collect::<HashSet<_>>().len())
-            .unwrap_or(0);
-        let weight_scale = match aggregate {
-            b"SUM" => 1.0,
-            b"AVERAGE" if trees > 0 => 1.0 / trees as f32,
-            _ => return false,
-        };
-        let base = attribute(node, "base_values")
-            .and_then(|a| a.floats.first().copied())
-            .unwrap_or(0.0);
-        let mut attributes: Vec<AttributeProto> = node
-            .attribute
-            .iter()
-            .filter(|a| a.name.starts_with("nodes_"))
-            .cloned()
-            .collect();
-        for (from, to) in [
-            ("target_ids", "class_ids"),
-            ("target_nodeids", "class_nodeids"),
-            ("target_treeids", "class_treeids"),
-        ] {
-            match attribute(node, from) {
-                Some(a) => attributes.push(AttributeProto {
-                    name: to.into(),
-                    ..a.clone()
-                }),
-                None => return false,
-            }
-        }
-        let Some(weights) = attribute(node, "target_weights") else {
-            return false;
-        };
-        attributes.push(AttributeProto {
-            name: "class_weights".into(),
-            floats: weights.floats.iter().map(|w| w * weight_scale).collect(),
-            ..weights.clone()
-        });
-        attributes.push(AttributeProto {
-            name: "classlabels_int64s".into(),
-            r#type: AttributeType::Ints as i32,
-            ints: vec![0, 1],
-            ..Default::default()
-        });
-        attributes.push(AttributeProto {
-            name: "base_values".into(),
-            r#type: AttributeType::Floats as i32,
-            floats: vec![base, 0.0],
-            ..Default::default()
-        });
-        let (label, scores) = (self.name("label"), self.name("scores"));
-        self.nodes.push(NodeProto {
-            input: node.input.clone(),
-            output: vec![label, scores.clone()],
-            name: self.name("classifier"),
-            op_type: "TreeEnsembleClassifier".into(),
-            domain: "ai.onnx.ml".into(),
-            attribute: attributes,
-            ..Default::default()
-        });
-        let (starts, ends, axes) = (self.name("starts"), self.name("ends"), self.name("axes"));
-        self.initializers.extend([
-            int64_vector(&starts, vec![1]),
-            int64_vector(&ends, vec![2]),
-            int64_vector(&axes, vec![1]),
-        ]);
-        self.push("Slice", &[&scores, &starts, &ends, &axes], &node.output[0], vec![]);
         true
     }
 }

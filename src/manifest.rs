@@ -12,6 +12,28 @@ use crate::error::{PredictError, Result};
 /// The manifest format this crate reads and writes.
 pub const MANIFEST_FORMAT: u32 = 1;
 
+/// Significant digits of the values a kernel computed that a manifest stores (fixtures' expected
+/// outputs, histogram edges, the achieved metric). Machines with other CPUs agree on these digits
+/// where they may differ on the eighth (summation order, FMA), so the same command writes the
+/// same manifest on any of them.
+pub const STORED_DIGITS: usize = 6;
+
+/// `value` rounded to [`STORED_DIGITS`] significant digits (non-finite values and zero unchanged).
+pub fn stored(value: f64) -> f64 {
+    if value == 0.0 || !value.is_finite() {
+        return value;
+    }
+    format!("{value:.*e}", STORED_DIGITS - 1).parse().unwrap_or(value)
+}
+
+/// [`stored`] for an `f32` output.
+pub fn stored_f32(value: f32) -> f32 {
+    if value == 0.0 || !value.is_finite() {
+        return value;
+    }
+    format!("{value:.*e}", STORED_DIGITS - 1).parse().unwrap_or(value)
+}
+
 /// A bundle's manifest, as in `manifest.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -126,7 +126,9 @@ pub fn register(onnx: &mut Onnx) {
         Ok((ElementWiseOp(Box::new(DynamicFakeQuantize), None).into_hir(), vec![]))
     });
     crate::dense::register(onnx);
+    crate::float_dense::register(onnx);
     crate::quantized_softmax::register(onnx);
+    crate::tree_ensemble::register(onnx);
 }
 
 #[cfg(test)]

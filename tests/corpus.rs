@@ -69,7 +69,7 @@ fn quantized_graphs_are_lowered_to_float_ops() {
         wasm_predict::lowering::lower_with(&mut proto, integer_products).unwrap();
         proto.graph.unwrap().node.into_iter().map(|n| n.op_type).collect()
     };
-    let ops_after_lowering = |name: &str| ops_lowered_with(name, wasm_predict::lowering::INTEGER_PRODUCTS);
+    let ops_after_lowering = |name: &str| ops_lowered_with(name, wasm_predict::lowering::OWN_PRODUCTS);
     let dense = |ops: &[String]| {
         ops.iter()
             .filter(|o| *o == wasm_predict::dense::QUANTIZED_DENSE)
@@ -217,4 +217,116 @@ fn activation_roundings_move_past_max_pool_and_flatten_onto_fewer_values() {
         let gemm = nodes.iter().find(|n| n.op_type == "Gemm").expect("a Gemm");
         assert_eq!(op_of(&gemm.input[0]), wasm_predict::ops::FAKE_QUANTIZE, "{name}");
     }
+}
+
+/// Multi-target ensembles (tests/corpus-extra, made by make_tree_corpus.py), whose `[rows,
+/// targets]` output the predictor's one-value regression does not take: run through tract with
+/// our ops, against onnxruntime's outputs.
+#[test]
+fn multi_target_tree_ensembles_match_onnxruntime() {
+    use tract_onnx::prelude::*;
+    #[derive(serde::Deserialize)]
+    struct Extra {
+        n_targets: usize,
+        inputs: Vec<Vec<Option<f32>>>,
+        expected: Vec<Vec<f32>>,
+    }
+    for name in ["tree-v3-multi-target", "tree-v5-multi-target"] {
+        let dir = format!("{}/tests/corpus-extra/{name}", env!("CARGO_MANIFEST_DIR"));
+        let case: Extra = serde_json::from_slice(&std::fs::read(format!("{dir}/outputs.json")).unwrap()).unwrap();
+        let mut onnx = tract_onnx::onnx();
+        wasm_predict::ops::register(&mut onnx);
+        let (rows, width) = (case.inputs.len(), case.inputs[0].len());
+        let flat: Vec<f32> = case.inputs.iter().flatten().map(|v| v.unwrap_or(f32::NAN)).collect();
+        let plan = onnx
+            .model_for_path(format!("{dir}/model.onnx"))
+            .unwrap()
+            .with_input_fact(0, f32::fact([rows, width]).into())
+            .unwrap()
+            .into_optimized()
+            .unwrap()
+            .into_runnable()
+            .unwrap();
+        let input = tract_ndarray::Array2::from_shape_vec((rows, width), flat).unwrap();
+        let output = plan.run(tvec!(input.into_tensor().into())).unwrap();
+        let got = output[0].to_plain_array_view::<f32>().unwrap();
+        assert_eq!(got.shape(), &[rows, case.n_targets], "{name}");
+        for (r, want) in case.expected.iter().enumerate() {
+            for (t, w) in want.iter().enumerate() {
+                let g = got[[r, t]];
+                assert!(
+                    (g - w).abs() <= 1e-5 * (1.0 + w.abs()),
+                    "{name} row {r} target {t}: {g} against {w}"
+                );
+            }
+        }
+    }
+}
+
+/// Every corpus case lowered as in wasm (our integer and float product kernels fused in), run
+/// natively through their portable paths: the fusions give onnxruntime's outputs on every graph,
+/// not only where the browser test sees them.
+#[test]
+fn the_corpus_matches_onnxruntime_with_our_product_kernels_fused() {
+    use prost::Message;
+    use tract_onnx::prelude::*;
+    let mut onnx = tract_onnx::onnx();
+    wasm_predict::ops::register(&mut onnx);
+    let mut fused = 0;
+    for (name, case, model) in corpus::CORPUS {
+        let case: corpus::Case = serde_json::from_slice(case).unwrap();
+        let mut proto = tract_onnx::pb::ModelProto::decode(*model).unwrap();
+        wasm_predict::lowering::keep_outputs(&mut proto, &[&case.output]).unwrap();
+        wasm_predict::lowering::lower_with(&mut proto, true).unwrap();
+        let ops: Vec<&str> = proto
+            .graph
+            .iter()
+            .flat_map(|g| &g.node)
+            .map(|n| n.op_type.as_str())
+            .collect();
+        fused += ops
+            .iter()
+            .filter(|o| **o == wasm_predict::float_dense::FLOAT_DENSE || **o == wasm_predict::dense::QUANTIZED_DENSE)
+            .count();
+        let row: Vec<usize> = match &case.features {
+            serde_json::Value::Number(n) => vec![n.as_u64().unwrap() as usize],
+            other => serde_json::from_value(other.clone()).unwrap(),
+        };
+        let rows = case.inputs.len();
+        let shape: Vec<usize> = std::iter::once(rows).chain(row).collect();
+        let flat: Vec<f32> = case.inputs.iter().flatten().map(|v| v.unwrap_or(f32::NAN)).collect();
+        let model = onnx.model_for_proto_model(&proto).unwrap();
+        let batch = model.sym("N");
+        let fact = InferenceFact::dt_shape(
+            f32::datum_type(),
+            std::iter::once(batch.into())
+                .chain(shape[1..].iter().map(|d| d.to_dim()))
+                .collect::<TVec<TDim>>(),
+        );
+        let plan = model
+            .with_input_fact(0, fact)
+            .unwrap()
+            .into_optimized()
+            .unwrap()
+            .into_runnable()
+            .unwrap();
+        let input = tract_ndarray::ArrayD::from_shape_vec(shape, flat).unwrap();
+        let output = plan.run(tvec!(input.into_tensor().into())).unwrap();
+        let got = output[0].cast_to::<f32>().unwrap();
+        let got = got.to_plain_array_view::<f32>().unwrap();
+        let want: Vec<f32> = case.expected.iter().flatten().copied().collect();
+        assert_eq!(got.len(), want.len(), "{name}");
+        let scale = if case.task == "regression" {
+            want.iter().fold(1f32, |m, v| m.max(v.abs()))
+        } else {
+            1.0
+        };
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (g - w).abs() <= case.tolerance * scale,
+                "{name} [{i}]: {g} against onnxruntime's {w} ({ops:?})"
+            );
+        }
+    }
+    assert!(fused >= 20, "only {fused} products fused over the corpus");
 }

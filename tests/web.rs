@@ -82,55 +82,10 @@ fn every_bundle_matches_onnxruntime_in_the_browser() {
 #[path = "support/corpus.rs"]
 mod corpus;
 
-macro_rules! corpus_case {
-    ($name:literal) => {
-        (
-            $name,
-            include_bytes!(concat!("corpus/", $name, "/case.json")).as_slice(),
-            include_bytes!(concat!("corpus/", $name, "/model.onnx")).as_slice(),
-        )
-    };
-}
-
-/// Name, case.json and model of every corpus case (tests/corpus).
-const CORPUS: &[(&str, &[u8], &[u8])] = &[
-    corpus_case!("cnn-dynamic"),
-    corpus_case!("cnn-float"),
-    corpus_case!("cnn-qdq-s8"),
-    corpus_case!("cnn-qdq-u8"),
-    corpus_case!("cnn-qoperator"),
-    corpus_case!("mlp-dynamic"),
-    corpus_case!("mlp-float"),
-    corpus_case!("mlp-qdq-s8"),
-    corpus_case!("mlp-qdq-u8"),
-    corpus_case!("mlp-qoperator"),
-    corpus_case!("ops-dynamic"),
-    corpus_case!("ops-float"),
-    corpus_case!("ops-qdq-s8"),
-    corpus_case!("ops-qdq-u8"),
-    corpus_case!("ops-qoperator"),
-    corpus_case!("skl-binarizer-logreg"),
-    corpus_case!("skl-forest-clf"),
-    corpus_case!("skl-forest-reg"),
-    corpus_case!("skl-gboost-clf"),
-    corpus_case!("skl-gboost-reg"),
-    corpus_case!("skl-imputer-ridge"),
-    corpus_case!("skl-minmax-linreg"),
-    corpus_case!("skl-mlp-clf"),
-    corpus_case!("skl-mlp-clf-zipmap"),
-    corpus_case!("skl-normalizer-logreg"),
-    corpus_case!("skl-onehot-logreg"),
-    corpus_case!("skl-ridge"),
-    corpus_case!("skl-standard-logreg"),
-    corpus_case!("skl-standard-logreg-zipmap"),
-    corpus_case!("skl-tree-clf"),
-    corpus_case!("skl-tree-reg"),
-];
-
 #[wasm_bindgen_test]
 fn the_corpus_matches_onnxruntime_in_the_browser_or_is_refused_clearly() {
     let mut matched = 0;
-    for (name, case, model) in CORPUS {
+    for (name, case, model) in corpus::CORPUS {
         match corpus::run_case(case, model) {
             corpus::Outcome::Match { worst, agreement } => {
                 matched += 1;
@@ -305,6 +260,50 @@ fn the_simd_kernels_equal_their_scalar_formulas_in_the_browser() {
                 let want = if relu { want.max(0.0) } else { want };
                 assert!(
                     (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+                    "{rows}x{k}x{m} ({r}, {c}): {got} vs {want}"
+                );
+            }
+        }
+    }
+}
+
+/// The float product's SIMD tiles (4 rows × 8 columns, and 1 row × 16 for the rows left over)
+/// give the product computed in f64, within f32 rounding; a NaN stays in its row.
+#[wasm_bindgen_test]
+fn the_float_product_equals_the_product_in_the_browser() {
+    use wasm_predict::kernels::dense_f32::PackedF32;
+    for (rows, k, m) in [
+        (1, 64, 256),
+        (5, 9, 17),
+        (7, 130, 33),
+        (4, 1, 1),
+        (256, 64, 10),
+        (3, 400, 120),
+    ] {
+        let w: Vec<f32> = (0..k * m).map(|i| ((i * 37 + 11) % 255) as f32 / 127.0 - 1.0).collect();
+        let mut x: Vec<f32> = (0..rows * k).map(|i| ((i * 7919) % 301) as f32 * 0.013 - 0.9).collect();
+        if rows > 2 {
+            x[k + k / 2] = f32::NAN;
+        }
+        let bias: Vec<f32> = (0..m).map(|c| c as f32 * 0.01 - 0.1).collect();
+        for relu in [false, true] {
+            let out = PackedF32::new(&w, k, m, &bias, relu).apply(&x, rows);
+            for (r, c) in (0..rows).flat_map(|r| (0..m).map(move |c| (r, c))) {
+                let row = &x[r * k..(r + 1) * k];
+                let got = out[r * m + c];
+                if row.iter().any(|v| v.is_nan()) {
+                    assert!(got.is_nan(), "{rows}x{k}x{m} row {r}");
+                    continue;
+                }
+                let sum: f64 = row
+                    .iter()
+                    .enumerate()
+                    .map(|(d, v)| f64::from(*v) * f64::from(w[d * m + c]))
+                    .sum();
+                let want = (sum + f64::from(bias[c])) as f32;
+                let want = if relu { want.max(0.0) } else { want };
+                assert!(
+                    (got - want).abs() <= 1e-5 * k as f32,
                     "{rows}x{k}x{m} ({r}, {c}): {got} vs {want}"
                 );
             }

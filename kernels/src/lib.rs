@@ -1,4 +1,4 @@
-//! The integer product behind wasm-predict's `QuantizedDense`: rows rounded to 8-bit grids times
+//! The kernels of wasm-predict: tree ensembles ([`trees`]) and the integer product behind its `QuantizedDense`: rows rounded to 8-bit grids times
 //! an int8 weight, summed exactly in i32, then scaled per column.
 //!
 //! In wasm each step is `i32x4.dot_i16x8_s` (8 multiply-adds in one instruction, where the float
@@ -8,6 +8,9 @@
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use core::arch::wasm32::*;
+
+pub mod dense_f32;
+pub mod trees;
 
 /// Rows computed together: each weight vector loaded serves this many rows.
 const TILE_ROWS: usize = 4;

@@ -46,8 +46,12 @@ async fn kill_9_under_load_loses_no_acknowledged_event() {
         let port = free_port();
         let first = start(&db, port, &["--rate-limit", "0"]);
         let acked = dir.path().join(format!("acked-{backend}.txt"));
-        let generator = load_test(&first.url, 20, 6.0, &acked);
-        tokio::time::sleep(Duration::from_millis(2000)).await;
+        let generator = load_test(&first.url, 20, 10.0, &acked);
+        // Kill once events are being acknowledged, however long this machine took to get there.
+        let waited = std::time::Instant::now();
+        while acked_ids(&acked).len() < 50 && waited.elapsed() < Duration::from_secs(60) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         let mut first = first;
         Command::new("kill")
             .args(["-9", &first.child.id().to_string()])
@@ -110,7 +114,8 @@ async fn a_bounded_load_test_of_100_clients_loses_nothing() {
             result["acknowledged_events"].as_u64().unwrap(),
             "{backend}"
         );
-        assert!(acknowledged.len() > 1000, "{backend}: {result}");
+        // That the load happened, not how fast: the throughput is printed, never asserted.
+        assert!(acknowledged.len() >= 100, "{backend}: {result}");
         assert_eq!(result["failed_requests"], 0, "{backend}: {result}");
         let stored = stored_ids(&db, "load-test").await;
         assert_eq!(

@@ -88,6 +88,71 @@ fn bundle_example(out: &Path) {
     }
 }
 
+/// Asserts that two manifests (or parts of one) made from the same inputs agree as machines with
+/// different CPUs can: strings, booleans and structure exactly; numbers within a relative 1e-5
+/// (manifests store kernel outputs to 6 significant digits, and a value within the kernels'
+/// rounding of a 6-digit boundary may round either way); a histogram's counts with the same total
+/// and each bin within one (a prediction that close to a bin edge may fall on either side).
+fn assert_manifests_agree(made: &Value, committed: &Value, what: &str) {
+    fn walk(a: &Value, b: &Value, path: &str, problems: &mut Vec<String>) {
+        match (a, b) {
+            (Value::Number(x), Value::Number(y)) => {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                if (x - y).abs() > 1e-5 * x.abs().max(y.abs()).max(1e-3) {
+                    problems.push(format!("{path}: {x} and {y}"));
+                }
+            }
+            (Value::Array(x), Value::Array(y)) if path.ends_with("counts") && x.len() == y.len() => {
+                let counts = |v: &Vec<Value>| v.iter().map(|c| c.as_i64().unwrap()).collect::<Vec<_>>();
+                let (x, y) = (counts(x), counts(y));
+                let shifted = x.iter().zip(&y).any(|(a, b)| (a - b).abs() > 1);
+                if shifted || x.iter().sum::<i64>() != y.iter().sum::<i64>() {
+                    problems.push(format!("{path}: {x:?} and {y:?}"));
+                }
+            }
+            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+                for (i, (a, b)) in x.iter().zip(y).enumerate() {
+                    walk(a, b, &format!("{path}[{i}]"), problems);
+                }
+            }
+            (Value::Object(x), Value::Object(y)) if x.keys().eq(y.keys()) => {
+                for (key, a) in x {
+                    walk(a, &y[key], &format!("{path}.{key}"), problems);
+                }
+            }
+            _ if a == b => {}
+            _ => problems.push(format!("{path}: {a} and {b}")),
+        }
+    }
+    let mut problems = Vec::new();
+    walk(made, committed, "", &mut problems);
+    assert!(problems.is_empty(), "{what} differ:\n  {}", problems.join("\n  "));
+}
+
+#[test]
+fn manifests_agree_at_the_stored_precision_and_no_further() {
+    let committed: Value =
+        serde_json::from_slice(&std::fs::read(repo().join("models/credit-risk/1.0.0/manifest.json")).unwrap()).unwrap();
+    let mut other = committed.clone();
+    let probability = &mut other["fixtures"]["cases"][0]["expected"]["probabilities"][0];
+    *probability = (probability.as_f64().unwrap() * (1.0 + 2e-7)).into();
+    let counts = &mut other["reference"]["predictions"]["confidence"]["counts"];
+    let (first, second) = (counts[0].as_i64().unwrap(), counts[1].as_i64().unwrap());
+    (counts[0], counts[1]) = ((first + 1).into(), (second - 1).into());
+    assert_manifests_agree(&other, &committed, "a last-digit difference and an edge's row");
+    for (path, changed) in [
+        ("/fixtures/cases/0/expected/probabilities/0", Value::from(0.5)),
+        ("/fixtures/cases/0/expected/label", Value::from("other")),
+        ("/reference/predictions/confidence/counts/0", Value::from(first + 2)),
+        ("/sha256", Value::from("0")),
+    ] {
+        let mut wrong = committed.clone();
+        *wrong.pointer_mut(path).unwrap() = changed;
+        let refused = std::panic::catch_unwind(|| assert_manifests_agree(&wrong, &committed, path));
+        assert!(refused.is_err(), "{path}: a real difference must be reported");
+    }
+}
+
 #[test]
 fn inspect_reports_interface_ops_parameters_and_support() {
     let v1 = json(&["inspect", "models/example/credit-risk-v1.onnx", "--json"]);
@@ -141,11 +206,17 @@ fn bundle_writes_a_bundle_that_loads_and_refuses_to_overwrite_a_version() {
     assert_eq!(manifest["reference"]["features"].as_array().unwrap().len(), 6);
     assert_eq!(manifest["provenance"]["training_data"]["window"]["end"], "2025-06-30");
     for version in ["1.0.0", "1.1.0"] {
-        let made = std::fs::read(dir.path().join(format!("credit-risk/{version}/manifest.json"))).unwrap();
-        let committed = std::fs::read(repo().join(format!("models/credit-risk/{version}/manifest.json"))).unwrap();
-        assert!(
-            made == committed,
-            "models/credit-risk/{version} is not what the README's command makes"
+        let read = |path: PathBuf| -> Value { serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap() };
+        let made = read(dir.path().join(format!("credit-risk/{version}/manifest.json")));
+        let committed = read(repo().join(format!("models/credit-risk/{version}/manifest.json")));
+        assert_manifests_agree(
+            &made,
+            &committed,
+            &format!("models/credit-risk/{version} against what the README's command makes"),
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join(format!("credit-risk/{version}/model.onnx"))).unwrap(),
+            std::fs::read(repo().join(format!("models/credit-risk/{version}/model.onnx"))).unwrap()
         );
     }
 
@@ -597,8 +668,13 @@ fn parquet_data_bundles_like_csv() {
         serde_json::from_slice(&std::fs::read(dir.path().join("credit-risk/1.0.0/manifest.json")).unwrap()).unwrap();
     let committed: Value =
         serde_json::from_slice(&std::fs::read(repo().join("models/credit-risk/1.0.0/manifest.json")).unwrap()).unwrap();
-    assert_eq!(from_parquet["performance"], committed["performance"]);
-    assert_eq!(from_parquet["fixtures"], committed["fixtures"]);
+    for part in ["performance", "fixtures"] {
+        assert_manifests_agree(
+            &from_parquet[part],
+            &committed[part],
+            &format!("{part} from Parquet and from the committed CSV bundle"),
+        );
+    }
 }
 
 /// Runs onnx's checker (with shape inference) on a model, with the onnx package `scripts/setup.sh`
@@ -805,6 +881,100 @@ fn bundle_mlp(model: &str, out: &Path) -> PathBuf {
     out.join("credit-risk-mlp/1.0.0")
 }
 
+/// Writes a deliberately heavy classifier of the example's six features: `X[N,6] → MatMul 6×512 →
+/// Relu → MatMul 512×512 → Relu → MatMul 512×2 → Softmax`, 266,000 multiply-adds a row against
+/// the logistic regression's 12, so it is slower by orders of magnitude on any machine; seeded
+/// weights, its accuracy is beside the point.
+fn write_heavy_classifier(path: &Path) {
+    use prost::Message;
+    use tract_onnx::pb::{
+        attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto, type_proto, AttributeProto,
+        GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto,
+        ValueInfoProto,
+    };
+    let value = |name: &str, width: i64| ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: DataType::Float as i32,
+                shape: Some(TensorShapeProto {
+                    dim: [
+                        tensor_shape_proto::dimension::Value::DimParam("N".into()),
+                        tensor_shape_proto::dimension::Value::DimValue(width),
+                    ]
+                    .into_iter()
+                    .map(|v| tensor_shape_proto::Dimension {
+                        value: Some(v),
+                        ..Default::default()
+                    })
+                    .collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut seed = 7u64;
+    let mut weight = |name: &str, rows: i64, columns: i64| {
+        let scale = (2.0 / rows as f32).sqrt();
+        let values: Vec<u8> = (0..rows * columns)
+            .flat_map(|_| {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale).to_le_bytes()
+            })
+            .collect();
+        TensorProto {
+            name: name.into(),
+            data_type: DataType::Float as i32,
+            dims: vec![rows, columns],
+            raw_data: values,
+            ..Default::default()
+        }
+    };
+    let node = |op: &str, input: &[&str], output: &str| NodeProto {
+        name: output.into(),
+        op_type: op.into(),
+        input: input.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        attribute: if op == "Softmax" {
+            vec![AttributeProto {
+                name: "axis".into(),
+                r#type: AttributeType::Int as i32,
+                i: 1,
+                ..Default::default()
+            }]
+        } else {
+            Vec::new()
+        },
+        ..Default::default()
+    };
+    let graph = GraphProto {
+        name: "heavy".into(),
+        initializer: vec![weight("w1", 6, 512), weight("w2", 512, 512), weight("w3", 512, 2)],
+        node: vec![
+            node("MatMul", &["X", "w1"], "h1"),
+            node("Relu", &["h1"], "r1"),
+            node("MatMul", &["r1", "w2"], "h2"),
+            node("Relu", &["h2"], "r2"),
+            node("MatMul", &["r2", "w3"], "logits"),
+            node("Softmax", &["logits"], "probabilities"),
+        ],
+        input: vec![value("X", 6)],
+        output: vec![value("probabilities", 2)],
+        ..Default::default()
+    };
+    let model = ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: 17,
+        }],
+        graph: Some(graph),
+        ..Default::default()
+    };
+    std::fs::write(path, model.encode_to_vec()).unwrap();
+}
+
 fn ratios(report: &Value, setting: &str) -> [f64; 2] {
     let side = if setting == "native" {
         &report["native"]
@@ -817,10 +987,12 @@ fn ratios(report: &Value, setting: &str) -> [f64; 2] {
 #[test]
 fn bench_compares_two_versions_natively_and_in_chromium_and_fails_a_slower_one() {
     let dir = tempfile::tempdir().unwrap();
-    let mlp = bundle_mlp("models/example/credit-risk-v2-mlp.onnx", dir.path());
+    let model = dir.path().join("heavy.onnx");
+    write_heavy_classifier(&model);
+    let mlp = bundle_mlp(model.to_str().unwrap(), dir.path());
     let mlp = mlp.to_str().unwrap();
-    // The MLP (three MatMuls, 2,500 multiply-adds a row) against the logistic regression it
-    // would replace (six): several times slower everywhere, far beyond a 10% tolerance.
+    // 266,000 multiply-adds a row against the logistic regression's 12: slower everywhere by far
+    // more than any machine's noise, so the gate's verdict, not a timing, is what is tested.
     let args = [
         "bench",
         "models/credit-risk/1.1.0",
@@ -848,7 +1020,7 @@ fn bench_compares_two_versions_natively_and_in_chromium_and_fails_a_slower_one()
     );
     for setting in ["native", "chromium"] {
         for ratio in ratios(&report, setting) {
-            assert!(ratio > 1.2, "{setting}: {report:#}");
+            assert!(ratio > 1.1, "{setting}: {report:#}");
         }
     }
     assert_eq!(report["slower"].as_array().unwrap().len(), 4, "{report:#}");

@@ -494,7 +494,7 @@ describe("telemetry", () => {
       assert.equal(prediction.experiment, DEMO_CONFIG.id);
       const arm = DEMO_CONFIG.arms.find((a) => a.name === prediction.arm);
       assert.equal(prediction.model.sha256, arm.sha256);
-      assert.ok(prediction.latencyMs > 0 && prediction.latencyMs < 5000);
+      assert.ok(prediction.latencyMs >= 0 && prediction.latencyMs < 60000, `latency ${prediction.latencyMs}`);
       assert.equal(prediction.output.topK.length, 3);
       assert.equal(prediction.output.label, prediction.output.topK[0].label);
       assert.equal(prediction.error, null);

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
+use wasm_predict::manifest::{stored, stored_f32};
 use wasm_predict::manifest::{
     Dim, Dtype, Expected, FeatureHistogram, Fixture, Fixtures, Histogram, Holdout, InputSpec, Manifest, Missing,
     OutputSpec, Performance, PredictionReference, Provenance, Reference, Target, Task, TrainingData, MANIFEST_FORMAT,
@@ -81,20 +82,14 @@ pub struct BundleSummary {
     pub minimum: f64,
 }
 
-/// Quantile-bin edges (deduplicated deciles, rounded to 6 significant digits) and counts of
+/// Quantile-bin edges (deduplicated deciles, rounded to [`wasm_predict::manifest::STORED_DIGITS`] significant digits) and counts of
 /// `values`: bins are (-inf, e0], (e0, e1], ..., (e_last, +inf).
 pub fn quantile_histogram(values: &[f64]) -> (Vec<f64>, Vec<u64>) {
     let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
     sorted.sort_by(f64::total_cmp);
     let mut edges: Vec<f64> = (1..REFERENCE_BINS)
         .filter_map(|i| crate::reports::stats::quantile(&sorted, i as f64 / REFERENCE_BINS as f64))
-        .map(|q| {
-            if q == 0.0 {
-                0.0
-            } else {
-                format!("{q:.6e}").parse().unwrap_or(q)
-            }
-        })
+        .map(stored)
         .collect();
     edges.dedup();
     let mut counts = vec![0; edges.len() + 1];
@@ -216,14 +211,14 @@ fn expected(prediction: Prediction) -> Expected {
         Prediction::Classification {
             probabilities, label, ..
         } => Expected {
-            probabilities: Some(probabilities),
+            probabilities: Some(probabilities.into_iter().map(stored_f32).collect()),
             label: Some(label),
             value: None,
         },
         Prediction::Regression { value } => Expected {
             probabilities: None,
             label: None,
-            value: Some(value),
+            value: Some(stored_f32(value)),
         },
     }
 }

@@ -1,0 +1,258 @@
+//! A float product with a constant weight, `y = max?(x · W + b)`, for wasm: the weight is packed
+//! once into blocks of 8 columns, and a tile of 4 rows × 8 columns keeps 8 `f32x4` accumulators
+//! in registers (tract's wasm tile is 8 × 8, which needs more vector registers than V8 gives on
+//! x64, so it spills). Rows left over go 1 × 16 columns at a time. Sums run in depth order.
+//! Elsewhere a plain loop computes the same values; it exists for tests.
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use core::arch::wasm32::*;
+
+/// Columns in a block of the packed weight.
+const BLOCK: usize = 8;
+/// Rows computed together.
+const TILE_ROWS: usize = 4;
+
+/// A float weight `[k, m]` packed for the kernel, with its bias and whether a Relu follows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackedF32 {
+    k: usize,
+    m: usize,
+    /// For each block of [`BLOCK`] columns, for each depth, the block's 8 weights (zero past `m`).
+    blocks: Vec<[f32; BLOCK]>,
+    /// Per block, zero past `m`.
+    bias: Vec<[f32; BLOCK]>,
+    relu: bool,
+}
+
+impl PackedF32 {
+    /// Packs a row-major weight `[k, m]`, its `m` biases (empty: none), and whether a Relu follows.
+    pub fn new(weight: &[f32], k: usize, m: usize, bias: &[f32], relu: bool) -> PackedF32 {
+        let blocks_count = m.div_ceil(BLOCK);
+        let at = |d: usize, c: usize| {
+            if c < m {
+                weight.get(d * m + c).copied().unwrap_or(0.0)
+            } else {
+                0.0
+            }
+        };
+        let mut blocks = Vec::with_capacity(blocks_count * k);
+        for block in 0..blocks_count {
+            for d in 0..k {
+                blocks.push(std::array::from_fn(|j| at(d, block * BLOCK + j)));
+            }
+        }
+        let bias = (0..blocks_count)
+            .map(|block| std::array::from_fn(|j| bias.get(block * BLOCK + j).copied().unwrap_or(0.0)))
+            .collect();
+        PackedF32 {
+            k,
+            m,
+            blocks,
+            bias,
+            relu,
+        }
+    }
+
+    /// Depth: values per input row.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Outputs per row.
+    pub fn m(&self) -> usize {
+        self.m
+    }
+
+    /// `rows` rows of `k` values in `x` times the weight: `rows * m` outputs.
+    pub fn apply(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        let (k, m) = (self.k, self.m);
+        let mut out = vec![0f32; rows * m];
+        let tiled = rows / TILE_ROWS * TILE_ROWS;
+        for r in (0..tiled).step_by(TILE_ROWS) {
+            let x = x.get(r * k..(r + TILE_ROWS) * k).unwrap_or_default();
+            for block in 0..self.bias.len() {
+                let tile = self.tile(x, block);
+                for (i, values) in tile.iter().enumerate() {
+                    self.store(&mut out, r + i, block, values);
+                }
+            }
+        }
+        for r in tiled..rows {
+            let x = x.get(r * k..(r + 1) * k).unwrap_or_default();
+            let mut block = 0;
+            while block < self.bias.len() {
+                let pair = self.row_blocks(x, block);
+                self.store(&mut out, r, block, &pair[0]);
+                if block + 1 < self.bias.len() {
+                    self.store(&mut out, r, block + 1, &pair[1]);
+                }
+                block += 2;
+            }
+        }
+        out
+    }
+
+    /// Writes one row's outputs of one block, through the bias and the Relu.
+    #[inline(always)]
+    fn store(&self, out: &mut [f32], row: usize, block: usize, sums: &[f32; BLOCK]) {
+        let m = self.m;
+        let first = block * BLOCK;
+        let columns = m.saturating_sub(first).min(BLOCK);
+        let bias = self.bias.get(block).copied().unwrap_or([0.0; BLOCK]);
+        if let Some(out) = out.get_mut(row * m + first..row * m + first + columns) {
+            for ((y, s), b) in out.iter_mut().zip(sums).zip(bias) {
+                let v = s + b;
+                *y = if self.relu && v < 0.0 { 0.0 } else { v };
+            }
+        }
+    }
+
+    fn weights(&self, block: usize) -> &[[f32; BLOCK]] {
+        self.blocks
+            .get(block * self.k..(block + 1) * self.k)
+            .unwrap_or_default()
+    }
+
+    /// The sums of 4 rows (`x` holds them one after the other) for one block of columns.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    fn tile(&self, x: &[f32], block: usize) -> [[f32; BLOCK]; TILE_ROWS] {
+        let k = self.k;
+        let (x0, rest) = x.split_at(k.min(x.len()));
+        let (x1, rest) = rest.split_at(k.min(rest.len()));
+        let (x2, x3) = rest.split_at(k.min(rest.len()));
+        let zero = f32x4_splat(0.0);
+        let mut acc = [[zero; 2]; TILE_ROWS];
+        for ((((w, &a), &b), &c), &d) in self.weights(block).iter().zip(x0).zip(x1).zip(x2).zip(x3) {
+            let w0 = f32x4(w[0], w[1], w[2], w[3]);
+            let w1 = f32x4(w[4], w[5], w[6], w[7]);
+            for (acc, v) in acc.iter_mut().zip([a, b, c, d]) {
+                let s = f32x4_splat(v);
+                acc[0] = f32x4_add(acc[0], f32x4_mul(s, w0));
+                acc[1] = f32x4_add(acc[1], f32x4_mul(s, w1));
+            }
+        }
+        acc.map(|[lo, hi]| lanes8(lo, hi))
+    }
+
+    /// The sums of one row for two blocks of columns (the second zero past the last block).
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    fn row_blocks(&self, x: &[f32], block: usize) -> [[f32; BLOCK]; 2] {
+        let zero = f32x4_splat(0.0);
+        let (mut a0, mut a1, mut b0, mut b1) = (zero, zero, zero, zero);
+        let second = self.weights(block + 1);
+        if second.is_empty() {
+            for (w, &v) in self.weights(block).iter().zip(x) {
+                let s = f32x4_splat(v);
+                a0 = f32x4_add(a0, f32x4_mul(s, f32x4(w[0], w[1], w[2], w[3])));
+                a1 = f32x4_add(a1, f32x4_mul(s, f32x4(w[4], w[5], w[6], w[7])));
+            }
+        } else {
+            for ((w, u), &v) in self.weights(block).iter().zip(second).zip(x) {
+                let s = f32x4_splat(v);
+                a0 = f32x4_add(a0, f32x4_mul(s, f32x4(w[0], w[1], w[2], w[3])));
+                a1 = f32x4_add(a1, f32x4_mul(s, f32x4(w[4], w[5], w[6], w[7])));
+                b0 = f32x4_add(b0, f32x4_mul(s, f32x4(u[0], u[1], u[2], u[3])));
+                b1 = f32x4_add(b1, f32x4_mul(s, f32x4(u[4], u[5], u[6], u[7])));
+            }
+        }
+        [lanes8(a0, a1), lanes8(b0, b1)]
+    }
+
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    fn tile(&self, x: &[f32], block: usize) -> [[f32; BLOCK]; TILE_ROWS] {
+        std::array::from_fn(|i| self.row_block(x.get(i * self.k..(i + 1) * self.k).unwrap_or_default(), block))
+    }
+
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    fn row_blocks(&self, x: &[f32], block: usize) -> [[f32; BLOCK]; 2] {
+        [self.row_block(x, block), self.row_block(x, block + 1)]
+    }
+
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    fn row_block(&self, x: &[f32], block: usize) -> [f32; BLOCK] {
+        let mut sums = [0f32; BLOCK];
+        for (w, &v) in self.weights(block).iter().zip(x) {
+            for (s, w) in sums.iter_mut().zip(w) {
+                *s += v * w;
+            }
+        }
+        sums
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn lanes8(lo: v128, hi: v128) -> [f32; BLOCK] {
+    [
+        f32x4_extract_lane::<0>(lo),
+        f32x4_extract_lane::<1>(lo),
+        f32x4_extract_lane::<2>(lo),
+        f32x4_extract_lane::<3>(lo),
+        f32x4_extract_lane::<0>(hi),
+        f32x4_extract_lane::<1>(hi),
+        f32x4_extract_lane::<2>(hi),
+        f32x4_extract_lane::<3>(hi),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PackedF32;
+
+    /// `x · W + b` in f64, then the Relu.
+    fn reference(x: &[f32], w: &[f32], b: &[f32], k: usize, m: usize, relu: bool) -> Vec<f32> {
+        let rows = x.len() / k;
+        let mut out = vec![];
+        for r in 0..rows {
+            for c in 0..m {
+                let mut s = f64::from(b.get(c).copied().unwrap_or(0.0));
+                for d in 0..k {
+                    s += f64::from(x[r * k + d]) * f64::from(w[d * m + c]);
+                }
+                let v = s as f32;
+                out.push(if relu && v < 0.0 { 0.0 } else { v });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_shape_of_rows_and_columns_matches_the_product() {
+        let value = |i: usize| ((i * 37 % 101) as f32 - 50.0) / 25.0;
+        for (k, m, rows, relu, biased) in [
+            (1, 1, 1, false, true),
+            (3, 5, 2, true, true),
+            (64, 256, 9, true, true),
+            (7, 17, 4, false, false),
+            (16, 8, 5, true, true),
+            (5, 24, 1, false, true),
+        ] {
+            let w: Vec<f32> = (0..k * m).map(value).collect();
+            let b: Vec<f32> = if biased {
+                (0..m).map(|i| value(i + 3)).collect()
+            } else {
+                vec![]
+            };
+            let x: Vec<f32> = (0..rows * k).map(|i| value(i + 11)).collect();
+            let got = PackedF32::new(&w, k, m, &b, relu).apply(&x, rows);
+            let want = reference(&x, &w, &b, k, m, relu);
+            assert_eq!(got.len(), want.len());
+            for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - e).abs() <= 1e-5 * (1.0 + e.abs() * k as f32),
+                    "k {k} m {m} rows {rows} [{i}]: {g} against {e}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_nan_input_gives_nan_outputs_of_its_row_only() {
+        let packed = PackedF32::new(&[1.0, 2.0, 3.0, 4.0], 2, 2, &[0.5, 0.5], false);
+        let out = packed.apply(&[f32::NAN, 1.0, 1.0, 1.0], 2);
+        assert!(out[0].is_nan() && out[1].is_nan());
+        assert_eq!(&out[2..], &[4.5, 6.5]);
+    }
+}

@@ -1,0 +1,1178 @@
+//! Tree ensembles (random forests, gradient boosting, LightGBM, XGBoost, CatBoost) evaluated as
+//! onnxruntime evaluates ONNX's `TreeEnsembleClassifier`, `TreeEnsembleRegressor` and
+//! `TreeEnsemble`, with a layout made for speed.
+//!
+//! An [`Ensemble`] (trees as a model lists them) is compiled once into a [`Forest`]: every node,
+//! leaves included, is 16 bytes (threshold, feature with its mode and missing-value bit, two
+//! children) in one array; a leaf is a node whose two children are itself, so a cursor that
+//! reached it stays there. A walk is then a fixed number of branch-free steps (the tree's depth),
+//! and several walks run interleaved: 8 rows of a batch through the same tree, or one row through
+//! 8 trees, so the processor overlaps their memory loads instead of waiting on each. Batches go
+//! tree by tree over blocks of rows, so a tree's nodes stay in cache while the block passes.
+//!
+//! Comparisons follow onnxruntime's: a NaN feature value makes every comparison false except
+//! `NEQ`, unless the node sends missing values to its true branch.
+
+use std::fmt;
+
+/// How a node compares the row's feature value `x` with its threshold `t`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `x <= t`.
+    Leq,
+    /// `x < t`.
+    Lt,
+    /// `x >= t`.
+    Gte,
+    /// `x > t`.
+    Gt,
+    /// `x == t`.
+    Eq,
+    /// `x != t` (true for NaN, as in onnxruntime).
+    Neq,
+    /// `x` is one of the node's members.
+    Member,
+}
+
+/// How the trees' outputs are combined, per target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregate {
+    /// The sum over trees.
+    Sum,
+    /// The sum divided by the number of trees.
+    Average,
+    /// The smallest leaf value.
+    Min,
+    /// The largest leaf value.
+    Max,
+}
+
+/// The function applied to the aggregated scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostTransform {
+    /// The scores as they are.
+    None,
+    /// Softmax over the targets.
+    Softmax,
+    /// The logistic function of each score.
+    Logistic,
+    /// Softmax that leaves scores of (nearly) zero at zero.
+    SoftmaxZero,
+    /// `sqrt(2) * erfinv(2p - 1)` of each score.
+    Probit,
+}
+
+/// Where a branch leads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Child {
+    /// Another split, by its index in [`Ensemble::splits`].
+    Split(usize),
+    /// A leaf, by its index in [`Ensemble::leaves`].
+    Leaf(usize),
+}
+
+/// One split of a tree, as a model states it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split {
+    /// The feature compared (its column in the row).
+    pub feature: usize,
+    /// The comparison.
+    pub mode: Mode,
+    /// The threshold (unused by [`Mode::Member`]), as the model gives it.
+    pub threshold: f64,
+    /// The members of a [`Mode::Member`] split.
+    pub members: Vec<f64>,
+    /// A missing value (NaN) takes the true branch.
+    pub missing_goes_true: bool,
+    /// Where the comparison leads when true.
+    pub if_true: Child,
+    /// Where it leads when false.
+    pub if_false: Child,
+}
+
+/// What the ensemble's output is, which decides how scores are finalized (onnxruntime's rules).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// A regressor (or ai.onnx.ml v5 `TreeEnsemble`): one score per target.
+    Regressor,
+    /// A classifier over `classes` labels: one score per class, with onnxruntime's special
+    /// layouts for two classes.
+    Classifier,
+}
+
+/// A tree ensemble as a model lists it, before compilation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ensemble {
+    /// Every split of every tree.
+    pub splits: Vec<Split>,
+    /// Every leaf: its `(target, weight)` contributions.
+    pub leaves: Vec<Vec<(usize, f32)>>,
+    /// Each tree's root.
+    pub roots: Vec<Child>,
+    /// Targets (regression) or classes (classification).
+    pub targets: usize,
+    /// How trees combine (classifiers always sum).
+    pub aggregate: Aggregate,
+    /// The transform of the scores.
+    pub post_transform: PostTransform,
+    /// Added to the aggregated scores (see [`Forest`] for the rules).
+    pub base_values: Vec<f32>,
+    /// Regressor or classifier.
+    pub output: Output,
+}
+
+/// Why an ensemble cannot be compiled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnsembleError(pub String);
+
+impl fmt::Display for EnsembleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for EnsembleError {}
+
+const LEQ: u32 = 0;
+const LT: u32 = 1;
+const GTE: u32 = 2;
+const GT: u32 = 3;
+const EQ: u32 = 4;
+const NEQ: u32 = 5;
+const MEMBER: u32 = 6;
+/// Nodes of several modes: each node's own mode is read.
+const MIXED: u32 = 7;
+
+const FEATURE_BITS: u32 = 24;
+const FEATURE_MASK: u32 = (1 << FEATURE_BITS) - 1;
+const MODE_SHIFT: u32 = FEATURE_BITS;
+const MISSING_TRUE: u32 = 1 << 28;
+
+/// Rows that go through a tree together in a batch: the tree's nodes stay in cache meanwhile.
+const BLOCK_ROWS: usize = 128;
+/// Walks interleaved: independent cursors whose loads overlap.
+const LANES: usize = 8;
+
+/// One node, leaves included: a leaf's children are itself.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Node {
+    /// The threshold, or for a member split the index of its member list, as bits.
+    threshold: f32,
+    /// Feature index, mode and the missing-value bit.
+    bits: u32,
+    /// `[if false, if true]`.
+    children: [u32; 2],
+}
+
+/// Finalization of a classifier with two classes, as onnxruntime does it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BinaryRule {
+    /// Every leaf weight is for the same class (onnxruntime's `binary_case_`).
+    one_class: bool,
+    /// No leaf weight is negative.
+    all_positive: bool,
+}
+
+/// A compiled ensemble, ready to evaluate rows; see the module documentation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forest {
+    nodes: Vec<Node>,
+    /// Per node: the leaf it is, for leaves.
+    leaf_of: Vec<u32>,
+    roots: Vec<u32>,
+    /// Nodes from this index on are leaves.
+    first_leaf: u32,
+    /// When every leaf adds one weight to one target (boosted trees, one-target regressors):
+    /// each leaf's target and weight, for the fast accumulation.
+    single_targets: Vec<u32>,
+    single_weights: Vec<f32>,
+    /// Member lists, delimited by `member_offsets` (list 0 is empty: what leaves point to).
+    members: Vec<f32>,
+    member_offsets: Vec<u32>,
+    /// Per split node, the threshold and member list as the model gave them, for doubles.
+    thresholds: Vec<f64>,
+    exact_members: Vec<Vec<f64>>,
+    /// Leaf contributions, delimited by `leaf_offsets`.
+    leaf_offsets: Vec<u32>,
+    leaf_targets: Vec<u32>,
+    leaf_weights: Vec<f32>,
+    mode: u32,
+    tracks_missing: bool,
+    width: usize,
+    targets: usize,
+    aggregate: Aggregate,
+    post_transform: PostTransform,
+    base_values: Vec<f32>,
+    output: Output,
+    binary: BinaryRule,
+}
+
+/// The scores of a batch while leaves are added, and which classes were hit (classifiers only).
+struct Scores {
+    values: Vec<f32>,
+    hits: Vec<bool>,
+}
+
+impl Scores {
+    #[inline(always)]
+    fn add(&mut self, forest: &Forest, row: usize, leaf: u32) {
+        let t = forest.targets;
+        let at = row * t..(row + 1) * t;
+        let hits = self.hits.get_mut(at.clone()).unwrap_or_default();
+        if let Some(values) = self.values.get_mut(at) {
+            forest.add_leaf(leaf, values, hits);
+        }
+    }
+
+    /// Adds one tree's leaves for consecutive rows from `start`.
+    #[inline(always)]
+    fn add_rows(&mut self, forest: &Forest, start: usize, leaves: &[u32]) {
+        let sums = matches!(forest.aggregate, Aggregate::Sum | Aggregate::Average);
+        if !sums || forest.single_weights.is_empty() {
+            for (r, &leaf) in leaves.iter().enumerate() {
+                self.add(forest, start + r, leaf);
+            }
+            return;
+        }
+        let t = forest.targets;
+        for (r, &leaf) in leaves.iter().enumerate() {
+            let leaf = leaf as usize;
+            let target = forest.single_targets.get(leaf).copied().unwrap_or(0) as usize;
+            let at = (start + r) * t + target;
+            if let (Some(s), Some(w)) = (self.values.get_mut(at), forest.single_weights.get(leaf)) {
+                *s += w;
+            }
+            if let Some(hit) = self.hits.get_mut(at) {
+                *hit = true;
+            }
+        }
+    }
+
+    /// Finalizes every row: the outputs, and each row's winning index.
+    fn finish(mut self, forest: &Forest) -> (Vec<f32>, Vec<usize>) {
+        let t = forest.targets;
+        let labels = (0..self.values.len() / t)
+            .map(|r| {
+                let at = r * t..(r + 1) * t;
+                let hits = self.hits.get(at.clone()).unwrap_or_default();
+                forest.finalize(&mut self.values[at], hits)
+            })
+            .collect();
+        (self.values, labels)
+    }
+}
+
+/// Calls `$self.$method::<MODE, TRACK>(args)` for the forest's comparison mode.
+macro_rules! dispatch {
+    ($self:ident, $method:ident, $($arg:expr),*) => {
+        match ($self.mode, $self.tracks_missing) {
+            (LEQ, false) => $self.$method::<LEQ, false>($($arg),*),
+            (LEQ, true) => $self.$method::<LEQ, true>($($arg),*),
+            (LT, false) => $self.$method::<LT, false>($($arg),*),
+            (LT, true) => $self.$method::<LT, true>($($arg),*),
+            (GTE, false) => $self.$method::<GTE, false>($($arg),*),
+            (GTE, true) => $self.$method::<GTE, true>($($arg),*),
+            (GT, false) => $self.$method::<GT, false>($($arg),*),
+            (GT, true) => $self.$method::<GT, true>($($arg),*),
+            (_, false) => $self.$method::<MIXED, false>($($arg),*),
+            (_, true) => $self.$method::<MIXED, true>($($arg),*),
+        }
+    };
+}
+
+impl Forest {
+    /// Compiles `ensemble`: checks every index, refuses cycles, lays the nodes out.
+    pub fn compile(ensemble: &Ensemble) -> Result<Forest, EnsembleError> {
+        fn fail<T>(message: String) -> Result<T, EnsembleError> {
+            Err(EnsembleError(message))
+        }
+        let (splits, leaves) = (&ensemble.splits, &ensemble.leaves);
+        if ensemble.targets == 0 {
+            return fail("the ensemble has no target or class".into());
+        }
+        if ensemble.roots.is_empty() {
+            return fail("the ensemble has no tree".into());
+        }
+        if ensemble.output == Output::Classifier && ensemble.targets < 2 {
+            return fail(format!(
+                "a classifier needs two classes or more, this one has {}",
+                ensemble.targets
+            ));
+        }
+        if ensemble.base_values.len() > ensemble.targets {
+            return fail(format!(
+                "{} base values for {} targets",
+                ensemble.base_values.len(),
+                ensemble.targets
+            ));
+        }
+        let check_child = |child: Child, what: &str| match child {
+            Child::Split(i) if i >= splits.len() => fail(format!("{what} is split {i}, there are {}", splits.len())),
+            Child::Leaf(i) if i >= leaves.len() => fail(format!("{what} is leaf {i}, there are {}", leaves.len())),
+            _ => Ok(()),
+        };
+        for (t, root) in ensemble.roots.iter().enumerate() {
+            check_child(*root, &format!("the root of tree {t}"))?;
+        }
+        let mut width = 0;
+        for (i, split) in splits.iter().enumerate() {
+            check_child(split.if_true, &format!("the true branch of split {i}"))?;
+            check_child(split.if_false, &format!("the false branch of split {i}"))?;
+            if split.feature > FEATURE_MASK as usize {
+                return fail(format!("split {i} reads feature {}, beyond any row", split.feature));
+            }
+            width = width.max(split.feature + 1);
+        }
+        for (l, leaf) in leaves.iter().enumerate() {
+            if let Some((target, _)) = leaf.iter().find(|(t, _)| *t >= ensemble.targets) {
+                return fail(format!(
+                    "leaf {l} adds to target {target}, there are {}",
+                    ensemble.targets
+                ));
+            }
+        }
+        refuse_cycles(ensemble)?;
+
+        // Splits first, then leaves, each once; a leaf shared by several branches is one node.
+        let leaf_node = |l: usize| (splits.len() + l) as u32;
+        let node_of = |child: Child| match child {
+            Child::Split(i) => i as u32,
+            Child::Leaf(l) => leaf_node(l),
+        };
+        let first_mode = splits.first().map(|s| s.mode);
+        let mode = match first_mode {
+            Some(m) if splits.iter().all(|s| s.mode == m) => mode_code(m),
+            Some(_) => MIXED,
+            None => LEQ,
+        };
+        let mut members = Vec::new();
+        let mut member_offsets = vec![0u32, 0];
+        let mut nodes = Vec::with_capacity(splits.len() + leaves.len());
+        let mut exact_members = vec![vec![]];
+        for split in splits {
+            let threshold = if split.mode == Mode::Member {
+                // A member no float32 holds can never equal a float32 feature value.
+                members.extend(
+                    split
+                        .members
+                        .iter()
+                        .filter(|m| f64::from(**m as f32) == **m)
+                        .map(|m| *m as f32),
+                );
+                member_offsets.push(members.len() as u32);
+                exact_members.push(split.members.clone());
+                f32::from_bits(member_offsets.len() as u32 - 2)
+            } else {
+                threshold_for(split.mode, split.threshold)
+            };
+            let missing = if split.missing_goes_true { MISSING_TRUE } else { 0 };
+            nodes.push(Node {
+                threshold,
+                bits: split.feature as u32 | mode_code(split.mode) << MODE_SHIFT | missing,
+                children: [node_of(split.if_false), node_of(split.if_true)],
+            });
+        }
+        for l in 0..leaves.len() {
+            let me = leaf_node(l);
+            nodes.push(Node {
+                threshold: 0.0,
+                bits: LEQ << MODE_SHIFT,
+                children: [me, me],
+            });
+        }
+        let mut leaf_of = vec![0u32; splits.len()];
+        leaf_of.extend(0..leaves.len() as u32);
+        let mut leaf_offsets = vec![0u32];
+        let (mut leaf_targets, mut leaf_weights) = (Vec::new(), Vec::new());
+        for leaf in leaves {
+            for &(target, weight) in leaf {
+                leaf_targets.push(target as u32);
+                leaf_weights.push(weight);
+            }
+            leaf_offsets.push(leaf_targets.len() as u32);
+        }
+        let one_class = {
+            let mut classes = leaf_targets.iter();
+            let first = classes.next();
+            first.is_some() && classes.all(|c| Some(c) == first)
+        };
+        let single = leaves.iter().all(|l| l.len() == 1);
+        let binary = BinaryRule {
+            one_class: ensemble.targets == 2 && one_class,
+            all_positive: leaf_weights.iter().all(|w| *w >= 0.0),
+        };
+        Ok(Forest {
+            roots: ensemble.roots.iter().map(|r| node_of(*r)).collect(),
+            first_leaf: splits.len() as u32,
+            single_targets: if single { leaf_targets.clone() } else { vec![] },
+            single_weights: if single { leaf_weights.clone() } else { vec![] },
+            nodes,
+            leaf_of,
+            members,
+            member_offsets,
+            thresholds: splits.iter().map(|s| s.threshold).collect(),
+            exact_members,
+            leaf_offsets,
+            leaf_targets,
+            leaf_weights,
+            mode,
+            tracks_missing: splits.iter().any(|s| s.missing_goes_true),
+            width: width.max(1),
+            targets: ensemble.targets,
+            aggregate: if ensemble.output == Output::Classifier {
+                Aggregate::Sum
+            } else {
+                ensemble.aggregate
+            },
+            post_transform: ensemble.post_transform,
+            base_values: ensemble.base_values.clone(),
+            output: ensemble.output.clone(),
+            binary,
+        })
+    }
+
+    /// Features a row must have at least (the highest feature read, plus one).
+    pub fn min_width(&self) -> usize {
+        self.width
+    }
+
+    /// Outputs per row: the targets or classes.
+    pub fn targets(&self) -> usize {
+        self.targets
+    }
+
+    /// Trees.
+    pub fn trees(&self) -> usize {
+        self.roots.len()
+    }
+
+    /// Splits that `row` passes through on its way to a leaf, summed over the trees: the work a
+    /// prediction does, for benchmarks.
+    pub fn visits(&self, row: &[f32]) -> usize {
+        let mut visits = 0;
+        for &root in &self.roots {
+            let mut at = root;
+            loop {
+                let next = dispatch!(self, step, at, row, 0);
+                if next == at {
+                    break;
+                }
+                visits += 1;
+                at = next;
+            }
+        }
+        visits
+    }
+
+    /// Evaluates `rows` rows of `width` values each (`width >= min_width()`), given one after the
+    /// other in `x`: `rows * targets()` scores, row after row, and each row's winning target
+    /// (for a classifier, the index of its label, by onnxruntime's rules).
+    pub fn evaluate(&self, x: &[f32], width: usize, rows: usize) -> Result<(Vec<f32>, Vec<usize>), EnsembleError> {
+        self.check_rows(x.len(), width, rows)?;
+        let mut scores = self.scores(rows);
+        let mut leaves = vec![0u32; BLOCK_ROWS.max(self.roots.len())];
+        if rows == 1 {
+            let row = x.get(..width).unwrap_or_default();
+            self.walk_trees(row, &mut leaves);
+            for &leaf in &leaves[..self.roots.len()] {
+                scores.add(self, 0, leaf);
+            }
+        } else {
+            for start in (0..rows).step_by(BLOCK_ROWS) {
+                let end = (start + BLOCK_ROWS).min(rows);
+                let block = x.get(start * width..end * width).unwrap_or_default();
+                for &root in &self.roots {
+                    self.walk_rows(root, block, width, &mut leaves[..end - start]);
+                    scores.add_rows(self, start, &leaves[..end - start]);
+                }
+            }
+        }
+        Ok(scores.finish(self))
+    }
+
+    /// [`Forest::evaluate`] for rows of doubles, compared with the thresholds as the model gave
+    /// them (doubles too, where it did): a plain walk, one row and one tree at a time.
+    pub fn evaluate_f64(&self, x: &[f64], width: usize, rows: usize) -> Result<(Vec<f32>, Vec<usize>), EnsembleError> {
+        self.check_rows(x.len(), width, rows)?;
+        let mut scores = self.scores(rows);
+        for (r, row) in x.chunks_exact(width).take(rows).enumerate() {
+            for &root in &self.roots {
+                let mut at = root as usize;
+                while let Some(node) = self.nodes.get(at) {
+                    let value = row
+                        .get((node.bits & FEATURE_MASK) as usize)
+                        .copied()
+                        .unwrap_or(f64::NAN);
+                    let next = node.children[usize::from(self.goes_true_f64(at, node, value))] as usize;
+                    if next == at {
+                        break;
+                    }
+                    at = next;
+                }
+                scores.add(self, r, self.leaf_of.get(at).copied().unwrap_or(0));
+            }
+        }
+        Ok(scores.finish(self))
+    }
+
+    fn goes_true_f64(&self, at: usize, node: &Node, x: f64) -> bool {
+        let t = self.thresholds.get(at).copied().unwrap_or(f64::NAN);
+        let hit = compare((node.bits >> MODE_SHIFT) & 7, x, t).unwrap_or_else(|| {
+            self.exact_members
+                .get(node.threshold.to_bits() as usize)
+                .is_some_and(|m| m.contains(&x))
+        });
+        hit || (node.bits & MISSING_TRUE != 0 && x.is_nan())
+    }
+
+    fn check_rows(&self, values: usize, width: usize, rows: usize) -> Result<(), EnsembleError> {
+        if width < self.width || values < rows.saturating_mul(width) {
+            return Err(EnsembleError(format!(
+                "the trees read feature {} but rows have {width} values",
+                self.width - 1
+            )));
+        }
+        Ok(())
+    }
+
+    fn scores(&self, rows: usize) -> Scores {
+        let empty = match self.aggregate {
+            Aggregate::Min | Aggregate::Max => f32::NAN,
+            Aggregate::Sum | Aggregate::Average => 0.0,
+        };
+        // Which classes got a contribution: onnxruntime's labels and binary layouts depend on it.
+        let hits = if self.output == Output::Classifier {
+            rows * self.targets
+        } else {
+            0
+        };
+        Scores {
+            values: vec![empty; rows * self.targets],
+            hits: vec![false; hits],
+        }
+    }
+
+    /// Adds a leaf's contributions to one row's scores (`hits` empty when not tracked).
+    #[inline(always)]
+    fn add_leaf(&self, leaf: u32, scores: &mut [f32], hits: &mut [bool]) {
+        let leaf = leaf as usize;
+        let (from, to) = (
+            self.leaf_offsets.get(leaf).copied().unwrap_or(0) as usize,
+            self.leaf_offsets.get(leaf + 1).copied().unwrap_or(0) as usize,
+        );
+        let targets = self.leaf_targets.get(from..to).unwrap_or_default();
+        let weights = self.leaf_weights.get(from..to).unwrap_or_default();
+        for (&target, &w) in targets.iter().zip(weights) {
+            let target = target as usize;
+            if let Some(s) = scores.get_mut(target) {
+                *s = match self.aggregate {
+                    Aggregate::Sum | Aggregate::Average => *s + w,
+                    Aggregate::Min if s.is_nan() || w < *s => w,
+                    Aggregate::Max if s.is_nan() || w > *s => w,
+                    Aggregate::Min | Aggregate::Max => *s,
+                };
+            }
+            if let Some(h) = hits.get_mut(target) {
+                *h = true;
+            }
+        }
+    }
+
+    /// The leaf each tree sends `row` to, into `leaves[tree]`: [`LANES`] trees at a time.
+    fn walk_trees(&self, row: &[f32], leaves: &mut [u32]) {
+        dispatch!(self, walk_trees_with, row, leaves)
+    }
+
+    fn walk_trees_with<const MODE: u32, const TRACK: bool>(&self, row: &[f32], leaves: &mut [u32]) {
+        for (trees, out) in self.roots.chunks(LANES).zip(leaves.chunks_mut(LANES)) {
+            let mut cursors = [self.first_leaf; LANES];
+            cursors[..trees.len()].copy_from_slice(trees);
+            self.descend::<MODE, TRACK>(&mut cursors, row, [0; LANES]);
+            for (leaf, cursor) in out.iter_mut().zip(cursors) {
+                *leaf = self.leaf_of.get(cursor as usize).copied().unwrap_or(0);
+            }
+        }
+    }
+
+    /// The leaf one tree sends each row of `block` to, into `leaves[row]`: [`LANES`] rows at a
+    /// time.
+    fn walk_rows(&self, root: u32, block: &[f32], width: usize, leaves: &mut [u32]) {
+        dispatch!(self, walk_rows_with, root, block, width, leaves)
+    }
+
+    fn walk_rows_with<const MODE: u32, const TRACK: bool>(
+        &self,
+        root: u32,
+        block: &[f32],
+        width: usize,
+        leaves: &mut [u32],
+    ) {
+        for (group, out) in leaves.chunks_mut(LANES).enumerate() {
+            let first = group * LANES;
+            // Lanes past the block's last row start on a leaf and read nothing.
+            let cursors = &mut [self.first_leaf; LANES];
+            let mut offsets = [block.len(); LANES];
+            for k in 0..out.len() {
+                cursors[k] = root;
+                offsets[k] = (first + k) * width;
+            }
+            self.descend::<MODE, TRACK>(cursors, block, offsets);
+            for (leaf, cursor) in out.iter_mut().zip(cursors.iter()) {
+                *leaf = self.leaf_of.get(*cursor as usize).copied().unwrap_or(0);
+            }
+        }
+    }
+
+    /// Moves every cursor down to its leaf, the lanes interleaved; lane `k` reads its features
+    /// from `data[offsets[k]..]`. Stops when every lane is on a leaf.
+    #[inline(always)]
+    fn descend<const MODE: u32, const TRACK: bool>(
+        &self,
+        cursors: &mut [u32; LANES],
+        data: &[f32],
+        offsets: [usize; LANES],
+    ) {
+        loop {
+            for (cursor, offset) in cursors.iter_mut().zip(offsets) {
+                *cursor = self.step::<MODE, TRACK>(*cursor, data, offset);
+            }
+            if cursors.iter().all(|c| *c >= self.first_leaf) {
+                return;
+            }
+        }
+    }
+
+    /// One step down from node `at` for the row at `offset` in `data`; a leaf steps to itself.
+    /// A value past the data (only lanes without a row) reads NaN.
+    #[inline(always)]
+    fn step<const MODE: u32, const TRACK: bool>(&self, at: u32, data: &[f32], offset: usize) -> u32 {
+        let Some(node) = self.nodes.get(at as usize) else {
+            return self.first_leaf;
+        };
+        let x = data
+            .get(offset + (node.bits & FEATURE_MASK) as usize)
+            .copied()
+            .unwrap_or(f32::NAN);
+        let t = node.threshold;
+        let mode = if MODE == MIXED {
+            (node.bits >> MODE_SHIFT) & 7
+        } else {
+            MODE
+        };
+        let mut goes_true = compare(mode, x, t).unwrap_or_else(|| self.is_member(t.to_bits(), x));
+        if TRACK {
+            goes_true |= node.bits & MISSING_TRUE != 0 && x.is_nan();
+        }
+        node.children[usize::from(goes_true)]
+    }
+
+    fn is_member(&self, list: u32, x: f32) -> bool {
+        let list = list as usize;
+        let (from, to) = (
+            self.member_offsets.get(list).copied().unwrap_or(0) as usize,
+            self.member_offsets.get(list + 1).copied().unwrap_or(0) as usize,
+        );
+        self.members.get(from..to).unwrap_or_default().contains(&x)
+    }
+
+    /// Turns one row's aggregated scores into outputs in place; returns the winning index.
+    fn finalize(&self, scores: &mut [f32], hits: &[bool]) -> usize {
+        let trees = self.roots.len() as f32;
+        match self.output {
+            Output::Regressor => {
+                let use_base = self.base_values.len() == scores.len();
+                for (k, s) in scores.iter_mut().enumerate() {
+                    let scored = if s.is_nan() { 0.0 } else { *s };
+                    let aggregated = match self.aggregate {
+                        Aggregate::Average => scored / trees,
+                        _ => scored,
+                    };
+                    let base = if use_base { self.base_values[k] } else { 0.0 };
+                    *s = aggregated + base;
+                }
+                if self.targets == 1 {
+                    if self.post_transform == PostTransform::Probit {
+                        scores[0] = probit(scores[0]);
+                    }
+                } else {
+                    transform(scores, self.post_transform);
+                }
+                argmax(scores)
+            }
+            Output::Classifier if self.targets > 2 => {
+                for (s, b) in scores.iter_mut().zip(&self.base_values) {
+                    *s += b;
+                }
+                let scored = |k: usize| k < self.base_values.len() || hits.get(k).copied().unwrap_or(false);
+                let mut label = None::<usize>;
+                for (k, s) in scores.iter().enumerate() {
+                    if scored(k) && label.is_none_or(|best| *s > scores[best]) {
+                        label = Some(k);
+                    }
+                }
+                transform(scores, self.post_transform);
+                label.unwrap_or(0)
+            }
+            Output::Classifier => self.finalize_binary(scores, hits),
+        }
+    }
+
+    /// onnxruntime's `TreeAggregatorClassifier::FinalizeScores` for two classes, literally.
+    fn finalize_binary(&self, scores: &mut [f32], hits: &[bool]) -> usize {
+        let (mut s0, mut s1) = (scores[0], scores[1]);
+        let (has0, mut has1) = (hits[0], hits[1]);
+        let mut second = None::<u8>;
+        let mut one_value = false;
+        match self.base_values.len() {
+            2 if has1 => {
+                s1 = self.base_values[1] + s0;
+                s0 = -s1;
+                has1 = true;
+            }
+            2 => {
+                s1 += self.base_values[1];
+                s0 += self.base_values[0];
+            }
+            1 => {
+                s0 += self.base_values[0];
+                one_value = !has1;
+            }
+            0 => {
+                second = Some(3);
+                one_value = !has1;
+            }
+            _ => {}
+        }
+        let positive = if !one_value && has1 {
+            s1
+        } else if has0 {
+            s0
+        } else {
+            0.0
+        };
+        let label = if self.binary.one_class {
+            let (code, label) = match (self.binary.all_positive, positive) {
+                (true, p) if p > 0.5 => (0, 1),
+                (true, _) => (1, 0),
+                (false, p) if p > 0.0 => (2, 1),
+                (false, _) => (3, 0),
+            };
+            second = Some(code);
+            label
+        } else {
+            usize::from(positive > 0.0)
+        };
+        if !one_value {
+            scores[0] = s0;
+            scores[1] = s1;
+            transform(scores, self.post_transform);
+            return label;
+        }
+        let s = s0;
+        let logistic = self.post_transform == PostTransform::Logistic;
+        let pair = if self.post_transform == PostTransform::Probit {
+            [probit(s), 0.0]
+        } else {
+            match second {
+                Some(0 | 1) => [1.0 - s, s],
+                Some(2 | 3) if logistic => [sigmoid(-s), sigmoid(s)],
+                Some(2 | 3) => [-s, s],
+                _ => [s, 0.0],
+            }
+        };
+        scores.copy_from_slice(&pair);
+        label
+    }
+}
+
+/// The f32 threshold that gives every float32 feature value the answer the model's threshold `t`
+/// (possibly a double) gives: rounded down for `<=` and `>`, up for `<` and `>=`; an equality with
+/// a value no float32 holds never holds (NaN: also for `!=`, which then always holds).
+fn threshold_for(mode: Mode, t: f64) -> f32 {
+    let nearest = t as f32;
+    if f64::from(nearest) == t || t.is_nan() {
+        return nearest;
+    }
+    let below = f64::from(nearest) < t;
+    match mode {
+        Mode::Leq | Mode::Gt if below => nearest,
+        Mode::Leq | Mode::Gt => nearest.next_down(),
+        Mode::Lt | Mode::Gte if below => nearest.next_up(),
+        Mode::Lt | Mode::Gte => nearest,
+        Mode::Eq | Mode::Neq | Mode::Member => f32::NAN,
+    }
+}
+
+/// A split's comparison of `x` with `t` by its mode code, as C++ compares (every comparison with
+/// NaN false but `!=`); `None` for a member split.
+#[inline(always)]
+fn compare<T: PartialOrd>(mode: u32, x: T, t: T) -> Option<bool> {
+    Some(match mode {
+        LEQ => x <= t,
+        LT => x < t,
+        GTE => x >= t,
+        GT => x > t,
+        EQ => x == t,
+        NEQ => x != t,
+        _ => return None,
+    })
+}
+
+fn mode_code(mode: Mode) -> u32 {
+    match mode {
+        Mode::Leq => LEQ,
+        Mode::Lt => LT,
+        Mode::Gte => GTE,
+        Mode::Gt => GT,
+        Mode::Eq => EQ,
+        Mode::Neq => NEQ,
+        Mode::Member => MEMBER,
+    }
+}
+
+/// Refuses an ensemble where a split is its own descendant (computing each split's depth, the
+/// longest path below it, on the way).
+fn refuse_cycles(ensemble: &Ensemble) -> Result<(), EnsembleError> {
+    const UNSEEN: u32 = u32::MAX;
+    const OPEN: u32 = u32::MAX - 1;
+    let splits = &ensemble.splits;
+    let mut depth = vec![UNSEEN; splits.len()];
+    for start in 0..splits.len() {
+        if depth[start] != UNSEEN {
+            continue;
+        }
+        // Iterative depth-first search: (split, children done).
+        let mut stack = vec![(start, false)];
+        while let Some((i, done)) = stack.pop() {
+            let children = [splits[i].if_false, splits[i].if_true];
+            if done {
+                let below = children
+                    .iter()
+                    .map(|c| match c {
+                        Child::Split(j) => depth[*j],
+                        Child::Leaf(_) => 0,
+                    })
+                    .max()
+                    .unwrap_or(0);
+                depth[i] = below + 1;
+                continue;
+            }
+            if depth[i] == OPEN {
+                return Err(EnsembleError(format!(
+                    "split {i} is its own descendant: a tree has a cycle"
+                )));
+            }
+            if depth[i] != UNSEEN {
+                continue;
+            }
+            depth[i] = OPEN;
+            stack.push((i, true));
+            for child in children {
+                if let Child::Split(j) = child {
+                    if depth[j] == OPEN {
+                        return Err(EnsembleError(format!(
+                            "split {j} is its own descendant: a tree has a cycle"
+                        )));
+                    }
+                    if depth[j] == UNSEEN {
+                        stack.push((j, false));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn argmax(values: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, v) in values.iter().enumerate() {
+        if *v > values[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// onnxruntime's `ComputeLogistic`.
+fn sigmoid(x: f32) -> f32 {
+    let v = 1.0 / (1.0 + (-x.abs()).exp());
+    if x < 0.0 {
+        1.0 - v
+    } else {
+        v
+    }
+}
+
+/// onnxruntime's `ComputeProbit`: `sqrt(2) * erfinv(2p - 1)`, erfinv by Winitzki's approximation.
+fn probit(p: f32) -> f32 {
+    let x = 2.0 * p - 1.0;
+    let sign = if x < 0.0 { -1.0 } else { 1.0 };
+    let x = (1.0 - x) * (1.0 + x);
+    let log = x.ln();
+    let v = 2.0 / (std::f32::consts::PI * 0.147) + 0.5 * log;
+    let v2 = 1.0 / 0.147 * log;
+    let v3 = -v + (v * v - v2).sqrt();
+    std::f32::consts::SQRT_2 * sign * v3.sqrt()
+}
+
+/// The post transform over one row's scores (two or more).
+fn transform(scores: &mut [f32], post: PostTransform) {
+    match post {
+        PostTransform::None => {}
+        PostTransform::Logistic => scores.iter_mut().for_each(|s| *s = sigmoid(*s)),
+        PostTransform::Probit => scores.iter_mut().for_each(|s| *s = probit(*s)),
+        PostTransform::Softmax => {
+            let max = scores.iter().fold(-f32::MAX, |m, s| if *s > m { *s } else { m });
+            let mut sum = 0.0;
+            for s in scores.iter_mut() {
+                *s = (*s - max).exp();
+                sum += *s;
+            }
+            scores.iter_mut().for_each(|s| *s /= sum);
+        }
+        PostTransform::SoftmaxZero => {
+            let max = scores.iter().fold(-f32::MAX, |m, s| if *s > m { *s } else { m });
+            let exp_neg_max = (-max).exp();
+            let mut sum = 0.0;
+            for s in scores.iter_mut() {
+                if *s > 1e-7 || *s < -1e-7 {
+                    *s = (*s - max).exp();
+                    sum += *s;
+                } else {
+                    *s *= exp_neg_max;
+                }
+            }
+            scores.iter_mut().for_each(|s| *s /= sum);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(feature: usize, mode: Mode, threshold: f64, if_true: Child, if_false: Child) -> Split {
+        Split {
+            feature,
+            mode,
+            threshold,
+            members: vec![],
+            missing_goes_true: false,
+            if_true,
+            if_false,
+        }
+    }
+
+    /// The scalar reference: a plain walk per tree and row, as onnxruntime's loop does it.
+    fn reference(e: &Ensemble, row: &[f32]) -> Vec<f32> {
+        let mut scores = vec![f32::NAN; e.targets];
+        for root in &e.roots {
+            let mut at = *root;
+            let leaf = loop {
+                match at {
+                    Child::Leaf(l) => break l,
+                    Child::Split(i) => {
+                        let s = &e.splits[i];
+                        let x = f64::from(row[s.feature]);
+                        let hit = match s.mode {
+                            Mode::Leq => x <= s.threshold,
+                            Mode::Lt => x < s.threshold,
+                            Mode::Gte => x >= s.threshold,
+                            Mode::Gt => x > s.threshold,
+                            Mode::Eq => x == s.threshold,
+                            Mode::Neq => x != s.threshold,
+                            Mode::Member => s.members.contains(&x),
+                        } || (s.missing_goes_true && x.is_nan());
+                        at = if hit { s.if_true } else { s.if_false };
+                    }
+                }
+            };
+            for &(t, w) in &e.leaves[leaf] {
+                scores[t] = match e.aggregate {
+                    Aggregate::Sum | Aggregate::Average => {
+                        if scores[t].is_nan() {
+                            w
+                        } else {
+                            scores[t] + w
+                        }
+                    }
+                    Aggregate::Min => {
+                        if scores[t].is_nan() || w < scores[t] {
+                            w
+                        } else {
+                            scores[t]
+                        }
+                    }
+                    Aggregate::Max => {
+                        if scores[t].is_nan() || w > scores[t] {
+                            w
+                        } else {
+                            scores[t]
+                        }
+                    }
+                };
+            }
+        }
+        scores
+    }
+
+    /// Two trees over 3 features with every mode, a member split, missing tracking and a shared leaf.
+    fn ensemble(aggregate: Aggregate) -> Ensemble {
+        use Child::{Leaf, Split as S};
+        let mut member = split(2, Mode::Member, 0.0, Leaf(4), Leaf(5));
+        member.members = vec![1.0, 3.0];
+        let mut tracked = split(1, Mode::Gt, 0.5, Leaf(2), Leaf(3));
+        tracked.missing_goes_true = true;
+        Ensemble {
+            splits: vec![
+                split(0, Mode::Leq, 0.0, S(1), S(2)),
+                split(1, Mode::Lt, 1.0, Leaf(0), Leaf(1)),
+                tracked,
+                split(0, Mode::Gte, 2.0, S(4), S(5)),
+                member,
+                split(2, Mode::Neq, 7.0, S(6), Leaf(6)),
+                split(1, Mode::Eq, 0.25, Leaf(6), Leaf(0)),
+            ],
+            leaves: (0..7)
+                .map(|l| vec![(l % 2, l as f32 + 0.5), (1 - l % 2, -(l as f32))])
+                .collect(),
+            roots: vec![Child::Split(0), Child::Split(3), Child::Leaf(1)],
+            targets: 2,
+            aggregate,
+            post_transform: PostTransform::None,
+            base_values: vec![],
+            output: Output::Regressor,
+        }
+    }
+
+    #[test]
+    fn every_mode_and_missing_value_walks_as_the_reference_does() {
+        let values = [f32::NAN, -1.0, 0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 7.0];
+        let cases = [Aggregate::Sum, Aggregate::Min, Aggregate::Max]
+            .into_iter()
+            .flat_map(|aggregate| {
+                let mut one_weight = ensemble(aggregate);
+                one_weight.leaves.iter_mut().for_each(|l| l.truncate(1));
+                [ensemble(aggregate), one_weight]
+            });
+        for e in cases {
+            let aggregate = e.aggregate;
+            let forest = Forest::compile(&e).unwrap();
+            let mut rows = vec![];
+            for a in values {
+                for b in values {
+                    for c in values {
+                        rows.extend([a, b, c]);
+                    }
+                }
+            }
+            let n = rows.len() / 3;
+            let (batch, _) = forest.evaluate(&rows, 3, n).unwrap();
+            for (r, row) in rows.chunks(3).enumerate() {
+                let want: Vec<f32> = reference(&e, row)
+                    .iter()
+                    .map(|v| if v.is_nan() { 0.0 } else { *v })
+                    .collect();
+                let (one, _) = forest.evaluate(row, 3, 1).unwrap();
+                assert_eq!(one, want, "{aggregate:?} row {row:?}");
+                assert_eq!(&batch[r * 2..r * 2 + 2], &want[..], "{aggregate:?} batch row {row:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn nan_takes_the_false_branch_except_for_neq_and_tracked_splits() {
+        use Child::Leaf;
+        let one = |mode, tracked| {
+            let mut s = split(0, mode, 1.0, Leaf(1), Leaf(0));
+            s.missing_goes_true = tracked;
+            let e = Ensemble {
+                splits: vec![s],
+                leaves: vec![vec![(0, 0.0)], vec![(0, 1.0)]],
+                roots: vec![Child::Split(0)],
+                targets: 1,
+                aggregate: Aggregate::Sum,
+                post_transform: PostTransform::None,
+                base_values: vec![],
+                output: Output::Regressor,
+            };
+            Forest::compile(&e).unwrap().evaluate(&[f32::NAN], 1, 1).unwrap().0[0]
+        };
+        for mode in [Mode::Leq, Mode::Lt, Mode::Gte, Mode::Gt, Mode::Eq, Mode::Member] {
+            assert_eq!(one(mode, false), 0.0, "{mode:?}");
+            assert_eq!(one(mode, true), 1.0, "{mode:?}");
+        }
+        assert_eq!(one(Mode::Neq, false), 1.0);
+    }
+
+    #[test]
+    fn average_and_base_values_and_post_transforms() {
+        let mut e = ensemble(Aggregate::Average);
+        e.base_values = vec![1.0, 2.0];
+        let row = [0.5, 0.5, 3.0];
+        let sum = reference(&ensemble(Aggregate::Sum), &row);
+        let (got, _) = Forest::compile(&e).unwrap().evaluate(&row, 3, 1).unwrap();
+        assert!((got[0] - (sum[0] / 3.0 + 1.0)).abs() < 1e-6 && (got[1] - (sum[1] / 3.0 + 2.0)).abs() < 1e-6);
+        e.post_transform = PostTransform::Softmax;
+        let (soft, _) = Forest::compile(&e).unwrap().evaluate(&row, 3, 1).unwrap();
+        let z = got[0].exp() + got[1].exp();
+        assert!((soft[0] - got[0].exp() / z).abs() < 1e-6);
+        let mut zero = [0.0f32, 2.0, 0.0];
+        transform(&mut zero, PostTransform::SoftmaxZero);
+        assert_eq!(zero, [0.0, 1.0, 0.0]);
+        assert!((probit(0.975) - 1.95996).abs() < 2e-3, "{}", probit(0.975));
+        assert!((sigmoid(-2.0) - 0.119203).abs() < 1e-6);
+    }
+
+    #[test]
+    fn binary_classifier_layouts_follow_onnxruntime() {
+        use Child::Leaf;
+        let classifier = |weights: [f32; 2], post, base: Vec<f32>| {
+            let e = Ensemble {
+                splits: vec![split(0, Mode::Leq, 0.0, Leaf(0), Leaf(1))],
+                leaves: weights.iter().map(|w| vec![(0, *w)]).collect(),
+                roots: vec![Child::Split(0)],
+                targets: 2,
+                aggregate: Aggregate::Sum,
+                post_transform: post,
+                base_values: base,
+                output: Output::Classifier,
+            };
+            let forest = Forest::compile(&e).unwrap();
+            let (a, la) = forest.evaluate(&[-1.0], 1, 1).unwrap();
+            let (b, lb) = forest.evaluate(&[1.0], 1, 1).unwrap();
+            (a, la[0], b, lb[0])
+        };
+        // Every weight on class 0, all positive: [1 - s, s], the label by s > 0.5.
+        let (a, la, b, lb) = classifier([0.8, 0.3], PostTransform::None, vec![]);
+        assert_eq!((a, la), (vec![1.0 - 0.8, 0.8], 1));
+        assert_eq!((b, lb), (vec![1.0 - 0.3, 0.3], 0));
+        // Mixed signs with a logistic: [sigmoid(-s), sigmoid(s)], the base value added first.
+        let (a, la, _, _) = classifier([2.0, -1.0], PostTransform::Logistic, vec![0.5]);
+        assert!(
+            (a[0] - sigmoid(-2.5)).abs() < 1e-6 && (a[1] - sigmoid(2.5)).abs() < 1e-6,
+            "{a:?}"
+        );
+        assert_eq!(la, 1);
+    }
+
+    #[test]
+    fn malformed_ensembles_are_refused_with_a_reason() {
+        use Child::{Leaf, Split as S};
+        let mut e = ensemble(Aggregate::Sum);
+        e.splits[6].if_false = S(5);
+        assert!(Forest::compile(&e).unwrap_err().0.contains("cycle"));
+        let mut e = ensemble(Aggregate::Sum);
+        e.splits[0].if_true = Leaf(99);
+        assert!(Forest::compile(&e).unwrap_err().0.contains("leaf 99"));
+        let mut e = ensemble(Aggregate::Sum);
+        e.leaves[0].push((5, 1.0));
+        assert!(Forest::compile(&e).unwrap_err().0.contains("target 5"));
+        let forest = Forest::compile(&ensemble(Aggregate::Sum)).unwrap();
+        assert!(
+            forest.evaluate(&[0.0, 1.0], 2, 1).is_err(),
+            "rows narrower than the features read"
+        );
+    }
+}
