@@ -40,7 +40,10 @@ const native = JSON.parse(
   }),
 );
 const nativeOrt = JSON.parse(
-  execFileSync("target/bench-venv/bin/python", ["bench/native_ort.py", ...MODELS], { encoding: "utf8" }),
+  execFileSync("target/bench-venv/bin/python", ["bench/native_ort.py", ...MODELS], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  }),
 );
 const { server, url } = await startServer({ csp: false });
 const browser = await launchChromium();

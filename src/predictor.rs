@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::io::Cursor;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use tract_onnx::pb::{type_proto, ModelProto};
@@ -12,6 +13,7 @@ use crate::error::{PredictError, Result};
 use crate::lowering;
 use crate::manifest::{Manifest, Task};
 use crate::ops::FakeQuantize;
+use wasm_predict_kernels::trees::Forest;
 
 /// The symbol of the batch dimension in every plan.
 const BATCH_SYMBOL: &str = "N";
@@ -62,6 +64,9 @@ pub struct Predictor {
     single: TypedSimpleState,
     batch: BatchPlan,
     rounding: Rounding,
+    /// A graph that is one tree-ensemble node runs on the kernel alone: tract's plan around it
+    /// cost more than the trees themselves (it is still built, and checks the graph).
+    trees: Option<Arc<Forest>>,
 }
 
 /// The roundings to an int8 grid that the graph started or ended with, taken out of it (see
@@ -137,6 +142,12 @@ impl Predictor {
             input: lowering::take_input_quantization(&mut proto),
             output: lowering::take_output_quantization(&mut proto),
         };
+        let trees = match (&rounding.input, &rounding.output) {
+            (None, None) => {
+                crate::tree_ensemble::sole_forest(&proto, &output).filter(|f| f.min_width() <= manifest.feature_count())
+            }
+            _ => None,
+        };
         let (single, batch) = build_plans(&proto, &manifest).map_err(|e| match e {
             PredictError::Unsupported(first) => {
                 let nodes = crate::check::unsupported_nodes(&proto);
@@ -153,9 +164,15 @@ impl Predictor {
             single,
             batch,
             rounding,
+            trees,
         };
         predictor.check_output_width()?;
         Ok(predictor)
+    }
+
+    /// Whether the graph is one tree ensemble, run on our tree kernel without tract's plan.
+    pub fn runs_trees_directly(&self) -> bool {
+        self.trees.is_some()
     }
 
     /// The manifest of the loaded bundle.
@@ -166,7 +183,10 @@ impl Predictor {
     /// Predicts one row of `features` values.
     pub fn predict(&mut self, row: &[f32]) -> Result<Prediction> {
         self.check_values(row, 1)?;
-        let outputs = run(&mut self.single, &self.rounding, row, 1, &self.manifest.row_shape())?;
+        let outputs = match &self.trees {
+            Some(forest) => evaluate_trees(forest, row, 1)?,
+            None => run(&mut self.single, &self.rounding, row, 1, &self.manifest.row_shape())?,
+        };
         self.interpret(&outputs, 0)
     }
 
@@ -176,19 +196,10 @@ impl Predictor {
             return Err(PredictError::InputShape("a batch needs at least one row".into()));
         }
         self.check_values(flat, rows)?;
-        if let BatchPlan::Pending(typed) = &self.batch {
-            let state = typed
-                .clone()
-                .into_optimized()
-                .and_then(|m| m.into_runnable())
-                .and_then(|p| p.spawn())
-                .map_err(|e| PredictError::Unsupported(format!("planning for batches: {e:#}")))?;
-            self.batch = BatchPlan::Ready(Box::new(state));
-        }
-        let BatchPlan::Ready(state) = &mut self.batch else {
-            return Err(PredictError::Inference("the batch plan is missing".into()));
+        let outputs = match &self.trees {
+            Some(forest) => evaluate_trees(forest, flat, rows)?,
+            None => self.run_batch(flat, rows)?,
         };
-        let outputs = run(state, &self.rounding, flat, rows, &self.manifest.row_shape())?;
         let width = self.manifest.classes().len().max(1);
         if outputs.len() != rows * width {
             return Err(PredictError::Inference(format!(
@@ -216,6 +227,23 @@ impl Predictor {
             }
         }
         Ok(batch)
+    }
+
+    /// Runs the plan for any batch size, optimized on the first batch.
+    fn run_batch(&mut self, flat: &[f32], rows: usize) -> Result<Vec<f32>> {
+        if let BatchPlan::Pending(typed) = &self.batch {
+            let state = typed
+                .clone()
+                .into_optimized()
+                .and_then(|m| m.into_runnable())
+                .and_then(|p| p.spawn())
+                .map_err(|e| PredictError::Unsupported(format!("planning for batches: {e:#}")))?;
+            self.batch = BatchPlan::Ready(Box::new(state));
+        }
+        let BatchPlan::Ready(state) = &mut self.batch else {
+            return Err(PredictError::Inference("the batch plan is missing".into()));
+        };
+        run(state, &self.rounding, flat, rows, &self.manifest.row_shape())
     }
 
     /// The prediction of row `r` of a flat output array.
@@ -278,6 +306,15 @@ impl Predictor {
         }
         Ok(())
     }
+}
+
+/// The scores of `rows` rows on a graph that is one tree ensemble.
+fn evaluate_trees(forest: &Forest, flat: &[f32], rows: usize) -> Result<Vec<f32>> {
+    let width = flat.len().checked_div(rows).unwrap_or(0);
+    forest
+        .evaluate(flat, width, rows)
+        .map(|(scores, _)| scores)
+        .map_err(|e| PredictError::Inference(e.to_string()))
 }
 
 fn argmax(values: &[f32]) -> (usize, f32) {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tract_onnx::pb::tensor_proto::DataType;
-use tract_onnx::pb::{AttributeProto, NodeProto, TensorProto};
+use tract_onnx::pb::{AttributeProto, ModelProto, NodeProto, TensorProto};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::internal::*;
 use tract_onnx::Onnx;
@@ -223,6 +223,53 @@ impl Expansion for TreeEnsembleExpansion {
         }
         Ok(())
     }
+}
+
+/// The forest of a graph that is nothing but one tree-ensemble node from the graph's input to
+/// `output` (its scores, possibly through `Identity` nodes, as onnxmltools writes LightGBM): such
+/// a graph can run on the kernel without tract around it.
+pub fn sole_forest(proto: &ModelProto, output: &str) -> Option<Arc<Forest>> {
+    let graph = proto.graph.as_ref()?;
+    let is_tree = |n: &&NodeProto| {
+        matches!(
+            n.op_type.as_str(),
+            "TreeEnsembleClassifier" | "TreeEnsembleRegressor" | "TreeEnsemble"
+        )
+    };
+    let mut trees = graph.node.iter().filter(is_tree);
+    let (node, None) = (trees.next()?, trees.next()) else {
+        return None;
+    };
+    let others: Vec<&NodeProto> = graph.node.iter().filter(|n| !is_tree(n)).collect();
+    if others.iter().any(|n| !crate::graph_edit::is_standard(n, "Identity")) {
+        return None;
+    }
+    let mut tensor = node
+        .output
+        .get(usize::from(node.op_type == "TreeEnsembleClassifier"))?
+        .as_str();
+    // At most one step per Identity: a cycle of them is not followed forever.
+    for _ in 0..others.len() {
+        if tensor == output {
+            break;
+        }
+        tensor = others
+            .iter()
+            .find(|n| n.input.first().is_some_and(|i| i == tensor))?
+            .output
+            .first()?;
+    }
+    if tensor != output {
+        return None;
+    }
+    let input = graph
+        .input
+        .iter()
+        .find(|i| !graph.initializer.iter().any(|t| t.name == i.name))?;
+    if node.input.first() != Some(&input.name) {
+        return None;
+    }
+    TreeEnsembleOp::from_node(node).ok().map(|op| op.forest)
 }
 
 /// Puts our op in place of tract's for the three tree-ensemble op types.

@@ -330,3 +330,31 @@ fn the_corpus_matches_onnxruntime_with_our_product_kernels_fused() {
     }
     assert!(fused >= 20, "only {fused} products fused over the corpus");
 }
+
+/// The converters' tree models are one tree-ensemble node once lowered (ZipMap dropped, Identity
+/// bypassed), and run on the tree kernel without tract's plan around it; the answers are the
+/// same either way (the corpus test above holds both to onnxruntime's).
+#[test]
+fn single_tree_ensemble_graphs_run_on_the_kernel_directly() {
+    for (name, case, model) in corpus::CORPUS {
+        let case: corpus::Case = serde_json::from_slice(case).unwrap();
+        let predictor = wasm_predict::Predictor::from_model(corpus::manifest_for(&case), model).unwrap();
+        let expected = [
+            "bench-forest-clf",
+            "bench-gboost-reg",
+            "lgbm-clf-10class",
+            "lgbm-reg",
+            "xgb-clf-binary",
+            "xgb-reg",
+            "catboost-clf-binary",
+            "skl-forest-clf",
+        ]
+        .contains(name);
+        if expected {
+            assert!(predictor.runs_trees_directly(), "{name}");
+        }
+        if name.starts_with("mlp") || name.starts_with("cnn") || name.contains("logreg") {
+            assert!(!predictor.runs_trees_directly(), "{name}");
+        }
+    }
+}

@@ -180,6 +180,8 @@ pub struct Forest {
     /// Per node: the leaf it is, for leaves.
     leaf_of: Vec<u32>,
     roots: Vec<u32>,
+    /// The trees by their depth (the longest path to a leaf), shallowest first.
+    by_depth: Vec<u32>,
     /// Nodes from this index on are leaves.
     first_leaf: u32,
     /// When every leaf adds one weight to one target (boosted trees, one-target regressors):
@@ -331,7 +333,13 @@ impl Forest {
                 ));
             }
         }
-        refuse_cycles(ensemble)?;
+        let depths = depths_refusing_cycles(ensemble)?;
+        let depth_of = |root: &Child| match root {
+            Child::Split(i) => depths.get(*i).copied().unwrap_or(0),
+            Child::Leaf(_) => 0,
+        };
+        let mut by_depth: Vec<u32> = (0..ensemble.roots.len() as u32).collect();
+        by_depth.sort_by_key(|t| depth_of(&ensemble.roots[*t as usize]));
 
         // Splits first, then leaves, each once; a leaf shared by several branches is one node.
         let leaf_node = |l: usize| (splits.len() + l) as u32;
@@ -404,6 +412,7 @@ impl Forest {
         Ok(Forest {
             roots: ensemble.roots.iter().map(|r| node_of(*r)).collect(),
             first_leaf: splits.len() as u32,
+            by_depth,
             single_targets: if single { leaf_targets.clone() } else { vec![] },
             single_weights: if single { leaf_weights.clone() } else { vec![] },
             nodes,
@@ -467,6 +476,8 @@ impl Forest {
     /// Evaluates `rows` rows of `width` values each (`width >= min_width()`), given one after the
     /// other in `x`: `rows * targets()` scores, row after row, and each row's winning target
     /// (for a classifier, the index of its label, by onnxruntime's rules).
+    // One copy of the walks however many callers: inlined into each, they doubled in the wasm.
+    #[inline(never)]
     pub fn evaluate(&self, x: &[f32], width: usize, rows: usize) -> Result<(Vec<f32>, Vec<usize>), EnsembleError> {
         self.check_rows(x.len(), width, rows)?;
         let mut scores = self.scores(rows);
@@ -492,6 +503,7 @@ impl Forest {
 
     /// [`Forest::evaluate`] for rows of doubles, compared with the thresholds as the model gave
     /// them (doubles too, where it did): a plain walk, one row and one tree at a time.
+    #[inline(never)]
     pub fn evaluate_f64(&self, x: &[f64], width: usize, rows: usize) -> Result<(Vec<f32>, Vec<usize>), EnsembleError> {
         self.check_rows(x.len(), width, rows)?;
         let mut scores = self.scores(rows);
@@ -584,12 +596,17 @@ impl Forest {
     }
 
     fn walk_trees_with<const MODE: u32, const TRACK: bool>(&self, row: &[f32], leaves: &mut [u32]) {
-        for (trees, out) in self.roots.chunks(LANES).zip(leaves.chunks_mut(LANES)) {
+        // Trees of like depth walk together, so that few lanes wait on a deeper one.
+        for trees in self.by_depth.chunks(LANES) {
             let mut cursors = [self.first_leaf; LANES];
-            cursors[..trees.len()].copy_from_slice(trees);
+            for (cursor, tree) in cursors.iter_mut().zip(trees) {
+                *cursor = self.roots.get(*tree as usize).copied().unwrap_or(self.first_leaf);
+            }
             self.descend::<MODE, TRACK>(&mut cursors, row, [0; LANES]);
-            for (leaf, cursor) in out.iter_mut().zip(cursors) {
-                *leaf = self.leaf_of.get(cursor as usize).copied().unwrap_or(0);
+            for (tree, cursor) in trees.iter().zip(cursors) {
+                if let Some(leaf) = leaves.get_mut(*tree as usize) {
+                    *leaf = self.leaf_of.get(cursor as usize).copied().unwrap_or(0);
+                }
             }
         }
     }
@@ -830,9 +847,9 @@ fn mode_code(mode: Mode) -> u32 {
     }
 }
 
-/// Refuses an ensemble where a split is its own descendant (computing each split's depth, the
-/// longest path below it, on the way).
-fn refuse_cycles(ensemble: &Ensemble) -> Result<(), EnsembleError> {
+/// Each split's depth (the longest path below it to a leaf), refusing an ensemble where a split is
+/// its own descendant.
+fn depths_refusing_cycles(ensemble: &Ensemble) -> Result<Vec<u32>, EnsembleError> {
     const UNSEEN: u32 = u32::MAX;
     const OPEN: u32 = u32::MAX - 1;
     let splits = &ensemble.splits;
@@ -881,7 +898,7 @@ fn refuse_cycles(ensemble: &Ensemble) -> Result<(), EnsembleError> {
             }
         }
     }
-    Ok(())
+    Ok(depth)
 }
 
 fn argmax(values: &[f32]) -> usize {
