@@ -349,6 +349,27 @@ pub(crate) fn constant(graph: &GraphProto, name: &str, depth: usize) -> Option<C
             if scale.values.len() == 1 && zp.values.len() == 1 {
                 let values = x.values.iter().map(|v| (v - zp.values[0]) * scale.values[0]).collect();
                 Some(Constant { dims: x.dims, values })
+            } else if x.dims.len() == 2 && [1, scale.values.len()].contains(&zp.values.len()) {
+                // Per channel along `axis` (default 1) of a two-dimensional weight.
+                let axis = attribute(node, "axis").map_or(1, |a| a.i);
+                let axis = usize::try_from(if axis < 0 { axis + 2 } else { axis })
+                    .ok()
+                    .filter(|a| *a < 2)?;
+                if scale.values.len() != x.dims[axis] {
+                    return None;
+                }
+                let columns = x.dims[1];
+                let values = x
+                    .values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        let channel = if axis == 0 { i / columns } else { i % columns };
+                        let zero_point = zp.values[channel.min(zp.values.len() - 1)];
+                        (v - zero_point) * scale.values[channel]
+                    })
+                    .collect();
+                Some(Constant { dims: x.dims, values })
             } else if x.dims.len() == 1 && scale.values.len() == x.values.len() {
                 if ![1, x.values.len()].contains(&zp.values.len()) {
                     return None;

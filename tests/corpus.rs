@@ -358,3 +358,24 @@ fn single_tree_ensemble_graphs_run_on_the_kernel_directly() {
         }
     }
 }
+
+/// A weight-only int8 model (per-column `DequantizeLinear` weights, the embedded default) gets the
+/// float product kernel like its float twin: the int8 weights are dequantized once, at load.
+#[test]
+fn weight_only_int8_products_run_on_the_float_kernel() {
+    use prost::Message;
+    let bytes = std::fs::read(format!(
+        "{}/models/digits-mlp-int8/1.0.0/model.onnx",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let mut proto = tract_onnx::pb::ModelProto::decode(bytes.as_slice()).unwrap();
+    wasm_predict::lowering::lower_with(&mut proto, true).unwrap();
+    let ops: Vec<String> = proto.graph.unwrap().node.into_iter().map(|n| n.op_type).collect();
+    let fused = ops
+        .iter()
+        .filter(|o| *o == wasm_predict::float_dense::FLOAT_DENSE)
+        .count();
+    assert_eq!(fused, 2, "{ops:?}");
+    assert!(!ops.iter().any(|o| o == "DequantizeLinear" || o == "MatMul"), "{ops:?}");
+}

@@ -86,6 +86,7 @@ fn f32_lanes(v: v128) -> [f32; 4] {
 /// NaN, as the float computation would give.
 #[derive(Debug, Default)]
 pub struct IntRows {
+    rows: usize,
     pairs: usize,
     ints: Vec<i32>,
     nan_rows: Vec<usize>,
@@ -105,7 +106,12 @@ impl IntRows {
             }
         }
         ints.resize(padded * pairs, 0);
-        IntRows { pairs, ints, nan_rows }
+        IntRows {
+            rows,
+            pairs,
+            ints,
+            nan_rows,
+        }
     }
 }
 
@@ -287,6 +293,8 @@ impl PackedWeight {
     pub fn apply(&self, rows: &IntRows, input_scale: f32, out: &mut [f32]) {
         let (m, pairs) = (self.m, rows.pairs);
         let mut tile = [[0f32; TILE_COLUMNS]; TILE_ROWS];
+        // One row (a single prediction) needs no tile of four.
+        let tile_rows = if rows.rows == 1 { 1 } else { TILE_ROWS };
         for (t, ints) in rows.ints.chunks_exact(TILE_ROWS * pairs).enumerate() {
             for (block, (weight_scale, bias)) in self.weight_scale.iter().zip(&self.bias).enumerate() {
                 let epilogue = Epilogue {
@@ -295,10 +303,14 @@ impl PackedWeight {
                     relu: self.relu,
                 };
                 let lanes = &self.lanes[block * pairs * 2..(block + 1) * pairs * 2];
-                tile_outputs(ints, pairs, lanes, epilogue, &mut tile);
+                if tile_rows == 1 {
+                    tile[0] = row_outputs(ints.get(..pairs).unwrap_or_default(), lanes, epilogue);
+                } else {
+                    tile_outputs(ints, pairs, lanes, epilogue, &mut tile);
+                }
                 let first = block * TILE_COLUMNS;
                 let columns = (m - first).min(TILE_COLUMNS);
-                for (r, values) in tile.iter().enumerate() {
+                for (r, values) in tile.iter().enumerate().take(tile_rows) {
                     let row = t * TILE_ROWS + r;
                     if let Some(out) = out.get_mut(row * m + first..row * m + first + columns) {
                         out.copy_from_slice(&values[..columns]);
@@ -354,22 +366,48 @@ fn tile_outputs(
         a30 = i32x4_add(a30, i32x4_dot_i16x8(s, w0));
         a31 = i32x4_add(a31, i32x4_dot_i16x8(s, w1));
     }
-    let [s0, s1, s2, s3, s4, s5, s6, s7] = epilogue.scale;
-    let [b0, b1, b2, b3, b4, b5, b6, b7] = *epilogue.bias;
-    let (scale, bias) = (
-        [f32x4(s0, s1, s2, s3), f32x4(s4, s5, s6, s7)],
-        [f32x4(b0, b1, b2, b3), f32x4(b4, b5, b6, b7)],
-    );
-    let floor = if epilogue.relu {
-        f32x4_splat(0.0)
-    } else {
-        f32x4_splat(f32::NEG_INFINITY)
-    };
     for (row, sums) in tile.iter_mut().zip([[a00, a01], [a10, a11], [a20, a21], [a30, a31]]) {
+        *row = epilogue.outputs(sums);
+    }
+}
+
+/// The outputs of one row of `pairs` pair-packed integers times one block's lanes.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn row_outputs(ints: &[i32], lanes: &[Lane], epilogue: Epilogue) -> [f32; TILE_COLUMNS] {
+    let zero = i32x4_splat(0);
+    let (mut a0, mut a1) = (zero, zero);
+    for (w, &x) in lanes.chunks_exact(2).zip(ints) {
+        let s = i32x4_splat(x);
+        a0 = i32x4_add(a0, i32x4_dot_i16x8(s, w[0]));
+        a1 = i32x4_add(a1, i32x4_dot_i16x8(s, w[1]));
+    }
+    epilogue.outputs([a0, a1])
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+fn row_outputs(ints: &[i32], lanes: &[Lane], epilogue: Epilogue) -> [f32; TILE_COLUMNS] {
+    let mut tile = [[0f32; TILE_COLUMNS]; TILE_ROWS];
+    tile_outputs(ints, ints.len(), lanes, epilogue, &mut tile);
+    tile[0]
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+impl Epilogue<'_> {
+    /// One row's 8 outputs from its two vectors of sums.
+    #[inline(always)]
+    fn outputs(&self, sums: [v128; 2]) -> [f32; TILE_COLUMNS] {
+        let [s0, s1, s2, s3, s4, s5, s6, s7] = self.scale;
+        let [b0, b1, b2, b3, b4, b5, b6, b7] = *self.bias;
+        let scale = [f32x4(s0, s1, s2, s3), f32x4(s4, s5, s6, s7)];
+        let bias = [f32x4(b0, b1, b2, b3), f32x4(b4, b5, b6, b7)];
+        let floor = f32x4_splat(if self.relu { 0.0 } else { f32::NEG_INFINITY });
+        let mut out = [0f32; TILE_COLUMNS];
         for (half, (sums, (scale, bias))) in sums.into_iter().zip(scale.iter().zip(bias)).enumerate() {
             let y = f32x4_pmax(floor, f32x4_add(f32x4_mul(f32x4_convert_i32x4(sums), *scale), bias));
-            row[half * 4..half * 4 + 4].copy_from_slice(&f32_lanes(y));
+            out[half * 4..half * 4 + 4].copy_from_slice(&f32_lanes(y));
         }
+        out
     }
 }
 

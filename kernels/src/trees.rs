@@ -115,7 +115,8 @@ pub struct Ensemble {
     pub aggregate: Aggregate,
     /// The transform of the scores.
     pub post_transform: PostTransform,
-    /// Added to the aggregated scores (see [`Forest`] for the rules).
+    /// Added to the aggregated scores as onnxruntime adds them: a regressor's only when there is
+    /// one per target; a classifier's per class, with its own rules for two classes.
     pub base_values: Vec<f32>,
     /// Regressor or classifier.
     pub output: Output,
