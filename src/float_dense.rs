@@ -18,7 +18,7 @@ use tract_onnx::Onnx;
 use wasm_predict_kernels::dense_f32::PackedF32;
 
 use crate::expansion::F32Expansion;
-use crate::fuse_dense::{add_row, constant, drop_dead_nodes, epilogue, initializer, Epilogue};
+use crate::fuse_dense::{add_row, constant, epilogue, fuse_chains, initializer, Epilogue};
 use crate::graph_edit::{attribute, floats_attribute, int_attribute, is_standard, DOMAIN};
 
 /// Op type of [`FloatDense`] in rewritten graphs.
@@ -138,28 +138,7 @@ pub fn register(onnx: &mut Onnx) {
 /// Replaces every `MatMul|Gemm` over a constant weight (with its bias `Add` and `Relu`) by one
 /// [`FloatDense`] node; leaves the others as they are.
 pub fn fuse_float_dense(graph: &mut GraphProto) {
-    let mut fused_any = false;
-    let mut at = 0;
-    while at < graph.node.len() {
-        let Some((remove, last, node)) = chain_at(graph, at) else {
-            at += 1;
-            continue;
-        };
-        let mut nodes = Vec::with_capacity(graph.node.len());
-        for (i, n) in std::mem::take(&mut graph.node).into_iter().enumerate() {
-            if i == last {
-                nodes.push(node.clone());
-            } else if !remove.contains(&i) {
-                nodes.push(n);
-            }
-        }
-        graph.node = nodes;
-        fused_any = true;
-        at = 0;
-    }
-    if fused_any {
-        drop_dead_nodes(graph);
-    }
+    fuse_chains(graph, chain_at);
 }
 
 /// For the product at `p`: the nodes to remove, where the fused node goes, and the fused node.
@@ -235,7 +214,7 @@ fn chain_at(graph: &GraphProto, p: usize) -> Option<(HashSet<usize>, usize, Node
 
 /// Whether the tensor `name` is float: a float initializer, a dequantized or cast-to-float value,
 /// or `Identity`/`Mul`/`Sub`/`Add` of a float one (an integer product stays tract's).
-fn is_float(graph: &GraphProto, name: &str, depth: usize) -> bool {
+pub(crate) fn is_float(graph: &GraphProto, name: &str, depth: usize) -> bool {
     if let Some(t) = initializer(graph, name) {
         return t.data_type == DataType::Float as i32;
     }

@@ -458,6 +458,37 @@ fn decode(t: &TensorProto) -> Option<Constant> {
     (values.len() == count).then_some(Constant { dims, values })
 }
 
+/// Replaces, until none is left, every chain that `chain_at` finds starting at a node: it gives
+/// the nodes to remove, the position the fused node takes, and the fused node. Then drops the
+/// constants' nodes the fusions left unread.
+pub(crate) fn fuse_chains(
+    graph: &mut GraphProto,
+    chain_at: impl Fn(&GraphProto, usize) -> Option<(HashSet<usize>, usize, NodeProto)>,
+) {
+    let mut fused_any = false;
+    let mut at = 0;
+    while at < graph.node.len() {
+        let Some((remove, last, node)) = chain_at(graph, at) else {
+            at += 1;
+            continue;
+        };
+        let mut nodes = Vec::with_capacity(graph.node.len());
+        for (i, n) in std::mem::take(&mut graph.node).into_iter().enumerate() {
+            if i == last {
+                nodes.push(node.clone());
+            } else if !remove.contains(&i) {
+                nodes.push(n);
+            }
+        }
+        graph.node = nodes;
+        fused_any = true;
+        at = 0;
+    }
+    if fused_any {
+        drop_dead_nodes(graph);
+    }
+}
+
 /// Removes nodes none of whose outputs is read or is a graph output (the weights' dequantization
 /// a fusion left behind).
 pub(crate) fn drop_dead_nodes(graph: &mut GraphProto) {

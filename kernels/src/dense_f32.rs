@@ -182,6 +182,191 @@ impl PackedF32 {
     }
 }
 
+/// The geometry of a two-dimensional convolution (NCHW, one group): kernel, strides, dilations and
+/// padding (top, left, bottom, right).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConvShape {
+    /// Input channels.
+    pub channels: usize,
+    /// Kernel height and width.
+    pub kernel: [usize; 2],
+    /// Strides along height and width.
+    pub strides: [usize; 2],
+    /// Dilations along height and width.
+    pub dilations: [usize; 2],
+    /// Padding: top, left, bottom, right.
+    pub pads: [usize; 4],
+}
+
+impl ConvShape {
+    /// The output's height and width for an input of `height` × `width`, if the kernel fits.
+    pub fn output(&self, height: usize, width: usize) -> Option<[usize; 2]> {
+        let along = |size: usize, axis: usize| {
+            let padded = size + self.pads[axis] + self.pads[axis + 2];
+            let span = self.dilations[axis] * (self.kernel[axis].checked_sub(1)?) + 1;
+            (padded >= span && self.strides[axis] > 0).then(|| (padded - span) / self.strides[axis] + 1)
+        };
+        Some([along(height, 0)?, along(width, 1)?])
+    }
+}
+
+/// A convolution as the product of each image's patches (im2col) by the packed filters:
+/// `[positions, channels × kh × kw] × [channels × kh × kw, filters]`, then transposed to NCHW.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackedConv {
+    shape: ConvShape,
+    /// The filters `[filters, channels, kh, kw]` as a `[channels × kh × kw, filters]` weight.
+    product: PackedF32,
+}
+
+impl PackedConv {
+    /// Packs filters `[filters, channels, kh, kw]` (row-major), their biases (empty: none) and
+    /// whether a Relu follows.
+    pub fn new(shape: ConvShape, filters: &[f32], count: usize, bias: &[f32], relu: bool) -> PackedConv {
+        let k = shape.channels * shape.kernel[0] * shape.kernel[1];
+        // Row d of the product's weight is filter element d of every filter.
+        let weight: Vec<f32> = (0..k)
+            .flat_map(|d| (0..count).map(move |f| (d, f)))
+            .map(|(d, f)| filters.get(f * k + d).copied().unwrap_or(0.0))
+            .collect();
+        PackedConv {
+            shape,
+            product: PackedF32::new(&weight, k, count, bias, relu),
+        }
+    }
+
+    /// The geometry.
+    pub fn shape(&self) -> ConvShape {
+        self.shape
+    }
+
+    /// Output channels.
+    pub fn filters(&self) -> usize {
+        self.product.m()
+    }
+
+    /// Convolves `images` images of `channels × height × width` values in `x`: the outputs
+    /// `[images, filters, oh, ow]` and `[oh, ow]`, or `None` if the kernel does not fit.
+    pub fn apply(&self, x: &[f32], images: usize, height: usize, width: usize) -> Option<(Vec<f32>, [usize; 2])> {
+        let s = self.shape;
+        let [oh, ow] = s.output(height, width)?;
+        let (k, filters, positions) = (self.product.k(), self.product.m(), oh * ow);
+        let plane = height * width;
+        // The patches transposed, `[k, positions]`: a row is a (clipped) copy of input rows, and
+        // 4 neighbouring positions of a row are one vector.
+        let mut patches = vec![0f32; k * positions];
+        let mut out = vec![0f32; images * filters * positions];
+        for image in 0..images {
+            let input = x.get(image * s.channels * plane..(image + 1) * s.channels * plane)?;
+            let mut rows = patches.chunks_exact_mut(positions);
+            for c in 0..s.channels {
+                for ky in 0..s.kernel[0] {
+                    for kx in 0..s.kernel[1] {
+                        let row = rows.next()?;
+                        for (py, segment) in row.chunks_exact_mut(ow).enumerate() {
+                            let y = (py * s.strides[0] + ky * s.dilations[0]).checked_sub(s.pads[0]);
+                            let line = y
+                                .filter(|y| *y < height)
+                                .and_then(|y| input.get(c * plane + y * width..c * plane + (y + 1) * width));
+                            let Some(line) = line else {
+                                segment.fill(0.0);
+                                continue;
+                            };
+                            for (px, v) in segment.iter_mut().enumerate() {
+                                let at = (px * s.strides[1] + kx * s.dilations[1]).checked_sub(s.pads[1]);
+                                *v = at.and_then(|at| line.get(at)).copied().unwrap_or(0.0);
+                            }
+                        }
+                    }
+                }
+            }
+            let target = out.get_mut(image * filters * positions..(image + 1) * filters * positions)?;
+            self.product.apply_transposed(&patches, positions, target);
+        }
+        Some((out, [oh, ow]))
+    }
+}
+
+impl PackedF32 {
+    /// `out[c][p] = max?(Σ_d xt[d][p] · w(d, c) + b[c])`: the product of an input given
+    /// transposed, `xt` being `[k, positions]`, written transposed too (`[m, positions]`).
+    pub fn apply_transposed(&self, xt: &[f32], positions: usize, out: &mut [f32]) {
+        let quads = positions / 4 * 4;
+        for block in 0..self.bias.len() {
+            for p in (0..quads).step_by(4) {
+                let sums = self.quad(xt, positions, p, block);
+                for (j, values) in sums.iter().enumerate() {
+                    self.store_transposed(out, positions, p, block * BLOCK + j, values);
+                }
+            }
+            for p in quads..positions {
+                let mut sums = [0f32; BLOCK];
+                for (d, w) in self.weights(block).iter().enumerate() {
+                    let v = xt.get(d * positions + p).copied().unwrap_or(0.0);
+                    for (s, w) in sums.iter_mut().zip(w) {
+                        *s += v * w;
+                    }
+                }
+                for (j, sum) in sums.iter().enumerate() {
+                    self.store_transposed(out, positions, p, block * BLOCK + j, &[*sum]);
+                }
+            }
+        }
+    }
+
+    /// Writes column `c`'s outputs at positions `p..`, through the bias and the Relu.
+    #[inline(always)]
+    fn store_transposed(&self, out: &mut [f32], positions: usize, p: usize, c: usize, sums: &[f32]) {
+        if c >= self.m {
+            return;
+        }
+        let b = self.bias.get(c / BLOCK).map_or(0.0, |b| b[c % BLOCK]);
+        if let Some(out) = out.get_mut(c * positions + p..c * positions + p + sums.len()) {
+            for (y, s) in out.iter_mut().zip(sums) {
+                let v = s + b;
+                *y = if self.relu && v < 0.0 { 0.0 } else { v };
+            }
+        }
+    }
+
+    /// The sums of 4 neighbouring positions `p..p + 4` for the 8 columns of one block, per column.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    fn quad(&self, xt: &[f32], positions: usize, p: usize, block: usize) -> [[f32; 4]; BLOCK] {
+        let mut acc = [f32x4_splat(0.0); BLOCK];
+        for (d, w) in self.weights(block).iter().enumerate() {
+            let Some(x) = xt.get(d * positions + p..d * positions + p + 4) else {
+                break;
+            };
+            let v = f32x4(x[0], x[1], x[2], x[3]);
+            for (acc, w) in acc.iter_mut().zip(w) {
+                *acc = f32x4_add(*acc, f32x4_mul(v, f32x4_splat(*w)));
+            }
+        }
+        acc.map(|a| {
+            [
+                f32x4_extract_lane::<0>(a),
+                f32x4_extract_lane::<1>(a),
+                f32x4_extract_lane::<2>(a),
+                f32x4_extract_lane::<3>(a),
+            ]
+        })
+    }
+
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    fn quad(&self, xt: &[f32], positions: usize, p: usize, block: usize) -> [[f32; 4]; BLOCK] {
+        let mut sums = [[0f32; 4]; BLOCK];
+        for (d, w) in self.weights(block).iter().enumerate() {
+            for (i, s) in sums.iter_mut().enumerate() {
+                for (lane, s) in s.iter_mut().enumerate() {
+                    *s += xt.get(d * positions + p + lane).copied().unwrap_or(0.0) * w[i];
+                }
+            }
+        }
+        sums
+    }
+}
+
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
 fn lanes8(lo: v128, hi: v128) -> [f32; BLOCK] {
@@ -199,7 +384,61 @@ fn lanes8(lo: v128, hi: v128) -> [f32; BLOCK] {
 
 #[cfg(test)]
 mod tests {
-    use super::PackedF32;
+    use super::{ConvShape, PackedConv, PackedF32};
+
+    #[test]
+    fn a_convolution_equals_its_direct_sum_with_padding_strides_and_dilations() {
+        let value = |i: usize| ((i * 37 % 101) as f32 - 50.0) / 25.0;
+        for (channels, kernel, strides, dilations, pads, filters, (h, w)) in [
+            (1, [5, 5], [1, 1], [1, 1], [2, 2, 2, 2], 6, (12, 12)),
+            (3, [3, 2], [2, 1], [1, 2], [1, 0, 0, 1], 5, (7, 9)),
+            (2, [1, 1], [1, 1], [1, 1], [0, 0, 0, 0], 9, (4, 3)),
+        ] {
+            let shape = ConvShape {
+                channels,
+                kernel,
+                strides,
+                dilations,
+                pads,
+            };
+            let k = channels * kernel[0] * kernel[1];
+            let weights: Vec<f32> = (0..filters * k).map(value).collect();
+            let bias: Vec<f32> = (0..filters).map(|f| value(f + 7)).collect();
+            let images = 2;
+            let x: Vec<f32> = (0..images * channels * h * w).map(|i| value(i + 3)).collect();
+            let (got, [oh, ow]) = PackedConv::new(shape, &weights, filters, &bias, true)
+                .apply(&x, images, h, w)
+                .unwrap();
+            assert_eq!([oh, ow], shape.output(h, w).unwrap());
+            for n in 0..images {
+                for f in 0..filters {
+                    for (oy, ox) in (0..oh).flat_map(|y| (0..ow).map(move |x| (y, x))) {
+                        let mut sum = f64::from(bias[f]);
+                        for c in 0..channels {
+                            for ky in 0..kernel[0] {
+                                for kx in 0..kernel[1] {
+                                    let y = (oy * strides[0] + ky * dilations[0]) as i64 - pads[0] as i64;
+                                    let xx = (ox * strides[1] + kx * dilations[1]) as i64 - pads[1] as i64;
+                                    if y >= 0 && xx >= 0 && (y as usize) < h && (xx as usize) < w {
+                                        let input = x[((n * channels + c) * h + y as usize) * w + xx as usize];
+                                        let weight = weights[((f * channels + c) * kernel[0] + ky) * kernel[1] + kx];
+                                        sum += f64::from(input) * f64::from(weight);
+                                    }
+                                }
+                            }
+                        }
+                        let want = (sum as f32).max(0.0);
+                        let at = ((n * filters + f) * oh + oy) * ow + ox;
+                        assert!(
+                            (got[at] - want).abs() <= 1e-4,
+                            "{shape:?} [{n},{f},{oy},{ox}]: {} against {want}",
+                            got[at]
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     /// `x · W + b` in f64, then the Relu.
     fn reference(x: &[f32], w: &[f32], b: &[f32], k: usize, m: usize, relu: bool) -> Vec<f32> {
