@@ -214,7 +214,7 @@ fn chain_at(graph: &GraphProto, p: usize) -> Option<(HashSet<usize>, usize, Node
 
 /// Whether the tensor `name` is float: a float initializer, a dequantized or cast-to-float value,
 /// or `Identity`/`Mul`/`Sub`/`Add` of a float one (an integer product stays tract's).
-pub(crate) fn is_float(graph: &GraphProto, name: &str, depth: usize) -> bool {
+fn is_float(graph: &GraphProto, name: &str, depth: usize) -> bool {
     if let Some(t) = initializer(graph, name) {
         return t.data_type == DataType::Float as i32;
     }

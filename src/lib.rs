@@ -11,7 +11,6 @@ pub mod default_bundle;
 pub mod dense;
 pub mod error;
 pub mod expansion;
-pub mod float_conv;
 pub mod float_dense;
 pub mod fuse_dense;
 pub mod graph_edit;

@@ -65,8 +65,7 @@ pub fn keep_outputs(model: &mut ModelProto, outputs: &[&str]) -> Result<()> {
 
 /// Whether [`lower`] computes products by constant weights with our kernels: quantized
 /// activations by int8 weights in integers ([`crate::dense::QuantizedDense`]), other float
-/// products and convolutions on our float tile ([`crate::float_dense::FloatDense`],
-/// [`crate::float_conv::FloatConv`]). In wasm with SIMD, where
+/// products on our float tile ([`crate::float_dense::FloatDense`]). In wasm with SIMD, where
 /// both are faster than tract's; not natively, where tract's AVX2 float kernel is faster.
 pub const OWN_PRODUCTS: bool = cfg!(all(target_arch = "wasm32", target_feature = "simd128"));
 
@@ -93,7 +92,6 @@ pub fn lower_with(model: &mut ModelProto, own_products: bool) -> Result<()> {
     if own_products {
         crate::fuse_dense::fuse_quantized_dense(graph);
         crate::float_dense::fuse_float_dense(graph);
-        crate::float_conv::fuse_float_conv(graph);
     }
     crate::quantized_softmax::fuse_quantized_softmax(graph, opset);
     let shapes = Initializers::of(graph);

@@ -127,7 +127,6 @@ pub fn register(onnx: &mut Onnx) {
     });
     crate::dense::register(onnx);
     crate::float_dense::register(onnx);
-    crate::float_conv::register(onnx);
     crate::quantized_softmax::register(onnx);
     crate::tree_ensemble::register(onnx);
 }

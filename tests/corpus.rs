@@ -289,7 +289,6 @@ fn the_corpus_matches_onnxruntime_with_our_product_kernels_fused() {
             .filter(|o| {
                 [
                     wasm_predict::float_dense::FLOAT_DENSE,
-                    wasm_predict::float_conv::FLOAT_CONV,
                     wasm_predict::dense::QUANTIZED_DENSE,
                 ]
                 .contains(*o)
@@ -385,19 +384,4 @@ fn weight_only_int8_products_run_on_the_float_kernel() {
         .count();
     assert_eq!(fused, 2, "{ops:?}");
     assert!(!ops.iter().any(|o| o == "DequantizeLinear" || o == "MatMul"), "{ops:?}");
-}
-
-/// A LeNet-size CNN lowered as in wasm: both convolutions (with their Relus) and the three
-/// products (with their biases and Relus) on our float kernels; pooling and flattening stay tract's.
-#[test]
-fn a_cnn_runs_its_convolutions_and_products_on_the_float_kernels() {
-    use prost::Message;
-    let (_, _, model) = corpus::CORPUS.iter().find(|(n, _, _)| *n == "bench-lenet").unwrap();
-    let mut proto = tract_onnx::pb::ModelProto::decode(*model).unwrap();
-    wasm_predict::lowering::lower_with(&mut proto, true).unwrap();
-    let ops: Vec<String> = proto.graph.unwrap().node.into_iter().map(|n| n.op_type).collect();
-    let count = |op: &str| ops.iter().filter(|o| *o == op).count();
-    assert_eq!(count(wasm_predict::float_conv::FLOAT_CONV), 2, "{ops:?}");
-    assert_eq!(count(wasm_predict::float_dense::FLOAT_DENSE), 3, "{ops:?}");
-    assert_eq!(count("Relu") + count("Conv") + count("Gemm"), 0, "{ops:?}");
 }
