@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use tract_onnx::pb::tensor_proto::DataType;
-use tract_onnx::pb::{attribute_proto, AttributeProto, GraphProto, NodeProto, TensorProto};
+use tract_onnx::pb::{GraphProto, NodeProto, TensorProto};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::internal::*;
 use tract_onnx::Onnx;
@@ -19,7 +19,7 @@ use wasm_predict_kernels::dense_f32::PackedF32;
 
 use crate::expansion::F32Expansion;
 use crate::fuse_dense::{add_row, constant, epilogue, fuse_chains, initializer, Epilogue};
-use crate::graph_edit::{attribute, floats_attribute, int_attribute, is_standard, DOMAIN};
+use crate::graph_edit::{attribute, floats_attribute, int_attribute, is_standard, tensor_attribute, DOMAIN};
 
 /// Op type of [`FloatDense`] in rewritten graphs.
 pub const FLOAT_DENSE: &str = "WasmPredictFloatDense";
@@ -192,18 +192,13 @@ fn chain_at(graph: &GraphProto, p: usize) -> Option<(HashSet<usize>, usize, Node
         op_type: FLOAT_DENSE.into(),
         domain: DOMAIN.into(),
         attribute: vec![
-            AttributeProto {
+            tensor_attribute(TensorProto {
                 name: "weight".into(),
-                r#type: attribute_proto::AttributeType::Tensor as i32,
-                t: Some(TensorProto {
-                    name: "weight".into(),
-                    dims: vec![k as i64, m as i64],
-                    data_type: DataType::Float as i32,
-                    float_data: values,
-                    ..Default::default()
-                }),
+                dims: vec![k as i64, m as i64],
+                data_type: DataType::Float as i32,
+                float_data: values,
                 ..Default::default()
-            },
+            }),
             floats_attribute("bias", bias),
             int_attribute("relu", i64::from(relu)),
         ],

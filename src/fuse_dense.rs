@@ -6,11 +6,11 @@
 use std::collections::HashSet;
 
 use tract_onnx::pb::tensor_proto::DataType;
-use tract_onnx::pb::{attribute_proto, AttributeProto, GraphProto, NodeProto, TensorProto};
+use tract_onnx::pb::{GraphProto, NodeProto, TensorProto};
 
 use crate::dense::{InputGrid, QuantizedDense, QUANTIZED_DENSE};
 use crate::graph_edit::{
-    attribute, float_attribute, floats_attribute, int_attribute, is_standard, only_reader, DOMAIN,
+    attribute, float_attribute, floats_attribute, int_attribute, is_standard, only_reader, tensor_attribute, DOMAIN,
 };
 
 /// A constant tensor, in f32.
@@ -29,45 +29,26 @@ struct IntegerWeight {
 
 /// Replaces every chain it can; leaves the others as they are.
 pub fn fuse_quantized_dense(graph: &mut GraphProto) {
-    let mut fused_any = false;
-    while let Some((remove, at, node)) = find_chain(graph) {
-        let mut nodes = vec![];
-        for (i, n) in std::mem::take(&mut graph.node).into_iter().enumerate() {
-            if i == at {
-                nodes.push(node.clone());
-            } else if !remove.contains(&i) {
-                nodes.push(n);
-            }
-        }
-        graph.node = nodes;
-        fused_any = true;
-    }
-    if fused_any {
-        drop_dead_nodes(graph);
-    }
+    fuse_chains(graph, chain_at);
 }
 
-/// The nodes to remove, where the fused node goes, and the fused node.
-fn find_chain(graph: &GraphProto) -> Option<(HashSet<usize>, usize, NodeProto)> {
-    for (q, quantize) in graph.node.iter().enumerate() {
-        let input = match quantize.op_type.as_str() {
-            crate::ops::FAKE_QUANTIZE => {
-                let [scale, zero_point, low, high] = crate::ops::grid_of(quantize).ok()?;
-                InputGrid::Fixed {
-                    scale,
-                    zero_point,
-                    low,
-                    high,
-                }
+/// For a rounding at `q`: the nodes to remove, where the fused node goes, and the fused node.
+fn chain_at(graph: &GraphProto, q: usize) -> Option<(HashSet<usize>, usize, NodeProto)> {
+    let quantize = &graph.node[q];
+    let input = match quantize.op_type.as_str() {
+        crate::ops::FAKE_QUANTIZE => {
+            let [scale, zero_point, low, high] = crate::ops::grid_of(quantize).ok()?;
+            InputGrid::Fixed {
+                scale,
+                zero_point,
+                low,
+                high,
             }
-            crate::ops::DYNAMIC_FAKE_QUANTIZE => InputGrid::Dynamic,
-            _ => continue,
-        };
-        if let Some(found) = chain_from(graph, q, input) {
-            return Some(found);
         }
-    }
-    None
+        crate::ops::DYNAMIC_FAKE_QUANTIZE => InputGrid::Dynamic,
+        _ => return None,
+    };
+    chain_from(graph, q, input)
 }
 
 fn chain_from(graph: &GraphProto, q: usize, input: InputGrid) -> Option<(HashSet<usize>, usize, NodeProto)> {
@@ -123,18 +104,13 @@ fn chain_from(graph: &GraphProto, q: usize, input: InputGrid) -> Option<(HashSet
     // Checks every parameter the op will; a chain it would refuse stays as it is.
     QuantizedDense::new(input, k, m, centred.clone(), weight.scale.clone(), bias.clone(), relu).ok()?;
     let mut attributes = vec![
-        AttributeProto {
+        tensor_attribute(TensorProto {
             name: "weight".into(),
-            r#type: attribute_proto::AttributeType::Tensor as i32,
-            t: Some(TensorProto {
-                name: "weight".into(),
-                dims: vec![k as i64, m as i64],
-                data_type: DataType::Int32 as i32,
-                int32_data: centred,
-                ..Default::default()
-            }),
+            dims: vec![k as i64, m as i64],
+            data_type: DataType::Int32 as i32,
+            int32_data: centred,
             ..Default::default()
-        },
+        }),
         floats_attribute("weight_scale", weight.scale),
         floats_attribute("bias", bias),
         int_attribute("relu", relu as i64),

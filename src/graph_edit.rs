@@ -2,7 +2,7 @@
 //! model ([`crate::lowering`], [`crate::fuse_dense`], [`crate::quantized_softmax`]).
 
 use tract_onnx::pb::attribute_proto::AttributeType;
-use tract_onnx::pb::{AttributeProto, GraphProto, NodeProto};
+use tract_onnx::pb::{AttributeProto, GraphProto, NodeProto, TensorProto};
 
 /// The domain of the nodes our rewrites write.
 pub const DOMAIN: &str = "ai.wasm-predict";
@@ -55,6 +55,16 @@ pub fn floats_attribute(name: &str, values: Vec<f32>) -> AttributeProto {
         name: name.into(),
         r#type: AttributeType::Floats as i32,
         floats: values,
+        ..Default::default()
+    }
+}
+
+/// A tensor attribute, named as its tensor.
+pub fn tensor_attribute(tensor: TensorProto) -> AttributeProto {
+    AttributeProto {
+        name: tensor.name.clone(),
+        r#type: AttributeType::Tensor as i32,
+        t: Some(tensor),
         ..Default::default()
     }
 }
