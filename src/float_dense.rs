@@ -18,7 +18,7 @@ use tract_onnx::Onnx;
 use wasm_predict_kernels::dense_f32::PackedF32;
 
 use crate::expansion::F32Expansion;
-use crate::fuse_dense::{add_row, constant, epilogue, fuse_chains, initializer, Epilogue};
+use crate::fuse_dense::{add_row, constant, epilogue, fuse_chains, initializer, weight_rows, Epilogue};
 use crate::graph_edit::{attribute, floats_attribute, int_attribute, is_standard, tensor_attribute, DOMAIN};
 
 /// Op type of [`FloatDense`] in rewritten graphs.
@@ -163,17 +163,8 @@ fn chain_at(graph: &GraphProto, p: usize) -> Option<(HashSet<usize>, usize, Node
     let transposed = gemm && int_attr("transB", 0) != 0;
     let (k, m) = if transposed { (columns, rows) } else { (rows, columns) };
     let alpha = if gemm { float_attr("alpha") } else { 1.0 };
-    let values: Vec<f32> = (0..k)
-        .flat_map(|d| (0..m).map(move |c| (d, c)))
-        .map(|(d, c)| {
-            alpha
-                * if transposed {
-                    weight.values[c * k + d]
-                } else {
-                    weight.values[d * m + c]
-                }
-        })
-        .collect();
+    let mut values = weight_rows(&weight.values, k, m, transposed);
+    values.iter_mut().for_each(|v| *v *= alpha);
     let mut bias = vec![0f32; m];
     if gemm {
         if let Some(c) = product.input.get(2).filter(|c| !c.is_empty()) {

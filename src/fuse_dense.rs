@@ -82,17 +82,7 @@ fn chain_from(graph: &GraphProto, q: usize, input: InputGrid) -> Option<(HashSet
     if weight.axis.is_some_and(|a| a != column_axis) {
         return None;
     }
-    let at = |d: usize, c: usize| {
-        if transposed {
-            weight.centred[c * k + d]
-        } else {
-            weight.centred[d * m + c]
-        }
-    };
-    let centred: Vec<i32> = (0..k)
-        .flat_map(|d| (0..m).map(move |c| (d, c)))
-        .map(|(d, c)| at(d, c))
-        .collect();
+    let centred = weight_rows(&weight.centred, k, m, transposed);
     let mut bias = vec![0f32; m];
     if gemm {
         if let Some(c) = product.input.get(2).filter(|c| !c.is_empty()) {
@@ -181,6 +171,15 @@ pub(crate) fn epilogue(
         _ => false,
     };
     Some(Epilogue { last, output, relu })
+}
+
+/// A product's weight `[k, m]` row-major, from the values as stored: `[k, m]`, or `[m, k]` for a
+/// Gemm with `transB`.
+pub(crate) fn weight_rows<T: Copy>(values: &[T], k: usize, m: usize, transposed: bool) -> Vec<T> {
+    (0..k)
+        .flat_map(|d| (0..m).map(move |c| (d, c)))
+        .filter_map(|(d, c)| values.get(if transposed { c * k + d } else { d * m + c }).copied())
+        .collect()
 }
 
 /// Adds a constant of `bias.len()` values (shape `[m]` or `[1, m]`, or one value) to the bias.

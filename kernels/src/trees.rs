@@ -482,7 +482,14 @@ impl Forest {
     pub fn evaluate(&self, x: &[f32], width: usize, rows: usize) -> Result<(Vec<f32>, Vec<usize>), EnsembleError> {
         self.check_rows(x.len(), width, rows)?;
         let mut scores = self.scores(rows);
-        let mut leaves = vec![0u32; BLOCK_ROWS.max(self.roots.len())];
+        let mut leaves = vec![
+            0u32;
+            if rows == 1 {
+                self.roots.len()
+            } else {
+                BLOCK_ROWS.min(rows)
+            }
+        ];
         if rows == 1 {
             let row = x.get(..width).unwrap_or_default();
             self.walk_trees(row, &mut leaves);
