@@ -385,3 +385,61 @@ fn weight_only_int8_products_run_on_the_float_kernel() {
     assert_eq!(fused, 2, "{ops:?}");
     assert!(!ops.iter().any(|o| o == "DequantizeLinear" || o == "MatMul"), "{ops:?}");
 }
+
+/// A tree ensemble whose attributes do not hold together is refused at load with the node and
+/// the attribute named, never a panic nor a wrong answer.
+#[test]
+fn a_malformed_tree_ensemble_is_refused_naming_node_and_attribute() {
+    use prost::Message;
+    let (_, case, model) = corpus::CORPUS
+        .iter()
+        .find(|(n, _, _)| *n == "bench-forest-clf")
+        .unwrap();
+    let case: corpus::Case = serde_json::from_slice(case).unwrap();
+    let refused = |edit: &dyn Fn(&mut tract_onnx::pb::NodeProto)| {
+        let mut proto = tract_onnx::pb::ModelProto::decode(*model).unwrap();
+        let graph = proto.graph.as_mut().unwrap();
+        edit(
+            graph
+                .node
+                .iter_mut()
+                .find(|n| n.op_type == "TreeEnsembleClassifier")
+                .unwrap(),
+        );
+        let err = wasm_predict::Predictor::from_model(corpus::manifest_for(&case), &proto.encode_to_vec()).unwrap_err();
+        format!("{} {err}", err.code())
+    };
+    let ints = |node: &mut tract_onnx::pb::NodeProto, name: &str| -> Vec<i64> {
+        node.attribute.iter().find(|a| a.name == name).unwrap().ints.clone()
+    };
+    let set = |node: &mut tract_onnx::pb::NodeProto, name: &str, values: Vec<i64>| {
+        node.attribute.iter_mut().find(|a| a.name == name).unwrap().ints = values;
+    };
+    let missing = refused(&|node| {
+        let mut ids = ints(node, "nodes_truenodeids");
+        ids[0] = 99_999;
+        set(node, "nodes_truenodeids", ids);
+    });
+    assert!(
+        missing.contains("TreeEnsembleClassifier")
+            && missing.contains("nodes_truenodeids")
+            && missing.contains("no node 99999"),
+        "{missing}"
+    );
+    // The root's second split sends its true branch back to the root.
+    let cycle = refused(&|node| {
+        let mut ids = ints(node, "nodes_truenodeids");
+        ids[1] = 0;
+        set(node, "nodes_truenodeids", ids);
+    });
+    assert!(
+        cycle.contains("TreeEnsembleClassifier") && cycle.contains("cycle"),
+        "{cycle}"
+    );
+    let short = refused(&|node| {
+        let mut modes = ints(node, "nodes_featureids");
+        modes.pop();
+        set(node, "nodes_featureids", modes);
+    });
+    assert!(short.contains("nodes_featureids"), "{short}");
+}
