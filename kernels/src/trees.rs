@@ -227,21 +227,32 @@ impl Scores {
         }
     }
 
+    /// Adds every tree's leaf for the first row.
+    fn add_trees(&mut self, forest: &Forest, leaves: &[u32]) {
+        self.add_each(forest, leaves, |_| 0);
+    }
+
     /// Adds one tree's leaves for consecutive rows from `start`.
     #[inline(always)]
     fn add_rows(&mut self, forest: &Forest, start: usize, leaves: &[u32]) {
+        self.add_each(forest, leaves, |r| start + r);
+    }
+
+    /// Adds `leaves[k]` to the scores of row `row_of(k)`.
+    #[inline(always)]
+    fn add_each(&mut self, forest: &Forest, leaves: &[u32], row_of: impl Fn(usize) -> usize) {
         let sums = matches!(forest.aggregate, Aggregate::Sum | Aggregate::Average);
         if !sums || forest.single_weights.is_empty() {
-            for (r, &leaf) in leaves.iter().enumerate() {
-                self.add(forest, start + r, leaf);
+            for (k, &leaf) in leaves.iter().enumerate() {
+                self.add(forest, row_of(k), leaf);
             }
             return;
         }
         let t = forest.targets;
-        for (r, &leaf) in leaves.iter().enumerate() {
+        for (k, &leaf) in leaves.iter().enumerate() {
             let leaf = leaf as usize;
             let target = forest.single_targets.get(leaf).copied().unwrap_or(0) as usize;
-            let at = (start + r) * t + target;
+            let at = row_of(k) * t + target;
             if let (Some(s), Some(w)) = (self.values.get_mut(at), forest.single_weights.get(leaf)) {
                 *s += w;
             }
@@ -493,9 +504,7 @@ impl Forest {
         if rows == 1 {
             let row = x.get(..width).unwrap_or_default();
             self.walk_trees(row, &mut leaves);
-            for &leaf in &leaves[..self.roots.len()] {
-                scores.add(self, 0, leaf);
-            }
+            scores.add_trees(self, &leaves[..self.roots.len()]);
         } else {
             for start in (0..rows).step_by(BLOCK_ROWS) {
                 let end = (start + BLOCK_ROWS).min(rows);
