@@ -7,4 +7,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh
-exec cargo run --quiet --profile server -p wasm-predict-server -- serve --addr "127.0.0.1:${1:-8080}" --db target/wasm-predict.db
+exec cargo run --quiet --profile server -p wasm-predict-cli -- serve --addr "127.0.0.1:${1:-8080}" --db target/wasm-predict.db

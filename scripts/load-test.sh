@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30} clients=${2:-100}
-cargo build --quiet --profile server -p wasm-predict-server
+cargo build --quiet --profile server -p wasm-predict-cli
 bin="${CARGO_TARGET_DIR:-target}/server/wasm-predict"
 work=$(mktemp -d /tmp/wasm-predict-load.XXXXXX)
 chmod 755 "$work"   # the PostgreSQL server runs as the postgres user

@@ -40,9 +40,11 @@ echo "$WASM_PREDICT_TEST_PG"
 step "package build (pkg/, which the bench test opens in chromium)"
 scripts/build.sh
 
+check "the collector and the bundle format build without the model engine (no tract)" \
+  bash -c '! cargo tree -e normal --prefix none -p wasm-predict-collector -p wasm-predict-manifest | grep "^tract"'
 check "native tests" cargo test --workspace --no-fail-fast
 check "verify every committed bundle (the models' regression test)" \
-  cargo run --quiet -p wasm-predict-server -- verify models
+  cargo run --quiet -p wasm-predict-cli -- verify models
 check "browser tests of the core (wasm-pack test --headless --chrome)" \
   wasm-pack --log-level warn test --headless --chrome -- --test web
 check "TypeScript types of pkg/" npx tsc -p tsconfig.json

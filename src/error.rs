@@ -20,8 +20,8 @@ pub enum PredictError {
         actual: String,
     },
     /// The manifest is not valid JSON or breaks the manifest schema.
-    #[error("invalid manifest: {0}")]
-    ManifestInvalid(String),
+    #[error(transparent)]
+    ManifestInvalid(#[from] wasm_predict_manifest::ManifestError),
     /// The manifest and the graph disagree (input or output names, feature or class counts).
     #[error("the manifest disagrees with the model graph: {0}")]
     GraphMismatch(String),

@@ -4,7 +4,6 @@
 //! and predicts, [`verify()`] runs its regression fixtures and performance requirement. The
 //! WebAssembly bindings in `wasm.rs` are a thin layer over it.
 
-pub mod assignment;
 pub mod calibrate;
 pub mod check;
 pub mod default_bundle;
@@ -15,7 +14,6 @@ pub mod float_dense;
 pub mod fuse_dense;
 pub mod graph_edit;
 pub mod lowering;
-pub mod manifest;
 pub mod ops;
 pub mod predictor;
 pub mod quantized_softmax;
@@ -30,5 +28,7 @@ pub use error::PredictError;
 pub use manifest::Manifest;
 pub use predictor::{BatchPrediction, Prediction, Predictor};
 pub use verify::{verify, VerificationReport};
-/// The integer kernels (their own crate, built at opt-level 3).
+/// The kernels (their own crate, built at opt-level 3).
 pub use wasm_predict_kernels as kernels;
+/// The bundle format (its own crate: the collector reads manifests without the engine).
+pub use wasm_predict_manifest as manifest;

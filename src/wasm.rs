@@ -8,6 +8,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::error::PredictError;
+use crate::manifest::ManifestError;
 
 #[wasm_bindgen(start)]
 fn start() {
@@ -100,9 +101,9 @@ impl Predictor {
         } else if let Some(bytes) = manifest.dyn_ref::<Uint8Array>() {
             bytes.to_vec()
         } else {
-            return Err(js_error(&PredictError::ManifestInvalid(
+            return Err(js_error(&PredictError::from(ManifestError(
                 "the manifest must be given as a JSON string or a Uint8Array".into(),
-            )));
+            ))));
         };
         let inner = crate::Predictor::load(&manifest, model).map_err(|e| js_error(&e))?;
         Ok(Predictor { inner })

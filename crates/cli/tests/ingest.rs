@@ -1,0 +1,471 @@
+//! The ingest API of a real collector process, on SQLite and PostgreSQL: every malformed input
+//! gets a 4xx naming what is wrong and stores nothing invalid; duplicates are stored once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use serde_json::{json, Value};
+use support::*;
+
+const EXPERIMENT: &str = "ingest-test";
+
+/// (what, body, expected status, expected words in the answer)
+fn malformed() -> Vec<(&'static str, Vec<u8>, u16, &'static str)> {
+    let good = || prediction(EXPERIMENT, "c1", "int8", "3", 0.9);
+    let with = |change: &dyn Fn(&mut Value)| {
+        let mut event = good();
+        change(&mut event);
+        serde_json::to_vec(&batch(vec![event])).unwrap()
+    };
+    let body = |value: Value| serde_json::to_vec(&value).unwrap();
+    vec![
+        ("not JSON", b"{nope".to_vec(), 400, "not JSON"),
+        ("empty body", Vec::new(), 400, "not JSON"),
+        ("a JSON array", b"[1,2]".to_vec(), 400, "JSON object"),
+        (
+            "wrong schema",
+            body(json!({"schema": 2, "events": []})),
+            400,
+            "schema must be 1",
+        ),
+        ("no schema", body(json!({"events": []})), 400, "schema must be 1"),
+        (
+            "events not an array",
+            body(json!({"schema": 1, "events": {}})),
+            400,
+            "events must be an array",
+        ),
+        (
+            "unknown envelope field",
+            body(json!({"schema": 1, "events": [], "extra": 1})),
+            400,
+            "unknown envelope field",
+        ),
+        (
+            "too many events",
+            body(json!({"schema": 1, "events": vec![good(); 501]})),
+            413,
+            "at most 500",
+        ),
+        (
+            "an event that is a string",
+            body(json!({"schema": 1, "events": ["x"]})),
+            422,
+            "JSON object",
+        ),
+        (
+            "missing id",
+            with(&|e| drop(e.as_object_mut().unwrap().remove("id"))),
+            422,
+            "id is missing",
+        ),
+        ("id not a UUID", with(&|e| e["id"] = "42".into()), 422, "not a UUID"),
+        (
+            "id in capitals",
+            with(&|e| e["id"] = new_id().to_uppercase().into()),
+            422,
+            "lowercase",
+        ),
+        (
+            "unknown kind",
+            with(&|e| e["kind"] = "click".into()),
+            422,
+            "is not one of",
+        ),
+        (
+            "kind of wrong type",
+            with(&|e| e["kind"] = 7.into()),
+            422,
+            "kind must be a string",
+        ),
+        (
+            "bad time",
+            with(&|e| e["time"] = "yesterday".into()),
+            422,
+            "not RFC 3339",
+        ),
+        (
+            "huge client id",
+            with(&|e| e["clientId"] = "x".repeat(129).into()),
+            422,
+            "longer than 128",
+        ),
+        (
+            "empty client id",
+            with(&|e| e["clientId"] = "".into()),
+            422,
+            "clientId is empty",
+        ),
+        (
+            "inExperiment not a bool",
+            with(&|e| e["inExperiment"] = "yes".into()),
+            422,
+            "inExperiment must be",
+        ),
+        (
+            "unknown field",
+            with(&|e| e["password"] = "hunter2".into()),
+            422,
+            "unknown field",
+        ),
+        (
+            "prediction without model",
+            with(&|e| drop(e.as_object_mut().unwrap().remove("model"))),
+            422,
+            "model is missing",
+        ),
+        (
+            "negative latency",
+            with(&|e| e["latencyMs"] = (-1.0).into()),
+            422,
+            "latencyMs must be",
+        ),
+        (
+            "latency out of range",
+            with(&|e| e["latencyMs"] = 1e12.into()),
+            422,
+            "latencyMs must be",
+        ),
+        (
+            "number beyond f64",
+            br#"{"schema":1,"events":[{"latencyMs":1e999}]}"#.to_vec(),
+            400,
+            "not JSON",
+        ),
+        (
+            "confidence over 1",
+            with(&|e| e["output"]["confidence"] = 1.5.into()),
+            422,
+            "confidence must be in [0, 1]",
+        ),
+        (
+            "top-k too long",
+            with(&|e| e["output"]["topK"] = json!(vec![json!({"label": "1", "probability": 0.1}); 101])),
+            422,
+            "topK holds at most",
+        ),
+        (
+            "control characters",
+            with(&|e| e["output"]["label"] = "3\u{0007}".into()),
+            422,
+            "control characters",
+        ),
+        (
+            "huge string",
+            with(&|e| e["error"] = json!({"code": "X", "message": "m".repeat(2001)})),
+            422,
+            "longer than 2000",
+        ),
+        (
+            "too many inputs",
+            with(&|e| e["inputs"] = json!(vec![0.0; 16_385])),
+            422,
+            "inputs holds at most",
+        ),
+        (
+            "inputs not numbers",
+            with(&|e| e["inputs"] = json!(["a"])),
+            422,
+            "invalid type",
+        ),
+        (
+            "bad sha256",
+            with(&|e| e["model"]["sha256"] = "abc".into()),
+            422,
+            "64 lowercase hex",
+        ),
+        (
+            "output without label or value",
+            with(&|e| e["output"] = json!({"confidence": 0.5})),
+            422,
+            "label or a value",
+        ),
+        (
+            "outcome with an object",
+            body(
+                json!({"schema": 1, "events": [{"id": new_id(), "kind": "outcome", "time": now(), "clientId": "c", "experiment": EXPERIMENT, "inExperiment": true, "predictionId": new_id(), "actual": {"a": 1}}]}),
+            ),
+            422,
+            "actual must be",
+        ),
+        (
+            "review without prediction",
+            body(
+                json!({"schema": 1, "events": [{"id": new_id(), "kind": "review", "time": now(), "clientId": "c", "experiment": EXPERIMENT, "inExperiment": true, "output": {"label": "1"}}]}),
+            ),
+            422,
+            "predictionId is missing",
+        ),
+        (
+            "fallback without reason",
+            body(
+                json!({"schema": 1, "events": [{"id": new_id(), "kind": "fallback", "time": now(), "clientId": "c", "experiment": EXPERIMENT, "inExperiment": true, "fromArm": "a", "toArm": "b"}]}),
+            ),
+            422,
+            "reason is missing",
+        ),
+        (
+            "exposure with a bad mode",
+            body(
+                json!({"schema": 1, "events": [{"id": new_id(), "kind": "exposure", "time": now(), "clientId": "c", "experiment": EXPERIMENT, "inExperiment": true, "arm": "a", "mode": "canary"}]}),
+            ),
+            422,
+            "mode must be split or shadow",
+        ),
+        (
+            "invalid UTF-8",
+            b"{\"schema\":1,\"events\":[\"\xff\xfe\"]}".to_vec(),
+            400,
+            "not JSON",
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_input_gets_a_clear_4xx_and_stores_nothing_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, db) in backends(dir.path()).await {
+        let collector = start(&db, 0, &["--rate-limit", "0"]);
+        let client = reqwest::Client::new();
+        for (what, body, status, words) in malformed() {
+            let (got, answer) = post(&client, &collector.url, body).await;
+            assert_eq!(got, status, "{backend}: {what}: {answer}");
+            assert!(answer.to_string().contains(words), "{backend}: {what}: {answer}");
+        }
+        let oversized = vec![b' '; (1 << 20) + 1];
+        assert_eq!(
+            post(&client, &collector.url, oversized).await.0,
+            413,
+            "{backend}: a body over 1 MiB"
+        );
+        assert!(
+            stored_ids(&db, EXPERIMENT).await.is_empty(),
+            "{backend}: nothing stored"
+        );
+
+        // One valid and one invalid event: 422, the valid one stored and named, the other refused by index.
+        let valid = prediction(EXPERIMENT, "c2", "int8", "5", 0.8);
+        let mut invalid = prediction(EXPERIMENT, "c2", "int8", "5", 0.8);
+        invalid["latencyMs"] = json!("fast");
+        let (status, answer) = post(
+            &client,
+            &collector.url,
+            serde_json::to_vec(&batch(vec![valid.clone(), invalid.clone()])).unwrap(),
+        )
+        .await;
+        assert_eq!(status, 422, "{backend}: {answer}");
+        assert_eq!(answer["accepted"], json!([valid["id"]]));
+        assert_eq!(answer["rejected"][0]["index"], 1);
+        assert_eq!(answer["rejected"][0]["id"], invalid["id"]);
+        let stored = stored_ids(&db, EXPERIMENT).await;
+        assert_eq!(stored.len(), 1);
+        assert!(stored.contains(valid["id"].as_str().unwrap()));
+
+        // Unicode is data, not a problem: an emoji client id and a label in another script.
+        let unicode = prediction(EXPERIMENT, "клиент-😀", "int8", "八", 0.7);
+        let (status, answer) = post(
+            &client,
+            &collector.url,
+            serde_json::to_vec(&batch(vec![unicode.clone()])).unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{backend}: {answer}");
+        // A beacon's text/plain body is read the same way.
+        let beacon = client
+            .post(format!("{}/v1/events", collector.url))
+            .header("content-type", "text/plain;charset=UTF-8")
+            .body(serde_json::to_vec(&batch(vec![prediction(EXPERIMENT, "c3", "qdq", "1", 0.9)])).unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(beacon.status(), 200);
+        assert_eq!(stored_ids(&db, EXPERIMENT).await.len(), 3, "{backend}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_id_is_stored_once_however_often_and_however_concurrently_it_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, db) in backends(dir.path()).await {
+        let collector = start(&db, 0, &["--rate-limit", "0"]);
+        let client = reqwest::Client::new();
+        let events: Vec<Value> = (0..20)
+            .map(|i| prediction("dedup-test", &format!("c{i}"), "int8", "7", 0.9))
+            .collect();
+        let body = serde_json::to_vec(&batch(events.clone())).unwrap();
+        let (status, first) = post(&client, &collector.url, body.clone()).await;
+        assert_eq!(
+            (status, first["accepted"].as_array().unwrap().len()),
+            (200, 20),
+            "{backend}"
+        );
+        let (status, again) = post(&client, &collector.url, body.clone()).await;
+        assert_eq!(status, 200, "{backend}: a repeat is acknowledged");
+        assert_eq!(again["duplicates"].as_array().unwrap().len(), 20, "{backend}: {again}");
+        assert!(again["accepted"].as_array().unwrap().is_empty());
+        let fresh: Vec<Value> = (0..20)
+            .map(|i| prediction("dedup-test", &format!("d{i}"), "qdq", "7", 0.9))
+            .collect();
+        let body = serde_json::to_vec(&batch(fresh)).unwrap();
+        let racing: Vec<_> = (0..10)
+            .map(|_| {
+                let (client, url, body) = (client.clone(), collector.url.clone(), body.clone());
+                tokio::spawn(async move { post(&client, &url, body).await })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for handle in racing {
+            answers.push(handle.await.unwrap());
+        }
+        let accepted: usize = answers
+            .iter()
+            .map(|(_, a)| a["accepted"].as_array().unwrap().len())
+            .sum();
+        assert!(answers.iter().all(|(s, _)| *s == 200), "{backend}");
+        assert_eq!(accepted, 20, "{backend}: ten racing copies, each event accepted once");
+        assert_eq!(stored_ids(&db, "dedup-test").await.len(), 40, "{backend}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cors_rate_limit_static_files_and_admin_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db").display().to_string();
+    let collector = start(
+        &db,
+        0,
+        &[
+            "--cors-origin",
+            "https://shop.example",
+            "--rate-limit",
+            "1",
+            "--rate-burst",
+            "2",
+        ],
+    );
+    let client = reqwest::Client::new();
+    let url = &collector.url;
+
+    let preflight = |origin: &'static str| {
+        client
+            .request(reqwest::Method::OPTIONS, format!("{url}/v1/events"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let allowed = preflight("https://shop.example").await.unwrap();
+    assert_eq!(
+        allowed.headers().get("access-control-allow-origin").unwrap(),
+        "https://shop.example"
+    );
+    let refused = preflight("https://evil.example").await.unwrap();
+    assert!(refused.headers().get("access-control-allow-origin").is_none());
+
+    let send = || {
+        post(
+            &client,
+            url,
+            serde_json::to_vec(&batch(vec![prediction("rate-test", "same-client", "int8", "1", 0.9)])).unwrap(),
+        )
+    };
+    assert_eq!(send().await.0, 200);
+    assert_eq!(send().await.0, 200);
+    let limited = client
+        .post(format!("{url}/v1/events"))
+        .body(serde_json::to_vec(&batch(vec![prediction("rate-test", "same-client", "int8", "1", 0.9)])).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().get("retry-after").is_some());
+    let other = post(
+        &client,
+        url,
+        serde_json::to_vec(&batch(vec![prediction(
+            "rate-test",
+            "another-client",
+            "int8",
+            "1",
+            0.9,
+        )]))
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(other.0, 200, "the limit is per client");
+
+    let wasm = client
+        .get(format!("{url}/pkg/wasm_predict_bg.wasm"))
+        .send()
+        .await
+        .unwrap();
+    if wasm.status() == 200 {
+        assert_eq!(wasm.headers()["content-type"], "application/wasm");
+    }
+    let page = client.get(format!("{url}/www/index.html")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("script-src 'self' 'wasm-unsafe-eval'"));
+    let etag = page.headers()["etag"].clone();
+    let again = client
+        .get(format!("{url}/www/index.html"))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    let bundle = client
+        .get(format!("{url}/models/digits-mlp-int8/1.0.0/model.onnx"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bundle.status(), 200);
+    assert!(bundle.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+    let config = client.get(format!("{url}/www/experiment.json")).send().await.unwrap();
+    assert_eq!(config.headers()["cache-control"], "max-age=60");
+    for path in [
+        "/www/../Cargo.toml",
+        "/www/%2e%2e/Cargo.toml",
+        "/crates/cli/Cargo.toml",
+        "/www/missing.html",
+        "/%ff",
+    ] {
+        assert_eq!(
+            client.get(format!("{url}{path}")).send().await.unwrap().status(),
+            404,
+            "{path}"
+        );
+    }
+
+    for path in [
+        "/v1/reports/ab",
+        "/v1/reports/drift",
+        "/v1/reports/review.csv",
+        "/v1/alerts",
+    ] {
+        assert_eq!(
+            client.get(format!("{url}{path}")).send().await.unwrap().status(),
+            401,
+            "{path}"
+        );
+        let wrong = client
+            .get(format!("{url}{path}"))
+            .bearer_auth("nope")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 401, "{path}");
+        let right = client
+            .get(format!("{url}{path}"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(right.status(), 200, "{path}");
+    }
+}

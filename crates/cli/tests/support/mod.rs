@@ -1,0 +1,170 @@
+//! Shared by the collector's tests: a real `wasm-predict serve` process on loopback, on SQLite
+//! and on PostgreSQL (a throwaway server started by scripts/postgres.sh; its URL in
+//! WASM_PREDICT_TEST_PG), and valid events to send it.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use wasm_predict_collector::serve::Database;
+use wasm_predict_collector::store::postgres::PostgresStore;
+use wasm_predict_collector::store::sqlite::SqliteStore;
+use wasm_predict_collector::store::{EventQuery, EventStore};
+
+pub const TOKEN: &str = "test-admin-token";
+pub const BINARY: &str = env!("CARGO_BIN_EXE_wasm-predict");
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// A running collector; killed on drop.
+pub struct Collector {
+    pub child: Child,
+    pub url: String,
+    pub port: u16,
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `wasm-predict serve` on `db` (port 0: any free port) and waits for it to listen.
+pub fn start(db: &str, port: u16, extra: &[&str]) -> Collector {
+    let root = repo();
+    let mut child = Command::new(BINARY)
+        .args([
+            "serve",
+            "--db",
+            db,
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--admin-token",
+            TOKEN,
+        ])
+        .arg("--root")
+        .arg(&root)
+        .arg("--experiment")
+        .arg(root.join("www/experiment.json"))
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.trim().strip_prefix("demo:") {
+                let url = rest.trim().trim_end_matches("/www/index.html").to_string();
+                let _ = sender.send(url);
+            }
+        }
+    });
+    let url = receiver
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the collector did not start");
+    let port = url.rsplit(':').next().unwrap().parse().unwrap();
+    Collector { child, url, port }
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The databases to test against: a fresh SQLite file, and a fresh PostgreSQL database when the
+/// test server runs (required when WASM_PREDICT_REQUIRE_PG is set, as in scripts/test.sh).
+pub async fn backends(dir: &Path) -> Vec<(&'static str, String)> {
+    let mut all = vec![("sqlite", dir.join("events.db").display().to_string())];
+    match std::env::var("WASM_PREDICT_TEST_PG") {
+        Ok(base) => {
+            let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(connection);
+            let name = format!("t_{}", uuid::Uuid::now_v7().simple());
+            client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+            let (prefix, _) = base.rsplit_once('/').unwrap();
+            all.push(("postgres", format!("{prefix}/{name}")));
+        }
+        Err(_) if std::env::var_os("WASM_PREDICT_REQUIRE_PG").is_some() => {
+            panic!("WASM_PREDICT_REQUIRE_PG is set but WASM_PREDICT_TEST_PG is not: start scripts/postgres.sh")
+        }
+        Err(_) => eprintln!("WASM_PREDICT_TEST_PG not set: PostgreSQL not tested in this run"),
+    }
+    all
+}
+
+/// Every stored event id of `experiment`.
+pub async fn stored_ids(db: &str, experiment: &str) -> HashSet<String> {
+    let query = EventQuery {
+        experiment: Some(experiment.into()),
+        ..EventQuery::default()
+    };
+    let events = match Database::parse(db) {
+        Database::Sqlite(path) => SqliteStore::open(&path).unwrap().events(query).await.unwrap(),
+        Database::Postgres(url) => PostgresStore::connect(&url, 2)
+            .await
+            .unwrap()
+            .events(query)
+            .await
+            .unwrap(),
+    };
+    events.into_iter().map(|e| e.id).collect()
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().hyphenated().to_string()
+}
+
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A valid prediction event of `experiment`.
+pub fn prediction(experiment: &str, client: &str, arm: &str, label: &str, confidence: f64) -> Value {
+    let bundle = if arm == "int8" {
+        "digits-mlp-int8"
+    } else {
+        "digits-mlp-qdq"
+    };
+    json!({
+        "id": new_id(), "kind": "prediction", "time": now(), "clientId": client, "experiment": experiment,
+        "inExperiment": true, "arm": arm, "assignedArm": arm,
+        "model": { "name": bundle, "version": "1.0.0", "sha256": "6189ff66172751a26e8e39257a42a4b11c08ad1bd6dc476f6336307444739b9a" },
+        "shadow": false, "source": "cache", "latencyMs": 0.5, "computeMs": 0.01,
+        "output": { "label": label, "confidence": confidence, "topK": [{ "label": label, "probability": confidence }] },
+        "error": null, "review": false
+    })
+}
+
+/// An outcome for `prediction`.
+pub fn outcome(prediction: &Value, actual: &str) -> Value {
+    json!({
+        "id": new_id(), "kind": "outcome", "time": now(), "clientId": prediction["clientId"], "experiment": prediction["experiment"],
+        "inExperiment": true, "predictionId": prediction["id"], "actual": actual, "arm": prediction["arm"]
+    })
+}
+
+pub fn batch(events: Vec<Value>) -> Value {
+    json!({ "schema": 1, "sentAt": now(), "events": events })
+}
+
+pub async fn post(client: &reqwest::Client, url: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+    let response = client.post(format!("{url}/v1/events")).body(body).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
