@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use prost::Message;
-use wasm_predict::tree_ensemble::TreeEnsembleOp;
+use wasm_predict::ops::tree_ensemble::TreeEnsembleOp;
 use wasm_predict::Predictor;
 
 #[allow(dead_code)]

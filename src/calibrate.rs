@@ -8,7 +8,7 @@ use tract_onnx::prelude::*;
 
 use crate::error::{PredictError, Result};
 use crate::lowering;
-use crate::predictor::{read_proto, with_onnx};
+use crate::onnx::{read_proto, with_onnx};
 
 /// The (min, max) of each tensor in `tensors` when `model` runs on `rows` (flat, each row of
 /// `row_shape`), in the order asked; NaNs are ignored, a tensor with no finite value gives (0, 0).

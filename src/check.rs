@@ -8,7 +8,7 @@ use tract_onnx::prelude::*;
 
 use crate::error::Result;
 use crate::lowering;
-use crate::predictor::{read_proto, with_onnx};
+use crate::onnx::{read_proto, with_onnx};
 
 /// A node the engine cannot run, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]

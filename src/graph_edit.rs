@@ -1,8 +1,11 @@
 //! Small reads and writes of ONNX graphs, shared by the rewrites that run before tract reads a
-//! model ([`crate::lowering`], [`crate::fuse_dense`], [`crate::quantized_softmax`]).
+//! model: the lowering passes ([`crate::lowering`]) and the fusions of our ops ([`crate::ops`]).
 
 use tract_onnx::pb::attribute_proto::AttributeType;
-use tract_onnx::pb::{AttributeProto, GraphProto, NodeProto, TensorProto};
+use tract_onnx::pb::tensor_proto::DataType;
+use tract_onnx::pb::{AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto};
+
+use crate::error::{PredictError, Result};
 
 /// The domain of the nodes our rewrites write.
 pub const DOMAIN: &str = "ai.wasm-predict";
@@ -75,6 +78,83 @@ pub fn int_attribute(name: &str, value: i64) -> AttributeProto {
         name: name.into(),
         r#type: AttributeType::Int as i32,
         i: value,
+        ..Default::default()
+    }
+}
+
+/// Ops that commute with a per-tensor quantization: they move or pick values without changing them
+/// (quantization is non-decreasing, so the max of quantized values is the quantized max).
+pub const ORDER_PRESERVING: [&str; 6] = ["MaxPool", "Flatten", "Reshape", "Transpose", "Squeeze", "Identity"];
+
+/// The range of a quantized integer type.
+pub fn integer_range(data_type: i32) -> Option<(f32, f32)> {
+    match data_type {
+        t if t == DataType::Uint8 as i32 => Some((0.0, 255.0)),
+        t if t == DataType::Int8 as i32 => Some((-128.0, 127.0)),
+        t if t == DataType::Uint16 as i32 => Some((0.0, 65535.0)),
+        t if t == DataType::Int16 as i32 => Some((-32768.0, 32767.0)),
+        _ => None,
+    }
+}
+
+/// The value of a one-element float, int8, uint8 or int32 tensor.
+pub fn scalar(t: &TensorProto) -> Option<f32> {
+    if t.dims.iter().product::<i64>() != 1 {
+        return None;
+    }
+    let raw = &t.raw_data;
+    match t.data_type {
+        d if d == DataType::Float as i32 => match raw.get(..4) {
+            Some(b) => Some(f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            None => t.float_data.first().copied(),
+        },
+        d if d == DataType::Uint8 as i32 => raw
+            .first()
+            .map(|&b| b as f32)
+            .or(t.int32_data.first().map(|&v| v as f32)),
+        d if d == DataType::Int8 as i32 => raw
+            .first()
+            .map(|&b| b as i8 as f32)
+            .or(t.int32_data.first().map(|&v| v as f32)),
+        _ => None,
+    }
+}
+
+/// The model's graph, or an error naming its absence.
+pub fn graph_mut(model: &mut ModelProto) -> Result<&mut GraphProto> {
+    model
+        .graph
+        .as_mut()
+        .ok_or_else(|| PredictError::ModelInvalid("the model has no graph".into()))
+}
+
+/// A tensor name unique to `node`: its first output (or its name) with a suffix.
+pub fn unique_name(node: &NodeProto, suffix: &str) -> String {
+    format!(
+        "{}__wasm_predict_{suffix}",
+        node.output.first().map(String::as_str).unwrap_or(&node.name)
+    )
+}
+
+/// A node of the default domain with one output, named after it.
+pub fn single_output_node(op: &str, inputs: &[&str], output: &str, attribute: Vec<AttributeProto>) -> NodeProto {
+    NodeProto {
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.to_string()],
+        name: output.to_string(),
+        op_type: op.to_string(),
+        attribute,
+        ..Default::default()
+    }
+}
+
+/// A one-dimensional int64 constant.
+pub fn int64_vector(name: &str, values: Vec<i64>) -> TensorProto {
+    TensorProto {
+        name: name.to_string(),
+        dims: vec![values.len() as i64],
+        data_type: DataType::Int64 as i32,
+        int64_data: values,
         ..Default::default()
     }
 }

@@ -7,18 +7,18 @@
 pub mod calibrate;
 pub mod check;
 pub mod default_bundle;
-pub mod dense;
 pub mod error;
-pub mod expansion;
-pub mod float_dense;
-pub mod fuse_dense;
+pub mod fixtures;
 pub mod graph_edit;
 pub mod lowering;
+pub mod onnx;
 pub mod ops;
+pub mod prediction;
 pub mod predictor;
-pub mod quantized_softmax;
-pub mod tree_ensemble;
 pub mod verify;
+
+#[cfg(test)]
+mod test_graph;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
@@ -26,7 +26,8 @@ pub mod wasm;
 pub use check::{check_model, SupportReport};
 pub use error::PredictError;
 pub use manifest::Manifest;
-pub use predictor::{BatchPrediction, Prediction, Predictor};
+pub use prediction::{BatchPrediction, Prediction};
+pub use predictor::Predictor;
 pub use verify::{verify, VerificationReport};
 /// The kernels (their own crate, built at opt-level 3).
 pub use wasm_predict_kernels as kernels;

@@ -1,58 +1,22 @@
 //! The predictor: a bundle loaded into tract once, then run on rows and batches.
 
 use std::collections::HashMap;
-use std::io::Cursor;
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
 use tract_onnx::pb::{type_proto, ModelProto};
 use tract_onnx::prelude::*;
-use tract_onnx::Onnx;
 
 use crate::error::{PredictError, Result};
+use crate::fixtures::check_fixtures;
 use crate::lowering;
 use crate::manifest::{Manifest, Task};
-use crate::ops::FakeQuantize;
+use crate::onnx::{read_proto, sha256_hex, with_onnx};
+use crate::ops::fake_quantize::FakeQuantize;
+use crate::prediction::{BatchPrediction, Prediction};
 use wasm_predict_kernels::trees::Forest;
 
 /// The symbol of the batch dimension in every plan.
 const BATCH_SYMBOL: &str = "N";
-
-/// One prediction.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(tag = "task", rename_all = "lowercase")]
-pub enum Prediction {
-    /// A classifier's answer.
-    Classification {
-        /// One probability per class, in the manifest's class order.
-        probabilities: Vec<f32>,
-        /// The label of the most probable class.
-        label: String,
-        /// Its index in the manifest's classes.
-        #[serde(rename = "labelIndex")]
-        label_index: usize,
-        /// Its probability.
-        confidence: f32,
-    },
-    /// A regressor's answer.
-    Regression {
-        /// The predicted value.
-        value: f32,
-    },
-}
-
-/// The predictions for a batch of rows, in flat arrays.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BatchPrediction {
-    /// Number of rows.
-    pub rows: usize,
-    /// Classification: `rows * classes` probabilities, row after row; regression: one value per row.
-    pub outputs: Vec<f32>,
-    /// Classification: the index of each row's most probable class; empty for regression.
-    pub label_indices: Vec<u32>,
-    /// Classification: each row's highest probability; empty for regression.
-    pub confidences: Vec<f32>,
-}
 
 /// A loaded bundle, ready to predict.
 ///
@@ -91,25 +55,6 @@ impl std::fmt::Debug for Predictor {
     }
 }
 
-thread_local! {
-    // Building tract's op register costs about 50 ms in wasm: once per thread.
-    static ONNX: Onnx = {
-        let mut onnx = tract_onnx::onnx();
-        crate::ops::register(&mut onnx);
-        onnx
-    };
-}
-
-/// Runs `f` with this thread's ONNX op register (tract's, plus [`crate::ops`]).
-pub(crate) fn with_onnx<R>(f: impl FnOnce(&Onnx) -> R) -> R {
-    ONNX.with(f)
-}
-
-/// Lowercase hex sha256 of some bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Predictor {
     /// Loads a bundle: checks the manifest, the model's sha256, that the graph matches the
     /// manifest, builds the plans, and runs the regression fixtures.
@@ -123,7 +68,8 @@ impl Predictor {
             });
         }
         let mut predictor = Predictor::from_model(manifest, model)?;
-        crate::verify::check_fixtures(&mut predictor)?;
+        let (model, fixtures) = (predictor.manifest.id(), predictor.manifest.fixtures.clone());
+        check_fixtures(&model, &fixtures, |row| predictor.predict(row))?;
         Ok(predictor)
     }
 
@@ -143,9 +89,8 @@ impl Predictor {
             output: lowering::take_output_quantization(&mut proto),
         };
         let trees = match (&rounding.input, &rounding.output) {
-            (None, None) => {
-                crate::tree_ensemble::sole_forest(&proto, &output).filter(|f| f.min_width() <= manifest.feature_count())
-            }
+            (None, None) => crate::ops::tree_ensemble::sole_forest(&proto, &output)
+                .filter(|f| f.min_width() <= manifest.feature_count()),
             _ => None,
         };
         let (single, batch) = build_plans(&proto, &manifest).map_err(|e| match e {
@@ -324,50 +269,6 @@ fn argmax(values: &[f32]) -> (usize, f32) {
     )
 }
 
-pub(crate) fn read_proto(model: &[u8]) -> Result<ModelProto> {
-    if model.is_empty() {
-        return Err(PredictError::ModelInvalid("the model is empty (0 bytes)".into()));
-    }
-    let proto = ONNX
-        .with(|onnx| onnx.proto_model_for_read(&mut Cursor::new(model)))
-        .map_err(|e| PredictError::ModelInvalid(format!("{e:#}")))?;
-    let graph = match &proto.graph {
-        Some(g) if !g.node.is_empty() => g,
-        _ => {
-            return Err(PredictError::ModelInvalid(
-                "the file decodes to a model with no graph nodes".into(),
-            ))
-        }
-    };
-    // tract 0.23 reaches `unimplemented!` (a panic, fatal in wasm) on raw data of other types.
-    use tract_onnx::pb::tensor_proto::DataType as T;
-    let raw_types = [
-        T::Float,
-        T::Uint8,
-        T::Int8,
-        T::Uint16,
-        T::Int16,
-        T::Int32,
-        T::Int64,
-        T::Bool,
-        T::Float16,
-        T::Double,
-        T::Uint32,
-        T::Uint64,
-    ];
-    if let Some(t) = graph
-        .initializer
-        .iter()
-        .find(|t| !t.raw_data.is_empty() && !raw_types.iter().any(|d| *d as i32 == t.data_type))
-    {
-        return Err(PredictError::Unsupported(format!(
-            "initializer {:?} holds raw data of ONNX element type {}, which the engine cannot read",
-            t.name, t.data_type
-        )));
-    }
-    Ok(proto)
-}
-
 /// The graph's inputs (initializers excluded) and outputs must be those the manifest names.
 fn check_graph_matches(proto: &ModelProto, manifest: &Manifest) -> Result<()> {
     let graph = proto
@@ -444,9 +345,7 @@ fn check_graph_matches(proto: &ModelProto, manifest: &Manifest) -> Result<()> {
 
 fn build_plans(proto: &ModelProto, manifest: &Manifest) -> Result<(TypedSimpleState, BatchPlan)> {
     let unsupported = |stage: &str, e: TractError| PredictError::Unsupported(format!("{stage}: {e:#}"));
-    let model = ONNX
-        .with(|onnx| onnx.model_for_proto_model(proto))
-        .map_err(|e| unsupported("reading the graph", e))?;
+    let model = with_onnx(|onnx| onnx.model_for_proto_model(proto)).map_err(|e| unsupported("reading the graph", e))?;
     let batch = model.sym(BATCH_SYMBOL);
     let fact = InferenceFact::dt_shape(
         f32::datum_type(),

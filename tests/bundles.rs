@@ -78,14 +78,14 @@ fn every_bundle_matches_onnxruntime_on_its_whole_holdout() {
                 }
             };
             let width = got.len();
-            let batch_diff = wasm_predict::verify::max_abs_diff(&batch.outputs[r * width..(r + 1) * width], &got);
+            let batch_diff = wasm_predict::fixtures::max_abs_diff(&batch.outputs[r * width..(r + 1) * width], &got);
             let scale = got.iter().fold(1f32, |m, v| m.max(v.abs()));
             assert!(
                 batch_diff <= 1e-6 * scale,
                 "{}: batch and single row differ by {batch_diff}",
                 m.id()
             );
-            worst = worst.max(wasm_predict::verify::max_abs_diff(&got, &want));
+            worst = worst.max(wasm_predict::fixtures::max_abs_diff(&got, &want));
         }
         let agreement = same_label as f64 / rows.len() as f64;
         println!(

@@ -72,13 +72,15 @@ fn quantized_graphs_are_lowered_to_float_ops() {
     let ops_after_lowering = |name: &str| ops_lowered_with(name, wasm_predict::lowering::OWN_PRODUCTS);
     let dense = |ops: &[String]| {
         ops.iter()
-            .filter(|o| *o == wasm_predict::dense::QUANTIZED_DENSE)
+            .filter(|o| *o == wasm_predict::ops::quantized_dense::QUANTIZED_DENSE)
             .count()
     };
     for name in ["mlp-dynamic", "cnn-dynamic", "ops-dynamic"] {
         let ops = ops_after_lowering(name);
         assert!(
-            ops.iter().any(|o| o == wasm_predict::ops::DYNAMIC_FAKE_QUANTIZE) || dense(&ops) > 0,
+            ops.iter()
+                .any(|o| o == wasm_predict::ops::fake_quantize::DYNAMIC_FAKE_QUANTIZE)
+                || dense(&ops) > 0,
             "{name}: {ops:?}"
         );
         assert!(
@@ -96,7 +98,7 @@ fn quantized_graphs_are_lowered_to_float_ops() {
     ] {
         let ops = ops_after_lowering(name);
         assert!(
-            ops.iter().any(|o| o == wasm_predict::ops::FAKE_QUANTIZE) || dense(&ops) > 0,
+            ops.iter().any(|o| o == wasm_predict::ops::fake_quantize::FAKE_QUANTIZE) || dense(&ops) > 0,
             "{name}: {ops:?}"
         );
         assert!(
@@ -133,7 +135,7 @@ fn quantized_graphs_are_lowered_to_float_ops() {
         let ops = ops_after_lowering(name);
         let softmaxes = ops
             .iter()
-            .filter(|o| *o == wasm_predict::quantized_softmax::QUANTIZED_SOFTMAX)
+            .filter(|o| *o == wasm_predict::ops::quantized_softmax::QUANTIZED_SOFTMAX)
             .count();
         assert_eq!(softmaxes, 1, "{name}: {ops:?}");
         assert!(!ops.iter().any(|o| o == "Softmax"), "{name}: {ops:?}");
@@ -156,7 +158,7 @@ fn fake_quantizes(proto: &tract_onnx::pb::ModelProto) -> usize {
     let nodes = &proto.graph.as_ref().unwrap().node;
     nodes
         .iter()
-        .filter(|n| n.op_type == wasm_predict::ops::FAKE_QUANTIZE)
+        .filter(|n| n.op_type == wasm_predict::ops::fake_quantize::FAKE_QUANTIZE)
         .count()
 }
 
@@ -213,9 +215,17 @@ fn activation_roundings_move_past_max_pool_and_flatten_onto_fewer_values() {
         let producer = |tensor: &str| nodes.iter().find(|n| n.output.first().is_some_and(|o| o == tensor));
         let op_of = |tensor: &str| producer(tensor).map(|n| n.op_type.clone()).unwrap_or_default();
         let pool = nodes.iter().find(|n| n.op_type == "MaxPool").expect("a MaxPool");
-        assert_ne!(op_of(&pool.input[0]), wasm_predict::ops::FAKE_QUANTIZE, "{name}");
+        assert_ne!(
+            op_of(&pool.input[0]),
+            wasm_predict::ops::fake_quantize::FAKE_QUANTIZE,
+            "{name}"
+        );
         let gemm = nodes.iter().find(|n| n.op_type == "Gemm").expect("a Gemm");
-        assert_eq!(op_of(&gemm.input[0]), wasm_predict::ops::FAKE_QUANTIZE, "{name}");
+        assert_eq!(
+            op_of(&gemm.input[0]),
+            wasm_predict::ops::fake_quantize::FAKE_QUANTIZE,
+            "{name}"
+        );
     }
 }
 
@@ -288,8 +298,8 @@ fn the_corpus_matches_onnxruntime_with_our_product_kernels_fused() {
             .iter()
             .filter(|o| {
                 [
-                    wasm_predict::float_dense::FLOAT_DENSE,
-                    wasm_predict::dense::QUANTIZED_DENSE,
+                    wasm_predict::ops::float_dense::FLOAT_DENSE,
+                    wasm_predict::ops::quantized_dense::QUANTIZED_DENSE,
                 ]
                 .contains(*o)
             })
@@ -380,7 +390,7 @@ fn weight_only_int8_products_run_on_the_float_kernel() {
     let ops: Vec<String> = proto.graph.unwrap().node.into_iter().map(|n| n.op_type).collect();
     let fused = ops
         .iter()
-        .filter(|o| *o == wasm_predict::float_dense::FLOAT_DENSE)
+        .filter(|o| *o == wasm_predict::ops::float_dense::FLOAT_DENSE)
         .count();
     assert_eq!(fused, 2, "{ops:?}");
     assert!(!ops.iter().any(|o| o == "DequantizeLinear" || o == "MatMul"), "{ops:?}");

@@ -8,7 +8,7 @@
 use js_sys::{Float32Array, Reflect};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
-use wasm_predict::verify::max_abs_diff;
+use wasm_predict::fixtures::max_abs_diff;
 use wasm_predict::{verify, Prediction, Predictor};
 
 wasm_bindgen_test_configure!(run_in_browser);

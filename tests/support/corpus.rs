@@ -160,7 +160,7 @@ pub fn run_case(case_json: &[u8], model: &[u8]) -> Outcome {
                 want.len()
             ));
         }
-        worst = worst.max(wasm_predict::verify::max_abs_diff(got, want));
+        worst = worst.max(wasm_predict::fixtures::max_abs_diff(got, want));
         same += match predictor.interpret(&batch.outputs, r).unwrap() {
             Prediction::Classification { label_index, .. } => {
                 let want_index = want

@@ -4,7 +4,7 @@
 // collector keeps each event id once.
 import { memoryOutbox } from "./outbox.js";
 
-/** The version of the batch envelope and event fields (see the README's telemetry section). */
+/** The version of the batch envelope and event fields (see docs/shell.md, "Telemetry"). */
 export const TELEMETRY_SCHEMA = 1;
 
 /** Browsers refuse keepalive fetches and beacons whose bodies add up to more than 64 KiB. */

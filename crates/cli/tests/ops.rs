@@ -27,7 +27,7 @@ fn json(args: &[&str]) -> Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
 }
 
-/// Bundles the example's v1 and v2 into `out` as the README does.
+/// Bundles the example's v1 and v2 into `out` as docs/model-operations.md does.
 fn bundle_example(out: &Path) {
     let out = out.to_str().unwrap();
     for (model, version, holdout, source, rows, window, parent) in [
@@ -209,7 +209,7 @@ fn bundle_writes_a_bundle_that_loads_and_refuses_to_overwrite_a_version() {
         assert_manifests_agree(
             &made,
             &committed,
-            &format!("models/credit-risk/{version} against what the README's command makes"),
+            &format!("models/credit-risk/{version} against what the documented command makes"),
         );
         assert_eq!(
             std::fs::read(dir.path().join(format!("credit-risk/{version}/model.onnx"))).unwrap(),
@@ -351,7 +351,7 @@ fn diff_measures_disagreement_and_gates_on_it() {
     assert!(same["failures"].as_array().unwrap().is_empty());
 }
 
-/// The README's backtest of the committed example bundles, before its window and outputs.
+/// The documented backtest (docs/model-operations.md) of the committed example bundles, before its window and outputs.
 const BACKTEST: [&str; 11] = [
     "backtest",
     "--champion",

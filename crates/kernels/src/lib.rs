@@ -29,14 +29,34 @@ pub struct Rounding {
     pub high: f32,
 }
 
+/// A quantization grid as ONNX gives it: the step, the zero point and the integer range
+/// (`low..=high`) of the quantized type.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Grid {
+    /// Quantization step.
+    pub scale: f32,
+    /// The integer that stands for 0.
+    pub zero_point: f32,
+    /// Smallest integer of the quantized type.
+    pub low: f32,
+    /// Largest integer of the quantized type.
+    pub high: f32,
+}
+
+impl Grid {
+    /// The four values as bits, for ops that must be `Eq` and `Hash`.
+    pub fn bits(self) -> [u32; 4] {
+        [self.scale, self.zero_point, self.low, self.high].map(f32::to_bits)
+    }
+}
+
 impl Rounding {
-    /// The rounding of a grid given as ONNX gives it: a scale, a zero point and the integer range
-    /// (`low..=high`) of the quantized type.
-    pub fn centred(scale: f32, zero_point: f32, low: f32, high: f32) -> Rounding {
+    /// The rounding to `grid`, centred on its zero point.
+    pub fn centred(grid: Grid) -> Rounding {
         Rounding {
-            scale,
-            low: low - zero_point,
-            high: high - zero_point,
+            scale: grid.scale,
+            low: grid.low - grid.zero_point,
+            high: grid.high - grid.zero_point,
         }
     }
 

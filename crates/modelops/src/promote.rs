@@ -167,7 +167,7 @@ fn new_config(path: &Path, promoted: &Manifest, previous: &Manifest) -> Result<V
     Ok(config)
 }
 
-/// The order keys are written in, as the shell's README documents the config; others follow.
+/// The order keys are written in, as docs/shell.md documents the config; others follow.
 const KEY_ORDER: [&str; 20] = [
     "schema",
     "id",

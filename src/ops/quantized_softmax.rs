@@ -11,11 +11,11 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::internal::*;
 use tract_onnx::Onnx;
 
-use crate::expansion::F32Expansion;
+use crate::ops::expansion::F32Expansion;
 
 use crate::graph_edit::{attribute, int_attribute, is_standard, only_reader, DOMAIN};
-use crate::ops::FAKE_QUANTIZE;
-use wasm_predict_kernels::{round_each, Rounding};
+use crate::ops::fake_quantize::FAKE_QUANTIZE;
+use wasm_predict_kernels::{round_each, Grid, Rounding};
 
 /// Op type of [`QuantizedSoftmax`] in rewritten graphs.
 pub const QUANTIZED_SOFTMAX: &str = "WasmPredictQuantizedSoftmax";
@@ -43,20 +43,19 @@ impl std::hash::Hash for QuantizedSoftmax {
 }
 
 impl QuantizedSoftmax {
-    /// The op for the input grid of a `FakeQuantize` (scale, zero point, integer range).
-    pub fn new(
-        scale: f32,
-        zero_point: f32,
-        low: f32,
-        high: f32,
-        axis: i64,
-        flattened: bool,
-    ) -> TractResult<QuantizedSoftmax> {
+    /// The op for the input grid of a `FakeQuantize`.
+    pub fn new(grid: Grid, axis: i64, flattened: bool) -> TractResult<QuantizedSoftmax> {
+        let Grid {
+            scale,
+            zero_point,
+            low,
+            high,
+        } = grid;
         ensure!(
             scale.is_finite() && scale > 0.0 && low <= zero_point && zero_point <= high && high - low <= 255.0,
             "{QUANTIZED_SOFTMAX}: input grid scale {scale}, zero point {zero_point}, range [{low}, {high}]"
         );
-        let rounding = Rounding::centred(scale, zero_point, low, high);
+        let rounding = Rounding::centred(grid);
         let table = (0..=(high - low) as u32).map(|d| (-(d as f32) * scale).exp()).collect();
         Ok(QuantizedSoftmax {
             rounding,
@@ -171,10 +170,10 @@ impl TypedOp for QuantizedSoftmax {
 
 /// Reads the op from the node [`fuse_quantized_softmax`] writes.
 fn from_node(node: &NodeProto) -> TractResult<QuantizedSoftmax> {
-    let [scale, zero_point, low, high] = crate::ops::grid_of(node)?;
+    let grid = crate::ops::fake_quantize::grid_of(node)?;
     let int = |name| attribute(node, name).map(|a| a.i);
     let (axis, flattened) = (int("axis").unwrap_or(-1), int("flattened").unwrap_or(0) != 0);
-    QuantizedSoftmax::new(scale, zero_point, low, high, axis, flattened)
+    QuantizedSoftmax::new(grid, axis, flattened)
 }
 
 /// Adds [`QuantizedSoftmax`] to an ONNX op register.
@@ -245,7 +244,8 @@ fn fusion(graph: &GraphProto, at: usize, opset: i64) -> Option<(usize, NodeProto
 #[cfg(test)]
 mod tests {
     use super::QuantizedSoftmax;
-    use crate::ops::FakeQuantize;
+    use crate::ops::fake_quantize::FakeQuantize;
+    use wasm_predict_kernels::Grid;
 
     fn softmax(x: &[f32]) -> Vec<f32> {
         let top = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -261,11 +261,27 @@ mod tests {
             (0.05, -4.0, -128.0, 127.0),
             (0.9, 0.0, -128.0, 127.0),
         ] {
-            let op = QuantizedSoftmax::new(scale, zp, low, high, -1, false).unwrap();
+            let op = QuantizedSoftmax::new(
+                Grid {
+                    scale,
+                    zero_point: zp,
+                    low,
+                    high,
+                },
+                -1,
+                false,
+            )
+            .unwrap();
             let x: Vec<f32> = (0..40).map(|i| ((i * 7919) % 97) as f32 * 0.21 - 9.0).collect();
             let got = op.apply(&x, op.layout(&[4, 10]).unwrap());
             let mut rounded = x.clone();
-            FakeQuantize::new(scale, zp, low, high).apply(&mut rounded);
+            FakeQuantize::new(Grid {
+                scale,
+                zero_point: zp,
+                low,
+                high,
+            })
+            .apply(&mut rounded);
             let want: Vec<f32> = rounded.chunks(10).flat_map(softmax).collect();
             for (g, w) in got.iter().zip(&want) {
                 assert!((g - w).abs() <= 1e-6 + 1e-5 * w, "scale {scale}: {g} vs {w}");
@@ -275,24 +291,80 @@ mod tests {
 
     #[test]
     fn a_nan_makes_its_row_nan_and_bad_grids_are_errors() {
-        let op = QuantizedSoftmax::new(0.1, 0.0, -128.0, 127.0, 1, true).unwrap();
+        let op = QuantizedSoftmax::new(
+            Grid {
+                scale: 0.1,
+                zero_point: 0.0,
+                low: -128.0,
+                high: 127.0,
+            },
+            1,
+            true,
+        )
+        .unwrap();
         let out = op.apply(&[1.0, f32::NAN, 0.5, 0.5], op.layout(&[2, 2]).unwrap());
         assert!(out[0].is_nan() && out[1].is_nan());
         assert_eq!(out[2..], [0.5, 0.5]);
         assert!(op.layout(&[2, 2]).is_ok() && QuantizedSoftmax { axis: 3, ..op.clone() }.layout(&[2, 2]).is_err());
-        assert!(QuantizedSoftmax::new(0.0, 0.0, -128.0, 127.0, -1, false).is_err());
-        assert!(QuantizedSoftmax::new(0.1, 0.0, -32768.0, 32767.0, -1, false).is_err());
-        assert!(QuantizedSoftmax::new(f32::NAN, 0.0, 0.0, 255.0, -1, false).is_err());
+        assert!(QuantizedSoftmax::new(
+            Grid {
+                scale: 0.0,
+                zero_point: 0.0,
+                low: -128.0,
+                high: 127.0
+            },
+            -1,
+            false
+        )
+        .is_err());
+        assert!(QuantizedSoftmax::new(
+            Grid {
+                scale: 0.1,
+                zero_point: 0.0,
+                low: -32768.0,
+                high: 32767.0
+            },
+            -1,
+            false
+        )
+        .is_err());
+        assert!(QuantizedSoftmax::new(
+            Grid {
+                scale: f32::NAN,
+                zero_point: 0.0,
+                low: 0.0,
+                high: 255.0
+            },
+            -1,
+            false
+        )
+        .is_err());
     }
 
     #[test]
     fn any_axis_and_the_flattened_form_match_the_float_softmax() {
         // Shape [2, 3, 4]: along axis 1 (stride 4), and flattened from axis 1 (12 values).
         let x: Vec<f32> = (0..24).map(|i| ((i * 31) % 11) as f32 * 0.3 - 1.0).collect();
-        let op = QuantizedSoftmax::new(0.01, 0.0, -128.0, 127.0, 1, false).unwrap();
+        let op = QuantizedSoftmax::new(
+            Grid {
+                scale: 0.01,
+                zero_point: 0.0,
+                low: -128.0,
+                high: 127.0,
+            },
+            1,
+            false,
+        )
+        .unwrap();
         let got = op.apply(&x, op.layout(&[2, 3, 4]).unwrap());
         let mut rounded = x.clone();
-        FakeQuantize::new(0.01, 0.0, -128.0, 127.0).apply(&mut rounded);
+        FakeQuantize::new(Grid {
+            scale: 0.01,
+            zero_point: 0.0,
+            low: -128.0,
+            high: 127.0,
+        })
+        .apply(&mut rounded);
         for (b, i) in (0..2).flat_map(|b| (0..4).map(move |i| (b, i))) {
             let at: Vec<usize> = (0..3).map(|j| b * 12 + j * 4 + i).collect();
             let want = softmax(&at.iter().map(|&a| rounded[a]).collect::<Vec<_>>());
@@ -300,9 +372,55 @@ mod tests {
                 assert!((got[*a] - w).abs() < 1e-6, "{b} {i}: {} vs {w}", got[*a]);
             }
         }
-        let flat = QuantizedSoftmax::new(0.01, 0.0, -128.0, 127.0, 1, true).unwrap();
+        let flat = QuantizedSoftmax::new(
+            Grid {
+                scale: 0.01,
+                zero_point: 0.0,
+                low: -128.0,
+                high: 127.0,
+            },
+            1,
+            true,
+        )
+        .unwrap();
         let got = flat.apply(&x, flat.layout(&[2, 3, 4]).unwrap());
         let want: Vec<f32> = rounded.chunks(12).flat_map(softmax).collect();
         assert!(got.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-6));
+    }
+
+    #[test]
+    fn a_rounding_read_only_by_a_softmax_fuses_with_it() {
+        use super::{fuse_quantized_softmax, QUANTIZED_SOFTMAX};
+        use crate::ops::fake_quantize::{grid_attributes, FAKE_QUANTIZE};
+        use crate::test_graph::{graph, node, node_in, ops, run};
+        let grid = Grid {
+            scale: 0.05,
+            zero_point: 0.0,
+            low: -128.0,
+            high: 127.0,
+        };
+        let before = graph(
+            vec![
+                node("Relu", &["x"], "r"),
+                node_in(
+                    crate::graph_edit::DOMAIN,
+                    FAKE_QUANTIZE,
+                    &["r"],
+                    "q",
+                    grid_attributes(grid).into(),
+                ),
+                node("Softmax", &["q"], "y"),
+            ],
+            vec![],
+            &[1, 4],
+        );
+        let mut after = before.clone();
+        fuse_quantized_softmax(&mut after, 13);
+        assert_eq!(ops(&after), ["Relu", QUANTIZED_SOFTMAX]);
+        let x = [0.3, -1.0, 2.02, 0.9];
+        let (want, got) = (run(&before, &x), run(&after, &x));
+        for (w, g) in want.iter().zip(&got) {
+            assert!((w - g).abs() <= 1e-6, "{want:?} != {got:?}");
+        }
     }
 }

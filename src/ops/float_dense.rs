@@ -17,9 +17,9 @@ use tract_onnx::tract_hir::internal::*;
 use tract_onnx::Onnx;
 use wasm_predict_kernels::dense_f32::PackedF32;
 
-use crate::expansion::F32Expansion;
-use crate::fuse_dense::{add_row, constant, epilogue, fuse_chains, initializer, weight_rows, Epilogue};
 use crate::graph_edit::{attribute, floats_attribute, int_attribute, is_standard, tensor_attribute, DOMAIN};
+use crate::ops::dense_chain::{add_row, constant, epilogue, fuse_chains, initializer, weight_rows, Epilogue};
+use crate::ops::expansion::F32Expansion;
 
 /// Op type of [`FloatDense`] in rewritten graphs.
 pub const FLOAT_DENSE: &str = "WasmPredictFloatDense";

@@ -1,135 +1,18 @@
-//! Finds `FakeQuantize -> MatMul|Gemm` over a constant 8-bit weight, with the bias `Add` and the
-//! `Relu` that may follow, and replaces the chain by one [`crate::dense::QuantizedDense`] node,
-//! which computes the product in integers. Runs inside [`crate::lowering::lower`], after the
-//! QDQ pairs became `FakeQuantize` and before the weights' `DequantizeLinear`s are rewritten.
+//! What the fusions of our product ops share: a graph's constant tensors read as f32, the bias
+//! `Add` and `Relu` that fuse into a product, the weight's row layout, and the search that
+//! replaces chains until none is left.
 
 use std::collections::HashSet;
 
 use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::pb::{GraphProto, NodeProto, TensorProto};
 
-use crate::dense::{InputGrid, QuantizedDense, QUANTIZED_DENSE};
-use crate::graph_edit::{
-    attribute, float_attribute, floats_attribute, int_attribute, is_standard, only_reader, tensor_attribute, DOMAIN,
-};
+use crate::graph_edit::{attribute, is_standard, only_reader};
 
 /// A constant tensor, in f32.
 pub(crate) struct Constant {
     pub(crate) dims: Vec<usize>,
     pub(crate) values: Vec<f32>,
-}
-
-/// A constant integer weight: values minus their zero point, and the scale along `axis` (or one).
-struct IntegerWeight {
-    dims: [usize; 2],
-    centred: Vec<i32>,
-    scale: Vec<f32>,
-    axis: Option<usize>,
-}
-
-/// Replaces every chain it can; leaves the others as they are.
-pub fn fuse_quantized_dense(graph: &mut GraphProto) {
-    fuse_chains(graph, chain_at);
-}
-
-/// For a rounding at `q`: the nodes to remove, where the fused node goes, and the fused node.
-fn chain_at(graph: &GraphProto, q: usize) -> Option<(HashSet<usize>, usize, NodeProto)> {
-    let quantize = &graph.node[q];
-    let input = match quantize.op_type.as_str() {
-        crate::ops::FAKE_QUANTIZE => {
-            let [scale, zero_point, low, high] = crate::ops::grid_of(quantize).ok()?;
-            InputGrid::Fixed {
-                scale,
-                zero_point,
-                low,
-                high,
-            }
-        }
-        crate::ops::DYNAMIC_FAKE_QUANTIZE => InputGrid::Dynamic,
-        _ => return None,
-    };
-    chain_from(graph, q, input)
-}
-
-fn chain_from(graph: &GraphProto, q: usize, input: InputGrid) -> Option<(HashSet<usize>, usize, NodeProto)> {
-    let mut remove = HashSet::from([q]);
-    let mut tensor = graph.node[q].output.first()?.clone();
-    let mut p = only_reader(graph, &tensor)?;
-    while is_standard(&graph.node[p], "Identity") {
-        remove.insert(p);
-        tensor = graph.node[p].output.first()?.clone();
-        p = only_reader(graph, &tensor)?;
-    }
-    let product = &graph.node[p];
-    let gemm = is_standard(product, "Gemm");
-    if !(gemm || is_standard(product, "MatMul")) || product.input.first() != Some(&tensor) || product.output.len() != 1
-    {
-        return None;
-    }
-    let int_attr = |name: &str, default: i64| attribute(product, name).map_or(default, |a| a.i);
-    let float_attr = |name: &str| attribute(product, name).map_or(1.0, |a| a.f);
-    if gemm && (int_attr("transA", 0) != 0 || float_attr("alpha") != 1.0 || float_attr("beta") != 1.0) {
-        return None;
-    }
-    let transposed = gemm && int_attr("transB", 0) != 0;
-    let weight = integer_weight(graph, product.input.get(1)?)?;
-    let (k, m) = if transposed {
-        (weight.dims[1], weight.dims[0])
-    } else {
-        (weight.dims[0], weight.dims[1])
-    };
-    let column_axis = if transposed { 0 } else { 1 };
-    if weight.axis.is_some_and(|a| a != column_axis) {
-        return None;
-    }
-    let centred = weight_rows(&weight.centred, k, m, transposed);
-    let mut bias = vec![0f32; m];
-    if gemm {
-        if let Some(c) = product.input.get(2).filter(|c| !c.is_empty()) {
-            add_row(&mut bias, &constant(graph, c, 0)?)?;
-        }
-    }
-    remove.insert(p);
-    let Epilogue { last, output, relu } = epilogue(graph, p, &mut bias, &mut remove)?;
-    // Checks every parameter the op will; a chain it would refuse stays as it is.
-    QuantizedDense::new(input, k, m, centred.clone(), weight.scale.clone(), bias.clone(), relu).ok()?;
-    let mut attributes = vec![
-        tensor_attribute(TensorProto {
-            name: "weight".into(),
-            dims: vec![k as i64, m as i64],
-            data_type: DataType::Int32 as i32,
-            int32_data: centred,
-            ..Default::default()
-        }),
-        floats_attribute("weight_scale", weight.scale),
-        floats_attribute("bias", bias),
-        int_attribute("relu", relu as i64),
-        int_attribute("dynamic", matches!(input, InputGrid::Dynamic) as i64),
-    ];
-    if let InputGrid::Fixed {
-        scale,
-        zero_point,
-        low,
-        high,
-    } = input
-    {
-        attributes.extend([
-            float_attribute("scale", scale),
-            float_attribute("zero_point", zero_point),
-            float_attribute("low", low),
-            float_attribute("high", high),
-        ]);
-    }
-    let node = NodeProto {
-        input: vec![graph.node[q].input.first()?.clone()],
-        output: vec![output.clone()],
-        name: format!("{output}__wasm_predict_quantized_dense"),
-        op_type: QUANTIZED_DENSE.into(),
-        domain: DOMAIN.into(),
-        attribute: attributes,
-        ..Default::default()
-    };
-    Some((remove, last, node))
 }
 
 /// What follows a product and fuses into it: the node where the chain ends, its output, and
@@ -191,96 +74,6 @@ pub(crate) fn add_row(bias: &mut [f32], c: &Constant) -> Option<()> {
         _ => return None,
     }
     Some(())
-}
-
-/// A weight that is a constant of 8-bit integers times a scale: `DequantizeLinear(W, s, zp)`, or
-/// `Mul(Cast(W) [- Cast(zp)], s)` (what dynamic quantization leaves).
-fn integer_weight(graph: &GraphProto, name: &str) -> Option<IntegerWeight> {
-    let producer = graph
-        .node
-        .iter()
-        .find(|n| n.output.first().is_some_and(|o| o == name))?;
-    let (ints, scale, axis) = if is_standard(producer, "DequantizeLinear") {
-        if attribute(producer, "block_size").is_some_and(|a| a.i != 0) {
-            return None;
-        }
-        let x = initializer(graph, producer.input.first()?)?;
-        if ![DataType::Int8 as i32, DataType::Uint8 as i32].contains(&x.data_type) {
-            return None;
-        }
-        let x = decode(x)?;
-        let scale = constant(graph, producer.input.get(1)?, 0)?;
-        let zp = match producer.input.get(2).filter(|z| !z.is_empty()) {
-            Some(z) => constant(graph, z, 0)?,
-            None => Constant {
-                dims: vec![],
-                values: vec![0.0],
-            },
-        };
-        if x.dims.len() != 2 || zp.values.len() != scale.values.len() {
-            return None;
-        }
-        let axis = match scale.values.len() {
-            1 => None,
-            n => {
-                let a = attribute(producer, "axis").map_or(1, |a| a.i);
-                let a = usize::try_from(if a < 0 { a + 2 } else { a }).ok().filter(|&a| a < 2)?;
-                (x.dims[a] == n).then_some(a)?;
-                Some(a)
-            }
-        };
-        let channel = |i: usize| match axis {
-            None => 0,
-            Some(0) => i / x.dims[1],
-            Some(_) => i % x.dims[1],
-        };
-        let ints = x
-            .values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| v - zp.values[channel(i)])
-            .collect::<Vec<f32>>();
-        (
-            Constant {
-                dims: x.dims,
-                values: ints,
-            },
-            scale.values,
-            axis,
-        )
-    } else if is_standard(producer, "Mul") && producer.input.len() == 2 {
-        let [a, b] = [&producer.input[0], &producer.input[1]].map(|n| constant(graph, n, 0));
-        let (ints, scale) = match (a, b) {
-            (Some(a), Some(b)) if all_integers(&a) => (a, b),
-            (Some(a), Some(b)) if all_integers(&b) => (b, a),
-            _ => return None,
-        };
-        if ints.dims.len() != 2 {
-            return None;
-        }
-        let per_column = scale.values.len() == ints.dims[1] && scale.dims.iter().rev().skip(1).all(|&d| d == 1);
-        let axis = match scale.values.len() {
-            1 => None,
-            _ if per_column => Some(1),
-            _ => return None,
-        };
-        (ints, scale.values, axis)
-    } else {
-        return None;
-    };
-    if !all_integers(&ints) || scale.iter().any(|s| !s.is_finite() || *s == 0.0) {
-        return None;
-    }
-    Some(IntegerWeight {
-        dims: [ints.dims[0], ints.dims[1]],
-        centred: ints.values.iter().map(|&v| v as i32).collect(),
-        scale,
-        axis,
-    })
-}
-
-fn all_integers(c: &Constant) -> bool {
-    c.values.iter().all(|v| v.fract() == 0.0 && v.abs() <= 255.0)
 }
 
 pub(crate) fn initializer<'a>(graph: &'a GraphProto, name: &str) -> Option<&'a TensorProto> {
@@ -404,7 +197,7 @@ fn broadcast(a: &Constant, b: &Constant, op: fn(f32, f32) -> f32) -> Option<Cons
 }
 
 /// The values of a float, int8, uint8, int32 or int64 initializer held in the file.
-fn decode(t: &TensorProto) -> Option<Constant> {
+pub(crate) fn decode(t: &TensorProto) -> Option<Constant> {
     let dims: Vec<usize> = t.dims.iter().map(|&d| usize::try_from(d).ok()).collect::<Option<_>>()?;
     let count: usize = dims.iter().product();
     let raw = &t.raw_data;

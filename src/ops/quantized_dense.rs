@@ -1,6 +1,6 @@
 //! `QuantizedDense`: a quantized activation times an int8 weight, in integers.
 //!
-//! [`crate::fuse_dense`] puts it where a graph rounds an activation to an 8-bit grid and multiplies
+//! [`fuse_quantized_dense`] puts it where a graph rounds an activation to an 8-bit grid and multiplies
 //! it by a constant 8-bit weight (`QuantizeLinear -> DequantizeLinear -> MatMul|Gemm`, plus the
 //! bias `Add` and `Relu` that follow). Instead of rounding the floats, writing them back and
 //! running a float product over the dequantized weight, it rounds each row to 16-bit integers,
@@ -9,14 +9,24 @@
 //! once per output: `y = acc * (input_scale * weight_scale[m]) + bias[m]`, then `max(y, 0)` if a
 //! Relu was fused. That is how onnxruntime's integer kernels compute it too.
 
-use tract_onnx::pb::NodeProto;
+use std::collections::HashSet;
+
+use tract_onnx::pb::tensor_proto::DataType;
+use tract_onnx::pb::{GraphProto, NodeProto, TensorProto};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::internal::*;
 use tract_onnx::Onnx;
 
-use crate::expansion::F32Expansion;
+use crate::graph_edit::{
+    attribute, floats_attribute, int_attribute, is_standard, only_reader, tensor_attribute, DOMAIN,
+};
+use crate::ops::dense_chain::{
+    add_row, constant, decode, epilogue, fuse_chains, initializer, weight_rows, Constant, Epilogue,
+};
+use crate::ops::expansion::F32Expansion;
+use crate::ops::fake_quantize::{grid_attributes, grid_of};
 
-use wasm_predict_kernels::{IntRows, PackedWeight, Rounding};
+use wasm_predict_kernels::{Grid, IntRows, PackedWeight, Rounding};
 
 /// Op type of [`QuantizedDense`] in rewritten graphs.
 pub const QUANTIZED_DENSE: &str = "WasmPredictQuantizedDense";
@@ -25,12 +35,7 @@ pub const QUANTIZED_DENSE: &str = "WasmPredictQuantizedDense";
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum InputGrid {
     /// A fixed scale, zero point and integer range (static quantization).
-    Fixed {
-        scale: f32,
-        zero_point: f32,
-        low: f32,
-        high: f32,
-    },
+    Fixed(Grid),
     /// uint8 with the scale and zero point taken from the whole input's range, widened to include
     /// 0, on every call (ONNX `DynamicQuantizeLinear`).
     Dynamic,
@@ -105,13 +110,13 @@ impl QuantizedDense {
             n if n == m => bias,
             n => bail!("a bias of {n} values for {m} columns"),
         };
-        if let InputGrid::Fixed {
-            scale,
-            zero_point,
-            low,
-            high,
-        } = input
-        {
+        if let InputGrid::Fixed(grid) = input {
+            let Grid {
+                scale,
+                zero_point,
+                low,
+                high,
+            } = grid;
             ensure!(
                 scale.is_finite() && scale > 0.0 && low <= zero_point && zero_point <= high,
                 "input grid: scale {scale}, zero point {zero_point}, range [{low}, {high}]"
@@ -154,14 +159,15 @@ impl QuantizedDense {
 
     /// How this input is rounded, and its scale; `None` when a dynamic range is not finite.
     fn rounding(&self, x: &[f32]) -> Option<(Rounding, f32)> {
-        let centred = |scale, zero_point, low, high| (Rounding::centred(scale, zero_point, low, high), scale);
+        let centred = |grid: Grid| (Rounding::centred(grid), grid.scale);
+        let uint8 = |scale, zero_point| Grid {
+            scale,
+            zero_point,
+            low: 0.0,
+            high: 255.0,
+        };
         match self.input {
-            InputGrid::Fixed {
-                scale,
-                zero_point,
-                low,
-                high,
-            } => Some(centred(scale, zero_point, low, high)),
+            InputGrid::Fixed(grid) => Some(centred(grid)),
             InputGrid::Dynamic => {
                 let (min, max) = wasm_predict_kernels::range_with_zero(x);
                 let scale = (max - min) / 255.0;
@@ -170,10 +176,10 @@ impl QuantizedDense {
                 }
                 if scale == 0.0 {
                     // Every value is 0: all integers are 0 whatever the scale.
-                    return Some(centred(1.0, 0.0, 0.0, 255.0));
+                    return Some(centred(uint8(1.0, 0.0)));
                 }
                 let zero_point = (-min / scale).round_ties_even().clamp(0.0, 255.0);
-                Some(centred(scale, zero_point, 0.0, 255.0))
+                Some(centred(uint8(scale, zero_point)))
             }
         }
     }
@@ -236,25 +242,19 @@ impl TypedOp for QuantizedDense {
     }
 }
 
-fn attribute<'a>(node: &'a NodeProto, name: &str) -> TractResult<&'a tract_onnx::pb::AttributeProto> {
+fn required_attribute<'a>(node: &'a NodeProto, name: &str) -> TractResult<&'a tract_onnx::pb::AttributeProto> {
     crate::graph_edit::attribute(node, name)
         .ok_or_else(|| format_err!("{QUANTIZED_DENSE} node {:?} lacks attribute {name}", node.name))
 }
 
-/// Reads the op from the node [`crate::fuse_dense`] writes.
+/// Reads the op from the node [`fuse_quantized_dense`] writes.
 fn from_node(node: &NodeProto) -> TractResult<QuantizedDense> {
-    let input = if attribute(node, "dynamic")?.i != 0 {
+    let input = if required_attribute(node, "dynamic")?.i != 0 {
         InputGrid::Dynamic
     } else {
-        let [scale, zero_point, low, high] = crate::ops::grid_of(node)?;
-        InputGrid::Fixed {
-            scale,
-            zero_point,
-            low,
-            high,
-        }
+        InputGrid::Fixed(grid_of(node)?)
     };
-    let weight = attribute(node, "weight")?
+    let weight = required_attribute(node, "weight")?
         .t
         .as_ref()
         .ok_or_else(|| format_err!("{QUANTIZED_DENSE} node {:?}: weight is not a tensor", node.name))?;
@@ -266,9 +266,9 @@ fn from_node(node: &NodeProto) -> TractResult<QuantizedDense> {
         usize::try_from(k)?,
         usize::try_from(m)?,
         weight.int32_data.clone(),
-        attribute(node, "weight_scale")?.floats.clone(),
-        attribute(node, "bias")?.floats.clone(),
-        attribute(node, "relu")?.i != 0,
+        required_attribute(node, "weight_scale")?.floats.clone(),
+        required_attribute(node, "bias")?.floats.clone(),
+        required_attribute(node, "relu")?.i != 0,
     )
 }
 
@@ -289,10 +289,195 @@ pub fn register(onnx: &mut Onnx) {
     });
 }
 
+/// A constant integer weight: values minus their zero point, and the scale along `axis` (or one).
+struct IntegerWeight {
+    dims: [usize; 2],
+    centred: Vec<i32>,
+    scale: Vec<f32>,
+    axis: Option<usize>,
+}
+
+/// Replaces every chain it can; leaves the others as they are.
+pub fn fuse_quantized_dense(graph: &mut GraphProto) {
+    fuse_chains(graph, chain_at);
+}
+
+/// For a rounding at `q`: the nodes to remove, where the fused node goes, and the fused node.
+fn chain_at(graph: &GraphProto, q: usize) -> Option<(HashSet<usize>, usize, NodeProto)> {
+    let quantize = &graph.node[q];
+    let input = match quantize.op_type.as_str() {
+        crate::ops::fake_quantize::FAKE_QUANTIZE => InputGrid::Fixed(grid_of(quantize).ok()?),
+        crate::ops::fake_quantize::DYNAMIC_FAKE_QUANTIZE => InputGrid::Dynamic,
+        _ => return None,
+    };
+    chain_from(graph, q, input)
+}
+
+fn chain_from(graph: &GraphProto, q: usize, input: InputGrid) -> Option<(HashSet<usize>, usize, NodeProto)> {
+    let mut remove = HashSet::from([q]);
+    let mut tensor = graph.node[q].output.first()?.clone();
+    let mut p = only_reader(graph, &tensor)?;
+    while is_standard(&graph.node[p], "Identity") {
+        remove.insert(p);
+        tensor = graph.node[p].output.first()?.clone();
+        p = only_reader(graph, &tensor)?;
+    }
+    let product = &graph.node[p];
+    let gemm = is_standard(product, "Gemm");
+    if !(gemm || is_standard(product, "MatMul")) || product.input.first() != Some(&tensor) || product.output.len() != 1
+    {
+        return None;
+    }
+    let int_attr = |name: &str, default: i64| attribute(product, name).map_or(default, |a| a.i);
+    let float_attr = |name: &str| attribute(product, name).map_or(1.0, |a| a.f);
+    if gemm && (int_attr("transA", 0) != 0 || float_attr("alpha") != 1.0 || float_attr("beta") != 1.0) {
+        return None;
+    }
+    let transposed = gemm && int_attr("transB", 0) != 0;
+    let weight = integer_weight(graph, product.input.get(1)?)?;
+    let (k, m) = if transposed {
+        (weight.dims[1], weight.dims[0])
+    } else {
+        (weight.dims[0], weight.dims[1])
+    };
+    let column_axis = if transposed { 0 } else { 1 };
+    if weight.axis.is_some_and(|a| a != column_axis) {
+        return None;
+    }
+    let centred = weight_rows(&weight.centred, k, m, transposed);
+    let mut bias = vec![0f32; m];
+    if gemm {
+        if let Some(c) = product.input.get(2).filter(|c| !c.is_empty()) {
+            add_row(&mut bias, &constant(graph, c, 0)?)?;
+        }
+    }
+    remove.insert(p);
+    let Epilogue { last, output, relu } = epilogue(graph, p, &mut bias, &mut remove)?;
+    // Checks every parameter the op will; a chain it would refuse stays as it is.
+    QuantizedDense::new(input, k, m, centred.clone(), weight.scale.clone(), bias.clone(), relu).ok()?;
+    let mut attributes = vec![
+        tensor_attribute(TensorProto {
+            name: "weight".into(),
+            dims: vec![k as i64, m as i64],
+            data_type: DataType::Int32 as i32,
+            int32_data: centred,
+            ..Default::default()
+        }),
+        floats_attribute("weight_scale", weight.scale),
+        floats_attribute("bias", bias),
+        int_attribute("relu", relu as i64),
+        int_attribute("dynamic", matches!(input, InputGrid::Dynamic) as i64),
+    ];
+    if let InputGrid::Fixed(grid) = input {
+        attributes.extend(grid_attributes(grid));
+    }
+    let node = NodeProto {
+        input: vec![graph.node[q].input.first()?.clone()],
+        output: vec![output.clone()],
+        name: format!("{output}__wasm_predict_quantized_dense"),
+        op_type: QUANTIZED_DENSE.into(),
+        domain: DOMAIN.into(),
+        attribute: attributes,
+        ..Default::default()
+    };
+    Some((remove, last, node))
+}
+
+/// A weight that is a constant of 8-bit integers times a scale: `DequantizeLinear(W, s, zp)`, or
+/// `Mul(Cast(W) [- Cast(zp)], s)` (what dynamic quantization leaves).
+fn integer_weight(graph: &GraphProto, name: &str) -> Option<IntegerWeight> {
+    let producer = graph
+        .node
+        .iter()
+        .find(|n| n.output.first().is_some_and(|o| o == name))?;
+    let (ints, scale, axis) = if is_standard(producer, "DequantizeLinear") {
+        if attribute(producer, "block_size").is_some_and(|a| a.i != 0) {
+            return None;
+        }
+        let x = initializer(graph, producer.input.first()?)?;
+        if ![DataType::Int8 as i32, DataType::Uint8 as i32].contains(&x.data_type) {
+            return None;
+        }
+        let x = decode(x)?;
+        let scale = constant(graph, producer.input.get(1)?, 0)?;
+        let zp = match producer.input.get(2).filter(|z| !z.is_empty()) {
+            Some(z) => constant(graph, z, 0)?,
+            None => Constant {
+                dims: vec![],
+                values: vec![0.0],
+            },
+        };
+        if x.dims.len() != 2 || zp.values.len() != scale.values.len() {
+            return None;
+        }
+        let axis = match scale.values.len() {
+            1 => None,
+            n => {
+                let a = attribute(producer, "axis").map_or(1, |a| a.i);
+                let a = usize::try_from(if a < 0 { a + 2 } else { a }).ok().filter(|&a| a < 2)?;
+                (x.dims[a] == n).then_some(a)?;
+                Some(a)
+            }
+        };
+        let channel = |i: usize| match axis {
+            None => 0,
+            Some(0) => i / x.dims[1],
+            Some(_) => i % x.dims[1],
+        };
+        let ints = x
+            .values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v - zp.values[channel(i)])
+            .collect::<Vec<f32>>();
+        (
+            Constant {
+                dims: x.dims,
+                values: ints,
+            },
+            scale.values,
+            axis,
+        )
+    } else if is_standard(producer, "Mul") && producer.input.len() == 2 {
+        let [a, b] = [&producer.input[0], &producer.input[1]].map(|n| constant(graph, n, 0));
+        let (ints, scale) = match (a, b) {
+            (Some(a), Some(b)) if all_integers(&a) => (a, b),
+            (Some(a), Some(b)) if all_integers(&b) => (b, a),
+            _ => return None,
+        };
+        if ints.dims.len() != 2 {
+            return None;
+        }
+        let per_column = scale.values.len() == ints.dims[1] && scale.dims.iter().rev().skip(1).all(|&d| d == 1);
+        let axis = match scale.values.len() {
+            1 => None,
+            _ if per_column => Some(1),
+            _ => return None,
+        };
+        (ints, scale.values, axis)
+    } else {
+        return None;
+    };
+    if !all_integers(&ints) || scale.iter().any(|s| !s.is_finite() || *s == 0.0) {
+        return None;
+    }
+    Some(IntegerWeight {
+        dims: [ints.dims[0], ints.dims[1]],
+        centred: ints.values.iter().map(|&v| v as i32).collect(),
+        scale,
+        axis,
+    })
+}
+
+fn all_integers(c: &Constant) -> bool {
+    c.values.iter().all(|v| v.fract() == 0.0 && v.abs() <= 255.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::{InputGrid, QuantizedDense};
-    use crate::ops::FakeQuantize;
+    use crate::ops::fake_quantize::FakeQuantize;
+    use wasm_predict_kernels::Grid;
 
     /// The float computation the op replaces: round the input to its grid, dequantize the
     /// weight, multiply in f64, add the bias, Relu.
@@ -309,13 +494,8 @@ mod tests {
     ) -> Vec<f64> {
         let mut xq = x.to_vec();
         match op_input {
-            InputGrid::Fixed {
-                scale,
-                zero_point,
-                low,
-                high,
-            } => FakeQuantize::new(scale, zero_point, low, high).apply(&mut xq),
-            InputGrid::Dynamic => crate::ops::DynamicFakeQuantize::apply(&mut xq),
+            InputGrid::Fixed(grid) => FakeQuantize::new(grid).apply(&mut xq),
+            InputGrid::Dynamic => crate::ops::fake_quantize::DynamicFakeQuantize::apply(&mut xq),
         }
         let rows = x.len() / k;
         let mut out = vec![];
@@ -351,18 +531,18 @@ mod tests {
 
     #[test]
     fn integer_products_equal_the_float_computation_they_replace() {
-        let u8_grid = InputGrid::Fixed {
+        let u8_grid = InputGrid::Fixed(Grid {
             scale: 0.02,
             zero_point: 45.0,
             low: 0.0,
             high: 255.0,
-        };
-        let s8_grid = InputGrid::Fixed {
+        });
+        let s8_grid = InputGrid::Fixed(Grid {
             scale: 0.01,
             zero_point: -3.0,
             low: -128.0,
             high: 127.0,
-        };
+        });
         for (k, m) in [(64, 64), (64, 10), (3, 1), (9, 17), (130, 33)] {
             for rows in [1, 5] {
                 case(u8_grid, k, m, rows, false);
@@ -374,28 +554,28 @@ mod tests {
 
     #[test]
     fn bad_parameters_are_errors_not_panics() {
-        let grid = InputGrid::Fixed {
+        let grid = InputGrid::Fixed(Grid {
             scale: 0.1,
             zero_point: 0.0,
             low: 0.0,
             high: 255.0,
-        };
+        });
         assert!(QuantizedDense::new(grid, 2, 2, vec![1; 3], vec![1.0], vec![], false).is_err());
         assert!(QuantizedDense::new(grid, 2, 2, vec![300; 4], vec![1.0], vec![], false).is_err());
         assert!(QuantizedDense::new(grid, 2, 2, vec![1; 4], vec![1.0; 3], vec![], false).is_err());
-        let wide = InputGrid::Fixed {
+        let wide = InputGrid::Fixed(Grid {
             scale: 0.1,
             zero_point: 0.0,
             low: -32768.0,
             high: 32767.0,
-        };
+        });
         assert!(QuantizedDense::new(wide, 2, 2, vec![1; 4], vec![1.0], vec![], false).is_err());
-        let zero = InputGrid::Fixed {
+        let zero = InputGrid::Fixed(Grid {
             scale: 0.0,
             zero_point: 0.0,
             low: 0.0,
             high: 255.0,
-        };
+        });
         assert!(QuantizedDense::new(zero, 2, 2, vec![1; 4], vec![1.0], vec![], false).is_err());
     }
 
@@ -413,5 +593,45 @@ mod tests {
         .unwrap();
         assert_eq!(op.apply(&[0.0, 0.0], 1), vec![1.0, -1.0]);
         assert!(op.apply(&[f32::INFINITY, 0.0], 1).iter().all(|v| v.is_nan()));
+    }
+
+    #[test]
+    fn a_rounding_times_an_int8_weight_plus_bias_fuses_into_one_node() {
+        use super::{fuse_quantized_dense, QUANTIZED_DENSE};
+        use crate::ops::fake_quantize::{grid_attributes, FAKE_QUANTIZE};
+        use crate::test_graph::{floats, graph, node, node_in, ops};
+        let grid = Grid {
+            scale: 0.05,
+            zero_point: 128.0,
+            low: 0.0,
+            high: 255.0,
+        };
+        let weight = tract_onnx::pb::TensorProto {
+            name: "w".into(),
+            dims: vec![2, 3],
+            data_type: tract_onnx::pb::tensor_proto::DataType::Int8 as i32,
+            int32_data: vec![1, -2, 3, -4, 5, -6],
+            ..Default::default()
+        };
+        let mut g = graph(
+            vec![
+                node_in(
+                    crate::graph_edit::DOMAIN,
+                    FAKE_QUANTIZE,
+                    &["x"],
+                    "q",
+                    grid_attributes(grid).into(),
+                ),
+                node("DequantizeLinear", &["w", "w_s"], "wf"),
+                node("MatMul", &["q", "wf"], "h"),
+                node("Add", &["h", "b"], "y"),
+            ],
+            vec![weight, floats("w_s", &[], &[0.1]), floats("b", &[3], &[0.5, 0.0, -0.5])],
+            &[1, 2],
+        );
+        fuse_quantized_dense(&mut g);
+        assert_eq!(ops(&g), [QUANTIZED_DENSE]);
+        assert_eq!(g.node[0].input, ["x"]);
+        assert_eq!(g.node[0].output, ["y"]);
     }
 }
