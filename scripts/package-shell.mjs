@@ -1,4 +1,4 @@
-// Puts the browser shell into the npm package: www/shell/*.js copied to pkg/shell/ with the
+// Puts the browser shell into the npm package: www/shell/*.js (and *.d.ts) copied to pkg/shell/ with the
 // package import made relative to the package, declarations generated from the JSDoc by tsc,
 // and package.json given an exports map: `wasm-predict` (the predictor) and `wasm-predict/shell`.
 // Usage: node scripts/package-shell.mjs   (after wasm-pack has written pkg/)
@@ -9,7 +9,8 @@ const FROM = "www/shell";
 const TO = "pkg/shell";
 rmSync(TO, { recursive: true, force: true });
 mkdirSync(TO, { recursive: true });
-for (const file of readdirSync(FROM).filter((f) => f.endsWith(".js"))) {
+// The .d.ts files are types generated from JSON Schemas (scripts/gen-types.mjs) that the JSDoc imports.
+for (const file of readdirSync(FROM).filter((f) => f.endsWith(".js") || f.endsWith(".d.ts"))) {
   const source = readFileSync(`${FROM}/${file}`, "utf8");
   const packaged = source.replaceAll('"../../pkg/wasm_predict.js"', '"../wasm_predict.js"');
   writeFileSync(`${TO}/${file}`, packaged);

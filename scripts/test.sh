@@ -40,6 +40,7 @@ echo "$WASM_PREDICT_TEST_PG"
 step "package build (pkg/, which the bench test opens in chromium)"
 scripts/build.sh
 
+check "generated types match their JSON Schemas (scripts/gen-types.mjs --check)" node scripts/gen-types.mjs --check
 check "the collector and the bundle format build without the model engine (no tract)" \
   bash -c '! cargo tree -e normal --prefix none -p wasm-predict-collector -p wasm-predict-manifest | grep "^tract"'
 check "native tests" cargo test --workspace --no-fail-fast

@@ -15,6 +15,10 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// The manifest's types, generated from its JSON Schema (`scripts/gen-types.mjs`).
+#[wasm_bindgen(typescript_custom_section)]
+const MANIFEST_TYPES: &str = include_str!("types/manifest.d.ts");
+
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
 /** Codes of the errors a `Predictor` throws, in `error.code`. */
@@ -26,41 +30,6 @@ export type PredictErrorCode =
 export interface PredictError extends Error {
   name: "PredictError";
   code: PredictErrorCode;
-}
-
-/** Quantile bins: (-inf, e0], (e0, e1], ..., (e_last, +inf); one more count than edges. */
-export interface Histogram { edges: number[]; counts: number[] }
-
-/** A bundle's manifest.json (see models/manifest.schema.json). */
-export interface Manifest {
-  $schema?: string;
-  format: 1;
-  name: string;
-  version: string;
-  sha256: string;
-  task: "classification" | "regression";
-  inputs: { name: string; dtype: "float32"; shape: [string, ...number[]]; features: string[]; missing?: "refuse" | "nan" }[];
-  outputs: { probabilities?: string; label?: string; score?: string; classes?: string[] };
-  performance: {
-    metric: "accuracy" | "r2";
-    minimum: number;
-    achieved?: number;
-    holdout: { inputs: number[][]; targets: (string | number)[] };
-  };
-  fixtures: {
-    tolerance: number;
-    cases: { input: number[]; expected: { probabilities?: number[]; label?: string; value?: number } }[];
-  };
-  reference: {
-    features: ({ name: string } & Histogram)[];
-    predictions: { labels?: Record<string, number>; confidence?: Histogram; value?: Histogram };
-  };
-  provenance: {
-    training_data: { source: string; rows: number; window: { start: string; end: string } | null };
-    parent_version: string | null;
-    created: string;
-    producer?: string;
-  };
 }
 
 /** What `Predictor.check()` reports: can the engine run every node of a model? */

@@ -14,6 +14,8 @@ const SHELL = [
   "./shell/assignment.js",
   "./shell/bundle-cache.js",
   "./shell/experiment.js",
+  "./shell/experiment-schema.js",
+  "./shell/schema-check.js",
   "./shell/offline.js",
   "./shell/outbox.js",
   "./shell/predict-worker.js",

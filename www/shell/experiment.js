@@ -1,6 +1,8 @@
 // The experiment: its JSON config (fetched with a short cache, kept for offline use), the
 // anonymous client id, and which arm this client gets.
-import { assign, HASH_VERSIONS } from "./assignment.js";
+import { assign } from "./assignment.js";
+import { EXPERIMENT_CONFIG_SCHEMA } from "./experiment-schema.js";
+import { schemaProblem } from "./schema-check.js";
 
 /** The config format this shell reads. */
 export const EXPERIMENT_SCHEMA = 1;
@@ -9,36 +11,10 @@ const CLIENT_ID_KEY = "wasm-predict.client-id";
 const EXPOSURES_KEY = "wasm-predict.exposures";
 
 /**
- * @typedef {object} ArmConfig
- * @property {string} name the arm's name, unique in the experiment
- * @property {string} bundle the model it serves, "name@version"
- * @property {number} weight its share of clients (weights sum to 1)
- * @property {string} [sha256] when set, the bundle's model must have exactly this hash
- * @property {number} [latencyBudgetMs] overrides the experiment's budget for this arm
- *
- * @typedef {object} TelemetryConfig
- * @property {string} endpoint the collector's URL, relative to the config's
- * @property {boolean} [includeInputs] send raw inputs with predictions (default false)
- * @property {number} [reviewBelowConfidence] confidence under which a prediction is marked for review
- * @property {number} [topK] how many top classes an event lists (default 3)
- * @property {number} [batchSize] events per request (default 20)
- * @property {number} [flushIntervalMs] how often queued events are sent (default 5000)
- *
- * @typedef {object} ExperimentConfig
- * @property {number} schema always 1
- * @property {string} id the experiment's id, in every event
- * @property {string} seed the hash seed; change it to reshuffle clients
- * @property {number} [hashVersion] 1 or 2 (default 2, GrowthBook's v2)
- * @property {boolean} enabled false is the kill switch: everyone gets the champion
- * @property {"split" | "shadow"} mode split serves each client its arm; shadow serves the champion and runs the client's arm beside it
- * @property {number} [coverage] share of clients in the experiment (default 1); the rest get the champion
- * @property {string} champion the name of the arm that is the fallback for every other
- * @property {string} [fallback] the arm that serves when the champion itself cannot (then the model compiled into the wasm)
- * @property {ArmConfig[]} arms
- * @property {string} bundles the folder of bundles, relative to the config: `${bundles}${name}/${version}/`
- * @property {number} [latencyBudgetMs] a challenger slower than this per prediction falls back to the champion
- * @property {number} [cacheSeconds] how long the config is used without asking the network (default 60)
- * @property {TelemetryConfig} telemetry
+ * The config's types, generated from its JSON Schema (www/experiment.schema.json).
+ * @typedef {import("./experiment-config.js").ExperimentConfig} ExperimentConfig
+ * @typedef {import("./experiment-config.js").ArmConfig} ArmConfig
+ * @typedef {import("./experiment-config.js").TelemetryConfig} TelemetryConfig
  */
 
 /** A config that cannot be used, with the field at fault in the message. */
@@ -59,39 +35,19 @@ export function validateExperiment(config) {
   const fail = (/** @type {string} */ message) => {
     throw new ExperimentError(`experiment config: ${message}`);
   };
-  if (typeof config !== "object" || config === null || Array.isArray(config)) fail("not a JSON object");
-  if (config.schema !== EXPERIMENT_SCHEMA) fail(`schema must be ${EXPERIMENT_SCHEMA}, found ${JSON.stringify(config.schema)}`);
-  for (const field of ["id", "seed", "champion", "bundles"]) {
-    if (typeof config[field] !== "string" || (field !== "seed" && config[field] === "")) fail(`${field} must be a non-empty string`);
-  }
-  if (typeof config.enabled !== "boolean") fail("enabled must be true or false");
-  if (!["split", "shadow"].includes(config.mode)) fail(`mode must be "split" or "shadow", found ${JSON.stringify(config.mode)}`);
-  if (!HASH_VERSIONS.includes(config.hashVersion ?? 2)) fail(`hashVersion must be one of ${HASH_VERSIONS.join(", ")}`);
-  const coverage = config.coverage ?? 1;
-  if (typeof coverage !== "number" || !(coverage >= 0 && coverage <= 1)) fail("coverage must be a number in [0, 1]");
-  if (!Array.isArray(config.arms) || config.arms.length === 0) fail("arms must be a non-empty array");
+  const problem = schemaProblem(config, EXPERIMENT_CONFIG_SCHEMA);
+  if (problem) fail(problem);
+  // What the schema cannot say; the collector checks the same (crates/collector/src/experiment.rs).
   const names = new Set();
   config.arms.forEach((/** @type {any} */ arm, /** @type {number} */ i) => {
-    if (typeof arm?.name !== "string" || arm.name === "") fail(`arms[${i}].name must be a non-empty string`);
     if (names.has(arm.name)) fail(`arms[${i}].name "${arm.name}" is used twice`);
     names.add(arm.name);
-    if (typeof arm.bundle !== "string" || !/^[^@/]+@[^@/]+$/.test(arm.bundle)) fail(`arms[${i}].bundle must be "name@version", found ${JSON.stringify(arm.bundle)}`);
-    if (typeof arm.weight !== "number" || !(arm.weight >= 0)) fail(`arms[${i}].weight must be a number >= 0`);
-    if (arm.sha256 !== undefined && !/^[0-9a-f]{64}$/.test(arm.sha256)) fail(`arms[${i}].sha256 must be 64 hex digits`);
-    if (arm.latencyBudgetMs !== undefined && !(arm.latencyBudgetMs > 0)) fail(`arms[${i}].latencyBudgetMs must be > 0`);
   });
   const total = config.arms.reduce((/** @type {number} */ sum, /** @type {any} */ arm) => sum + arm.weight, 0);
   if (Math.abs(total - 1) > 0.01) fail(`arm weights must sum to 1, they sum to ${total}`);
   if (!names.has(config.champion)) fail(`champion "${config.champion}" is not one of the arms`);
   if (config.fallback !== undefined && (!names.has(config.fallback) || config.fallback === config.champion)) {
     fail(`fallback "${config.fallback}" must be one of the arms other than the champion`);
-  }
-  if (config.latencyBudgetMs !== undefined && !(config.latencyBudgetMs > 0)) fail("latencyBudgetMs must be > 0");
-  const telemetry = config.telemetry;
-  if (typeof telemetry?.endpoint !== "string" || telemetry.endpoint === "") fail("telemetry.endpoint must be a non-empty string");
-  if (telemetry.includeInputs !== undefined && typeof telemetry.includeInputs !== "boolean") fail("telemetry.includeInputs must be true or false");
-  for (const field of ["reviewBelowConfidence", "topK", "batchSize", "flushIntervalMs"]) {
-    if (telemetry[field] !== undefined && !(typeof telemetry[field] === "number" && telemetry[field] >= 0)) fail(`telemetry.${field} must be a number >= 0`);
   }
   return config;
 }

@@ -1,5 +1,6 @@
-//! The experiment config the shell reads (`www/experiment.json`), as far as the collector needs
-//! it: arms, weights, champion, and where the bundles are.
+//! The experiment config the shell reads (`www/experiment.json`), checked as the shell checks it
+//! (its JSON Schema, `www/experiment.schema.json`, then the rules a schema cannot state) and read
+//! as far as the collector needs it: arms, weights, champion.
 
 use std::path::{Path, PathBuf};
 
@@ -40,22 +41,69 @@ pub struct Experiment {
     pub mode: String,
     /// Arms.
     pub arms: Vec<Arm>,
+    /// The arm that serves when the champion cannot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+}
+
+/// The experiment config's JSON Schema, the one the shell checks configs with.
+const SCHEMA: &str = include_str!("../../../www/experiment.schema.json");
+
+/// The first way `config` breaks the schema, as `path: what is wrong` with the path written as
+/// the shell writes it (`arms[0].bundle`), or `None`.
+fn schema_problem(config: &serde_json::Value) -> Result<Option<String>> {
+    let schema: serde_json::Value = serde_json::from_str(SCHEMA)?;
+    let validator = jsonschema::validator_for(&schema).map_err(|e| anyhow!("the experiment schema: {e}"))?;
+    let problem = validator.iter_errors(config).next().map(|error| {
+        let mut path = String::new();
+        for part in error.instance_path.to_string().split('/').filter(|p| !p.is_empty()) {
+            if part.chars().all(|c| c.is_ascii_digit()) {
+                path.push_str(&format!("[{part}]"));
+            } else {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(part);
+            }
+        }
+        format!("{}: {error}", if path.is_empty() { "the config" } else { &path })
+    });
+    Ok(problem)
 }
 
 impl Experiment {
     /// Reads and checks an experiment config file.
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let experiment: Experiment =
-            serde_json::from_slice(&text).with_context(|| format!("{}: not an experiment config", path.display()))?;
-        if experiment.arms.is_empty() {
-            bail!("{}: no arms", path.display());
+        let config: serde_json::Value =
+            serde_json::from_slice(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+        Experiment::from_config(&config).with_context(|| format!("{}: not a usable experiment config", path.display()))
+    }
+
+    /// Checks a parsed config as the shell does (`validateExperiment` in `www/shell/experiment.js`)
+    /// and reads it.
+    pub fn from_config(config: &serde_json::Value) -> Result<Self> {
+        if let Some(problem) = schema_problem(config)? {
+            bail!("{problem}");
         }
-        if !experiment.arms.iter().any(|a| a.name == experiment.champion) {
-            bail!("{}: champion `{}` is not an arm", path.display(), experiment.champion);
+        let experiment: Experiment = serde_json::from_value(config.clone())?;
+        let mut names = std::collections::HashSet::new();
+        for (i, arm) in experiment.arms.iter().enumerate() {
+            if !names.insert(arm.name.as_str()) {
+                bail!("arms[{i}].name \"{}\" is used twice", arm.name);
+            }
         }
-        for arm in &experiment.arms {
-            arm.bundle_id()?;
+        let total: f64 = experiment.arms.iter().map(|a| a.weight).sum();
+        if (total - 1.0).abs() > 0.01 {
+            bail!("arm weights must sum to 1, they sum to {total}");
+        }
+        if !names.contains(experiment.champion.as_str()) {
+            bail!("champion \"{}\" is not one of the arms", experiment.champion);
+        }
+        if let Some(fallback) = &experiment.fallback {
+            if !names.contains(fallback.as_str()) || *fallback == experiment.champion {
+                bail!("fallback \"{fallback}\" must be one of the arms other than the champion");
+            }
         }
         Ok(experiment)
     }
@@ -82,5 +130,63 @@ impl Bundles {
         let path = self.root.join(name).join(version).join("manifest.json");
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         Manifest::from_json(&bytes).with_context(|| format!("{}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use serde_json::Value;
+
+    use super::Experiment;
+
+    /// The cases the shell's test uses too (`tests/browser/experiment-config.test.mjs`).
+    const CASES: &str = include_str!("../../../tests/cases/experiment-configs.json");
+
+    /// The base config with `set` applied: dotted paths, a null value deletes.
+    fn patched(base: &Value, set: &Value) -> Value {
+        let mut config = base.clone();
+        for (path, value) in set.as_object().unwrap() {
+            let keys: Vec<&str> = path.split('.').collect();
+            let (last, parents) = keys.split_last().unwrap();
+            let mut node = &mut config;
+            for key in parents {
+                node = match key.parse::<usize>() {
+                    Ok(i) => &mut node[i],
+                    Err(_) => &mut node[*key],
+                };
+            }
+            match (value.is_null(), last.parse::<usize>()) {
+                (true, _) => drop(node.as_object_mut().unwrap().remove(*last)),
+                (false, Ok(i)) => node[i] = value.clone(),
+                (false, Err(_)) => node[*last] = value.clone(),
+            }
+        }
+        config
+    }
+
+    #[test]
+    fn configs_are_judged_as_the_shell_judges_them() {
+        let cases: Value = serde_json::from_str(CASES).unwrap();
+        for set in cases["valid"].as_array().unwrap() {
+            let config = patched(&cases["base"], set);
+            if let Err(e) = Experiment::from_config(&config) {
+                panic!("{set} should be valid: {e:#}");
+            }
+        }
+        let demo: Value = serde_json::from_str(include_str!("../../../www/experiment.json")).unwrap();
+        Experiment::from_config(&demo).unwrap();
+        for case in cases["invalid"].as_array().unwrap() {
+            let config = patched(&cases["base"], &case["set"]);
+            let error = case["error"].as_str().unwrap();
+            match Experiment::from_config(&config) {
+                Ok(_) => panic!("{} should be refused", case["set"]),
+                Err(e) => assert!(
+                    format!("{e:#}").contains(error),
+                    "{}: {e:#} does not name {error}",
+                    case["set"]
+                ),
+            }
+        }
     }
 }

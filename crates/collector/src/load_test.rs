@@ -53,7 +53,15 @@ pub struct LoadResult {
     pub p99_ms: f64,
 }
 
-fn event(client: &str) -> Value {
+/// The default bundle's manifest: the model the generated events say they come from.
+const DEFAULT_MANIFEST: &str = include_str!("../../../models/digits-mlp-int8/1.0.0/manifest.json");
+
+fn default_model() -> Value {
+    let manifest: Value = serde_json::from_str(DEFAULT_MANIFEST).unwrap_or_default();
+    json!({ "name": manifest["name"], "version": manifest["version"], "sha256": manifest["sha256"] })
+}
+
+fn event(client: &str, model: &Value) -> Value {
     json!({
         "id": uuid::Uuid::now_v7().hyphenated().to_string(),
         "kind": "prediction",
@@ -63,7 +71,7 @@ fn event(client: &str) -> Value {
         "inExperiment": true,
         "arm": "int8",
         "assignedArm": "int8",
-        "model": { "name": "digits-mlp-int8", "version": "1.0.0", "sha256": "6189ff66172751a26e8e39257a42a4b11c08ad1bd6dc476f6336307444739b9a" },
+        "model": model,
         "shadow": false,
         "source": "cache",
         "latencyMs": 0.42,
@@ -102,14 +110,15 @@ pub async fn run(plan: LoadPlan) -> Result<LoadResult> {
     let start = Instant::now();
     let deadline = start + plan.duration;
     let mut tasks = Vec::new();
+    let model = default_model();
     for c in 0..plan.clients {
-        let (client, endpoint, acked) = (client.clone(), endpoint.clone(), acked.clone());
+        let (client, endpoint, acked, model) = (client.clone(), endpoint.clone(), acked.clone(), model.clone());
         let batch = plan.batch;
         tasks.push(tokio::spawn(async move {
             let id = format!("load-client-{c}");
             let mut tally = Tally::default();
             while Instant::now() < deadline {
-                let events: Vec<Value> = (0..batch).map(|_| event(&id)).collect();
+                let events: Vec<Value> = (0..batch).map(|_| event(&id, &model)).collect();
                 let body = json!({ "schema": 1, "sentAt": chrono::Utc::now().to_rfc3339(), "events": events });
                 let sent = Instant::now();
                 match client.post(&endpoint).json(&body).send().await {

@@ -25,6 +25,13 @@ pub fn repo() -> PathBuf {
         .unwrap()
 }
 
+/// The sha256 a committed bundle's manifest states (version 1.0.0).
+pub fn sha256_of(bundle: &str) -> String {
+    let path = repo().join(format!("models/{bundle}/1.0.0/manifest.json"));
+    let manifest: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    manifest["sha256"].as_str().unwrap().to_string()
+}
+
 /// A running collector; killed on drop.
 pub struct Collector {
     pub child: Child,
@@ -144,7 +151,7 @@ pub fn prediction(experiment: &str, client: &str, arm: &str, label: &str, confid
     json!({
         "id": new_id(), "kind": "prediction", "time": now(), "clientId": client, "experiment": experiment,
         "inExperiment": true, "arm": arm, "assignedArm": arm,
-        "model": { "name": bundle, "version": "1.0.0", "sha256": "6189ff66172751a26e8e39257a42a4b11c08ad1bd6dc476f6336307444739b9a" },
+        "model": { "name": bundle, "version": "1.0.0", "sha256": sha256_of(bundle) },
         "shadow": false, "source": "cache", "latencyMs": 0.5, "computeMs": 0.01,
         "output": { "label": label, "confidence": confidence, "topK": [{ "label": label, "probability": confidence }] },
         "error": null, "review": false

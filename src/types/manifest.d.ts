@@ -1,0 +1,113 @@
+// Generated from models/manifest.schema.json by scripts/gen-types.mjs: edit the schema, then run it.
+
+/**
+ * Describes model.onnx beside it: identity, interface, performance requirement, regression fixtures, reference statistics and provenance. The Rust loader (crates/manifest/src/lib.rs) enforces the same contract plus cross-field checks (feature and class counts).
+ */
+export type Manifest = {
+  $schema?: string;
+  format: 1;
+  name: string;
+  version: string;
+  sha256: string;
+  task: "classification" | "regression";
+  /**
+   * @minItems 1
+   * @maxItems 1
+   */
+  inputs: {
+    name: string;
+    dtype: "float32";
+    /**
+     * @minItems 2
+     */
+    shape: [string, ...number[]];
+    /**
+     * @minItems 1
+     */
+    features: string[];
+    /**
+     * NaN inputs: refused (default) or passed to the model as missing values
+     */
+    missing?: "refuse" | "nan";
+  }[];
+  outputs: {
+    probabilities?: string;
+    label?: string;
+    score?: string;
+    /**
+     * @minItems 2
+     */
+    classes?: string[];
+  };
+  performance: {
+    metric: "accuracy" | "r2";
+    minimum: number;
+    achieved?: number;
+    holdout: {
+      /**
+       * @minItems 1
+       */
+      inputs: Row[];
+      /**
+       * @minItems 1
+       */
+      targets: (string | number)[];
+    };
+    ratchet?: {
+      from: number;
+      to: number;
+      at: string;
+      reason: string;
+    }[];
+  };
+  fixtures: {
+    tolerance: number;
+    /**
+     * @minItems 1
+     */
+    cases: {
+      input: Row;
+      expected: {
+        probabilities?: number[];
+        label?: string;
+        value?: number;
+      };
+    }[];
+  };
+  reference: {
+    features: {
+      name: string;
+      edges: number[];
+      counts: number[];
+    }[];
+    predictions: {
+      labels?: {
+        [k: string]: number;
+      };
+      confidence?: Histogram;
+      value?: Histogram;
+    };
+  };
+  provenance: {
+    training_data: {
+      source: string;
+      rows: number;
+      window: null | {
+        start: string;
+        end: string;
+      };
+    };
+    parent_version: string | null;
+    created: string;
+    producer?: string;
+  };
+};
+/**
+ * @minItems 1
+ */
+export type Row = number[];
+
+export interface Histogram {
+  edges: number[];
+  counts: number[];
+}
