@@ -94,29 +94,82 @@ pub fn router<S: EventStore>(app: Arc<App<S>>, cors_origins: &[String]) -> anyho
         .with_state(app))
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
+/// Why a request gets no answer but an error: each kind maps to one status, and the body is
+/// always `{"error": message}` naming what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The batch cannot be read at all (not JSON, not the envelope, too many events).
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+    /// The client sends faster than its rate limit; it may retry after this long.
+    #[error("rate limit: slow down")]
+    RateLimited(std::time::Duration),
+    /// The store refused the write; the client keeps its events and retries.
+    #[error("storage unavailable; retry")]
+    Storage(#[source] anyhow::Error),
+    /// A report was asked for without the admin token.
+    #[error("reports need the admin token: Authorization: Bearer <token>")]
+    Unauthorized,
+    /// A report's parameters or inputs do not make sense (an unknown model, a bad config).
+    #[error("{0:#}")]
+    BadRequest(anyhow::Error),
+    /// A report failed on the server's side.
+    #[error("{0:#}")]
+    Internal(anyhow::Error),
+    /// Nothing is served at this path.
+    #[error("{0}")]
+    NotFound(String),
+    /// Static files only answer GET and HEAD.
+    #[error("static files are read-only")]
+    ReadOnly,
+}
+
+impl AppError {
+    /// The HTTP status of this kind of error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::Batch(BatchError::TooManyEvents(_)) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Batch(_) | AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::ReadOnly => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        if let AppError::Storage(e) = &self {
+            tracing::error!("storing events failed: {e:#}");
+        }
+        let mut response = (self.status(), Json(json!({ "error": self.to_string() }))).into_response();
+        if let AppError::RateLimited(wait) = self {
+            let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}
+
+fn not_found() -> AppError {
+    AppError::NotFound("not found".into())
 }
 
 async fn ingest<S: EventStore>(
     State(app): State<Arc<App<S>>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Bytes,
-) -> Response {
-    let batch = match validate_batch(&body) {
-        Ok(batch) => batch,
-        Err(e @ BatchError::TooManyEvents(_)) => return error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
-    };
+) -> Result<Response, AppError> {
+    let batch = validate_batch(&body)?;
     let client = batch.events.first().map_or("", |e| e.client_id.as_str());
-    if let Err(wait) = app.limiter.check(&format!("{}/{client}", peer.ip())) {
-        let mut response = error(StatusCode::TOO_MANY_REQUESTS, "rate limit: slow down");
-        let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
-        if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        return response;
-    }
+    app.limiter
+        .check(&format!("{}/{client}", peer.ip()))
+        .map_err(AppError::RateLimited)?;
     if let Some(first) = batch.rejected.first() {
         tracing::warn!(
             "refused {} event(s) from {}; first: #{} {}",
@@ -130,13 +183,7 @@ async fn ingest<S: EventStore>(
     let fresh = if batch.events.is_empty() {
         Vec::new()
     } else {
-        match app.store.insert(batch.events).await {
-            Ok(fresh) => fresh,
-            Err(e) => {
-                tracing::error!("storing events failed: {e:#}");
-                return error(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable; retry");
-            }
-        }
+        app.store.insert(batch.events).await.map_err(AppError::Storage)?
     };
     let (accepted, duplicates): (Vec<_>, Vec<_>) = ids.into_iter().zip(fresh).partition(|(_, new)| *new);
     let status = if batch.rejected.is_empty() {
@@ -149,14 +196,14 @@ async fn ingest<S: EventStore>(
         "duplicates": duplicates.into_iter().map(|(id, _)| id).collect::<Vec<_>>(),
         "rejected": batch.rejected,
     });
-    (status, Json(reply)).into_response()
+    Ok((status, Json(reply)).into_response())
 }
 
 async fn require_admin<S: EventStore>(
     State(app): State<Arc<App<S>>>,
     request: Request<Body>,
     next: axum::middleware::Next,
-) -> Response {
+) -> Result<Response, AppError> {
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -164,12 +211,9 @@ async fn require_admin<S: EventStore>(
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     if !constant_time_eq(given.as_bytes(), app.admin_token.as_bytes()) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "reports need the admin token: Authorization: Bearer <token>",
-        );
+        return Err(AppError::Unauthorized);
     }
-    next.run(request).await
+    Ok(next.run(request).await)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -215,15 +259,16 @@ pub async fn report_inputs<S: EventStore>(
     Ok((experiment, events))
 }
 
-fn internal(e: anyhow::Error) -> Response {
-    error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
-}
+type Answer<T> = Result<Json<T>, AppError>;
 
-async fn ab_report<S: EventStore>(State(app): State<Arc<App<S>>>, Query(q): Query<ReportQuery>) -> Response {
-    match report_inputs(&app.store, &app.experiment_path, q.since()).await {
-        Ok((experiment, events)) => Json(reports::ab::ab_report(&experiment, &events)).into_response(),
-        Err(e) => internal(e),
-    }
+async fn ab_report<S: EventStore>(
+    State(app): State<Arc<App<S>>>,
+    Query(q): Query<ReportQuery>,
+) -> Answer<reports::ab::AbReport> {
+    let (experiment, events) = report_inputs(&app.store, &app.experiment_path, q.since())
+        .await
+        .map_err(AppError::Internal)?;
+    Ok(Json(reports::ab::ab_report(&experiment, &events)))
 }
 
 fn model_of(experiment: &Experiment, q: &ReportQuery) -> anyhow::Result<(String, String)> {
@@ -237,7 +282,10 @@ fn model_of(experiment: &Experiment, q: &ReportQuery) -> anyhow::Result<(String,
     Ok((name.to_string(), version.to_string()))
 }
 
-async fn drift_report<S: EventStore>(State(app): State<Arc<App<S>>>, Query(q): Query<ReportQuery>) -> Response {
+async fn drift_report<S: EventStore>(
+    State(app): State<Arc<App<S>>>,
+    Query(q): Query<ReportQuery>,
+) -> Answer<reports::drift::DriftReport> {
     let result = async {
         let (experiment, events) = report_inputs(&app.store, &app.experiment_path, q.since()).await?;
         let (name, version) = model_of(&experiment, &q)?;
@@ -248,13 +296,13 @@ async fn drift_report<S: EventStore>(State(app): State<Arc<App<S>>>, Query(q): Q
             q.threshold.unwrap_or(reports::drift::DEFAULT_PSI_THRESHOLD),
         ))
     };
-    match result.await {
-        Ok(report) => Json(report).into_response(),
-        Err(e) => error(StatusCode::BAD_REQUEST, format!("{e:#}")),
-    }
+    Ok(Json(result.await.map_err(AppError::BadRequest)?))
 }
 
-async fn now_test_report<S: EventStore>(State(app): State<Arc<App<S>>>, Query(q): Query<ReportQuery>) -> Response {
+async fn now_test_report<S: EventStore>(
+    State(app): State<Arc<App<S>>>,
+    Query(q): Query<ReportQuery>,
+) -> Answer<reports::now_test::NowTest> {
     let result = async {
         let (experiment, events) = report_inputs(&app.store, &app.experiment_path, q.since()).await?;
         let (name, version) = model_of(&experiment, &q)?;
@@ -265,64 +313,64 @@ async fn now_test_report<S: EventStore>(State(app): State<Arc<App<S>>>, Query(q)
             q.min_outcomes.unwrap_or(reports::now_test::DEFAULT_MIN_OUTCOMES),
         ))
     };
-    match result.await {
-        Ok(report) => Json(report).into_response(),
-        Err(e) => error(StatusCode::BAD_REQUEST, format!("{e:#}")),
-    }
+    Ok(Json(result.await.map_err(AppError::BadRequest)?))
 }
 
-async fn review_report<S: EventStore>(State(app): State<Arc<App<S>>>, Query(q): Query<ReportQuery>) -> Response {
-    match report_inputs(&app.store, &app.experiment_path, q.since()).await {
-        Ok((_, events)) => Json(reports::review::review_queue(&events)).into_response(),
-        Err(e) => internal(e),
-    }
+async fn review_report<S: EventStore>(
+    State(app): State<Arc<App<S>>>,
+    Query(q): Query<ReportQuery>,
+) -> Answer<Vec<reports::review::ReviewItem>> {
+    let (_, events) = report_inputs(&app.store, &app.experiment_path, q.since())
+        .await
+        .map_err(AppError::Internal)?;
+    Ok(Json(reports::review::review_queue(&events)))
 }
 
-async fn review_csv<S: EventStore>(State(app): State<Arc<App<S>>>, Query(q): Query<ReportQuery>) -> Response {
-    let result = async {
-        let (_, events) = report_inputs(&app.store, &app.experiment_path, q.since()).await?;
-        reports::review::review_csv(&reports::review::review_queue(&events))
-    };
-    match result.await {
-        Ok(csv) => (
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (header::CONTENT_DISPOSITION, "attachment; filename=\"review.csv\""),
-            ],
-            csv,
-        )
-            .into_response(),
-        Err(e) => internal(e),
-    }
+async fn review_csv<S: EventStore>(
+    State(app): State<Arc<App<S>>>,
+    Query(q): Query<ReportQuery>,
+) -> Result<Response, AppError> {
+    let (_, events) = report_inputs(&app.store, &app.experiment_path, q.since())
+        .await
+        .map_err(AppError::Internal)?;
+    let csv = reports::review::review_csv(&reports::review::review_queue(&events)).map_err(AppError::Internal)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"review.csv\""),
+        ],
+        csv,
+    )
+        .into_response())
 }
 
-async fn timeline_report<S: EventStore>(State(app): State<Arc<App<S>>>, Query(q): Query<ReportQuery>) -> Response {
+async fn timeline_report<S: EventStore>(
+    State(app): State<Arc<App<S>>>,
+    Query(q): Query<ReportQuery>,
+) -> Answer<Vec<reports::timeline::TimelinePoint>> {
     let bucket = TimeDelta::minutes(q.minutes.unwrap_or(1).clamp(1, 24 * 60));
-    match report_inputs(&app.store, &app.experiment_path, q.since()).await {
-        Ok((_, events)) => Json(reports::timeline::timeline(&events, bucket)).into_response(),
-        Err(e) => internal(e),
-    }
+    let (_, events) = report_inputs(&app.store, &app.experiment_path, q.since())
+        .await
+        .map_err(AppError::Internal)?;
+    Ok(Json(reports::timeline::timeline(&events, bucket)))
 }
 
-async fn alerts<S: EventStore>(State(app): State<Arc<App<S>>>) -> Response {
-    match app.store.alerts(50).await {
-        Ok(alerts) => Json(alerts).into_response(),
-        Err(e) => internal(e),
-    }
+async fn alerts<S: EventStore>(State(app): State<Arc<App<S>>>) -> Answer<Vec<crate::store::Alert>> {
+    Ok(Json(app.store.alerts(50).await.map_err(AppError::Internal)?))
 }
 
-async fn experiment_config<S: EventStore>(State(app): State<Arc<App<S>>>) -> Response {
-    match tokio::fs::read(&app.experiment_path).await {
-        Ok(bytes) => (
-            [
-                (header::CONTENT_TYPE, "application/json"),
-                (header::CACHE_CONTROL, "max-age=60"),
-            ],
-            bytes,
-        )
-            .into_response(),
-        Err(e) => error(StatusCode::NOT_FOUND, format!("no experiment config: {e}")),
-    }
+async fn experiment_config<S: EventStore>(State(app): State<Arc<App<S>>>) -> Result<Response, AppError> {
+    let bytes = tokio::fs::read(&app.experiment_path)
+        .await
+        .map_err(|e| AppError::NotFound(format!("no experiment config: {e}")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "max-age=60"),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 /// Folders served as static files, under the root.
@@ -365,18 +413,14 @@ async fn static_file<S: EventStore>(
     method: Method,
     headers: HeaderMap,
     uri: Uri,
-) -> Response {
+) -> Result<Response, AppError> {
     if method != Method::GET && method != Method::HEAD {
-        return error(StatusCode::METHOD_NOT_ALLOWED, "static files are read-only");
+        return Err(AppError::ReadOnly);
     }
-    let Some(path) = served_path(&app.root, &uri) else {
-        return error(StatusCode::NOT_FOUND, "not found");
-    };
-    let Ok(metadata) = tokio::fs::metadata(&path).await else {
-        return error(StatusCode::NOT_FOUND, "not found");
-    };
+    let path = served_path(&app.root, &uri).ok_or_else(not_found)?;
+    let metadata = tokio::fs::metadata(&path).await.map_err(|_| not_found())?;
     if !metadata.is_file() {
-        return error(StatusCode::NOT_FOUND, "not found");
+        return Err(not_found());
     }
     let modified = metadata
         .modified()
@@ -391,30 +435,25 @@ async fn static_file<S: EventStore>(
         "no-cache"
     };
     if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
-        return (
+        return Ok((
             StatusCode::NOT_MODIFIED,
             [(header::ETAG, etag), (header::CACHE_CONTROL, cache.to_string())],
         )
-            .into_response();
+            .into_response());
     }
-    match tokio::fs::read(&path).await {
-        Ok(bytes) => {
-            let mime = mime_guess::from_path(&path).first_or_octet_stream();
-            let mime = if path.extension().is_some_and(|e| e == "wasm") {
-                "application/wasm".to_string()
-            } else {
-                mime.to_string()
-            };
-            (
-                [
-                    (header::CONTENT_TYPE, mime),
-                    (header::ETAG, etag),
-                    (header::CACHE_CONTROL, cache.to_string()),
-                ],
-                bytes,
-            )
-                .into_response()
-        }
-        Err(_) => error(StatusCode::NOT_FOUND, "not found"),
-    }
+    let bytes = tokio::fs::read(&path).await.map_err(|_| not_found())?;
+    let mime = if path.extension().is_some_and(|e| e == "wasm") {
+        "application/wasm".to_string()
+    } else {
+        mime_guess::from_path(&path).first_or_octet_stream().to_string()
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime),
+            (header::ETAG, etag),
+            (header::CACHE_CONTROL, cache.to_string()),
+        ],
+        bytes,
+    )
+        .into_response())
 }

@@ -1,9 +1,13 @@
-//! The ingest API of a real collector process, on SQLite and PostgreSQL: every malformed input
-//! gets a 4xx naming what is wrong and stores nothing invalid; duplicates are stored once.
+//! The collector's HTTP API in-process (the router called with `oneshot`), on SQLite and
+//! PostgreSQL: every malformed input gets a 4xx naming what is wrong and stores nothing invalid;
+//! duplicates are stored once; CORS, the rate limit, static files and the admin token. The real
+//! binary is tested where a process matters (crates/cli/tests: kill -9, load, end to end).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
 
+use axum::body::Body;
+use axum::http::Request;
 use serde_json::{json, Value};
 use support::*;
 
@@ -225,19 +229,14 @@ fn malformed() -> Vec<(&'static str, Vec<u8>, u16, &'static str)> {
 async fn malformed_input_gets_a_clear_4xx_and_stores_nothing_invalid() {
     let dir = tempfile::tempdir().unwrap();
     for (backend, db) in backends(dir.path()).await {
-        let collector = start(&db, 0, &["--rate-limit", "0"]);
-        let client = reqwest::Client::new();
+        let collector = in_process(&db, Setup::default()).await;
         for (what, body, status, words) in malformed() {
-            let (got, answer) = post(&client, &collector.url, body).await;
+            let (got, answer) = collector.post(body).await;
             assert_eq!(got, status, "{backend}: {what}: {answer}");
             assert!(answer.to_string().contains(words), "{backend}: {what}: {answer}");
         }
         let oversized = vec![b' '; (1 << 20) + 1];
-        assert_eq!(
-            post(&client, &collector.url, oversized).await.0,
-            413,
-            "{backend}: a body over 1 MiB"
-        );
+        assert_eq!(collector.post(oversized).await.0, 413, "{backend}: a body over 1 MiB");
         assert!(
             stored_ids(&db, EXPERIMENT).await.is_empty(),
             "{backend}: nothing stored"
@@ -247,12 +246,9 @@ async fn malformed_input_gets_a_clear_4xx_and_stores_nothing_invalid() {
         let valid = prediction(EXPERIMENT, "c2", "int8", "5", 0.8);
         let mut invalid = prediction(EXPERIMENT, "c2", "int8", "5", 0.8);
         invalid["latencyMs"] = json!("fast");
-        let (status, answer) = post(
-            &client,
-            &collector.url,
-            serde_json::to_vec(&batch(vec![valid.clone(), invalid.clone()])).unwrap(),
-        )
-        .await;
+        let (status, answer) = collector
+            .post(serde_json::to_vec(&batch(vec![valid.clone(), invalid.clone()])).unwrap())
+            .await;
         assert_eq!(status, 422, "{backend}: {answer}");
         assert_eq!(answer["accepted"], json!([valid["id"]]));
         assert_eq!(answer["rejected"][0]["index"], 1);
@@ -263,22 +259,18 @@ async fn malformed_input_gets_a_clear_4xx_and_stores_nothing_invalid() {
 
         // Unicode is data, not a problem: an emoji client id and a label in another script.
         let unicode = prediction(EXPERIMENT, "клиент-😀", "int8", "八", 0.7);
-        let (status, answer) = post(
-            &client,
-            &collector.url,
-            serde_json::to_vec(&batch(vec![unicode.clone()])).unwrap(),
-        )
-        .await;
+        let (status, answer) = collector
+            .post(serde_json::to_vec(&batch(vec![unicode.clone()])).unwrap())
+            .await;
         assert_eq!(status, 200, "{backend}: {answer}");
         // A beacon's text/plain body is read the same way.
-        let beacon = client
-            .post(format!("{}/v1/events", collector.url))
+        let beacon = Request::post("/v1/events")
             .header("content-type", "text/plain;charset=UTF-8")
-            .body(serde_json::to_vec(&batch(vec![prediction(EXPERIMENT, "c3", "qdq", "1", 0.9)])).unwrap())
-            .send()
-            .await
+            .body(Body::from(
+                serde_json::to_vec(&batch(vec![prediction(EXPERIMENT, "c3", "qdq", "1", 0.9)])).unwrap(),
+            ))
             .unwrap();
-        assert_eq!(beacon.status(), 200);
+        assert_eq!(collector.send(beacon).await.0, 200);
         assert_eq!(stored_ids(&db, EXPERIMENT).await.len(), 3, "{backend}");
     }
 }
@@ -287,19 +279,18 @@ async fn malformed_input_gets_a_clear_4xx_and_stores_nothing_invalid() {
 async fn an_event_id_is_stored_once_however_often_and_however_concurrently_it_arrives() {
     let dir = tempfile::tempdir().unwrap();
     for (backend, db) in backends(dir.path()).await {
-        let collector = start(&db, 0, &["--rate-limit", "0"]);
-        let client = reqwest::Client::new();
+        let collector = in_process(&db, Setup::default()).await;
         let events: Vec<Value> = (0..20)
             .map(|i| prediction("dedup-test", &format!("c{i}"), "int8", "7", 0.9))
             .collect();
         let body = serde_json::to_vec(&batch(events.clone())).unwrap();
-        let (status, first) = post(&client, &collector.url, body.clone()).await;
+        let (status, first) = collector.post(body.clone()).await;
         assert_eq!(
             (status, first["accepted"].as_array().unwrap().len()),
             (200, 20),
             "{backend}"
         );
-        let (status, again) = post(&client, &collector.url, body.clone()).await;
+        let (status, again) = collector.post(body.clone()).await;
         assert_eq!(status, 200, "{backend}: a repeat is acknowledged");
         assert_eq!(again["duplicates"].as_array().unwrap().len(), 20, "{backend}: {again}");
         assert!(again["accepted"].as_array().unwrap().is_empty());
@@ -309,8 +300,8 @@ async fn an_event_id_is_stored_once_however_often_and_however_concurrently_it_ar
         let body = serde_json::to_vec(&batch(fresh)).unwrap();
         let racing: Vec<_> = (0..10)
             .map(|_| {
-                let (client, url, body) = (client.clone(), collector.url.clone(), body.clone());
-                tokio::spawn(async move { post(&client, &url, body).await })
+                let (collector, body) = (collector.clone(), body.clone());
+                tokio::spawn(async move { collector.post(body).await })
             })
             .collect();
         let mut answers = Vec::new();
@@ -331,103 +322,69 @@ async fn an_event_id_is_stored_once_however_often_and_however_concurrently_it_ar
 async fn cors_rate_limit_static_files_and_admin_token() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("events.db").display().to_string();
-    let collector = start(
+    let collector = in_process(
         &db,
-        0,
-        &[
-            "--cors-origin",
-            "https://shop.example",
-            "--rate-limit",
-            "1",
-            "--rate-burst",
-            "2",
-        ],
-    );
-    let client = reqwest::Client::new();
-    let url = &collector.url;
+        Setup {
+            cors_origins: vec!["https://shop.example".into()],
+            rate: (1.0, 2.0),
+        },
+    )
+    .await;
 
     let preflight = |origin: &'static str| {
-        client
-            .request(reqwest::Method::OPTIONS, format!("{url}/v1/events"))
+        let request = Request::builder()
+            .method("OPTIONS")
+            .uri("/v1/events")
             .header("origin", origin)
             .header("access-control-request-method", "POST")
             .header("access-control-request-headers", "content-type")
-            .send()
+            .body(Body::empty())
+            .unwrap();
+        let collector = collector.clone();
+        async move { collector.send(request).await.1 }
     };
-    let allowed = preflight("https://shop.example").await.unwrap();
-    assert_eq!(
-        allowed.headers().get("access-control-allow-origin").unwrap(),
-        "https://shop.example"
-    );
-    let refused = preflight("https://evil.example").await.unwrap();
-    assert!(refused.headers().get("access-control-allow-origin").is_none());
+    let allowed = preflight("https://shop.example").await;
+    assert_eq!(allowed["access-control-allow-origin"], "https://shop.example");
+    let refused = preflight("https://evil.example").await;
+    assert!(refused.get("access-control-allow-origin").is_none());
 
-    let send = || {
-        post(
-            &client,
-            url,
-            serde_json::to_vec(&batch(vec![prediction("rate-test", "same-client", "int8", "1", 0.9)])).unwrap(),
+    let one =
+        |client: &str| serde_json::to_vec(&batch(vec![prediction("rate-test", client, "int8", "1", 0.9)])).unwrap();
+    assert_eq!(collector.post(one("same-client")).await.0, 200);
+    assert_eq!(collector.post(one("same-client")).await.0, 200);
+    let (status, headers, _) = collector
+        .send(
+            Request::post("/v1/events")
+                .body(Body::from(one("same-client")))
+                .unwrap(),
         )
-    };
-    assert_eq!(send().await.0, 200);
-    assert_eq!(send().await.0, 200);
-    let limited = client
-        .post(format!("{url}/v1/events"))
-        .body(serde_json::to_vec(&batch(vec![prediction("rate-test", "same-client", "int8", "1", 0.9)])).unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(limited.status(), 429);
-    assert!(limited.headers().get("retry-after").is_some());
-    let other = post(
-        &client,
-        url,
-        serde_json::to_vec(&batch(vec![prediction(
-            "rate-test",
-            "another-client",
-            "int8",
-            "1",
-            0.9,
-        )]))
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(other.0, 200, "the limit is per client");
+        .await;
+    assert_eq!(status, 429);
+    assert!(headers.get("retry-after").is_some());
+    assert_eq!(
+        collector.post(one("another-client")).await.0,
+        200,
+        "the limit is per client"
+    );
 
-    let wasm = client
-        .get(format!("{url}/pkg/wasm_predict_bg.wasm"))
-        .send()
-        .await
-        .unwrap();
-    if wasm.status() == 200 {
-        assert_eq!(wasm.headers()["content-type"], "application/wasm");
+    let (status, headers) = collector.get("/pkg/wasm_predict_bg.wasm", &[]).await;
+    if status == 200 {
+        assert_eq!(headers["content-type"], "application/wasm");
     }
-    let page = client.get(format!("{url}/www/index.html")).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    assert!(page.headers()["content-security-policy"]
+    let (status, page) = collector.get("/www/index.html", &[]).await;
+    assert_eq!(status, 200);
+    assert!(page["content-security-policy"]
         .to_str()
         .unwrap()
         .contains("script-src 'self' 'wasm-unsafe-eval'"));
-    let etag = page.headers()["etag"].clone();
-    let again = client
-        .get(format!("{url}/www/index.html"))
-        .header("if-none-match", etag)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), 304);
-    let bundle = client
-        .get(format!("{url}/models/digits-mlp-int8/1.0.0/model.onnx"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bundle.status(), 200);
-    assert!(bundle.headers()["cache-control"]
-        .to_str()
-        .unwrap()
-        .contains("immutable"));
-    let config = client.get(format!("{url}/www/experiment.json")).send().await.unwrap();
-    assert_eq!(config.headers()["cache-control"], "max-age=60");
+    let etag = page["etag"].to_str().unwrap().to_string();
+    let (status, _) = collector.get("/www/index.html", &[("if-none-match", &etag)]).await;
+    assert_eq!(status, 304);
+    let (status, bundle) = collector.get("/models/digits-mlp-int8/1.0.0/model.onnx", &[]).await;
+    assert_eq!(status, 200);
+    assert!(bundle["cache-control"].to_str().unwrap().contains("immutable"));
+    let (_, config) = collector.get("/www/experiment.json", &[]).await;
+    assert_eq!(config["cache-control"], "max-age=60");
     for path in [
         "/www/../Cargo.toml",
         "/www/%2e%2e/Cargo.toml",
@@ -435,11 +392,7 @@ async fn cors_rate_limit_static_files_and_admin_token() {
         "/www/missing.html",
         "/%ff",
     ] {
-        assert_eq!(
-            client.get(format!("{url}{path}")).send().await.unwrap().status(),
-            404,
-            "{path}"
-        );
+        assert_eq!(collector.get(path, &[]).await.0, 404, "{path}");
     }
 
     for path in [
@@ -448,24 +401,12 @@ async fn cors_rate_limit_static_files_and_admin_token() {
         "/v1/reports/review.csv",
         "/v1/alerts",
     ] {
-        assert_eq!(
-            client.get(format!("{url}{path}")).send().await.unwrap().status(),
-            401,
-            "{path}"
-        );
-        let wrong = client
-            .get(format!("{url}{path}"))
-            .bearer_auth("nope")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(wrong.status(), 401, "{path}");
-        let right = client
-            .get(format!("{url}{path}"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(right.status(), 200, "{path}");
+        assert_eq!(collector.get(path, &[]).await.0, 401, "{path}");
+        let wrong = collector.get(path, &[("authorization", "Bearer nope")]).await;
+        assert_eq!(wrong.0, 401, "{path}");
+        let right = collector
+            .get(path, &[("authorization", &format!("Bearer {TOKEN}"))])
+            .await;
+        assert_eq!(right.0, 200, "{path}");
     }
 }

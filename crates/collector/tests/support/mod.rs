@@ -1,0 +1,100 @@
+//! The collector's router in-process (`oneshot`, no socket) on a real store, and the events and
+//! databases to test it with (`events`).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{HeaderMap, Request, StatusCode};
+use axum::Router;
+use serde_json::Value;
+use tower::ServiceExt;
+use wasm_predict_collector::experiment::Bundles;
+use wasm_predict_collector::http::{router, App};
+use wasm_predict_collector::rate_limit::RateLimiter;
+use wasm_predict_collector::serve::Database;
+use wasm_predict_collector::store::postgres::PostgresStore;
+use wasm_predict_collector::store::sqlite::SqliteStore;
+use wasm_predict_collector::store::EventStore;
+
+mod events;
+pub use events::*;
+
+/// How the router is set up: what `serve`'s flags would say.
+pub struct Setup {
+    /// Origins allowed to post cross-site.
+    pub cors_origins: Vec<String>,
+    /// Requests a second per client (0: no limit), and the burst.
+    pub rate: (f64, f64),
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            cors_origins: vec![],
+            rate: (0.0, 1.0),
+        }
+    }
+}
+
+/// The collector's router over `db`, serving the repository, the reports behind [`TOKEN`];
+/// requests seem to come from one loopback address.
+pub async fn in_process(db: &str, setup: Setup) -> Collector {
+    let router = match Database::parse(db) {
+        Database::Sqlite(path) => with_store(SqliteStore::open(&path).unwrap(), &setup),
+        Database::Postgres(url) => with_store(PostgresStore::connect(&url, 4).await.unwrap(), &setup),
+    };
+    Collector {
+        router: router.layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000)))),
+    }
+}
+
+fn with_store<S: EventStore>(store: S, setup: &Setup) -> Router {
+    let root = repo();
+    let app = App {
+        store,
+        experiment_path: root.join("www/experiment.json"),
+        bundles: Bundles {
+            root: root.join("models"),
+        },
+        root,
+        admin_token: TOKEN.into(),
+        limiter: RateLimiter::new(setup.rate.0, setup.rate.1),
+    };
+    router(Arc::new(app), &setup.cors_origins).unwrap()
+}
+
+/// The router, called in-process.
+#[derive(Clone)]
+pub struct Collector {
+    router: Router,
+}
+
+impl Collector {
+    /// Sends `request`: the status, the headers and the body.
+    pub async fn send(&self, request: Request<Body>) -> (StatusCode, HeaderMap, Vec<u8>) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        (parts.status, parts.headers, bytes.to_vec())
+    }
+
+    /// Posts a body to the ingest: the status and the JSON answer.
+    pub async fn post(&self, body: impl Into<Body>) -> (u16, Value) {
+        let request = Request::post("/v1/events").body(body.into()).unwrap();
+        let (status, _, bytes) = self.send(request).await;
+        (status.as_u16(), serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// GETs `path` with `headers`: the status and the headers.
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> (u16, HeaderMap) {
+        let mut request = Request::get(path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let (status, headers, _) = self.send(request.body(Body::empty()).unwrap()).await;
+        (status.as_u16(), headers)
+    }
+}
