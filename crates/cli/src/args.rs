@@ -1,0 +1,97 @@
+//! Arguments several subcommands share, and the parsing of their values.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use wasm_predict_manifest::{Task, TimeWindow};
+use wasm_predict_modelops::backtest::Window;
+use wasm_predict_modelops::dataset::{read_table, Columns};
+
+/// Which columns of a data file mean what.
+#[derive(clap::Args, Clone)]
+pub struct DataColumns {
+    /// The target column.
+    #[arg(long, default_value = "target")]
+    pub target: String,
+    /// The feature columns, in model input order (default: every other column but the time column).
+    #[arg(long, value_delimiter = ',')]
+    pub features: Option<Vec<String>>,
+}
+
+impl DataColumns {
+    /// The columns as the dataset reader takes them, with `time` as the time column.
+    pub fn columns(&self, time: Option<&str>) -> Columns {
+        Columns {
+            target: Some(self.target.clone()),
+            time: time.map(str::to_string),
+            features: self.features.clone(),
+        }
+    }
+}
+
+/// The time-stamped history that backtest and promote replay.
+#[derive(clap::Args)]
+pub struct History {
+    /// The history, CSV or Parquet.
+    #[arg(long)]
+    pub data: PathBuf,
+    #[command(flatten)]
+    pub columns: DataColumns,
+    /// The time column.
+    #[arg(long)]
+    pub time_column: String,
+    /// Window size.
+    #[arg(long, value_enum, default_value = "month")]
+    pub window: Window,
+}
+
+impl History {
+    /// Reads the history as a dataset of `task`.
+    pub fn dataset(&self, task: Task) -> Result<wasm_predict_modelops::dataset::Dataset> {
+        read_table(&self.data)?.dataset(&self.columns.columns(Some(&self.time_column)), task)
+    }
+}
+
+/// Where the data and configs are; shared by `serve` and `report`.
+#[derive(clap::Args, Clone)]
+pub struct Sources {
+    /// Database: a SQLite file (or sqlite:PATH), or postgres://user@host/db.
+    #[arg(long, env = "WASM_PREDICT_DB", default_value = "target/wasm-predict.db")]
+    pub db: String,
+    /// The experiment config (the one the shell reads).
+    #[arg(long, default_value = "www/experiment.json")]
+    pub experiment: PathBuf,
+    /// Folder holding www/, pkg/ and models/.
+    #[arg(long, default_value = ".")]
+    pub root: PathBuf,
+}
+
+/// A training window given as `START..END`.
+pub fn training_window(text: &str) -> Result<TimeWindow> {
+    let (start, end) = text.split_once("..").context("--training-window is START..END")?;
+    for part in [start, end] {
+        wasm_predict_modelops::dataset::parse_time(part)
+            .with_context(|| format!("--training-window: `{part}` is not a time"))?;
+    }
+    Ok(TimeWindow {
+        start: start.to_string(),
+        end: end.to_string(),
+    })
+}
+
+/// A non-negative share given as `10%` or `0.10`.
+pub fn parse_ratio(text: &str) -> Result<f64> {
+    let value = wasm_predict_modelops::parse_share(text)
+        .ok_or_else(|| anyhow::anyhow!("`{text}` is not a share (say 10% or 0.10)"))?;
+    anyhow::ensure!(value >= 0.0, "`{text}`: the tolerance is 0% or more");
+    Ok(value)
+}
+
+/// The task a `--task` value names.
+pub fn task_of(name: &str) -> Task {
+    if name == "regression" {
+        Task::Regression
+    } else {
+        Task::Classification
+    }
+}

@@ -1,0 +1,13 @@
+//! One module per subcommand: its arguments (`Args`) and what it does (`exec`).
+
+pub mod backtest;
+pub mod bench;
+pub mod bundle;
+pub mod diff;
+pub mod inspect;
+pub mod load_test;
+pub mod promote;
+pub mod quantize;
+pub mod report;
+pub mod serve;
+pub mod verify;

@@ -1,0 +1,81 @@
+//! `wasm-predict serve`: serve the demo, the package, the bundles, the ingest API, the reports and
+//! the dashboard.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use wasm_predict_collector::alerts::Watchdog;
+use wasm_predict_collector::serve::{parse_duration, random_token, serve, window, Database, ServeOptions};
+
+use crate::args::Sources;
+
+/// The arguments of `wasm-predict serve`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub sources: Sources,
+    /// Address to listen on (loopback by default).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Bearer token for the reports and the dashboard (random when not given).
+    #[arg(long, env = "WASM_PREDICT_ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
+    /// An origin allowed to post events cross-site (repeatable); none: same origin only.
+    #[arg(long = "cors-origin")]
+    pub cors_origins: Vec<String>,
+    /// Ingest requests per second per client (0: unlimited).
+    #[arg(long, default_value_t = 50.0)]
+    pub rate_limit: f64,
+    /// Burst size of the rate limit.
+    #[arg(long, default_value_t = 100.0)]
+    pub rate_burst: f64,
+    /// How often the now-test runs (30s, 5m, 1h).
+    #[arg(long, default_value = "60s")]
+    pub now_test_every: String,
+    /// How far back the now-test looks.
+    #[arg(long, default_value = "7d")]
+    pub now_test_window: String,
+    /// Where alerts are posted as JSON.
+    #[arg(long, env = "WASM_PREDICT_WEBHOOK")]
+    pub webhook: Option<String>,
+    /// PostgreSQL connections per collector.
+    #[arg(long, default_value_t = 16)]
+    pub pool_size: usize,
+}
+
+/// Runs `wasm-predict serve`.
+pub async fn exec(args: Args) -> Result<ExitCode> {
+    let Args {
+        sources,
+        addr,
+        admin_token,
+        cors_origins,
+        rate_limit,
+        rate_burst,
+        now_test_every,
+        now_test_window,
+        webhook,
+        pool_size,
+    } = args;
+    let options = ServeOptions {
+        addr,
+        root: sources.root,
+        database: Database::parse(&sources.db),
+        experiment: sources.experiment,
+        admin_token: match admin_token {
+            Some(token) if !token.is_empty() => token,
+            _ => random_token()?,
+        },
+        cors_origins,
+        rate_limit: (rate_limit, rate_burst),
+        watchdog: Watchdog {
+            every: parse_duration(&now_test_every)?,
+            window: window(parse_duration(&now_test_window)?),
+            webhook,
+        },
+        pool_size,
+    };
+    serve(options).await?;
+    Ok(ExitCode::SUCCESS)
+}
