@@ -40,8 +40,8 @@ pub struct History {
     /// The time column.
     #[arg(long)]
     pub time_column: String,
-    /// Window size.
-    #[arg(long, value_enum, default_value = "month")]
+    /// Window size: day, week, month or quarter.
+    #[arg(long, default_value = "month")]
     pub window: Window,
 }
 

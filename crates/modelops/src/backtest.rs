@@ -16,7 +16,7 @@ use super::dataset::Dataset;
 use super::evaluate;
 
 /// How history is cut.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Window {
     /// Calendar days.
@@ -27,6 +27,20 @@ pub enum Window {
     Month,
     /// Calendar quarters.
     Quarter,
+}
+
+impl std::str::FromStr for Window {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "day" => Ok(Window::Day),
+            "week" => Ok(Window::Week),
+            "month" => Ok(Window::Month),
+            "quarter" => Ok(Window::Quarter),
+            _ => Err(format!("`{text}` is not a window: day, week, month or quarter")),
+        }
+    }
 }
 
 impl Window {
