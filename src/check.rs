@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use tract_onnx::pb::{type_proto, ModelProto, NodeProto};
-use tract_onnx::prelude::*;
+use tract_onnx::pb::{ModelProto, NodeProto};
 
 use crate::error::Result;
 use crate::lowering;
 use crate::onnx::{read_proto, with_onnx};
+use crate::typing::type_graph;
 
 /// A node the engine cannot run, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -114,8 +114,9 @@ pub fn unsupported_nodes(proto: &ModelProto) -> Vec<UnsupportedNode> {
     if !missing.is_empty() {
         return missing;
     }
-    match type_graph(proto) {
-        Ok(()) => vec![],
+    // Typed as loading types it (crate::typing), so that what this calls supported loads.
+    match type_graph(proto, None) {
+        Ok(_) => vec![],
         Err(e) => {
             let message = format!("{e:#}");
             let culprit = nodes.iter().find(|n| {
@@ -138,33 +139,4 @@ pub fn unsupported_nodes(proto: &ModelProto) -> Vec<UnsupportedNode> {
             }]
         }
     }
-}
-
-/// Reads and types the graph with a symbolic size for every dimension the graph leaves open.
-fn type_graph(proto: &ModelProto) -> TractResult<()> {
-    let mut model = with_onnx(|onnx| onnx.model_for_proto_model(proto))?;
-    let graph = proto.graph.as_ref().ok_or_else(|| anyhow::anyhow!("no graph"))?;
-    let initializers: Vec<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
-    let inputs = graph.input.iter().filter(|i| !initializers.contains(&i.name.as_str()));
-    for (ix, input) in inputs.enumerate() {
-        let Some(type_proto::Value::TensorType(t)) = input.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
-            continue;
-        };
-        let Some(shape) = &t.shape else { continue };
-        let dims: TVec<TDim> = shape
-            .dim
-            .iter()
-            .enumerate()
-            .map(|(d, dim)| match dim.value {
-                Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimValue(v)) if v > 0 => {
-                    (v as usize).to_dim()
-                }
-                _ => model.sym(&format!("d{ix}_{d}")).into(),
-            })
-            .collect();
-        let fact = model.input_fact(ix)?.clone().with_shape(dims);
-        model.set_input_fact(ix, fact)?;
-    }
-    model.into_typed()?.into_decluttered()?;
-    Ok(())
 }

@@ -10,13 +10,11 @@ use crate::error::{PredictError, Result};
 use crate::fixtures::check_fixtures;
 use crate::lowering;
 use crate::manifest::{Manifest, Task};
-use crate::onnx::{read_proto, sha256_hex, with_onnx};
+use crate::onnx::{read_proto, sha256_hex};
 use crate::ops::fake_quantize::FakeQuantize;
 use crate::prediction::{BatchPrediction, Prediction};
+use crate::typing::{type_graph, Batching, BATCH_SYMBOL};
 use wasm_predict_kernels::trees::Forest;
-
-/// The symbol of the batch dimension in every plan.
-const BATCH_SYMBOL: &str = "N";
 
 /// A loaded bundle, ready to predict.
 ///
@@ -27,6 +25,7 @@ pub struct Predictor {
     manifest: Manifest,
     single: TypedSimpleState,
     batch: BatchPlan,
+    batching: Batching,
     rounding: Rounding,
     /// A graph that is one tree-ensemble node runs on the kernel alone: tract's plan around it
     /// cost more than the trees themselves (it is still built, and checks the graph).
@@ -93,7 +92,7 @@ impl Predictor {
                 .filter(|f| f.min_width() <= manifest.feature_count()),
             _ => None,
         };
-        let (single, batch) = build_plans(&proto, &manifest).map_err(|e| match e {
+        let (single, batch, batching) = build_plans(&proto, &manifest).map_err(|e| match e {
             PredictError::Unsupported(first) => {
                 let nodes = crate::check::unsupported_nodes(&proto);
                 PredictError::Unsupported(if nodes.is_empty() {
@@ -108,6 +107,7 @@ impl Predictor {
             manifest,
             single,
             batch,
+            batching,
             rounding,
             trees,
         };
@@ -120,6 +120,15 @@ impl Predictor {
         self.trees.is_some()
     }
 
+    /// How the plans take rows: any number, or groups of the batch size the graph fixes.
+    pub fn batching(&self) -> Batching {
+        if self.trees.is_some() {
+            Batching::Any
+        } else {
+            self.batching
+        }
+    }
+
     /// The manifest of the loaded bundle.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
@@ -130,7 +139,7 @@ impl Predictor {
         self.check_values(row, 1)?;
         let outputs = match &self.trees {
             Some(forest) => evaluate_trees(forest, row, 1)?,
-            None => run(&mut self.single, &self.rounding, row, 1, &self.manifest.row_shape())?,
+            None => self.run_single(row, 1)?,
         };
         self.interpret(&outputs, 0)
     }
@@ -176,6 +185,9 @@ impl Predictor {
 
     /// Runs the plan for any batch size, optimized on the first batch.
     fn run_batch(&mut self, flat: &[f32], rows: usize) -> Result<Vec<f32>> {
+        if let Batching::Fixed(_) = self.batching {
+            return self.run_single(flat, rows);
+        }
         if let BatchPlan::Pending(typed) = &self.batch {
             let state = typed
                 .clone()
@@ -189,6 +201,28 @@ impl Predictor {
             return Err(PredictError::Inference("the batch plan is missing".into()));
         };
         run(state, &self.rounding, flat, rows, &self.manifest.row_shape())
+    }
+
+    /// Runs `rows` rows on the plan made for one row: one call, or for a graph that fixes its
+    /// batch size, one call per group of that many rows, the last padded with zero rows.
+    fn run_single(&mut self, flat: &[f32], rows: usize) -> Result<Vec<f32>> {
+        let row_shape = self.manifest.row_shape();
+        let Batching::Fixed(group) = self.batching else {
+            return run(&mut self.single, &self.rounding, flat, rows, &row_shape);
+        };
+        let width = self.manifest.feature_count();
+        let mut outputs = Vec::new();
+        for start in (0..rows).step_by(group) {
+            let taken = group.min(rows - start);
+            let mut padded = flat
+                .get(start * width..(start + taken) * width)
+                .unwrap_or_default()
+                .to_vec();
+            padded.resize(group * width, 0.0);
+            let out = run(&mut self.single, &self.rounding, &padded, group, &row_shape)?;
+            outputs.extend_from_slice(out.get(..out.len() / group * taken).unwrap_or_default());
+        }
+        Ok(outputs)
     }
 
     /// The prediction of row `r` of a flat output array.
@@ -239,7 +273,7 @@ impl Predictor {
 
     fn check_output_width(&mut self) -> Result<()> {
         let zeros = vec![0.0; self.manifest.feature_count()];
-        let width = run(&mut self.single, &self.rounding, &zeros, 1, &self.manifest.row_shape())?.len();
+        let width = self.run_single(&zeros, 1)?.len();
         let expected = match self.manifest.task {
             Task::Classification => self.manifest.classes().len(),
             Task::Regression => 1,
@@ -308,13 +342,12 @@ fn check_graph_matches(proto: &ModelProto, manifest: &Manifest) -> Result<()> {
                 .dim
                 .iter()
                 .map(|d| match d.value {
-                    Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimValue(v)) => Some(v),
+                    Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimValue(v)) if v > 0 => Some(v),
                     _ => None,
                 })
                 .collect();
             let row = manifest.row_shape();
             let fits = dims.len() == row.len() + 1
-                && dims[0].is_none_or(|n| n == 1 || n <= 0)
                 && dims[1..]
                     .iter()
                     .zip(&row)
@@ -343,28 +376,21 @@ fn check_graph_matches(proto: &ModelProto, manifest: &Manifest) -> Result<()> {
     Ok(())
 }
 
-fn build_plans(proto: &ModelProto, manifest: &Manifest) -> Result<(TypedSimpleState, BatchPlan)> {
+fn build_plans(proto: &ModelProto, manifest: &Manifest) -> Result<(TypedSimpleState, BatchPlan, Batching)> {
     let unsupported = |stage: &str, e: TractError| PredictError::Unsupported(format!("{stage}: {e:#}"));
-    let model = with_onnx(|onnx| onnx.model_for_proto_model(proto)).map_err(|e| unsupported("reading the graph", e))?;
-    let batch = model.sym(BATCH_SYMBOL);
-    let fact = InferenceFact::dt_shape(
-        f32::datum_type(),
-        std::iter::once(batch.clone().into())
-            .chain(manifest.row_shape().into_iter().map(|d| d.to_dim()))
-            .collect::<TVec<TDim>>(),
-    );
-    let typed = model
-        .with_input_fact(0, fact)
-        .and_then(|m| m.into_typed())
-        .and_then(|m| m.into_decluttered())
-        .map_err(|e| unsupported("typing the graph", e))?;
-    let single = typed
-        .set_symbols(&HashMap::from([(batch, 1.to_dim())]))
-        .and_then(|m| m.into_optimized())
-        .and_then(|m| m.into_runnable())
-        .and_then(|p| p.spawn())
-        .map_err(|e| unsupported("planning for one row", e))?;
-    Ok((single, BatchPlan::Pending(typed)))
+    let typed = type_graph(proto, Some(&manifest.row_shape())).map_err(|e| unsupported("typing the graph", e))?;
+    let single = match typed.batching {
+        Batching::Any => {
+            let batch = typed.model.symbols.sym(BATCH_SYMBOL);
+            typed.model.set_symbols(&HashMap::from([(batch, 1.to_dim())]))
+        }
+        Batching::Fixed(_) => Ok(typed.model.clone()),
+    }
+    .and_then(|m| m.into_optimized())
+    .and_then(|m| m.into_runnable())
+    .and_then(|p| p.spawn())
+    .map_err(|e| unsupported("planning for one row", e))?;
+    Ok((single, BatchPlan::Pending(typed.model), typed.batching))
 }
 
 fn run(

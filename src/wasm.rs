@@ -32,6 +32,12 @@ export interface PredictError extends Error {
   code: PredictErrorCode;
 }
 
+/**
+ * How the engine runs a bundle: any number of rows per call, or (a graph exported with a fixed
+ * batch size) groups of `rows`, the last padded.
+ */
+export type RuntimeInfo = { batch: "any" } | { batch: "fixed"; rows: number };
+
 /** What `Predictor.check()` reports: can the engine run every node of a model? */
 export interface SupportReport {
   nodes: number;
@@ -124,10 +130,23 @@ impl Predictor {
         Ok(BatchPrediction { inner: batch, labels })
     }
 
-    /// The bundle's manifest.
-    #[wasm_bindgen(unchecked_return_type = "Manifest")]
+    /// The bundle's manifest, and how the engine runs it (`runtime`).
+    #[wasm_bindgen(unchecked_return_type = "Manifest & { runtime: RuntimeInfo }")]
     pub fn info(&self) -> Result<JsValue, JsValue> {
-        to_js(self.inner.manifest())
+        #[derive(Serialize)]
+        struct Info<'a> {
+            #[serde(flatten)]
+            manifest: &'a crate::Manifest,
+            runtime: serde_json::Value,
+        }
+        let runtime = match self.inner.batching() {
+            crate::typing::Batching::Any => serde_json::json!({ "batch": "any" }),
+            crate::typing::Batching::Fixed(rows) => serde_json::json!({ "batch": "fixed", "rows": rows }),
+        };
+        to_js(&Info {
+            manifest: self.inner.manifest(),
+            runtime,
+        })
     }
 
     /// Runs the regression fixtures and measures the performance requirement on the holdout.

@@ -311,25 +311,26 @@ fn the_corpus_matches_onnxruntime_with_our_product_kernels_fused() {
         let rows = case.inputs.len();
         let shape: Vec<usize> = std::iter::once(rows).chain(row).collect();
         let flat: Vec<f32> = case.inputs.iter().flatten().map(|v| v.unwrap_or(f32::NAN)).collect();
-        let model = onnx.model_for_proto_model(&proto).unwrap();
-        let batch = model.sym("N");
-        let fact = InferenceFact::dt_shape(
-            f32::datum_type(),
-            std::iter::once(batch.into())
-                .chain(shape[1..].iter().map(|d| d.to_dim()))
-                .collect::<TVec<TDim>>(),
-        );
-        let plan = model
-            .with_input_fact(0, fact)
-            .unwrap()
-            .into_optimized()
-            .unwrap()
-            .into_runnable()
-            .unwrap();
-        let input = tract_ndarray::ArrayD::from_shape_vec(shape, flat).unwrap();
-        let output = plan.run(tvec!(input.into_tensor().into())).unwrap();
-        let got = output[0].cast_to::<f32>().unwrap();
-        let got = got.to_plain_array_view::<f32>().unwrap();
+        // Typed as the predictor types it: any number of rows, or groups of the exported batch size.
+        let typed = wasm_predict::typing::type_graph(&proto, Some(&shape[1..])).unwrap();
+        let group = match typed.batching {
+            wasm_predict::typing::Batching::Any => rows,
+            wasm_predict::typing::Batching::Fixed(n) => n,
+        };
+        let plan = typed.model.into_optimized().unwrap().into_runnable().unwrap();
+        let width: usize = shape[1..].iter().product();
+        let mut got = vec![];
+        for start in (0..rows).step_by(group) {
+            let taken = group.min(rows - start);
+            let mut values = flat[start * width..(start + taken) * width].to_vec();
+            values.resize(group * width, 0.0);
+            let dims: Vec<usize> = std::iter::once(group).chain(shape[1..].iter().copied()).collect();
+            let input = tract_ndarray::ArrayD::from_shape_vec(dims, values).unwrap();
+            let output = plan.run(tvec!(input.into_tensor().into())).unwrap();
+            let out = output[0].cast_to::<f32>().unwrap();
+            let out: Vec<f32> = out.to_plain_array_view::<f32>().unwrap().iter().copied().collect();
+            got.extend_from_slice(&out[..out.len() / group * taken]);
+        }
         let want: Vec<f32> = case.expected.iter().flatten().copied().collect();
         assert_eq!(got.len(), want.len(), "{name}");
         let scale = if case.task == "regression" {
@@ -452,4 +453,32 @@ fn a_malformed_tree_ensemble_is_refused_naming_node_and_attribute() {
         set(node, "nodes_featureids", modes);
     });
     assert!(short.contains("nodes_featureids"), "{short}");
+}
+
+/// The pre-flight report and loading agree: a model `check` calls supported loads, and one it
+/// calls unsupported is refused, over the whole corpus.
+#[test]
+fn check_agrees_with_load_on_every_corpus_case() {
+    let mut disagreements = vec![];
+    for entry in std::fs::read_dir(format!("{}/tests/corpus", env!("CARGO_MANIFEST_DIR")))
+        .unwrap()
+        .flatten()
+    {
+        let dir = entry.path();
+        if !dir.join("case.json").exists() {
+            continue;
+        }
+        let case: corpus::Case = serde_json::from_slice(&std::fs::read(dir.join("case.json")).unwrap()).unwrap();
+        let model = std::fs::read(dir.join("model.onnx")).unwrap();
+        let supported = wasm_predict::check_model(&model).unwrap().supported;
+        let loads = wasm_predict::Predictor::from_model(corpus::manifest_for(&case), &model);
+        if supported != loads.is_ok() {
+            disagreements.push(format!(
+                "{}: check says supported = {supported}, load says {:?}",
+                dir.display(),
+                loads.err()
+            ));
+        }
+    }
+    assert!(disagreements.is_empty(), "{disagreements:#?}");
 }

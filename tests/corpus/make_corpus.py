@@ -51,7 +51,9 @@ def rounded(a, digits=6):
     ]
 
 
-def write_case(name, model_path, task, x, output, classes=None, tolerance=TOL_FLOAT, note=""):
+def write_case(name, model_path, task, x, output, classes=None, tolerance=TOL_FLOAT, note="", group=None):
+    """`group`: the batch size the model was exported with, when it fixes one: onnxruntime then
+    runs the rows in groups of it, the last padded with zero rows."""
     case_dir = ROOT / name
     case_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(model_path, case_dir / "model.onnx")
@@ -63,7 +65,15 @@ def write_case(name, model_path, task, x, output, classes=None, tolerance=TOL_FL
     shape = x.shape
     x = np.array([[np.nan if v is None else v for v in row] for row in rounded(x.reshape(len(x), -1))], dtype=np.float32)
     x = x.reshape(shape)
-    result = session.run([output], {input_name: x})[0]
+    if group:
+        parts = []
+        for start in range(0, len(x), group):
+            chunk = x[start : start + group]
+            padded = np.concatenate([chunk, np.zeros((group - len(chunk),) + x.shape[1:], np.float32)])
+            parts.append(np.asarray(session.run([output], {input_name: padded})[0])[: len(chunk)])
+        result = np.concatenate(parts)
+    else:
+        result = session.run([output], {input_name: x})[0]
     if isinstance(result, list):  # ZipMap: a list of {label: probability}
         result = np.array([[row[c] for c in sorted(row)] for row in result], dtype=np.float32)
     result = np.asarray(result, dtype=np.float32).reshape(len(x), -1)
@@ -90,8 +100,9 @@ class Rows(CalibrationDataReader):
         return next(self.rows, None)
 
 
-def quantized_variants(prefix, float_path, input_name, calibration, x, output, classes, build):
-    """The three formats of onnxruntime's quantizer on one float model."""
+def quantized_variants(prefix, float_path, input_name, calibration, x, output, classes, build, group=None):
+    """The three formats of onnxruntime's quantizer on one float model (and its dynamic one);
+    `group`: the batch size the model fixes, if any."""
     variants = {
         "qdq-s8": dict(quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8),
         "qdq-u8": dict(quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8),
@@ -107,12 +118,12 @@ def quantized_variants(prefix, float_path, input_name, calibration, x, output, c
             weight_type=QuantType.QInt8,
             **options,
         )
-        write_case(f"{prefix}-{suffix}", path, "classification", x, output, classes, TOL_INT8)
+        write_case(f"{prefix}-{suffix}", path, "classification", x, output, classes, TOL_INT8, group=group)
     path = build / f"{prefix}-dynamic.onnx"
     # onnxruntime's CPU ConvInteger takes uint8 weights only.
-    weights = QuantType.QUInt8 if prefix in ("cnn", "ops") else QuantType.QInt8
+    weights = QuantType.QUInt8 if "cnn" in prefix or prefix == "ops" else QuantType.QInt8
     quantize_dynamic(str(float_path), str(path), weight_type=weights)
-    write_case(f"{prefix}-dynamic", path, "classification", x, output, classes, TOL_INT8)
+    write_case(f"{prefix}-dynamic", path, "classification", x, output, classes, TOL_INT8, group=group)
 
 
 def save_graph(name, nodes, inputs, outputs, initializers, path):

@@ -6,6 +6,7 @@ import init, {
   type VerificationReport,
   type PredictError,
   type SupportReport,
+  type RuntimeInfo,
 } from "../../pkg/wasm_predict.js";
 
 export async function usage(manifestText: string, model: Uint8Array): Promise<string> {
@@ -14,6 +15,8 @@ export async function usage(manifestText: string, model: Uint8Array): Promise<st
   const fallback = Predictor.withDefaultModel();
   const manifest: Manifest = predictor.info();
   const task: "classification" | "regression" = manifest.task;
+  const runtime: RuntimeInfo = predictor.info().runtime;
+  const rowsPerCall: number | "any" = runtime.batch === "fixed" ? runtime.rows : runtime.batch;
   const report: VerificationReport = fallback.verify();
   const support: SupportReport = Predictor.check(model);
   const unsupportedOps: string[] = support.unsupported.map((n) => `${n.domain}:${n.op}`);
@@ -34,5 +37,5 @@ export async function usage(manifestText: string, model: Uint8Array): Promise<st
     const code = (error as PredictError).code;
     if (code === "INPUT_SHAPE") return "shape";
   }
-  return `${unsupportedOps} ${task} ${passed} ${probabilities?.length} ${confidence} ${labels} ${indices} ${wrong}`;
+  return `${unsupportedOps} ${task} ${rowsPerCall} ${passed} ${probabilities?.length} ${confidence} ${labels} ${indices} ${wrong}`;
 }
