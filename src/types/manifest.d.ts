@@ -79,6 +79,10 @@ export type Manifest = {
       name: string;
       edges: number[];
       counts: number[];
+      /**
+       * Values that were missing (NaN) at bundling, in no bin
+       */
+      missing?: number;
     }[];
     predictions: {
       labels?: {
@@ -104,8 +108,10 @@ export type Manifest = {
 };
 /**
  * @minItems 1
+ *
+ * Items: A feature value; null is a missing value (allowed where the input's missing is nan)
  */
-export type Row = number[];
+export type Row = (number | null)[];
 
 export interface Histogram {
   edges: number[];

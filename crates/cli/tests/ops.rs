@@ -1098,3 +1098,101 @@ fn bench_explains_what_it_cannot_compare() {
         "{err}"
     );
 }
+
+/// Writes a corpus case's rows as a CSV with a target column, missing values spelled as users
+/// write them (empty, nan, NaN, NA, null in turn).
+fn corpus_csv(case: &str, path: &Path) -> usize {
+    let case: Value =
+        serde_json::from_slice(&std::fs::read(repo().join(format!("tests/corpus/{case}/case.json"))).unwrap()).unwrap();
+    let rows = case["inputs"].as_array().unwrap();
+    let width = rows[0].as_array().unwrap().len();
+    let spellings = ["", "nan", "NaN", "NA", "null"];
+    let mut text = (0..width).map(|i| format!("f{i}")).collect::<Vec<_>>().join(",") + ",y\n";
+    let mut missing = 0;
+    for (r, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| match v.as_f64() {
+                Some(v) => v.to_string(),
+                None => {
+                    missing += 1;
+                    spellings[missing % spellings.len()].to_string()
+                }
+            })
+            .collect();
+        let target = case["expected"][r][0].as_f64().unwrap();
+        text += &format!("{},{target}\n", cells.join(","));
+    }
+    std::fs::write(path, text).unwrap();
+    missing
+}
+
+#[test]
+fn bundle_takes_missing_values_where_the_model_can_and_refuses_them_clearly_where_it_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("gaps.csv");
+    let missing = corpus_csv("skl-imputer-ridge", &csv);
+    assert!(missing > 50, "the corpus case has {missing} missing values");
+    let out = dir.path().join("models");
+    let (code, _, err) = cli(&[
+        "bundle",
+        "tests/corpus/skl-imputer-ridge/model.onnx",
+        "--name",
+        "imputer",
+        "--version",
+        "1.0.0",
+        "--data",
+        csv.to_str().unwrap(),
+        "--target",
+        "y",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("imputer/1.0.0/manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["inputs"][0]["missing"], "nan");
+    let counted: u64 = manifest["reference"]["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["missing"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(
+        counted, missing as u64,
+        "every missing value is counted in the reference"
+    );
+    let holdout_nulls = manifest["performance"]["holdout"]["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .filter(|v| v.is_null())
+        .count();
+    assert_eq!(holdout_nulls, missing, "the holdout keeps its missing values as null");
+    let (code, _, err) = cli(&["verify", out.join("imputer/1.0.0").to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+
+    // A model without an imputer cannot take them: the error names the file, line and column.
+    let (code, _, err) = cli(&[
+        "bundle",
+        "tests/corpus/skl-ridge/model.onnx",
+        "--name",
+        "ridge",
+        "--version",
+        "1.0.0",
+        "--data",
+        csv.to_str().unwrap(),
+        "--target",
+        "y",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("gaps.csv line") && err.contains("a missing value, but this model cannot take missing values"),
+        "{err}"
+    );
+}

@@ -136,9 +136,9 @@ pub struct Fields {
     /// Marked for review (low confidence).
     #[serde(default)]
     pub review: Option<bool>,
-    /// Raw inputs, only with the user's consent.
+    /// Raw inputs, only with the user's consent; `null` is a missing value (NaN in the page).
     #[serde(default)]
-    pub inputs: Option<Vec<f64>>,
+    pub inputs: Option<Vec<Option<f64>>>,
     /// Experiment mode (exposure).
     #[serde(default)]
     pub mode: Option<String>,

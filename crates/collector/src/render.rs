@@ -116,9 +116,15 @@ pub fn drift(report: &DriftReport) -> String {
         );
     }
     for d in report.features.iter().chain(&report.predictions_drift) {
+        let missing = match (d.missing_share, d.reference_missing_share) {
+            (Some(live), Some(reference)) if live > 0.0 || reference > 0.0 => {
+                format!(" missing {:.1}% (reference {:.1}%)", live * 100.0, reference * 100.0)
+            }
+            _ => String::new(),
+        };
         let _ = writeln!(
             out,
-            "  {:<24} n={:<6} PSI={:<8} chi2 p={:<8} {}",
+            "  {:<24} n={:<6} PSI={:<8} chi2 p={:<8} {}{missing}",
             d.name,
             d.n,
             opt(d.psi, 4),

@@ -27,6 +27,10 @@ pub const MANIFEST_FORMAT: u32 = 1;
 /// same manifest on any of them.
 pub const STORED_DIGITS: usize = 6;
 
+/// The largest relative error of [`stored`]: half a unit in the last stored digit. A fixture's
+/// expected value is compared within its tolerance plus this much of it.
+pub const STORED_RELATIVE_ERROR: f32 = 5e-6;
+
 /// `value` rounded to [`STORED_DIGITS`] significant digits (non-finite values and zero unchanged).
 pub fn stored(value: f64) -> f64 {
     if value == 0.0 || !value.is_finite() {
@@ -201,7 +205,8 @@ pub struct RatchetStep {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Holdout {
-    /// One row of feature values per example.
+    /// One row of feature values per example (a missing value, NaN, is written `null`).
+    #[serde(with = "missing_as_null::rows")]
     pub inputs: Vec<Vec<f32>>,
     /// The true class label (classification) or value (regression) of each row.
     pub targets: Vec<Target>,
@@ -231,7 +236,8 @@ pub struct Fixtures {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fixture {
-    /// Feature values.
+    /// Feature values (a missing value, NaN, is written `null`).
+    #[serde(with = "missing_as_null::row")]
     pub input: Vec<f32>,
     /// Expected outputs.
     pub expected: Expected,
@@ -272,6 +278,13 @@ pub struct FeatureHistogram {
     pub edges: Vec<f64>,
     /// Count per bin: one more than there are edges.
     pub counts: Vec<u64>,
+    /// Values that were missing (NaN), in no bin.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub missing: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Quantile bins of a real-valued quantity.
@@ -348,6 +361,11 @@ impl Manifest {
     /// The single input of the model.
     pub fn input(&self) -> &InputSpec {
         &self.inputs[0]
+    }
+
+    /// Whether the model takes missing values (NaN) as input (`"missing": "nan"`).
+    pub fn takes_missing(&self) -> bool {
+        self.inputs.first().is_some_and(|i| i.missing == Missing::Nan)
     }
 
     /// Number of features per row.
@@ -497,7 +515,12 @@ impl Manifest {
                 h.targets.len()
             ));
         }
-        check_rows("performance.holdout.inputs", h.inputs.iter(), features)?;
+        check_rows(
+            "performance.holdout.inputs",
+            h.inputs.iter(),
+            features,
+            self.takes_missing(),
+        )?;
         for (i, t) in h.targets.iter().enumerate() {
             let ok = match (self.task, t) {
                 (Task::Classification, Target::Label(l)) => self.classes().contains(l),
@@ -522,7 +545,12 @@ impl Manifest {
         if f.cases.is_empty() {
             return invalid("fixtures.cases is empty: a bundle carries at least one regression fixture".into());
         }
-        check_rows("fixtures.cases[].input", f.cases.iter().map(|c| &c.input), features)?;
+        check_rows(
+            "fixtures.cases[].input",
+            f.cases.iter().map(|c| &c.input),
+            features,
+            self.takes_missing(),
+        )?;
         for (i, case) in f.cases.iter().enumerate() {
             let e = &case.expected;
             let ok = match self.task {
@@ -577,7 +605,12 @@ impl Manifest {
     }
 }
 
-fn check_rows<'a>(field: &str, rows: impl Iterator<Item = &'a Vec<f32>>, features: usize) -> Result<()> {
+fn check_rows<'a>(
+    field: &str,
+    rows: impl Iterator<Item = &'a Vec<f32>>,
+    features: usize,
+    missing_allowed: bool,
+) -> Result<()> {
     for (i, row) in rows.enumerate() {
         if row.len() != features {
             return Err(ManifestError(format!(
@@ -585,8 +618,18 @@ fn check_rows<'a>(field: &str, rows: impl Iterator<Item = &'a Vec<f32>>, feature
                 row.len()
             )));
         }
-        if let Some(j) = row.iter().position(|v| !v.is_finite()) {
-            return Err(ManifestError(format!("{field}[{i}][{j}] is not a finite number")));
+        if let Some(j) = row
+            .iter()
+            .position(|v| !(v.is_finite() || (missing_allowed && v.is_nan())))
+        {
+            return Err(ManifestError(format!(
+                "{field}[{i}][{j}] is {}",
+                if row[j].is_nan() {
+                    "missing (null), but the input's \"missing\" is not \"nan\""
+                } else {
+                    "not a finite number"
+                }
+            )));
         }
     }
     Ok(())
@@ -617,6 +660,48 @@ fn is_semver(v: &str) -> bool {
             .iter()
             .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()) && (p.len() == 1 || !p.starts_with('0')))
         && v.len() < 64
+}
+
+/// Rows of feature values in JSON, where a missing value (NaN) is `null`: JSON has no NaN.
+mod missing_as_null {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    fn out(row: &[f32]) -> Vec<Option<f32>> {
+        row.iter().map(|v| (!v.is_nan()).then_some(*v)).collect()
+    }
+
+    fn back(row: Vec<Option<f32>>) -> Vec<f32> {
+        row.into_iter().map(|v| v.unwrap_or(f32::NAN)).collect()
+    }
+
+    /// One row.
+    pub mod row {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(row: &[f32], serializer: S) -> Result<S::Ok, S::Error> {
+            out(row).serialize(serializer)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<f32>, D::Error> {
+            Ok(back(Vec::deserialize(deserializer)?))
+        }
+    }
+
+    /// Several rows.
+    pub mod rows {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(rows: &[Vec<f32>], serializer: S) -> Result<S::Ok, S::Error> {
+            rows.iter().map(|r| out(r)).collect::<Vec<_>>().serialize(serializer)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Vec<f32>>, D::Error> {
+            Ok(Vec::<Vec<Option<f32>>>::deserialize(deserializer)?
+                .into_iter()
+                .map(back)
+                .collect())
+        }
+    }
 }
 
 #[cfg(test)]

@@ -178,10 +178,16 @@ fn fixture_inputs(data: &Dataset, sample: usize, classes: &[String]) -> Vec<Vec<
     let width = data.features.len();
     let column = |f: usize| data.inputs.iter().map(move |row| row[f]);
     inputs.push(vec![0.0; width]);
-    inputs.push((0..width).map(|f| column(f).fold(f32::INFINITY, f32::min)).collect());
+    // f32::min and max skip NaN; a feature missing on every row gets 0.
+    let finite = |v: f32| if v.is_finite() { v } else { 0.0 };
     inputs.push(
         (0..width)
-            .map(|f| column(f).fold(f32::NEG_INFINITY, f32::max))
+            .map(|f| finite(column(f).fold(f32::INFINITY, f32::min)))
+            .collect(),
+    );
+    inputs.push(
+        (0..width)
+            .map(|f| finite(column(f).fold(f32::NEG_INFINITY, f32::max)))
             .collect(),
     );
     inputs
@@ -242,6 +248,20 @@ pub fn model_from_bytes(bytes: Vec<u8>, label: &str, task: Option<Task>) -> Resu
 /// statistics still empty (they need the model to run).
 pub fn draft_manifest(model: &ModelDraft, name: &str, version: &str, data: &Dataset) -> Result<Manifest> {
     data.check_width(model.interface.row_shape.iter().product::<u64>() as usize)?;
+    let missing = if graph::takes_missing(&model.proto) {
+        Missing::Nan
+    } else {
+        if let Some((row, feature)) = data.first_missing() {
+            bail!(
+                "{} line {}, column `{feature}`: a missing value, but this model cannot take missing values \
+                 (it has no Imputer, and no tree of it routes missing values): fill them in, or export the \
+                 pipeline with its imputer",
+                data.source,
+                row + 2
+            );
+        }
+        Missing::Refuse
+    };
     let targets = data.require_targets()?.to_vec();
     let mut outputs = model.outputs.clone();
     if model.task == Task::Classification {
@@ -261,7 +281,7 @@ pub fn draft_manifest(model: &ModelDraft, name: &str, version: &str, data: &Data
                 .chain(model.interface.row_shape.iter().map(|&d| Dim::Fixed(d)))
                 .collect(),
             features: data.features.clone(),
-            missing: Missing::Refuse,
+            missing,
         }],
         outputs,
         performance: Performance {
@@ -284,12 +304,13 @@ pub fn draft_manifest(model: &ModelDraft, name: &str, version: &str, data: &Data
                 .iter()
                 .enumerate()
                 .map(|(f, name)| {
-                    let (edges, counts) =
-                        quantile_histogram(&data.inputs.iter().map(|r| f64::from(r[f])).collect::<Vec<_>>());
+                    let values: Vec<f64> = data.inputs.iter().map(|r| f64::from(r[f])).collect();
+                    let (edges, counts) = quantile_histogram(&values);
                     FeatureHistogram {
                         name: name.clone(),
                         edges,
                         counts,
+                        missing: values.iter().filter(|v| v.is_nan()).count() as u64,
                     }
                 })
                 .collect(),

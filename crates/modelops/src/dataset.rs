@@ -137,6 +137,13 @@ fn parquet_cell(field: &parquet::record::Field) -> String {
     }
 }
 
+/// Whether a cell stands for a missing value: empty (pandas' default, Parquet's null), `nan`
+/// (numpy, any case), `NA` or `N/A` (R, spreadsheets), `null` or `None`.
+pub fn is_missing(cell: &str) -> bool {
+    let cell = cell.trim();
+    cell.is_empty() || cell.eq_ignore_ascii_case("nan") || ["NA", "N/A", "null", "NULL", "None"].contains(&cell)
+}
+
 /// Parses a time cell: RFC 3339, `YYYY-MM-DD HH:MM:SS`, or `YYYY-MM-DD` (UTC).
 pub fn parse_time(cell: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(cell) {
@@ -202,13 +209,10 @@ impl Table {
                     let cell = &row[c];
                     match cell.parse::<f32>() {
                         Ok(v) if v.is_finite() => Ok(v),
-                        Ok(_) | Err(_) if cell.is_empty() => Err(anyhow!(
-                            "{} line {line}, column `{}`: empty",
-                            self.source,
-                            self.columns[c]
-                        )),
+                        _ if is_missing(cell) => Ok(f32::NAN),
                         _ => Err(anyhow!(
-                            "{} line {line}, column `{}`: `{cell}` is not a finite number",
+                            "{} line {line}, column `{}`: `{cell}` is not a finite number (nor a missing value: \
+                             an empty cell, NaN, NA or null)",
                             self.source,
                             self.columns[c]
                         )),
@@ -251,6 +255,15 @@ impl Table {
 }
 
 impl Dataset {
+    /// The first missing value (row, feature name), if any.
+    pub fn first_missing(&self) -> Option<(usize, &str)> {
+        self.inputs.iter().enumerate().find_map(|(r, row)| {
+            row.iter()
+                .position(|v| v.is_nan())
+                .map(|f| (r, self.features.get(f).map_or("", String::as_str)))
+        })
+    }
+
     /// Checks that the data has as many features as the model's manifest names.
     pub fn check_features(&self, expected: &[String]) -> Result<()> {
         self.check_width(expected.len())

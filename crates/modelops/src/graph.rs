@@ -247,6 +247,20 @@ pub struct Interface {
     pub outputs: Vec<TensorInfo>,
 }
 
+/// Whether the graph gives missing values (NaN) a meaning of their own: an Imputer replaces them,
+/// or a tree ensemble routes them (`nodes_missing_value_tracks_true`, as LightGBM, XGBoost and
+/// HistGradientBoosting models export).
+pub fn takes_missing(model: &ModelProto) -> bool {
+    model.graph.iter().flat_map(|g| &g.node).any(|node| {
+        node.op_type == "Imputer"
+            || (node.op_type.starts_with("TreeEnsemble")
+                && node
+                    .attribute
+                    .iter()
+                    .any(|a| a.name == "nodes_missing_value_tracks_true" && a.ints.iter().any(|v| *v != 0)))
+    })
+}
+
 /// The single float input and the outputs; errors say what is not of the supported shape.
 pub fn interface(model: &ModelProto) -> Result<Interface> {
     let graph = model.graph.as_ref().context("no graph")?;

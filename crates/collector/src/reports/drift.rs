@@ -24,6 +24,12 @@ pub struct DistributionDrift {
     pub test: Option<ChiSquare>,
     /// PSI over the threshold.
     pub drifted: bool,
+    /// Features: the share of live values that were missing (`null` in the events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing_share: Option<f64>,
+    /// Features: the share that was missing in the manifest's reference data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_missing_share: Option<f64>,
 }
 
 /// The drift report of one model.
@@ -54,7 +60,14 @@ fn compare(name: String, reference: &[u64], live: Vec<u64>, threshold: f64) -> D
         test: stats::chi_square_homogeneity(reference, &live),
         drifted: psi.is_some_and(|p| p > threshold),
         psi,
+        missing_share: None,
+        reference_missing_share: None,
     }
+}
+
+/// `part` of `whole`, or `None` of nothing.
+fn share(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
 }
 
 fn binned(edges: &[f64], values: impl Iterator<Item = f64>) -> Vec<u64> {
@@ -80,7 +93,7 @@ pub fn drift_report(manifest: &Manifest, events: &[Event], threshold: f64) -> Dr
         })
         .collect();
     let width = manifest.feature_count();
-    let rows: Vec<&Vec<f64>> = mine
+    let rows: Vec<&Vec<Option<f64>>> = mine
         .iter()
         .filter_map(|e| e.fields.inputs.as_ref())
         .filter(|row| row.len() == width)
@@ -94,8 +107,14 @@ pub fn drift_report(manifest: &Manifest, events: &[Event], threshold: f64) -> Dr
             .iter()
             .enumerate()
             .map(|(i, histogram)| {
-                let live = binned(&histogram.edges, rows.iter().map(|row| row[i]));
-                compare(histogram.name.clone(), &histogram.counts, live, threshold)
+                let live = binned(&histogram.edges, rows.iter().filter_map(|row| row[i]));
+                let missing = rows.iter().filter(|row| row[i].is_none()).count() as u64;
+                let reference = histogram.counts.iter().sum::<u64>() + histogram.missing;
+                DistributionDrift {
+                    missing_share: share(missing, rows.len() as u64),
+                    reference_missing_share: share(histogram.missing, reference),
+                    ..compare(histogram.name.clone(), &histogram.counts, live, threshold)
+                }
             })
             .collect()
     };
@@ -147,5 +166,49 @@ pub fn drift_report(manifest: &Manifest, events: &[Event], threshold: f64) -> Dr
         features,
         predictions_drift,
         drifted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use serde_json::{json, Value};
+    use wasm_predict_manifest::Manifest;
+
+    use super::drift_report;
+    use crate::events::validate_batch;
+
+    #[test]
+    fn missing_inputs_are_counted_apart_and_shown_against_the_reference() {
+        let mut manifest: Value =
+            serde_json::from_str(include_str!("../../../../models/digits-mlp-int8/1.0.0/manifest.json")).unwrap();
+        manifest["reference"]["features"][0]["missing"] = json!(10);
+        let manifest = Manifest::from_json(&serde_json::to_vec(&manifest).unwrap()).unwrap();
+        let reference: u64 = manifest.reference.features[0].counts.iter().sum::<u64>() + 10;
+        let events: Vec<Value> = (0..4)
+            .map(|i| {
+                let mut inputs = vec![json!(1.0); 64];
+                if i < 3 {
+                    inputs[0] = Value::Null;
+                }
+                json!({
+                    "id": format!("0190f0f0-0000-7000-8000-00000000000{i}"), "kind": "prediction",
+                    "time": "2026-12-01T00:00:00Z", "clientId": "c", "experiment": "e", "inExperiment": true,
+                    "arm": "a", "assignedArm": "a",
+                    "model": {"name": manifest.name, "version": manifest.version, "sha256": manifest.sha256},
+                    "shadow": false, "source": "cache", "latencyMs": 1.0, "computeMs": 0.5,
+                    "output": {"label": "3", "confidence": 0.9, "topK": [{"label": "3", "probability": 0.9}]},
+                    "error": null, "review": false, "inputs": inputs
+                })
+            })
+            .collect();
+        let batch = validate_batch(&serde_json::to_vec(&json!({"schema": 1, "events": events})).unwrap()).unwrap();
+        assert!(batch.rejected.is_empty(), "{:?}", batch.rejected);
+        let report = drift_report(&manifest, &batch.events, 0.2);
+        let first = &report.features[0];
+        assert_eq!(first.missing_share, Some(0.75));
+        assert_eq!(first.reference_missing_share, Some(10.0 / reference as f64));
+        assert_eq!(first.n, 1, "only present values are binned");
+        assert_eq!(report.features[1].missing_share, Some(0.0));
     }
 }

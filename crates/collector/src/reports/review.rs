@@ -23,8 +23,8 @@ pub struct ReviewItem {
     pub label: Option<String>,
     /// How sure it was.
     pub confidence: Option<f64>,
-    /// The inputs, when logged.
-    pub inputs: Option<Vec<f64>>,
+    /// The inputs, when logged (`None` where a value was missing).
+    pub inputs: Option<Vec<Option<f64>>>,
     /// Whether an outcome has come back for it.
     pub labelled: bool,
 }
@@ -92,7 +92,14 @@ pub fn review_csv(items: &[ReviewItem]) -> anyhow::Result<String> {
             item.labelled.to_string(),
         ];
         let inputs = item.inputs.as_deref().unwrap_or(&[]);
-        row.extend((0..width).map(|i| inputs.get(i).map(|v| v.to_string()).unwrap_or_default()));
+        row.extend((0..width).map(|i| {
+            inputs
+                .get(i)
+                .copied()
+                .flatten()
+                .map(|v| v.to_string())
+                .unwrap_or_default()
+        }));
         writer.write_record(&row)?;
     }
     Ok(String::from_utf8(writer.into_inner()?)?)
