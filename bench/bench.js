@@ -10,7 +10,8 @@ async function bundleOf(name) {
     fetch(`${BUNDLES}/${name}/1.0.0/manifest.json`).then((r) => r.text()),
     fetch(`${BUNDLES}/${name}/1.0.0/model.onnx`).then((r) => r.arrayBuffer()),
   ]);
-  const features = JSON.parse(manifest).performance.holdout.inputs;
+  // A missing value is null in the manifest and NaN in a row.
+  const features = JSON.parse(manifest).performance.holdout.inputs.map((row) => row.map((v) => v ?? NaN));
   return { manifest, model: new Uint8Array(model), features, shape: [features[0].length], input: "X", output: "probabilities" };
 }
 

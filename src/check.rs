@@ -8,7 +8,7 @@ use tract_onnx::pb::{ModelProto, NodeProto};
 use crate::error::Result;
 use crate::lowering;
 use crate::onnx::{read_proto, with_onnx};
-use crate::typing::type_graph;
+use crate::typing::{declared_dims, graph_inputs, type_graph, Batching};
 
 /// A node the engine cannot run, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -34,13 +34,20 @@ pub struct SupportReport {
     pub unsupported: Vec<UnsupportedNode>,
     /// No node is unsupported and the whole graph plans.
     pub supported: bool,
+    /// The batch size the graph fixes, when it only runs with that many rows at a time (a
+    /// predictor then runs rows in groups of it); `None` when it takes any number.
+    #[serde(rename = "fixedBatch", skip_serializing_if = "Option::is_none")]
+    pub fixed_batch: Option<usize>,
 }
 
 impl SupportReport {
     /// One message naming every unsupported node.
     pub fn summary(&self) -> String {
         if self.unsupported.is_empty() {
-            format!("all {} nodes are supported", self.nodes)
+            let groups = self.fixed_batch.map_or(String::new(), |rows| {
+                format!("; the graph fixes its batch size to {rows}, so rows run in groups of {rows}")
+            });
+            format!("all {} nodes are supported{groups}", self.nodes)
         } else {
             describe(&self.unsupported)
         }
@@ -54,6 +61,25 @@ pub fn describe(unsupported: &[UnsupportedNode]) -> String {
         .map(|n| format!("node {:?} ({}:{}): {}", n.name, n.domain, n.op, n.reason))
         .collect();
     format!("{} node(s) cannot run: {}", unsupported.len(), lines.join("; "))
+}
+
+/// The graph's inputs as a user reads them: `input "x" of shape [1, 1, 28, 28]` (`?` for an
+/// open dimension).
+fn inputs_described(proto: &ModelProto) -> String {
+    let described: Vec<String> = graph_inputs(proto)
+        .iter()
+        .map(|input| {
+            let shape = declared_dims(input).map_or("unknown shape".to_string(), |dims| {
+                let dims: Vec<String> = dims
+                    .iter()
+                    .map(|d| d.map_or("?".to_string(), |n| n.to_string()))
+                    .collect();
+                format!("shape [{}]", dims.join(", "))
+            });
+            format!("input {:?} of {shape}", input.name)
+        })
+        .collect();
+    described.join(", ")
 }
 
 fn domain_of(node: &NodeProto) -> String {
@@ -87,11 +113,16 @@ pub fn check_model(model: &[u8]) -> Result<SupportReport> {
     let nodes = graph.len();
     lowering::lower(&mut proto)?;
     let unsupported = unsupported_nodes(&proto);
+    let fixed_batch = match type_graph(&proto, None).map(|t| t.batching) {
+        Ok(Batching::Fixed(rows)) if unsupported.is_empty() => Some(rows),
+        _ => None,
+    };
     Ok(SupportReport {
         nodes,
         ops,
         supported: unsupported.is_empty(),
         unsupported,
+        fixed_batch,
     })
 }
 
@@ -118,7 +149,10 @@ pub fn unsupported_nodes(proto: &ModelProto) -> Vec<UnsupportedNode> {
     match type_graph(proto, None) {
         Ok(_) => vec![],
         Err(e) => {
-            let message = format!("{e:#}");
+            let message = format!(
+                "the engine cannot work out the shapes of the graph here, for {}; it says: {e:#}",
+                inputs_described(proto)
+            );
             let culprit = nodes.iter().find(|n| {
                 let name = node_name(n);
                 message.contains(&format!("\"{name}\"")) || message.contains(&format!("node {name} "))

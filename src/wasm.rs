@@ -44,6 +44,8 @@ export interface SupportReport {
   ops: Record<string, Record<string, number>>;
   unsupported: { name: string; op: string; domain: string; reason: string }[];
   supported: boolean;
+  /** The batch size the graph fixes, when rows must go through in groups of it. */
+  fixedBatch?: number;
 }
 
 /** What `Predictor.verify()` reports. */

@@ -168,3 +168,57 @@ fn raw_data_of_a_type_tract_cannot_read_is_an_error_not_a_panic() {
     assert_eq!(error.code(), "MODEL_UNSUPPORTED", "{error}");
     assert!(error.to_string().contains("\"strings\""), "{error}");
 }
+
+#[test]
+fn a_graph_exported_with_a_fixed_batch_size_is_supported_and_says_so() {
+    let fixed = check_model(&std::fs::read("tests/corpus/torch-cnn-batch1/model.onnx").unwrap()).unwrap();
+    assert!(fixed.supported, "{}", fixed.summary());
+    assert_eq!(fixed.fixed_batch, Some(1));
+    assert!(
+        fixed.summary().contains("rows run in groups of 1"),
+        "{}",
+        fixed.summary()
+    );
+    let any = check_model(&std::fs::read("tests/corpus/cnn-float/model.onnx").unwrap()).unwrap();
+    assert_eq!(any.fixed_batch, None);
+}
+
+/// X [N, 4] -> Reshape to the constant shape [3, 5]: no number of rows can be reshaped so.
+#[test]
+fn a_graph_whose_shapes_cannot_work_names_the_input_and_its_shape() {
+    let shape = tract_onnx::pb::TensorProto {
+        name: "shape".into(),
+        dims: vec![2],
+        data_type: DataType::Int64 as i32,
+        int64_data: vec![3, 5],
+        ..Default::default()
+    };
+    let graph = GraphProto {
+        name: "bad-reshape".into(),
+        node: vec![NodeProto {
+            name: "reshape".into(),
+            op_type: "Reshape".into(),
+            input: vec!["X".into(), "shape".into()],
+            output: vec!["Y".into()],
+            ..Default::default()
+        }],
+        initializer: vec![shape],
+        input: vec![float_value("X", &[Some(2), Some(4)])],
+        output: vec![float_value("Y", &[Some(3), Some(5)])],
+        ..Default::default()
+    };
+    let model = ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
+        graph: Some(graph),
+        ..Default::default()
+    };
+    let report = check_model(&model.encode_to_vec()).unwrap();
+    assert!(!report.supported);
+    let reason = &report.unsupported[0].reason;
+    assert!(reason.contains("input \"X\" of shape [2, 4]"), "{reason}");
+    assert_eq!(report.unsupported[0].name, "reshape", "{reason}");
+}

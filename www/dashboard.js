@@ -118,6 +118,17 @@ function showTimeline(points) {
   chart("chart-latency", { type: "line", data: { labels, datasets: series("p50_latency_ms") }, options: { scales: { y: { beginAtZero: true } } } });
 }
 
+/**
+ * The features with missing values, live against the reference: " · missing: f3 12% (ref 10%)".
+ * @param {any[]} features
+ */
+function missingNote(features) {
+  const shown = features
+    .filter((d) => (d.missing_share ?? 0) > 0 || (d.reference_missing_share ?? 0) > 0)
+    .map((d) => `${d.name} ${(100 * (d.missing_share ?? 0)).toFixed(1)}% (ref ${(100 * (d.reference_missing_share ?? 0)).toFixed(1)}%)`);
+  return shown.length ? ` · missing: ${shown.join(", ")}` : "";
+}
+
 /** @param {any} drift */
 function showDrift(drift) {
   $("drift-model").textContent = drift.model;
@@ -136,7 +147,7 @@ function showDrift(drift) {
   $("drift-note").textContent =
     drift.with_inputs === 0
       ? `${drift.predictions} predictions, none with inputs (includeInputs is off): only the predictions' distribution is checked.`
-      : `${drift.with_inputs} of ${drift.predictions} predictions logged inputs · drifted: ${drift.drifted.length ? drift.drifted.join(", ") : "none"}`;
+      : `${drift.with_inputs} of ${drift.predictions} predictions logged inputs · drifted: ${drift.drifted.length ? drift.drifted.join(", ") : "none"}${missingNote(drift.features)}`;
 }
 
 /** @param {any} test */

@@ -162,7 +162,9 @@ async function main() {
   $("clear").addEventListener("click", clearPad);
 
   const manifest = await client.manifest();
-  const { inputs, targets } = manifest.performance.holdout;
+  const { targets } = manifest.performance.holdout;
+  // A missing value is null in the manifest (JSON has no NaN) and NaN in a row.
+  const inputs = manifest.performance.holdout.inputs.map((row) => Float32Array.from(row, (v) => v ?? NaN));
   const picks = served.classes.map((cls) => targets.findIndex((t) => t === cls)).filter((i) => i >= 0);
   $("samples").replaceChildren(
     ...picks.map((index) => {

@@ -142,7 +142,8 @@ export class PredictorHost {
     const predictor = this.get(slot);
     const input = predictor.info().fixtures.cases[0]?.input;
     if (!input) return 0;
-    const features = new Float32Array(input);
+    // A missing value is null in the manifest and NaN in a row.
+    const features = Float32Array.from(input, (v) => v ?? NaN);
     const times = [];
     for (let run = 0; run < runs; run++) {
       const start = performance.now();

@@ -29,7 +29,8 @@ try {
   const config = await (await fetch("/config")).json();
   await init();
   const [old, next] = [await load("old"), await load("new")];
-  const rows = next.rows.map((r) => Float32Array.from(r));
+  // A missing value is null in the manifest and NaN in a row.
+  const rows = next.rows.map((r) => Float32Array.from(r, (v) => v ?? NaN));
   const width = rows[0].length;
   const batch = new Float32Array(config.batch * width);
   for (let r = 0; r < config.batch; r++) batch.set(rows[r % rows.length], r * width);
