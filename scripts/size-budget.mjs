@@ -7,16 +7,7 @@
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { brotliCompressSync, constants, gzipSync } from "node:zlib";
 
-function leb128(bytes, offset) {
-  let value = 0;
-  let shift = 0;
-  for (;;) {
-    const byte = bytes[offset++];
-    value += (byte & 0x7f) * 2 ** shift;
-    shift += 7;
-    if ((byte & 0x80) === 0) return [value, offset];
-  }
-}
+import { readLeb128 as leb128 } from "./strip-wasm.mjs";
 
 /** The module's sections: {id, name (custom sections), start, payload, end}. */
 function sections(bytes) {

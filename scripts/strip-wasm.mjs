@@ -2,8 +2,10 @@
 // in place, after wasm-bindgen has read them: they are not needed to run and are ~20% of the size.
 // Usage: node scripts/strip-wasm.mjs pkg/wasm_predict_bg.wasm
 import { readFileSync, writeFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
 
-function readLeb128(bytes, offset) {
+/** An unsigned LEB128 at `offset`: [value, offset after it]. */
+export function readLeb128(bytes, offset) {
   let value = 0;
   let shift = 0;
   for (;;) {
@@ -38,7 +40,8 @@ export function stripCustomSections(bytes) {
 }
 
 const file = process.argv[2];
-if (file) {
+// Only when run as a script: scripts/size-budget.mjs imports readLeb128 from here.
+if (file && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const before = readFileSync(file);
   const { bytes, dropped } = stripCustomSections(before);
   writeFileSync(file, bytes);
