@@ -2,7 +2,7 @@
 // package import made relative to the package, declarations generated from the JSDoc by tsc,
 // and package.json given an exports map: `wasm-predict` (the predictor) and `wasm-predict/shell`.
 // Usage: node scripts/package-shell.mjs   (after wasm-pack has written pkg/)
-import { readFileSync, writeFileSync, readdirSync, mkdirSync, rmSync } from "node:fs";
+import { copyFileSync, readFileSync, writeFileSync, readdirSync, mkdirSync, rmSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 
 const FROM = "www/shell";
@@ -22,8 +22,11 @@ execFileSync(
   { stdio: "inherit" },
 );
 
+// The licenses the package declares travel with it.
+for (const license of ["LICENSE-MIT", "LICENSE-APACHE"]) copyFileSync(license, `pkg/${license}`);
+
 const manifest = JSON.parse(readFileSync("pkg/package.json", "utf8"));
-manifest.files = [...new Set([...manifest.files, "shell/"])];
+manifest.files = [...new Set([...manifest.files, "shell/", "LICENSE-MIT", "LICENSE-APACHE"])];
 manifest.exports = {
   ".": { types: "./wasm_predict.d.ts", default: "./wasm_predict.js" },
   "./shell": { types: "./shell/index.d.ts", default: "./shell/index.js" },
