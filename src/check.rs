@@ -112,9 +112,9 @@ pub fn check_model(model: &[u8]) -> Result<SupportReport> {
     }
     let nodes = graph.len();
     lowering::lower(&mut proto)?;
-    let unsupported = unsupported_nodes(&proto);
-    let fixed_batch = match type_graph(&proto, None).map(|t| t.batching) {
-        Ok(Batching::Fixed(rows)) if unsupported.is_empty() => Some(rows),
+    let (unsupported, batching) = support_of(&proto);
+    let fixed_batch = match batching {
+        Some(Batching::Fixed(rows)) => Some(rows),
         _ => None,
     };
     Ok(SupportReport {
@@ -129,6 +129,11 @@ pub fn check_model(model: &[u8]) -> Result<SupportReport> {
 /// The nodes of a lowered graph that the engine cannot run: every op missing from the register,
 /// else the node that stops the graph from being typed, with tract's reason.
 pub fn unsupported_nodes(proto: &ModelProto) -> Vec<UnsupportedNode> {
+    support_of(proto).0
+}
+
+/// The unsupported nodes, and how the graph takes rows when there are none.
+fn support_of(proto: &ModelProto) -> (Vec<UnsupportedNode>, Option<Batching>) {
     let nodes = proto.graph.as_ref().map(|g| g.node.as_slice()).unwrap_or_default();
     let missing: Vec<UnsupportedNode> = with_onnx(|onnx| {
         nodes
@@ -143,11 +148,11 @@ pub fn unsupported_nodes(proto: &ModelProto) -> Vec<UnsupportedNode> {
             .collect()
     });
     if !missing.is_empty() {
-        return missing;
+        return (missing, None);
     }
     // Typed as loading types it (crate::typing), so that what this calls supported loads.
     match type_graph(proto, None) {
-        Ok(_) => vec![],
+        Ok(typed) => (vec![], Some(typed.batching)),
         Err(e) => {
             let message = format!(
                 "the engine cannot work out the shapes of the graph here, for {}; it says: {e:#}",
@@ -157,7 +162,7 @@ pub fn unsupported_nodes(proto: &ModelProto) -> Vec<UnsupportedNode> {
                 let name = node_name(n);
                 message.contains(&format!("\"{name}\"")) || message.contains(&format!("node {name} "))
             });
-            vec![match culprit {
+            let node = match culprit {
                 Some(n) => UnsupportedNode {
                     name: node_name(n),
                     op: n.op_type.clone(),
@@ -170,7 +175,8 @@ pub fn unsupported_nodes(proto: &ModelProto) -> Vec<UnsupportedNode> {
                     domain: String::new(),
                     reason: message,
                 },
-            }]
+            };
+            (vec![node], None)
         }
     }
 }
