@@ -276,10 +276,11 @@ impl Scores {
     }
 }
 
-/// Calls `$self.$method::<MODE, TRACK>(args)` for the forest's comparison mode.
+/// Calls `$self.$method::<MODE, TRACK>(args)` for the forest's comparison mode, `TRACK` being
+/// `$track`: whether the walk must read the splits' missing-value bits.
 macro_rules! dispatch {
-    ($self:ident, $method:ident, $($arg:expr),*) => {
-        match ($self.mode, $self.tracks_missing) {
+    ($self:ident, $track:expr, $method:ident, $($arg:expr),*) => {
+        match ($self.mode, $track) {
             (LEQ, false) => $self.$method::<LEQ, false>($($arg),*),
             (LEQ, true) => $self.$method::<LEQ, true>($($arg),*),
             (LT, false) => $self.$method::<LT, false>($($arg),*),
@@ -474,7 +475,7 @@ impl Forest {
         for &root in &self.roots {
             let mut at = root;
             loop {
-                let next = dispatch!(self, step, at, row, 0);
+                let next = dispatch!(self, self.tracks_missing, step, at, row, 0);
                 if next == at {
                     break;
                 }
@@ -509,8 +510,9 @@ impl Forest {
             for start in (0..rows).step_by(BLOCK_ROWS) {
                 let end = (start + BLOCK_ROWS).min(rows);
                 let block = x.get(start * width..end * width).unwrap_or_default();
+                let track = self.tracks(block);
                 for &root in &self.roots {
-                    self.walk_rows(root, block, width, &mut leaves[..end - start]);
+                    self.walk_rows(root, block, track, width, &mut leaves[..end - start]);
                     scores.add_rows(self, start, &leaves[..end - start]);
                 }
             }
@@ -609,7 +611,13 @@ impl Forest {
 
     /// The leaf each tree sends `row` to, into `leaves[tree]`: [`LANES`] trees at a time.
     fn walk_trees(&self, row: &[f32], leaves: &mut [u32]) {
-        dispatch!(self, walk_trees_with, row, leaves)
+        dispatch!(self, self.tracks(row), walk_trees_with, row, leaves)
+    }
+
+    /// Whether walks over `data` must read the splits' missing-value bits: only if some split
+    /// has it set and some value is missing (then the bit decides; otherwise it cannot matter).
+    fn tracks(&self, data: &[f32]) -> bool {
+        self.tracks_missing && data.iter().any(|x| x.is_nan())
     }
 
     fn walk_trees_with<const MODE: u32, const TRACK: bool>(&self, row: &[f32], leaves: &mut [u32]) {
@@ -630,8 +638,8 @@ impl Forest {
 
     /// The leaf one tree sends each row of `block` to, into `leaves[row]`: [`LANES`] rows at a
     /// time.
-    fn walk_rows(&self, root: u32, block: &[f32], width: usize, leaves: &mut [u32]) {
-        dispatch!(self, walk_rows_with, root, block, width, leaves)
+    fn walk_rows(&self, root: u32, block: &[f32], track: bool, width: usize, leaves: &mut [u32]) {
+        dispatch!(self, track, walk_rows_with, root, block, width, leaves)
     }
 
     fn walk_rows_with<const MODE: u32, const TRACK: bool>(
@@ -1138,6 +1146,47 @@ mod tests {
             assert_eq!(one(mode, true), 1.0, "{mode:?}");
         }
         assert_eq!(one(Mode::Neq, false), 1.0);
+    }
+
+    #[test]
+    fn blocks_with_and_without_missing_values_walk_as_the_reference_does() {
+        use Child::{Leaf, Split as S};
+        // One mode, some splits tracking missing values: the walk reads the bits only for a
+        // block (or row) that has a NaN, and must agree with the reference either way.
+        let tracked = |feature, threshold, t, f| {
+            let mut s = split(feature, Mode::Leq, threshold, t, f);
+            s.missing_goes_true = true;
+            s
+        };
+        let e = Ensemble {
+            splits: vec![
+                tracked(0, 0.5, S(1), S(2)),
+                split(1, Mode::Leq, -0.5, Leaf(0), Leaf(1)),
+                tracked(2, 1.5, Leaf(2), S(3)),
+                split(1, Mode::Leq, 0.0, Leaf(3), Leaf(4)),
+            ],
+            leaves: (0..5).map(|l| vec![(0, l as f32 + 1.0)]).collect(),
+            roots: vec![S(0), S(2)],
+            targets: 1,
+            aggregate: Aggregate::Sum,
+            post_transform: PostTransform::None,
+            base_values: vec![],
+            output: Output::Regressor,
+        };
+        let forest = Forest::compile(&e).unwrap();
+        let value = |i: usize| [-1.0, 0.0, 0.5, 1.0, 2.0][i % 5];
+        // 300 rows: the first block of 128 has no NaN, the second one, the third several.
+        let mut rows: Vec<f32> = (0..300 * 3).map(|i| value(i * 7 / 3)).collect();
+        rows[3 * 200 + 2] = f32::NAN;
+        for r in (260..300).step_by(3) {
+            rows[3 * r + r % 3] = f32::NAN;
+        }
+        let (batch, _) = forest.evaluate(&rows, 3, 300).unwrap();
+        for (r, row) in rows.chunks(3).enumerate() {
+            let want = reference(&e, row)[0];
+            assert_eq!(batch[r], want, "row {r} {row:?} in a batch");
+            assert_eq!(forest.evaluate(row, 3, 1).unwrap().0[0], want, "row {r} {row:?} alone");
+        }
     }
 
     #[test]
