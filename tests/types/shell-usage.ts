@@ -1,6 +1,6 @@
 // Compiled by `tsc --strict` in the test command: the shell's public API as an app would use it,
 // typed from the JSDoc of www/shell/ (itself checked against pkg/wasm_predict.d.ts).
-import { createClient, hashToUnit, listCachedModels, type PredictClient } from "../../www/shell/index.js";
+import { createClient, hashToUnit, listCachedModels, loadPredictor, registerOfflineSupport, type PredictClient, type LoadedPredictor, type Prediction, type BatchPrediction, type PrecacheResult } from "../../www/shell/index.js";
 import type { ExperimentConfig } from "../../www/shell/experiment.js";
 import type { PredictionResult, Fallback } from "../../www/shell/client.js";
 
@@ -33,4 +33,18 @@ export async function app(): Promise<string | null> {
   console.log(arm, latency, top, bytes, bucket, fallbacks.length);
   client.close();
   return result.label;
+}
+
+export async function oneCall(): Promise<number> {
+  await registerOfflineSupport({ url: "sw.js", precache: ["/models/digits-mlp/1.0.0/manifest.json"], onStored: (r: PrecacheResult) => console.log(r.stored.length) });
+  const abort = new AbortController();
+  const predictor: LoadedPredictor = await loadPredictor("/models/digits-mlp/1.0.0/", { worker: true, signal: abort.signal, onProgress: (p) => console.log(p.loaded) });
+  const one: Prediction = await predictor.predict(new Float32Array(predictor.model.featureCount));
+  const many: BatchPrediction = await predictor.predictBatch([Array(64).fill(0), Array(64).fill(1)]);
+  const probabilities: Float32Array = many.outputs;
+  const label: string | null = one.label;
+  const info = await predictor.info();
+  console.log(label, probabilities.length, many.labels?.[0], info.name, predictor.where);
+  predictor.close();
+  return many.rows;
 }

@@ -49,6 +49,7 @@ export class BundleError extends Error {
  * @typedef {object} LoadOptions
  * @property {(progress: LoadProgress) => void} [onProgress] called as bytes arrive
  * @property {(message: string) => void} [onWarning] called when caching fails (default console.warn)
+ * @property {AbortSignal} [signal] aborts the download (the promise rejects with the signal's reason)
  *
  * @typedef {object} CachedModel
  * @property {string} name
@@ -95,12 +96,14 @@ async function openCache() {
 /**
  * @param {string} url
  * @param {(loaded: number, total: number | null) => void} onChunk
+ * @param {AbortSignal} [signal]
  */
-async function download(url, onChunk) {
+async function download(url, onChunk, signal) {
   let response;
   try {
-    response = await fetch(url, { cache: "no-cache" });
+    response = await fetch(url, { cache: "no-cache", signal });
   } catch (error) {
+    if (signal?.aborted) throw signal.reason;
     throw new BundleError("download", `cannot fetch ${url}: ${error}`, error);
   }
   if (!response.ok) throw new BundleError("download", `${url} answered ${response.status} ${response.statusText}`);
@@ -120,6 +123,7 @@ async function download(url, onChunk) {
       onChunk(loaded, total);
     }
   } catch (error) {
+    if (signal?.aborted) throw signal.reason;
     throw new BundleError("download", `download of ${url} broke off after ${loaded} bytes: ${error}`, error);
   }
   const bytes = new Uint8Array(loaded);
@@ -168,7 +172,8 @@ async function fromCache(cache, ref) {
  * @param {LoadOptions} [options]
  * @returns {Promise<Bundle>}
  */
-export async function loadBundle(ref, { onProgress, onWarning = (m) => console.warn(m) } = {}) {
+export async function loadBundle(ref, { onProgress, onWarning = (m) => console.warn(m), signal } = {}) {
+  signal?.throwIfAborted();
   const id = `${ref.name}@${ref.version}`;
   const held = inMemory.get(id);
   if (held && (!ref.sha256 || held.sha256 === ref.sha256)) return { ...held, source: "memory" };
@@ -181,7 +186,7 @@ export async function loadBundle(ref, { onProgress, onWarning = (m) => console.w
 
   const progress = (/** @type {"manifest" | "model"} */ file) => (/** @type {number} */ loaded, /** @type {number | null} */ total) =>
     onProgress?.({ name: ref.name, version: ref.version, file, loaded, total });
-  const manifestBytes = await download(new URL("manifest.json", ref.url).href, progress("manifest"));
+  const manifestBytes = await download(new URL("manifest.json", ref.url).href, progress("manifest"), signal);
   let manifest;
   try {
     manifest = JSON.parse(new TextDecoder().decode(manifestBytes));
@@ -193,9 +198,9 @@ export async function loadBundle(ref, { onProgress, onWarning = (m) => console.w
   }
   const expected = String(manifest.sha256 ?? "");
   if (ref.sha256 && expected !== ref.sha256) {
-    throw new BundleError("sha256", `${id}: the manifest names sha256 ${expected}, the experiment pins ${ref.sha256}`);
+    throw new BundleError("sha256", `${id}: the manifest names sha256 ${expected}, but ${ref.sha256} is required`);
   }
-  const model = await download(new URL("model.onnx", ref.url).href, progress("model"));
+  const model = await download(new URL("model.onnx", ref.url).href, progress("model"), signal);
   const actual = await sha256Hex(model);
   if (actual !== null && actual !== expected) {
     throw new BundleError("sha256", `${id}: model.onnx has sha256 ${actual}, its manifest says ${expected}`);
@@ -271,4 +276,38 @@ export async function clearCachedModels({ name } = {}) {
     await cache.delete(cacheKey(m.name, m.version, m.sha256, "manifest.json"));
   }
   return doomed.length;
+}
+
+/**
+ * Which bundle a folder URL names, read from its manifest.json; when the network fails, the answer
+ * remembered from the last time it worked (so that a page loading a bundle by URL works offline).
+ * Throws a {@link BundleError} (`download` or `manifest`).
+ * @param {string} url the bundle's folder URL (ending in "/")
+ * @param {{sha256?: string, signal?: AbortSignal}} [options]
+ * @returns {Promise<BundleRef>}
+ */
+export async function bundleAt(url, { sha256, signal } = {}) {
+  const cache = await openCache();
+  const memo = new URL(`${KEY_PATH}by-url/${encodeURIComponent(url)}`, globalThis.location?.origin ?? "http://localhost").href;
+  let bytes;
+  try {
+    bytes = await download(new URL("manifest.json", url).href, () => {}, signal);
+  } catch (error) {
+    const remembered = cache && (await cache.match(memo).catch(() => undefined));
+    if (!remembered || !(error instanceof BundleError)) throw error;
+    const { name, version } = await remembered.json();
+    return { name, version, url, sha256 };
+  }
+  let manifest;
+  try {
+    manifest = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (error) {
+    throw new BundleError("manifest", `${url}manifest.json is not JSON: ${error}`, error);
+  }
+  if (typeof manifest?.name !== "string" || typeof manifest?.version !== "string") {
+    throw new BundleError("manifest", `${url}manifest.json names no model: it needs "name" and "version"`);
+  }
+  const ref = { name: manifest.name, version: manifest.version, url, sha256 };
+  await cache?.put(memo, Response.json({ name: ref.name, version: ref.version })).catch(() => undefined);
+  return ref;
 }

@@ -1,7 +1,8 @@
 // The client an app talks to: it reads the experiment, assigns this browser an arm, loads that
 // arm's bundle (falling back to the champion when it misbehaves), runs predictions in a worker,
 // and logs every prediction, exposure, fallback, review and outcome as telemetry.
-import { loadBundle, listCachedModels, clearCachedModels, BundleError } from "./bundle-cache.js";
+import { listCachedModels, clearCachedModels, BundleError } from "./bundle-cache.js";
+import { loadInto } from "./loader.js";
 import { loadExperiment, validateExperiment, clientId as storedClientId, chooseArm, firstExposure } from "./experiment.js";
 import { PredictorRuntime } from "./runtime.js";
 import { Telemetry, safeCall } from "./telemetry.js";
@@ -147,17 +148,8 @@ export class PredictClient {
    */
   async loadArm(arm) {
     const [name, version] = arm.bundle.split("@");
-    const bundle = await loadBundle(
-      { name, version, url: new URL(`${this.config.bundles}${name}/${version}/`, this.configUrl).href, sha256: arm.sha256 },
-      { onProgress: this.options.onProgress, onWarning: this.options.onWarning },
-    );
-    /** @type {LoadedModel} */
-    const model = await this.runtime.call({ op: "load", slot: arm.name, manifest: bundle.manifest, model: bundle.model });
-    const report = await this.runtime.call({ op: "verify", slot: arm.name });
-    if (!report.passed) {
-      const failed = report.fixtures.filter((/** @type {{passed: boolean}} */ f) => !f.passed).length;
-      throw Object.assign(new Error(`${arm.bundle} failed verify(): ${failed} fixture(s), performance ${report.performance.achieved} < ${report.performance.minimum}`), { code: "FIXTURE_FAILED" });
-    }
+    const url = new URL(`${this.config.bundles}${name}/${version}/`, this.configUrl).href;
+    const model = await loadInto(this.runtime, arm.name, { name, version, url, sha256: arm.sha256 }, this.options);
     const budget = this.budgetOf(arm);
     if (budget !== null && arm.name !== this.config.champion) {
       const median = await this.runtime.call({ op: "warmup", slot: arm.name, runs: 5 });
@@ -165,7 +157,7 @@ export class PredictClient {
         throw Object.assign(new Error(`${arm.bundle}: median ${median.toFixed(3)} ms per prediction over the ${budget} ms budget`), { reason: "latency" });
       }
     }
-    return { arm: arm.name, name: model.name, version: model.version, sha256: model.sha256, source: bundle.source, classes: model.classes, task: model.task };
+    return { arm: arm.name, name: model.name, version: model.version, sha256: model.sha256, source: model.source, classes: model.classes, task: model.task };
   }
 
   /**

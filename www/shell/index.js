@@ -1,13 +1,14 @@
 // wasm-predict's browser shell: the public API. Plain ES modules, no build step.
 export { createClient, PredictClient } from "./client.js";
-export { loadBundle, listCachedModels, clearCachedModels, sha256Hex, BundleError, BUNDLE_CACHE } from "./bundle-cache.js";
+export { loadPredictor, LoadedPredictor } from "./loader.js";
+export { loadBundle, bundleAt, listCachedModels, clearCachedModels, sha256Hex, BundleError, BUNDLE_CACHE } from "./bundle-cache.js";
 export { loadExperiment, validateExperiment, chooseArm, clientId, ExperimentError, EXPERIMENT_SCHEMA } from "./experiment.js";
 export { fnv1a32, hashToUnit, bucketRanges, chooseBucket, assign, HASH_VERSIONS } from "./assignment.js";
 export { Telemetry, safeCall, TELEMETRY_SCHEMA } from "./telemetry.js";
 export { openOutbox, memoryOutbox } from "./outbox.js";
 export { PredictorRuntime } from "./runtime.js";
 export { uuidv7, UUIDV7 } from "./uuid.js";
-export { registerOfflineSupport } from "./offline.js";
+export { registerOfflineSupport, offerForOffline } from "./offline.js";
 
 /**
  * @typedef {import("./client.js").ClientOptions} ClientOptions
@@ -23,4 +24,10 @@ export { registerOfflineSupport } from "./offline.js";
  * @typedef {import("./bundle-cache.js").CachedModel} CachedModel
  * @typedef {import("./bundle-cache.js").LoadProgress} LoadProgress
  * @typedef {import("./telemetry.js").TelemetryStats} TelemetryStats
+ * @typedef {import("./loader.js").LoadPredictorOptions} LoadPredictorOptions
+ * @typedef {import("./loader.js").LoadedBundle} LoadedBundle
+ * @typedef {import("./predictor-host.js").RawPrediction} Prediction
+ * @typedef {import("./predictor-host.js").RawBatchPrediction} BatchPrediction
+ * @typedef {import("./offline.js").OfflineOptions} OfflineOptions
+ * @typedef {import("./offline.js").PrecacheResult} PrecacheResult
  */

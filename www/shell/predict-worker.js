@@ -7,7 +7,10 @@ const host = new PredictorHost();
 self.addEventListener("message", async (event) => {
   const { id, request } = event.data;
   try {
-    self.postMessage({ id, result: await host.handle(request) });
+    const result = await host.handle(request);
+    // Typed arrays of an answer (a batch's outputs) are moved, not copied.
+    const buffers = new Set(Object.values(result ?? {}).filter((v) => ArrayBuffer.isView(v)).map((v) => v.buffer));
+    self.postMessage({ id, result }, [...buffers]);
   } catch (error) {
     const { name, code, message } = /** @type {Error & {code?: string}} */ (error);
     self.postMessage({ id, error: { name, code, message } });

@@ -1,9 +1,13 @@
 // The side of the runtime that owns the wasm predictors: in the Web Worker, or on the main thread
 // where workers are unavailable. Requests are plain objects; answers carry only small arrays.
 import init, { Predictor } from "../../pkg/wasm_predict.js";
+import { loadedFiles } from "./offline.js";
 
 /** @type {Promise<unknown> | null} */
 let ready = null;
+
+/** This module and the package's, which a page needs again offline (unbundled, where they are files). */
+const MODULES = [import.meta.url, ...(typeof import.meta.resolve === "function" ? [import.meta.resolve("../../pkg/wasm_predict.js")] : [])];
 
 /** Instantiates the wasm module once per worker (or page). */
 export function initOnce() {
@@ -13,12 +17,14 @@ export function initOnce() {
 
 /**
  * @typedef {{op: "init"}
+ *   | {op: "resources"}
  *   | {op: "load", slot: string, manifest: Uint8Array, model: Uint8Array}
  *   | {op: "loadDefault", slot: string}
  *   | {op: "verify", slot: string}
  *   | {op: "info", slot: string}
  *   | {op: "warmup", slot: string, runs: number}
  *   | {op: "predict", slot: string, features: Float32Array}
+ *   | {op: "predictBatch", slot: string, features: Float32Array, rows: number}
  *   | {op: "unload", slot: string}} HostRequest
  *
  * @typedef {object} LoadedModel
@@ -36,6 +42,14 @@ export function initOnce() {
  * @property {number | null} confidence
  * @property {number[] | null} probabilities
  * @property {number | null} value
+ * @property {number} computeMs time spent in the wasm predictor
+ *
+ * @typedef {object} RawBatchPrediction
+ * @property {number} rows
+ * @property {Float32Array} outputs classification: `rows × classes` probabilities, row after row; regression: one value per row
+ * @property {string[] | null} labels classification: each row's label
+ * @property {Uint32Array | null} labelIndices classification: each row's class index
+ * @property {Float32Array | null} confidences classification: each row's highest probability
  * @property {number} computeMs time spent in the wasm predictor
  */
 
@@ -56,6 +70,8 @@ export class PredictorHost {
     switch (request.op) {
       case "init":
         return null;
+      case "resources":
+        return loadedFiles(MODULES);
       case "load":
         return this.place(request.slot, () => new Predictor(request.manifest, request.model));
       case "loadDefault":
@@ -68,6 +84,8 @@ export class PredictorHost {
         return this.warmup(request.slot, request.runs);
       case "predict":
         return this.predict(request.slot, request.features);
+      case "predictBatch":
+        return this.predictBatch(request.slot, request.features, request.rows);
       case "unload":
         this.predictors.get(request.slot)?.free();
         this.predictors.delete(request.slot);
@@ -133,6 +151,32 @@ export class PredictorHost {
   }
 
   /**
+   * @param {string} slot
+   * @param {Float32Array} features `rows` rows, one after the other
+   * @param {number} rows
+   * @returns {RawBatchPrediction}
+   */
+  predictBatch(slot, features, rows) {
+    const predictor = this.get(slot);
+    const start = performance.now();
+    const batch = predictor.predictBatch(features, rows);
+    const computeMs = performance.now() - start;
+    try {
+      const classification = predictor.classes.length > 0;
+      return {
+        rows: batch.rows,
+        outputs: batch.outputs,
+        labels: classification ? batch.labels : null,
+        labelIndices: classification ? batch.labelIndices : null,
+        confidences: classification ? batch.confidences : null,
+        computeMs,
+      };
+    } finally {
+      batch.free();
+    }
+  }
+
+  /**
    * Median time of `runs` predictions of the bundle's first fixture, in milliseconds. The page's
    * clock may be coarsened (to 100 µs in Chromium), so each run times a loop of ten predictions.
    * @param {string} slot
@@ -154,3 +198,4 @@ export class PredictorHost {
     return times[Math.floor(times.length / 2)];
   }
 }
+

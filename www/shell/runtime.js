@@ -1,5 +1,6 @@
 // Where predictions run: a module Web Worker when the browser allows one, else the main thread.
 // Either way the same PredictorHost answers the same requests.
+import { offerForOffline } from "./offline.js";
 
 /**
  * @typedef {import("./predictor-host.js").HostRequest} HostRequest
@@ -36,6 +37,7 @@ export class PredictorRuntime {
       try {
         const runtime = startWorker();
         await runtime.call({ op: "init" });
+        offerLoadedFiles(runtime);
         return runtime;
       } catch (error) {
         console.warn("wasm-predict: no Web Worker, predicting on the main thread:", error);
@@ -44,8 +46,22 @@ export class PredictorRuntime {
     const { PredictorHost } = await import("./predictor-host.js");
     const host = new PredictorHost();
     await host.handle({ op: "init" });
-    return new PredictorRuntime("main-thread", (request) => host.handle(request), () => {});
+    const runtime = new PredictorRuntime("main-thread", (request) => host.handle(request), () => {});
+    offerLoadedFiles(runtime);
+    return runtime;
   }
+}
+
+/**
+ * Offers what the runtime loaded (the worker's script, the wasm) to the offline service worker,
+ * if the app registers one; in the background, never failing the runtime.
+ * @param {PredictorRuntime} runtime
+ */
+function offerLoadedFiles(runtime) {
+  runtime
+    .call({ op: "resources" })
+    .then((urls) => offerForOffline(urls))
+    .catch(() => undefined);
 }
 
 function startWorker() {

@@ -1,0 +1,132 @@
+// The npm package in an app of its own, offline: pkg/ is packed (`npm pack`), the tarball installed
+// into a fresh app (tests/offline-app, copied to dist/), whose page loads a bundle with
+// loadPredictor and turns offline support on with registerOfflineSupport and a one-line sw.js.
+// With its server gone, the app reloads and predicts.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { launchChromium } from "./chromium.mjs";
+import { startServer } from "../../scripts/serve.mjs";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const APP = join(ROOT, "tests/offline-app");
+const DIST = join(APP, "dist");
+const BUNDLE = "/models/digits-mlp/1.0.0/";
+const HOLDOUT = JSON.parse(readFileSync(join(ROOT, "models/digits-mlp/1.0.0/manifest.json"), "utf8")).performance.holdout;
+
+/** @type {import("playwright-core").Browser} */
+let browser;
+before(async () => {
+  rmSync(DIST, { recursive: true, force: true });
+  for (const file of ["index.html", "main.js", "sw.js"]) cpSync(join(APP, file), join(DIST, file));
+  // Its own package.json: npm installs into the nearest project, which must be the app.
+  writeFileSync(join(DIST, "package.json"), `${JSON.stringify({ name: "offline-app", private: true }, null, 2)}\n`);
+  const packDir = mkdtempSync(join(tmpdir(), "wasm-predict-pack-"));
+  const [pack] = JSON.parse(execFileSync("npm", ["pack", "--json", "--loglevel=error", "--pack-destination", packDir], { cwd: join(ROOT, "pkg"), encoding: "utf8" }));
+  execFileSync("npm", ["install", "--no-audit", "--no-fund", "--no-package-lock", "--loglevel=error", join(packDir, pack.filename)], { cwd: DIST, stdio: ["ignore", "ignore", "inherit"] });
+  rmSync(packDir, { recursive: true, force: true });
+  browser = await launchChromium();
+});
+after(async () => {
+  await browser?.close();
+});
+
+/**
+ * Opens the app in `context` and waits until it is ready or failed.
+ * @param {import("playwright-core").BrowserContext} context
+ * @param {string} url
+ */
+async function visit(context, url) {
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+  await page.goto(`${url}/tests/offline-app/dist/index.html?bundle=${encodeURIComponent(BUNDLE)}`);
+  await page.waitForSelector("body[data-state=ready], body[data-state=failed]", { timeout: 30_000 });
+  return { page, errors };
+}
+
+/**
+ * The holdout's first rows through predict() and predictBatch(): how many labels are right.
+ * @param {import("playwright-core").Page} page
+ */
+async function correctLabels(page) {
+  const rows = HOLDOUT.inputs.slice(0, 40);
+  const { single, batch } = await page.evaluate(async (rows) => {
+    const predictor = /** @type {any} */ (globalThis).predictor;
+    const single = await Promise.all(rows.map(async (row) => (await predictor.predict(row)).label));
+    const batch = (await predictor.predictBatch(rows)).labels;
+    return { single, batch };
+  }, rows);
+  assert.deepEqual(batch, single, "predictBatch agrees with predict");
+  return single.filter((label, i) => label === HOLDOUT.targets[i]).length;
+}
+
+/**
+ * The app is ready, with no page error, predicting in a worker from a bundle read from `source`,
+ * and its labels are right.
+ * @param {{page: import("playwright-core").Page, errors: string[]}} visited
+ * @param {"network" | "cache"} source
+ */
+async function assertPredicts({ page, errors }, source) {
+  assert.equal(await page.getAttribute("body", "data-state"), "ready", await page.locator("#out").innerText());
+  assert.deepEqual(errors, []);
+  assert.equal(await page.getAttribute("body", "data-where"), "worker");
+  assert.equal(await page.getAttribute("body", "data-source"), source);
+  assert.ok((await correctLabels(page)) >= 38, `predictions with the bundle from the ${source} are right`);
+}
+
+test("an app built on the packed package loads a bundle by URL, then works with its server gone", async () => {
+  const own = await startServer();
+  const context = await browser.newContext();
+  try {
+    const first = await visit(context, own.url);
+    await assertPredicts(first, "network");
+    // The worker's files (its modules, the wasm) are offered once it has started: wait until stored.
+    await first.page.waitForFunction(
+      async () => {
+        const keys = await (await caches.open("wasm-predict-offline-v1")).keys();
+        const names = ["/wasm_predict_bg.wasm", "/wasm_predict.js", "/predict-worker.js", "/predictor-host.js"];
+        return names.every((name) => keys.some((k) => k.url.endsWith(name)));
+      },
+      null,
+      { timeout: 20_000, polling: 200 },
+    );
+    await first.page.close();
+
+    own.server.closeAllConnections();
+    await new Promise((resolve) => own.server.close(resolve));
+    await assertPredicts(await visit(context, own.url), "cache");
+  } finally {
+    await context.close();
+    own.server.close();
+  }
+});
+
+test("loadPredictor names what failed: a folder without a bundle, an aborted load, a pinned hash that differs", async () => {
+  const own = await startServer();
+  const context = await browser.newContext();
+  try {
+    const { page } = await visit(context, own.url);
+    const outcomes = await page.evaluate(async (bundle) => {
+      const { loadPredictor } = await import("./node_modules/wasm-predict/shell/index.js");
+      const failure = (/** @type {Promise<unknown>} */ p) => p.then(() => "loaded", (e) => `${e.name}/${e.code ?? ""}: ${e.message}`);
+      const aborted = new AbortController();
+      aborted.abort();
+      return {
+        missing: await failure(loadPredictor("/models/no-such-model/1.0.0/")),
+        aborted: await failure(loadPredictor(bundle, { signal: aborted.signal })),
+        pinned: await failure(loadPredictor(bundle, { sha256: "0".repeat(64) })),
+      };
+    }, BUNDLE);
+    assert.match(outcomes.missing, /\/download: .*no-such-model\/1\.0\.0\/manifest\.json answered 404/);
+    assert.match(outcomes.aborted, /^AbortError/);
+    assert.match(outcomes.pinned, /\/sha256: .*but 0{64} is required/);
+  } finally {
+    await context.close();
+    own.server.close();
+  }
+});

@@ -1,0 +1,1 @@
+importScripts("./node_modules/wasm-predict/shell/offline-worker.js");

@@ -1,0 +1,168 @@
+// The one-call loader: a bundle's URL in, a checked predictor out, with the shell's cache,
+// integrity checks and worker, and no experiment or telemetry. `createClient` loads its arms
+// through the same `loadInto`.
+import { loadBundle, bundleAt } from "./bundle-cache.js";
+import { PredictorRuntime } from "./runtime.js";
+
+/**
+ * @typedef {import("./bundle-cache.js").BundleRef} BundleRef
+ * @typedef {import("./bundle-cache.js").LoadProgress} LoadProgress
+ * @typedef {import("./predictor-host.js").LoadedModel} LoadedModel
+ * @typedef {import("./predictor-host.js").RawPrediction} Prediction
+ * @typedef {import("./predictor-host.js").RawBatchPrediction} BatchPrediction
+ *
+ * @typedef {object} LoadPredictorOptions
+ * @property {boolean} [worker] predict in a Web Worker (default true; the main thread if none can start)
+ * @property {(progress: LoadProgress) => void} [onProgress] bundle download progress
+ * @property {string} [sha256] the model's hash must be exactly this
+ * @property {AbortSignal} [signal] abandons the load (the promise rejects with the signal's reason)
+ * @property {(message: string) => void} [onWarning] non-fatal problems (caching, storage)
+ *
+ * @typedef {object} LoadedBundle
+ * @property {string} name
+ * @property {string} version
+ * @property {string} sha256
+ * @property {"classification" | "regression"} task
+ * @property {string[]} classes
+ * @property {number} featureCount
+ * @property {"cache" | "network" | "memory"} source where its bytes came from
+ * @property {number} loadMs time to build the predictor
+ */
+
+/**
+ * Reads `ref`'s bundle (memory, then the Cache API, then the network; hash-checked), loads it into
+ * `slot` of `runtime` and runs its regression fixtures; rejects (code FIXTURE_FAILED) when they fail.
+ * @param {PredictorRuntime} runtime
+ * @param {string} slot
+ * @param {BundleRef} ref
+ * @param {{onProgress?: (progress: LoadProgress) => void, onWarning?: (message: string) => void, signal?: AbortSignal}} [options]
+ * @returns {Promise<LoadedBundle>}
+ */
+export async function loadInto(runtime, slot, ref, { onProgress, onWarning, signal } = {}) {
+  const bundle = await loadBundle(ref, { onProgress, onWarning, signal });
+  signal?.throwIfAborted();
+  /** @type {LoadedModel} */
+  const model = await runtime.call({ op: "load", slot, manifest: bundle.manifest, model: bundle.model });
+  const report = await runtime.call({ op: "verify", slot });
+  if (!report.passed) {
+    const failed = report.fixtures.filter((/** @type {{passed: boolean}} */ f) => !f.passed).length;
+    throw Object.assign(
+      new Error(`${ref.name}@${ref.version} failed verify(): ${failed} fixture(s), performance ${report.performance.achieved} < ${report.performance.minimum}`),
+      { code: "FIXTURE_FAILED" },
+    );
+  }
+  return { ...model, source: bundle.source };
+}
+
+/** A bundle loaded by {@link loadPredictor}: predictions, its manifest, its checks. */
+export class LoadedPredictor {
+  /**
+   * @param {PredictorRuntime} runtime
+   * @param {LoadedBundle} model
+   */
+  constructor(runtime, model) {
+    this.runtime = runtime;
+    /** The bundle's identity and shape. */
+    this.model = model;
+    /** Where predictions run. */
+    this.where = runtime.kind;
+    this.closed = false;
+  }
+
+  /**
+   * Predicts one row. Rejects with the package's PredictError (`code` INPUT_SHAPE,
+   * INPUT_NOT_FINITE, ...) when the input is refused.
+   * @param {Float32Array | number[]} features
+   * @returns {Promise<Prediction>}
+   */
+  predict(features) {
+    const row = features instanceof Float32Array ? features : Float32Array.from(features);
+    return this.call({ op: "predict", slot: SLOT, features: row });
+  }
+
+  /**
+   * Predicts a batch: rows given one after the other in one Float32Array (`featureCount` values
+   * each), or as an array of rows. The rows are copied and the copy is moved, not cloned, to the
+   * worker.
+   * @param {Float32Array | ArrayLike<number>[]} rows
+   * @returns {Promise<BatchPrediction>}
+   */
+  async predictBatch(rows) {
+    const width = this.model.featureCount;
+    /** @type {Float32Array} */
+    let flat;
+    if (rows instanceof Float32Array) {
+      flat = rows.slice();
+    } else {
+      flat = new Float32Array(rows.length * width);
+      rows.forEach((row, i) => {
+        if (row.length !== width) throw Object.assign(new Error(`row ${i} has ${row.length} values, the model takes ${width}`), { code: "INPUT_SHAPE" });
+        flat.set(row, i * width);
+      });
+    }
+    const count = width > 0 ? Math.floor(flat.length / width) : 0;
+    return this.call({ op: "predictBatch", slot: SLOT, features: flat, rows: count }, [flat.buffer]);
+  }
+
+  /**
+   * The bundle's manifest (schema, fixtures, holdout, reference statistics) and how the engine runs it.
+   * @returns {Promise<import("../../pkg/wasm_predict.js").Manifest & {runtime: import("../../pkg/wasm_predict.js").RuntimeInfo}>}
+   */
+  info() {
+    return this.call({ op: "info", slot: SLOT });
+  }
+
+  /**
+   * Runs the bundle's regression fixtures and checks its performance requirement again.
+   * @returns {Promise<any>}
+   */
+  verify() {
+    return this.call({ op: "verify", slot: SLOT });
+  }
+
+  /** Frees the predictor and stops its worker; later calls reject. */
+  close() {
+    this.closed = true;
+    this.runtime.close();
+  }
+
+  /**
+   * @private
+   * @param {import("./predictor-host.js").HostRequest} request
+   * @param {Transferable[]} [transfer]
+   */
+  call(request, transfer) {
+    if (this.closed) return Promise.reject(Object.assign(new Error("this predictor is closed"), { code: "CLOSED" }));
+    return this.runtime.call(request, transfer);
+  }
+}
+
+const SLOT = "model";
+
+/**
+ * Loads the bundle at `bundleUrl` (its folder, holding manifest.json and model.onnx) into a
+ * predictor: from the shell's cache when it holds it (offline too), else from the network, the
+ * model's sha256 checked against its manifest (and `options.sha256`), its fixtures run.
+ * @param {string | URL} bundleUrl
+ * @param {LoadPredictorOptions} [options]
+ * @returns {Promise<LoadedPredictor>}
+ */
+export async function loadPredictor(bundleUrl, options = {}) {
+  const { signal } = options;
+  signal?.throwIfAborted();
+  const href = new URL(String(bundleUrl), globalThis.location?.href).href;
+  const folder = href.endsWith("/manifest.json") ? href.slice(0, -"manifest.json".length) : href.endsWith("/") ? href : `${href}/`;
+  const [found, started] = await Promise.allSettled([bundleAt(folder, { sha256: options.sha256, signal }), PredictorRuntime.start({ worker: options.worker })]);
+  if (started.status === "rejected") throw started.reason;
+  const runtime = started.value;
+  try {
+    if (found.status === "rejected") throw found.reason;
+    const ref = found.value;
+    const model = await loadInto(runtime, SLOT, ref, options);
+    signal?.throwIfAborted();
+    return new LoadedPredictor(runtime, model);
+  } catch (error) {
+    runtime.close();
+    throw error;
+  }
+}
