@@ -74,9 +74,10 @@ async function receiveEvents(collector, request, response) {
 
 /**
  * Starts the server on 127.0.0.1; resolves to { server, url, collector, overrides }. `overrides`
- * maps a path to a handler `(request, response) => void` that answers instead of the file.
+ * maps a path to a handler `(request, response) => void` that answers instead of the file. `csp`
+ * sends the demo's Content-Security-Policy; `cors` lets any origin read the files, as a CDN does.
  */
-export function startServer({ port = 0, csp = true } = {}) {
+export function startServer({ port = 0, csp = true, cors = false } = {}) {
   const collector = createCollector();
   const overrides = new Map();
   const server = createServer(async (request, response) => {
@@ -101,6 +102,7 @@ export function startServer({ port = 0, csp = true } = {}) {
       const body = await readFile(file);
       const headers = { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "cache-control": "no-cache" };
       if (csp) headers["content-security-policy"] = CSP;
+      if (cors) headers["access-control-allow-origin"] = "*";
       response.writeHead(200, headers).end(body);
     } catch {
       response.writeHead(404, { "content-type": "text/plain" }).end(`not found: ${path}\n`);

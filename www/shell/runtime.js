@@ -64,8 +64,17 @@ function offerLoadedFiles(runtime) {
     .catch(() => undefined);
 }
 
+/** The worker's script beside this module, named so that bundlers leave it alone (see below). */
+const WORKER_SCRIPT = "./predict-worker.js";
+
 function startWorker() {
-  const worker = new Worker(new URL("./predict-worker.js", import.meta.url), { type: "module" });
+  // Bundlers emit the worker for the literal form. Loaded from another origin (a CDN), the package
+  // cannot start its worker from its own URL: a page only starts same-origin workers. A module
+  // worker made from a blob, importing the script by its full URL, can (the CDN answering CORS).
+  const sameOrigin = !globalThis.location || new URL(import.meta.url).origin === globalThis.location.origin;
+  const worker = sameOrigin
+    ? new Worker(new URL("./predict-worker.js", import.meta.url), { type: "module" })
+    : new Worker(URL.createObjectURL(new Blob([`import ${JSON.stringify(new URL(WORKER_SCRIPT, import.meta.url).href)};`], { type: "text/javascript" })), { type: "module" });
   /** @type {Map<number, {resolve: (value: any) => void, reject: (error: Error) => void}>} */
   const pending = new Map();
   let nextId = 0;

@@ -1,7 +1,8 @@
-// The npm package in an app of its own, offline: pkg/ is packed (`npm pack`), the tarball installed
-// into a fresh app (tests/offline-app, copied to dist/), whose page loads a bundle with
-// loadPredictor and turns offline support on with registerOfflineSupport and a one-line sw.js.
-// With its server gone, the app reloads and predicts.
+// The npm package in apps of their own. Offline: pkg/ is packed (`npm pack`), the tarball
+// installed into a fresh app (tests/offline-app, copied to dist/), whose page loads a bundle with
+// loadPredictor and turns offline support on with registerOfflineSupport and a one-line sw.js;
+// with its server gone, the app reloads and predicts. From a CDN: a page on one origin loads the
+// package from another (tests/cdn-app), and its worker still starts. In Node: a script predicts.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -129,4 +130,43 @@ test("loadPredictor names what failed: a folder without a bundle, an aborted loa
     await context.close();
     own.server.close();
   }
+});
+
+test("a page loading the package from another origin, as from a CDN, predicts in a worker", async () => {
+  const app = await startServer({ csp: false });
+  const cdn = await startServer({ csp: false, cors: true });
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+  try {
+    const query = new URLSearchParams({ cdn: `${cdn.url}/pkg/`, bundle: `${app.url}${BUNDLE}` });
+    await page.goto(`${app.url}/tests/cdn-app/index.html?${query}`);
+    await page.waitForSelector("body[data-state=ready], body[data-state=failed]", { timeout: 30_000 });
+    assert.equal(await page.getAttribute("body", "data-state"), "ready", await page.locator("#out").innerText());
+    assert.deepEqual(errors, []);
+    assert.equal(await page.getAttribute("body", "data-where"), "worker", "the worker starts though its script is on another origin");
+    assert.ok(cdn.collector.requests.includes("/pkg/wasm_predict_bg.wasm"), "the wasm came from the CDN");
+    assert.ok((await correctLabels(page)) >= 38, "predictions are right");
+  } finally {
+    await page.close();
+    app.server.close();
+    cdn.server.close();
+  }
+});
+
+test("a Node script predicts with the package, given the wasm's bytes", () => {
+  const script = `
+    import { readFileSync } from "node:fs";
+    import { initSync, Predictor } from "./pkg/wasm_predict.js";
+    initSync({ module: readFileSync("./pkg/wasm_predict_bg.wasm") });
+    const manifest = readFileSync("./models/digits-mlp/1.0.0/manifest.json");
+    const predictor = new Predictor(manifest, readFileSync("./models/digits-mlp/1.0.0/model.onnx"));
+    const { inputs } = JSON.parse(manifest).performance.holdout;
+    const labels = inputs.slice(0, 40).map((row) => predictor.predict(Float32Array.from(row)).label);
+    console.log(JSON.stringify({ labels, embedded: Predictor.withDefaultModel().predict(new Float32Array(64)).label }));
+  `;
+  const out = JSON.parse(execFileSync("node", ["--input-type=module", "-e", script], { cwd: ROOT, encoding: "utf8" }));
+  const correct = out.labels.filter((label, i) => label === HOLDOUT.targets[i]).length;
+  assert.ok(correct >= 38, `Node's predictions are right: ${correct}/40`);
+  assert.equal(typeof out.embedded, "string");
 });
