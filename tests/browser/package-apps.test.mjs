@@ -1,8 +1,8 @@
 // The npm package in apps of their own. Offline: pkg/ is packed (`npm pack`), the tarball
-// installed into a fresh app (tests/offline-app, copied to dist/), whose page loads a bundle with
+// installed into a fresh app (tests/package-app, copied to dist/), whose page loads a bundle with
 // loadPredictor and turns offline support on with registerOfflineSupport and a one-line sw.js;
 // with its server gone, the app reloads and predicts. From a CDN: a page on one origin loads the
-// package from another (tests/cdn-app), and its worker still starts. In Node: a script predicts.
+// package from another (the same app, given a `cdn`), and its worker still starts. In Node: a script predicts.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -14,7 +14,7 @@ import { launchChromium } from "./chromium.mjs";
 import { startServer } from "../../scripts/serve.mjs";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const APP = join(ROOT, "tests/offline-app");
+const APP = join(ROOT, "tests/package-app");
 const DIST = join(APP, "dist");
 const BUNDLE = "/models/digits-mlp/1.0.0/";
 const HOLDOUT = JSON.parse(readFileSync(join(ROOT, "models/digits-mlp/1.0.0/manifest.json"), "utf8")).performance.holdout;
@@ -25,7 +25,7 @@ before(async () => {
   rmSync(DIST, { recursive: true, force: true });
   for (const file of ["index.html", "main.js", "sw.js"]) cpSync(join(APP, file), join(DIST, file));
   // Its own package.json: npm installs into the nearest project, which must be the app.
-  writeFileSync(join(DIST, "package.json"), `${JSON.stringify({ name: "offline-app", private: true }, null, 2)}\n`);
+  writeFileSync(join(DIST, "package.json"), `${JSON.stringify({ name: "package-app", private: true }, null, 2)}\n`);
   const packDir = mkdtempSync(join(tmpdir(), "wasm-predict-pack-"));
   const [pack] = JSON.parse(execFileSync("npm", ["pack", "--json", "--loglevel=error", "--pack-destination", packDir], { cwd: join(ROOT, "pkg"), encoding: "utf8" }));
   execFileSync("npm", ["install", "--no-audit", "--no-fund", "--no-package-lock", "--loglevel=error", join(packDir, pack.filename)], { cwd: DIST, stdio: ["ignore", "ignore", "inherit"] });
@@ -45,7 +45,7 @@ async function visit(context, url) {
   const page = await context.newPage();
   const errors = [];
   page.on("pageerror", (error) => errors.push(error.message));
-  await page.goto(`${url}/tests/offline-app/dist/index.html?bundle=${encodeURIComponent(BUNDLE)}`);
+  await page.goto(`${url}/tests/package-app/dist/index.html?bundle=${encodeURIComponent(BUNDLE)}`);
   await page.waitForSelector("body[data-state=ready], body[data-state=failed]", { timeout: 30_000 });
   return { page, errors };
 }
@@ -140,7 +140,7 @@ test("a page loading the package from another origin, as from a CDN, predicts in
   page.on("pageerror", (error) => errors.push(error.message));
   try {
     const query = new URLSearchParams({ cdn: `${cdn.url}/pkg/`, bundle: `${app.url}${BUNDLE}` });
-    await page.goto(`${app.url}/tests/cdn-app/index.html?${query}`);
+    await page.goto(`${app.url}/tests/package-app/dist/index.html?${query}`);
     await page.waitForSelector("body[data-state=ready], body[data-state=failed]", { timeout: 30_000 });
     assert.equal(await page.getAttribute("body", "data-state"), "ready", await page.locator("#out").innerText());
     assert.deepEqual(errors, []);
