@@ -157,4 +157,30 @@ window.latencyOrt = async (names) => {
   return Object.fromEntries(names.map((n, i) => [n, { row: row[i], batch256: batch256[i] }]));
 };
 
+/**
+ * What the shell adds to a prediction: the latency of `loadPredictor(...).predict` through the
+ * worker and on the main thread, against the wasm predictor called directly, interleaved (µs).
+ */
+window.shellOverhead = async (name) => {
+  const { loadPredictor } = await import("../pkg/shell/index.js");
+  await init();
+  const { manifest, model, features } = await bundleOf(name);
+  const direct = new Predictor(new TextEncoder().encode(manifest), model);
+  const url = new URL(`${BUNDLES}/${name}/1.0.0/`, location.href).href;
+  const [worker, mainThread] = await Promise.all([loadPredictor(url, { worker: true }), loadPredictor(url, { worker: false })]);
+  const rows = features.map((f) => new Float32Array(f));
+  const [wasm, throughWorker, onMainThread] = await timeInterleaved(
+    [
+      async (i) => direct.predict(rows[i % rows.length]).free(),
+      (i) => worker.predict(rows[i % rows.length]),
+      (i) => mainThread.predict(rows[i % rows.length]),
+    ],
+    200,
+    21,
+  );
+  worker.close();
+  mainThread.close();
+  return { wasm, worker: throughWorker, mainThread: onMainThread, workerOverhead: throughWorker - wasm, mainThreadOverhead: onMainThread - wasm };
+};
+
 document.body.dataset.state = "ready";

@@ -88,6 +88,7 @@ try {
       onnxruntimeWeb: await cold("coldStartOrt", "digits-mlp-int8"),
     },
     latency: {},
+    shellOverhead: await inFreshPage("shellOverhead", "digits-mlp"),
   };
   const models = ["digits-mlp", "digits-mlp-int8", "digits-mlp-qdq"];
   const ours = await inFreshPage("latencyWasmPredict", models);
@@ -129,6 +130,10 @@ try {
   const c = results.coldStart;
   lines.push(
     `| cold start, int8 digits: init + load + first prediction (ms) | ${f(c.wasmPredictEmbedded.init)} + ${f(c.wasmPredictEmbedded.load)} + ${f(c.wasmPredictEmbedded.first)} = ${f(c.wasmPredictEmbedded.total)} | ${f(c.onnxruntimeWeb.init)} + ${f(c.onnxruntimeWeb.load)} + ${f(c.onnxruntimeWeb.first)} = ${f(c.onnxruntimeWeb.total)} | ${f(c.onnxruntimeWeb.total / c.wasmPredictEmbedded.total, 2)} |`,
+  );
+  const o = results.shellOverhead;
+  lines.push(
+    `| digits-mlp through the shell's loadPredictor: overhead per prediction over the wasm's ${f(o.wasm)} µs, worker / main thread (µs) | ${f(o.workerOverhead)} / ${f(o.mainThreadOverhead)} | – | – |`,
   );
   for (const [model, r] of Object.entries(results.latency)) {
     lines.push(
