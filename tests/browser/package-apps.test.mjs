@@ -107,7 +107,7 @@ test("an app built on the packed package loads a bundle by URL, then works with 
   }
 });
 
-test("loadPredictor names what failed: a folder without a bundle, an aborted load, a pinned hash that differs", async () => {
+test("loadPredictor on the main thread predicts batches, and names what failed: a bad row, a closed predictor, a folder without a bundle, an aborted load, a pinned hash that differs", async () => {
   const own = await startServer();
   const context = await browser.newContext();
   try {
@@ -117,12 +117,29 @@ test("loadPredictor names what failed: a folder without a bundle, an aborted loa
       const failure = (/** @type {Promise<unknown>} */ p) => p.then(() => "loaded", (e) => `${e.name}/${e.code ?? ""}: ${e.message}`);
       const aborted = new AbortController();
       aborted.abort();
+      const onMainThread = await loadPredictor(bundle, { worker: false });
+      const rows = [Array(64).fill(0), Array(64).fill(16)];
+      const flat = new Float32Array(128).fill(16, 64);
+      const [byRows, byFlat] = [await onMainThread.predictBatch(rows), await onMainThread.predictBatch(flat)];
+      const badRow = await failure(onMainThread.predictBatch([Array(63).fill(0)]));
+      onMainThread.close();
       return {
+        where: onMainThread.where,
+        batches: [Array.from(byRows.outputs), Array.from(byFlat.outputs), byRows.labels],
+        badRow,
+        closed: await failure(onMainThread.predict(rows[0])),
         missing: await failure(loadPredictor("/models/no-such-model/1.0.0/")),
         aborted: await failure(loadPredictor(bundle, { signal: aborted.signal })),
         pinned: await failure(loadPredictor(bundle, { sha256: "0".repeat(64) })),
       };
     }, BUNDLE);
+    assert.equal(outcomes.where, "main-thread");
+    const [byRows, byFlat, labels] = outcomes.batches;
+    assert.deepEqual(byRows, byFlat, "rows as arrays and as one flat Float32Array give the same outputs");
+    assert.equal(byRows.length, 2 * 10);
+    assert.equal(labels.length, 2);
+    assert.match(outcomes.badRow, /\/INPUT_SHAPE: row 0 has 63 values, the model takes 64/);
+    assert.match(outcomes.closed, /\/CLOSED: /);
     assert.match(outcomes.missing, /\/download: .*no-such-model\/1\.0\.0\/manifest\.json answered 404/);
     assert.match(outcomes.aborted, /^AbortError/);
     assert.match(outcomes.pinned, /\/sha256: .*but 0{64} is required/);
