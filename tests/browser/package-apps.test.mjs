@@ -86,6 +86,8 @@ test("an app built on the packed package loads a bundle by URL, then works with 
   try {
     const first = await visit(context, own.url);
     await assertPredicts(first, "network");
+    const fetched = (file) => own.collector.requests.filter((path) => path === `${BUNDLE}${file}`).length;
+    assert.deepEqual([fetched("manifest.json"), fetched("model.onnx")], [1, 1], "each file of the bundle is fetched once");
     // The worker's files (its modules, the wasm) are offered once it has started: wait until stored.
     await first.page.waitForFunction(
       async () => {

@@ -29,6 +29,7 @@ export class BundleError extends Error {
  * @property {string} version the model's version, as in its manifest
  * @property {string} url the bundle's folder URL (ending in "/"), holding manifest.json and model.onnx
  * @property {string} [sha256] when set, the model's hash must be exactly this
+ * @property {Uint8Array} [manifest] its manifest.json's bytes, when already read (by {@link bundleAt})
  *
  * @typedef {object} Bundle a loaded, hash-checked bundle
  * @property {string} name
@@ -136,6 +137,20 @@ async function download(url, onChunk, signal) {
 }
 
 /**
+ * A manifest's JSON, or a {@link BundleError} (`manifest`) naming `where` it came from.
+ * @param {Uint8Array} bytes
+ * @param {string} where
+ * @returns {any}
+ */
+function parseManifest(bytes, where) {
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch (error) {
+    throw new BundleError("manifest", `${where}: manifest.json is not JSON: ${error}`, error);
+  }
+}
+
+/**
  * The cached copy of `ref`, hash-checked, or null. A copy whose bytes no longer match its hash is
  * deleted.
  * @param {Cache} cache
@@ -186,13 +201,8 @@ export async function loadBundle(ref, { onProgress, onWarning = (m) => console.w
 
   const progress = (/** @type {"manifest" | "model"} */ file) => (/** @type {number} */ loaded, /** @type {number | null} */ total) =>
     onProgress?.({ name: ref.name, version: ref.version, file, loaded, total });
-  const manifestBytes = await download(new URL("manifest.json", ref.url).href, progress("manifest"), signal);
-  let manifest;
-  try {
-    manifest = JSON.parse(new TextDecoder().decode(manifestBytes));
-  } catch (error) {
-    throw new BundleError("manifest", `${id}: manifest.json is not JSON: ${error}`, error);
-  }
+  const manifestBytes = ref.manifest ?? (await download(new URL("manifest.json", ref.url).href, progress("manifest"), signal));
+  const manifest = parseManifest(manifestBytes, id);
   if (manifest?.name !== ref.name || manifest?.version !== ref.version) {
     throw new BundleError("manifest", `${id}: the manifest at ${ref.url} is ${manifest?.name}@${manifest?.version}`);
   }
@@ -298,16 +308,12 @@ export async function bundleAt(url, { sha256, signal } = {}) {
     const { name, version } = await remembered.json();
     return { name, version, url, sha256 };
   }
-  let manifest;
-  try {
-    manifest = JSON.parse(new TextDecoder().decode(bytes));
-  } catch (error) {
-    throw new BundleError("manifest", `${url}manifest.json is not JSON: ${error}`, error);
-  }
+  const manifest = parseManifest(bytes, url);
   if (typeof manifest?.name !== "string" || typeof manifest?.version !== "string") {
     throw new BundleError("manifest", `${url}manifest.json names no model: it needs "name" and "version"`);
   }
-  const ref = { name: manifest.name, version: manifest.version, url, sha256 };
+  // The bytes travel with the ref, so that loadBundle does not fetch them again.
+  const ref = { name: manifest.name, version: manifest.version, url, sha256, manifest: bytes };
   await cache?.put(memo, Response.json({ name: ref.name, version: ref.version })).catch(() => undefined);
   return ref;
 }

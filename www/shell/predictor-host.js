@@ -198,4 +198,3 @@ export class PredictorHost {
     return times[Math.floor(times.length / 2)];
   }
 }
-
