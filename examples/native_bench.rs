@@ -41,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let dir = format!("tests/corpus/{name}");
         let case: corpus::Case = serde_json::from_slice(&std::fs::read(format!("{dir}/case.json"))?)?;
         let model = std::fs::read(format!("{dir}/model.onnx"))?;
-        let mut predictor = Predictor::from_model(corpus::manifest_for(&case), &model)?;
+        let mut predictor = Predictor::from_model(corpus::manifest_for(&case, &model), &model)?;
         let rows: Vec<Vec<f32>> = case
             .inputs
             .iter()

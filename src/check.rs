@@ -111,6 +111,25 @@ pub fn check_model(model: &[u8]) -> Result<SupportReport> {
             .or_default() += 1;
     }
     let nodes = graph.len();
+    if crate::records::takes_records(&proto) {
+        // Typed as loading types it: the inputs merged into one row, categories as the graph's.
+        let merged = crate::records::layout_from_graph(&proto)
+            .and_then(|layouts| crate::records::merge_inputs(&mut proto, &layouts).map(|_| ()));
+        if let Err(e) = merged {
+            return Ok(SupportReport {
+                nodes,
+                ops,
+                unsupported: vec![UnsupportedNode {
+                    name: String::new(),
+                    op: String::new(),
+                    domain: String::new(),
+                    reason: e.to_string(),
+                }],
+                supported: false,
+                fixed_batch: None,
+            });
+        }
+    }
     lowering::lower(&mut proto)?;
     let (unsupported, batching) = support_of(&proto);
     let fixed_batch = match batching {

@@ -82,6 +82,16 @@ pub fn int_attribute(name: &str, value: i64) -> AttributeProto {
     }
 }
 
+/// A list-of-integers attribute.
+pub fn ints_attribute(name: &str, values: Vec<i64>) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Ints as i32,
+        ints: values,
+        ..Default::default()
+    }
+}
+
 /// Ops that commute with a per-tensor quantization: they move or pick values without changing them
 /// (quantization is non-decreasing, so the max of quantized values is the quantized max).
 pub const ORDER_PRESERVING: [&str; 6] = ["MaxPool", "Flatten", "Reshape", "Transpose", "Squeeze", "Identity"];

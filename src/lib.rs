@@ -15,6 +15,7 @@ pub mod onnx;
 pub mod ops;
 pub mod prediction;
 pub mod predictor;
+pub mod records;
 pub mod typing;
 pub mod verify;
 

@@ -31,7 +31,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Parses ONNX bytes, refusing an empty file, a graph without nodes, and raw data the engine
 /// cannot read (tract 0.23 panics on it).
-pub(crate) fn read_proto(model: &[u8]) -> Result<ModelProto> {
+pub fn read_proto(model: &[u8]) -> Result<ModelProto> {
     if model.is_empty() {
         return Err(PredictError::ModelInvalid("the model is empty (0 bytes)".into()));
     }

@@ -30,6 +30,9 @@ pub struct Predictor {
     /// A graph that is one tree-ensemble node runs on the kernel alone: tract's plan around it
     /// cost more than the trees themselves (it is still built, and checks the graph).
     trees: Option<Arc<Forest>>,
+    /// Row positions of string categories whose encoder refuses unknown ones (onnxruntime fails
+    /// the row): such a row is refused here too.
+    refuses_unknown: Vec<usize>,
 }
 
 /// The roundings to an int8 grid that the graph started or ended with, taken out of it (see
@@ -76,6 +79,11 @@ impl Predictor {
     pub fn from_model(manifest: Manifest, model: &[u8]) -> Result<Predictor> {
         let mut proto = read_proto(model)?;
         check_graph_matches(&proto, &manifest)?;
+        let refuses_unknown = if manifest.takes_records() {
+            crate::records::merge_inputs(&mut proto, &crate::records::layout_from_manifest(&manifest))?
+        } else {
+            Vec::new()
+        };
         let output = match manifest.task {
             Task::Classification => manifest.outputs.probabilities.clone(),
             Task::Regression => manifest.outputs.score.clone(),
@@ -110,6 +118,7 @@ impl Predictor {
             batching,
             rounding,
             trees,
+            refuses_unknown,
         };
         predictor.check_output_width()?;
         Ok(predictor)
@@ -142,6 +151,29 @@ impl Predictor {
             None => self.run_single(row, 1)?,
         };
         self.interpret(&outputs, 0)
+    }
+
+    /// Predicts one record: the features by name (see [`Manifest::encode_record`]).
+    pub fn predict_record(&mut self, record: &serde_json::Map<String, serde_json::Value>) -> Result<Prediction> {
+        let row = self.manifest.encode_record(record).map_err(record_error)?;
+        self.predict(&row)
+    }
+
+    /// Predicts a batch of records.
+    pub fn predict_records(
+        &mut self,
+        records: &[serde_json::Map<String, serde_json::Value>],
+    ) -> Result<BatchPrediction> {
+        let mut flat = Vec::with_capacity(records.len() * self.manifest.feature_count());
+        for (i, record) in records.iter().enumerate() {
+            let row = self.manifest.encode_record(record).map_err(|e| match record_error(e) {
+                PredictError::InputShape(m) => PredictError::InputShape(format!("record {i}: {m}")),
+                PredictError::InputDtype(m) => PredictError::InputDtype(format!("record {i}: {m}")),
+                other => other,
+            })?;
+            flat.extend(row);
+        }
+        self.predict_batch(&flat, records.len())
     }
 
     /// Predicts `rows` rows given one after the other in `flat`.
@@ -260,15 +292,30 @@ impl Predictor {
                 flat.len()
             )));
         }
-        let allow_nan = self.manifest.input().missing == crate::manifest::Missing::Nan;
-        if let Some(index) = flat.iter().position(|v| !(v.is_finite() || allow_nan && v.is_nan())) {
-            return Err(PredictError::InputNotFinite {
-                index,
-                feature: self.manifest.input().features[index % features].clone(),
-                value: flat[index].to_string(),
-            });
+        if let Some(index) = (0..rows)
+            .flat_map(|r| self.refuses_unknown.iter().map(move |f| r * features + f))
+            .find(|&i| flat.get(i) == Some(&crate::manifest::record::UNKNOWN_CATEGORY))
+        {
+            let names = self.manifest.feature_names();
+            return Err(PredictError::InputDtype(format!(
+                "`{}` (row {}) is a category the model does not know, and its encoder was exported to refuse \
+                 unknown categories (OneHotEncoder(handle_unknown=\"error\")); export it with handle_unknown=\"ignore\" \
+                 to predict such rows",
+                names.get(index % features).copied().unwrap_or_default(),
+                index / features
+            )));
         }
-        Ok(())
+        match self.manifest.refused_value(flat) {
+            None => Ok(()),
+            Some((index, feature, _)) if !flat[index].is_finite() => Err(PredictError::InputNotFinite {
+                index,
+                feature,
+                value: flat[index].to_string(),
+            }),
+            Some((index, feature, why)) => Err(PredictError::InputDtype(format!(
+                "input value {index} (feature '{feature}') {why}"
+            ))),
+        }
     }
 
     fn check_output_width(&mut self) -> Result<()> {
@@ -284,6 +331,13 @@ impl Predictor {
             )));
         }
         Ok(())
+    }
+}
+
+fn record_error(error: crate::manifest::record::RecordError) -> PredictError {
+    match error {
+        crate::manifest::record::RecordError::Shape(m) => PredictError::InputShape(m),
+        crate::manifest::record::RecordError::Value(m) => PredictError::InputDtype(m),
     }
 }
 
@@ -309,56 +363,61 @@ fn check_graph_matches(proto: &ModelProto, manifest: &Manifest) -> Result<()> {
         .graph
         .as_ref()
         .ok_or_else(|| PredictError::ModelInvalid("no graph".into()))?;
-    let initializers: Vec<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
-    let inputs: Vec<_> = graph
-        .input
-        .iter()
-        .filter(|i| !initializers.contains(&i.name.as_str()))
-        .collect();
-    let spec = manifest.input();
-    let [input] = inputs.as_slice() else {
+    let inputs = crate::typing::graph_inputs(proto);
+    let names = |list: Vec<&str>| list.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ");
+    if inputs.len() != manifest.inputs.len() {
         return Err(PredictError::GraphMismatch(format!(
-            "the graph has {} inputs ({:?}); the manifest describes one, {:?}",
+            "the graph has {} input(s) ({}); the manifest describes {} ({})",
             inputs.len(),
-            inputs.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
-            spec.name
-        )));
-    };
-    if input.name != spec.name {
-        return Err(PredictError::GraphMismatch(format!(
-            "the graph's input is {:?}, the manifest says {:?}",
-            input.name, spec.name
+            names(inputs.iter().map(|i| i.name.as_str()).collect()),
+            manifest.inputs.len(),
+            names(manifest.inputs.iter().map(|i| i.name.as_str()).collect())
         )));
     }
-    if let Some(type_proto::Value::TensorType(t)) = input.r#type.as_ref().and_then(|t| t.value.as_ref()) {
-        if t.elem_type != tract_onnx::pb::tensor_proto::DataType::Float as i32 {
+    for (input, spec) in inputs.iter().zip(&manifest.inputs) {
+        if input.name != spec.name {
             return Err(PredictError::GraphMismatch(format!(
-                "the graph's input {:?} has ONNX element type {}, the manifest says float32",
-                input.name, t.elem_type
+                "the graph's input is {:?}, the manifest says {:?}",
+                input.name, spec.name
             )));
         }
-        if let Some(shape) = &t.shape {
-            let dims: Vec<Option<i64>> = shape
-                .dim
-                .iter()
-                .map(|d| match d.value {
-                    Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimValue(v)) if v > 0 => Some(v),
-                    _ => None,
-                })
-                .collect();
-            let row = manifest.row_shape();
-            let fits = dims.len() == row.len() + 1
-                && dims[1..]
-                    .iter()
-                    .zip(&row)
-                    .all(|(d, r)| d.is_none_or(|n| n == *r as i64));
-            if !fits {
-                return Err(PredictError::GraphMismatch(format!(
-                    "the graph's input {:?} has shape {dims:?} (None = symbolic); the manifest says [N, {}]",
-                    input.name,
-                    row.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
-                )));
-            }
+        let Some(type_proto::Value::TensorType(t)) = input.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+            continue;
+        };
+        use tract_onnx::pb::tensor_proto::DataType;
+        let wanted = match spec.dtype {
+            crate::manifest::Dtype::Float32 => DataType::Float,
+            crate::manifest::Dtype::Int64 => DataType::Int64,
+            crate::manifest::Dtype::String => DataType::String,
+        };
+        if t.elem_type != wanted as i32 {
+            return Err(PredictError::GraphMismatch(format!(
+                "the graph's input {:?} has ONNX element type {}, the manifest says {:?}",
+                input.name,
+                DataType::try_from(t.elem_type)
+                    .map_or_else(|_| t.elem_type.to_string(), |d| d.as_str_name().to_lowercase()),
+                spec.dtype
+            )));
+        }
+        let Some(dims) = crate::typing::declared_dims(input) else {
+            continue;
+        };
+        let row: Vec<usize> = spec
+            .shape
+            .iter()
+            .skip(1)
+            .map(|d| match d {
+                crate::manifest::Dim::Fixed(n) => *n as usize,
+                crate::manifest::Dim::Symbol(_) => 0,
+            })
+            .collect();
+        let fits = dims.len() == row.len() + 1 && dims[1..].iter().zip(&row).all(|(d, r)| d.is_none_or(|n| n == *r));
+        if !fits {
+            return Err(PredictError::GraphMismatch(format!(
+                "the graph's input {:?} has shape {dims:?} (None = symbolic); the manifest says [N, {}]",
+                input.name,
+                row.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+            )));
         }
     }
     let outputs = &manifest.outputs;

@@ -38,6 +38,14 @@ export interface PredictError extends Error {
  */
 export type RuntimeInfo = { batch: "any" } | { batch: "fixed"; rows: number };
 
+/**
+ * One row of a model's features by name, for models that take records (several named inputs,
+ * integers, string categories): numbers, integers, strings; `null` is a missing value (a missing
+ * or unknown category is passed to the model's encoder as unknown). Keys the model does not take
+ * are ignored.
+ */
+export type FeatureRecord = Record<string, number | string | null>;
+
 /** What `Predictor.check()` reports: can the engine run every node of a model? */
 export interface SupportReport {
   nodes: number;
@@ -101,28 +109,53 @@ impl Predictor {
         to_js(&report)
     }
 
-    /// Predicts one row, a `Float32Array` of `featureCount` finite values.
+    /// Predicts one row: a `Float32Array` of `featureCount` values in input order, or a record
+    /// of the features by name (`{age: 41, city: "Lyon"}`).
     pub fn predict(
         &mut self,
-        #[wasm_bindgen(unchecked_param_type = "Float32Array")] features: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Float32Array | FeatureRecord")] features: JsValue,
     ) -> Result<Prediction, JsValue> {
-        let row = float32_values(&features)?;
-        let prediction = self.inner.predict(&row).map_err(|e| js_error(&e))?;
-        Ok(Prediction(prediction))
+        let prediction = if features.dyn_ref::<Float32Array>().is_none() && is_record(&features) {
+            let record = record_of(&features)?;
+            self.inner.predict_record(&record)
+        } else {
+            let row = float32_values(&features)?;
+            self.inner.predict(&row)
+        };
+        Ok(Prediction(prediction.map_err(|e| js_error(&e))?))
     }
 
-    /// Predicts `rows` rows given one after the other in a `Float32Array`.
+    /// Predicts a batch: `rows` rows given one after the other in a `Float32Array`, or an array
+    /// of records (`rows` then optional).
     #[wasm_bindgen(js_name = predictBatch)]
     pub fn predict_batch(
         &mut self,
-        #[wasm_bindgen(unchecked_param_type = "Float32Array")] features: JsValue,
-        rows: u32,
+        #[wasm_bindgen(unchecked_param_type = "Float32Array | FeatureRecord[]")] features: JsValue,
+        rows: Option<u32>,
     ) -> Result<BatchPrediction, JsValue> {
-        let flat = float32_values(&features)?;
-        let batch = self
-            .inner
-            .predict_batch(&flat, rows as usize)
-            .map_err(|e| js_error(&e))?;
+        let batch = if features.is_array() {
+            let records = js_sys::Array::from(&features)
+                .iter()
+                .map(|r| record_of(&r))
+                .collect::<Result<Vec<_>, JsValue>>()?;
+            if rows.is_some_and(|n| n as usize != records.len()) {
+                return Err(js_error(&PredictError::InputShape(format!(
+                    "rows is {}, but {} records were given",
+                    rows.unwrap_or_default(),
+                    records.len()
+                ))));
+            }
+            self.inner.predict_records(&records)
+        } else {
+            let flat = float32_values(&features)?;
+            let rows = rows.ok_or_else(|| {
+                js_error(&PredictError::InputShape(
+                    "a batch of a Float32Array needs its number of rows".into(),
+                ))
+            })?;
+            self.inner.predict_batch(&flat, rows as usize)
+        }
+        .map_err(|e| js_error(&e))?;
         let classes = self.inner.manifest().classes();
         let labels = batch
             .label_indices
@@ -168,6 +201,17 @@ impl Predictor {
     #[wasm_bindgen(getter)]
     pub fn sha256(&self) -> String {
         self.inner.manifest().sha256.clone()
+    }
+
+    /// The features' names, in row order (across the inputs of a model that takes records).
+    #[wasm_bindgen(getter, js_name = featureNames)]
+    pub fn feature_names(&self) -> Vec<String> {
+        self.inner
+            .manifest()
+            .feature_names()
+            .into_iter()
+            .map(str::to_string)
+            .collect()
     }
 
     /// Number of values in one row.
@@ -284,6 +328,25 @@ impl BatchPrediction {
     }
 }
 
+/// Whether `value` is a plain object, taken as a record of features by name.
+fn is_record(value: &JsValue) -> bool {
+    value.is_object() && !value.is_array() && !js_sys::ArrayBuffer::is_view(value)
+}
+
+fn record_of(value: &JsValue) -> Result<serde_json::Map<String, serde_json::Value>, JsValue> {
+    if !is_record(value) {
+        return Err(js_error(&PredictError::InputDtype(format!(
+            "a record must be an object of features by name, got {}",
+            value.js_typeof().as_string().unwrap_or_else(|| "unknown".into())
+        ))));
+    }
+    serde_wasm_bindgen::from_value(value.clone()).map_err(|e| {
+        js_error(&PredictError::InputDtype(format!(
+            "a record's values must be numbers, strings or null: {e}"
+        )))
+    })
+}
+
 fn float32_values(value: &JsValue) -> Result<Vec<f32>, JsValue> {
     match value.dyn_ref::<Float32Array>() {
         Some(array) => Ok(array.to_vec()),
@@ -294,7 +357,7 @@ fn float32_values(value: &JsValue) -> Result<Vec<f32>, JsValue> {
                 value.js_typeof().as_string().unwrap_or_else(|| "unknown".into())
             };
             Err(js_error(&PredictError::InputDtype(format!(
-                "features must be a Float32Array, got {kind}; wrap it with new Float32Array(...)"
+                "features must be a Float32Array (or a record of the features by name), got {kind}; wrap it with new Float32Array(...)"
             ))))
         }
     }

@@ -120,13 +120,23 @@ fn invalid_manifests_name_the_field() {
         ),
         (
             "bad dtype",
-            Box::new(|m| m["inputs"][0]["dtype"] = json!("int64")),
+            Box::new(|m| m["inputs"][0]["dtype"] = json!("float64")),
             "unknown variant",
         ),
         (
-            "two inputs",
+            "integers that are not",
+            Box::new(|m| m["inputs"][0]["dtype"] = json!("int64")),
+            "not an integer",
+        ),
+        (
+            "a string input without categories",
+            Box::new(|m| m["inputs"][0]["dtype"] = json!("string")),
+            "without categories",
+        ),
+        (
+            "the same features in two inputs",
             Box::new(|m| m["inputs"] = json!([m["inputs"][0], m["inputs"][0]])),
-            "exactly one",
+            "appears twice",
         ),
         (
             "shape vs features",

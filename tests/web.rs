@@ -122,7 +122,7 @@ fn the_js_api_predicts_and_throws_coded_errors() {
     assert_eq!(prediction.probabilities().unwrap().len(), 10);
     assert!(prediction.confidence().unwrap() > 0.0);
     let batch = predictor
-        .predict_batch(Float32Array::new_with_length(128).into(), 2)
+        .predict_batch(Float32Array::new_with_length(128).into(), Some(2))
         .unwrap();
     assert_eq!(batch.rows(), 2);
     assert_eq!(batch.labels().len(), 2);
@@ -147,7 +147,7 @@ fn the_js_api_predicts_and_throws_coded_errors() {
         "INPUT_DTYPE"
     );
     assert_eq!(
-        code_of(predictor.predict_batch(row.into(), 0).err().unwrap()),
+        code_of(predictor.predict_batch(row.into(), Some(0)).err().unwrap()),
         "INPUT_SHAPE"
     );
 
@@ -309,4 +309,43 @@ fn the_float_product_equals_the_product_in_the_browser() {
             }
         }
     }
+}
+
+/// A model that takes records (tests/records/churn, made by `bundle` from a CSV): features by
+/// name from JS objects, one at a time and as an array, with the same answers as its fixtures'
+/// rows, and coded errors that name the feature.
+#[wasm_bindgen_test]
+fn the_js_api_takes_records_by_feature_name() {
+    use wasm_predict::wasm::Predictor as JsPredictor;
+    let manifest = include_str!("records/churn/1.0.0/manifest.json");
+    let model = include_bytes!("records/churn/1.0.0/model.onnx");
+    let mut predictor = JsPredictor::new(manifest.into(), model).unwrap();
+    assert_eq!(predictor.feature_names(), ["age", "income", "city", "plan"]);
+    let record = |text: &str| js_sys::JSON::parse(text).unwrap();
+    let lille = record(r#"{"age": 76.7, "income": 71399.37, "city": "Lille", "plan": "basic", "id": 7}"#);
+    let by_name = predictor.predict(lille.clone()).unwrap();
+    // The same row as numbers: Lille and basic are categories 1 and 0 (their index in the manifest).
+    let row = Float32Array::from([76.7f32, 71399.37, 1.0, 0.0].as_slice());
+    let by_row = predictor.predict(row.into()).unwrap();
+    assert_eq!(by_name.probabilities(), by_row.probabilities());
+    assert_eq!(by_name.label().as_deref(), Some("yes"));
+    let unknown = record(r#"{"age": 30, "income": 20000, "city": "Atlantis", "plan": null}"#);
+    let records = js_sys::Array::of2(&lille, &unknown);
+    let batch = predictor.predict_batch(records.into(), None).unwrap();
+    assert_eq!(batch.rows(), 2);
+    assert_eq!(batch.labels()[0], "yes");
+    let missing = predictor
+        .predict(record(r#"{"age": 30, "income": 20000, "city": "Lyon"}"#))
+        .err()
+        .unwrap();
+    assert_eq!(code_of(missing.clone()), "INPUT_SHAPE");
+    let message = Reflect::get(&missing, &"message".into()).unwrap().as_string().unwrap();
+    assert!(message.contains("`plan`"), "{message}");
+    let wrong = predictor
+        .predict(record(
+            r#"{"age": "thirty", "income": 20000, "city": "Lyon", "plan": "pro"}"#,
+        ))
+        .err()
+        .unwrap();
+    assert_eq!(code_of(wrong), "INPUT_DTYPE");
 }

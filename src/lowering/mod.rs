@@ -132,7 +132,7 @@ pub const PASSES: &[Pass] = &[
     },
     Pass {
         name: "ai.onnx.ml ops tract lacks as standard ops",
-        run: |graph, _| ml_ops::ml_ops_to_standard(graph),
+        run: |graph, target| ml_ops::ml_ops_to_standard(graph, target.opset),
     },
 ];
 

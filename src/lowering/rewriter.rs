@@ -54,6 +54,8 @@ pub(super) struct Rewriter<'a> {
     pub(super) node: &'a NodeProto,
     pub(super) nodes: &'a mut Vec<NodeProto>,
     pub(super) initializers: &'a mut Vec<TensorProto>,
+    /// The graph's default-domain opset, for rewrites whose ops changed form (0 when unknown).
+    pub(super) opset: i64,
 }
 
 impl Rewriter<'_> {
@@ -131,6 +133,7 @@ pub(super) fn rewrite_nodes(graph: &mut GraphProto, rewrite: impl Fn(&mut Rewrit
             node: &node,
             nodes: &mut nodes,
             initializers: &mut new_initializers,
+            opset: 0,
         };
         if !rewrite(&mut rewriter, &shapes) {
             nodes.push(node);

@@ -11,12 +11,16 @@ export type Manifest = {
   sha256: string;
   task: "classification" | "regression";
   /**
+   * One float32 tensor (a table [N, features] or an image), or several named [N, k] tables of float32, int64 or string values whose features make one row, in order
+   *
    * @minItems 1
-   * @maxItems 1
    */
   inputs: {
     name: string;
-    dtype: "float32";
+    /**
+     * int64 values are exact up to 2^24; a string value is a category, held in a row as its index in categories
+     */
+    dtype: "float32" | "int64" | "string";
     /**
      * @minItems 2
      */
@@ -29,6 +33,12 @@ export type Manifest = {
      * NaN inputs: refused (default) or passed to the model as missing values
      */
     missing?: "refuse" | "nan";
+    /**
+     * A string input: the categories its encoders know; a row holds a category as its index here, -1 for an unknown one
+     *
+     * @minItems 1
+     */
+    categories?: string[];
   }[];
   outputs: {
     probabilities?: string;

@@ -151,6 +151,39 @@ test("loadPredictor on the main thread predicts batches, and names what failed: 
   }
 });
 
+test("a model that takes records predicts from objects of features by name, in the worker, one by one and in a batch", async () => {
+  const own = await startServer();
+  const context = await browser.newContext();
+  try {
+    const { page } = await visit(context, own.url);
+    const csv = readFileSync(join(ROOT, "tests/records/churn-holdout.csv"), "utf8").trim().split("\n");
+    const header = csv[0].split(",");
+    const rows = csv.slice(1, 41).map((line) => Object.fromEntries(line.split(",").map((cell, i) => [header[i], i < 2 ? Number(cell) : cell])));
+    const outcome = await page.evaluate(async (rows) => {
+      const { loadPredictor } = await import("./node_modules/wasm-predict/shell/index.js");
+      const predictor = await loadPredictor("/tests/records/churn/1.0.0/");
+      const records = rows.map(({ churned, ...features }) => features);
+      const single = await Promise.all(records.map(async (r) => (await predictor.predict(r)).label));
+      const batch = (await predictor.predictBatch(records)).labels;
+      const failure = (/** @type {Promise<unknown>} */ p) => p.then(() => "predicted", (e) => `${e.code}: ${e.message}`);
+      const unknownCity = (await predictor.predict({ ...records[0], city: "Atlantis" })).label;
+      const missing = await failure(predictor.predict({ age: 30, income: 1000, city: "Lyon" }));
+      const info = await predictor.info();
+      predictor.close();
+      return { where: predictor.where, single, batch, truth: rows.map((r) => r.churned), unknownCity, missing, inputs: info.inputs.map((i) => `${i.name}:${i.dtype}`) };
+    }, rows);
+    assert.equal(outcome.where, "worker");
+    assert.deepEqual(outcome.inputs, ["age:float32", "income:float32", "city:string", "plan:string"]);
+    assert.deepEqual(outcome.batch, outcome.single, "predictBatch of records agrees with predict");
+    assert.deepEqual(outcome.single, outcome.truth, "the labels onnxruntime gives");
+    assert.ok(["yes", "no"].includes(outcome.unknownCity), "an unknown category is predicted, as the encoder's handle_unknown says");
+    assert.match(outcome.missing, /^INPUT_SHAPE: .*`plan`/);
+  } finally {
+    await context.close();
+    own.server.close();
+  }
+});
+
 test("a page loading the package from another origin, as from a CDN, predicts in a worker", async () => {
   const app = await startServer({ csp: false });
   const cdn = await startServer({ csp: false, cors: true });

@@ -43,6 +43,12 @@ supported!(
     "mlp-qdq-s8",
     "mlp-qdq-u8",
     "mlp-qoperator",
+    "records-imputer-gboost",
+    "records-labelencoder",
+    "records-multicolumn-ridge",
+    "records-onehot-error",
+    "records-onehot-logreg",
+    "records-ordinal-forest",
     "ops-dynamic",
     "ops-float",
     "ops-qdq-s8",
@@ -100,17 +106,53 @@ supported!(
 #[derive(serde::Deserialize)]
 pub struct Case {
     pub task: String,
+    /// The one float input (cases of tables of records have `graph_inputs` instead).
+    #[serde(default)]
     pub input: String,
     pub output: String,
     pub classes: Option<Vec<String>>,
+    #[serde(default)]
     pub features: serde_json::Value,
     pub tolerance: f32,
+    #[serde(default)]
     pub inputs: Vec<Vec<Option<f32>>>,
     pub expected: Vec<Vec<f32>>,
+    /// Records cases (make_records_corpus.py): the graph's named inputs and their features.
+    pub graph_inputs: Option<Vec<GraphInput>>,
+    /// Records cases: one record per row, keyed by feature name.
+    pub records: Option<Vec<serde_json::Map<String, serde_json::Value>>>,
 }
 
-/// A manifest that describes the case's graph; fixtures and holdout are left to this test.
-pub fn manifest_for(case: &Case) -> Manifest {
+/// One named input of a records case.
+#[derive(serde::Deserialize)]
+pub struct GraphInput {
+    pub name: String,
+    pub dtype: String,
+    pub features: Vec<String>,
+}
+
+/// A manifest that describes the case's graph (a string input's categories read from `model`
+/// as `bundle` reads them); fixtures and holdout are left to this test.
+pub fn manifest_for(case: &Case, model: &[u8]) -> Manifest {
+    if let Some(inputs) = &case.graph_inputs {
+        let proto = wasm_predict::onnx::read_proto(model).unwrap();
+        let layouts = wasm_predict::records::layout_from_graph(&proto).unwrap();
+        let specs: Vec<serde_json::Value> = inputs
+            .iter()
+            .map(|i| {
+                let mut spec = json!({"name": i.name, "dtype": i.dtype, "shape": ["N", i.features.len()],
+                                      "features": i.features});
+                if i.dtype == "float32" {
+                    spec["missing"] = json!("nan");
+                }
+                if let Some(layout) = layouts.iter().find(|l| l.name == i.name && !l.categories.is_empty()) {
+                    spec["categories"] = json!(layout.categories);
+                }
+                spec
+            })
+            .collect();
+        return manifest_with_inputs(case, json!(specs));
+    }
     let row: Vec<u64> = match &case.features {
         serde_json::Value::Number(n) => vec![n.as_u64().unwrap()],
         other => serde_json::from_value(other.clone()).unwrap(),
@@ -118,6 +160,12 @@ pub fn manifest_for(case: &Case) -> Manifest {
     let count: u64 = row.iter().product();
     let mut shape = vec![json!("N")];
     shape.extend(row.iter().map(|d| json!(d)));
+    let inputs = json!([{"name": case.input, "dtype": "float32", "shape": shape,
+                         "features": (0..count).map(|i| format!("f{i}")).collect::<Vec<_>>(), "missing": "nan"}]);
+    manifest_with_inputs(case, inputs)
+}
+
+fn manifest_with_inputs(case: &Case, inputs: serde_json::Value) -> Manifest {
     let classification = case.task == "classification";
     let outputs = if classification {
         json!({"probabilities": case.output, "classes": case.classes})
@@ -126,8 +174,7 @@ pub fn manifest_for(case: &Case) -> Manifest {
     };
     serde_json::from_value(json!({
         "format": 1, "name": "corpus", "version": "0.0.0", "sha256": "0".repeat(64), "task": case.task,
-        "inputs": [{"name": case.input, "dtype": "float32", "shape": shape,
-                    "features": (0..count).map(|i| format!("f{i}")).collect::<Vec<_>>(), "missing": "nan"}],
+        "inputs": inputs,
         "outputs": outputs,
         "performance": {"metric": if classification { "accuracy" } else { "r2" }, "minimum": 0.0,
                         "holdout": {"inputs": [], "targets": []}},
@@ -147,19 +194,38 @@ pub enum Outcome {
 /// Runs one case, given its case.json and model.onnx bytes.
 pub fn run_case(case_json: &[u8], model: &[u8]) -> Outcome {
     let case: Case = serde_json::from_slice(case_json).unwrap();
-    let mut predictor = match Predictor::from_model(manifest_for(&case), model) {
+    let mut predictor = match Predictor::from_model(manifest_for(&case, model), model) {
         Ok(p) => p,
         Err(e) => return Outcome::Refused(format!("{} {e}", e.code())),
     };
-    let flat: Vec<f32> = case.inputs.iter().flatten().map(|v| v.unwrap_or(f32::NAN)).collect();
-    let batch = match predictor.predict_batch(&flat, case.inputs.len()) {
+    // Records go in by name; the rows they make are what a batch of rows takes too.
+    let rows: Vec<Vec<f32>> = match &case.records {
+        Some(records) => match records.iter().map(|r| predictor.manifest().encode_record(r)).collect() {
+            Ok(rows) => rows,
+            Err(e) => return Outcome::Mismatch(format!("a record of the case is refused: {e}")),
+        },
+        None => case
+            .inputs
+            .iter()
+            .map(|row| row.iter().map(|v| v.unwrap_or(f32::NAN)).collect())
+            .collect(),
+    };
+    let flat: Vec<f32> = rows.concat();
+    let batch = match predictor.predict_batch(&flat, rows.len()) {
         Ok(b) => b,
         Err(e) => return Outcome::Refused(format!("{} {e}", e.code())),
     };
-    let width = batch.outputs.len() / case.inputs.len();
+    if let Some(records) = &case.records {
+        match predictor.predict_records(records) {
+            Ok(by_name) if by_name.outputs == batch.outputs => {}
+            Ok(_) => return Outcome::Mismatch("records and their rows give different outputs".into()),
+            Err(e) => return Outcome::Refused(format!("{} {e}", e.code())),
+        }
+    }
+    let width = batch.outputs.len() / rows.len();
     // One row on its own gives what it gives in the batch (for a graph that fixes its batch size,
     // the row is padded to it); not under dynamic quantization, whose grid is the whole batch's.
-    let first: Vec<f32> = case.inputs[0].iter().map(|v| v.unwrap_or(f32::NAN)).collect();
+    let first = rows[0].clone();
     let dynamic = model.windows(21).any(|w| w == b"DynamicQuantizeLinear");
     match predictor.predict(&first) {
         _ if dynamic => {}

@@ -23,9 +23,10 @@ export async function app(): Promise<string | null> {
   const fallbacks: Fallback[] = [];
   const client: PredictClient = await createClient({ experiment: config, onFallback: (f) => fallbacks.push(f) });
   const result: PredictionResult = await client.predict(new Float32Array(64));
+  const byName: PredictionResult = await client.predict({ age: 41, city: "Lyon" });
   const arm: string = result.arm;
   const latency: number = result.latencyMs;
-  const top: string | undefined = result.topK[0]?.label;
+  const top: string | undefined = result.topK[0]?.label ?? byName.label ?? undefined;
   client.reportOutcome(result.id, "7");
   const cached = await listCachedModels();
   const bytes: number = cached.reduce((sum, m) => sum + m.bytes, 0);
@@ -43,6 +44,9 @@ export async function oneCall(): Promise<number> {
   const many: BatchPrediction = await predictor.predictBatch([Array(64).fill(0), Array(64).fill(1)]);
   const probabilities: Float32Array = many.outputs;
   const label: string | null = one.label;
+  const byName: Prediction = await predictor.predict({ age: 41, city: "Lyon", plan: null });
+  const records: BatchPrediction = await predictor.predictBatch([{ age: 41, city: "Lyon" }]);
+  console.log(byName.label, records.rows);
   const info = await predictor.info();
   console.log(label, probabilities.length, many.labels?.[0], info.name, predictor.where);
   predictor.close();

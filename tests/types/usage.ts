@@ -27,8 +27,12 @@ export async function usage(manifestText: string, model: Uint8Array): Promise<st
   const batch = predictor.predictBatch(new Float32Array(predictor.featureCount * 2), 2);
   const labels: string[] = batch.labels;
   const indices: Uint32Array = batch.labelIndices;
-  // @ts-expect-error rows is required
-  predictor.predictBatch(new Float32Array(4));
+  // A model that takes records: features by name, one record or an array of them.
+  const names: string[] = predictor.featureNames;
+  const byName = predictor.predict({ age: 41, city: "Lyon", plan: null });
+  const records = predictor.predictBatch([{ age: 41, city: "Lyon" }, { age: 30, city: "Nice" }]);
+  // @ts-expect-error a record's values are numbers, strings or null
+  predictor.predict({ age: [41] });
   // @ts-expect-error info() is a Manifest, not a string
   const wrong: string = predictor.info();
   try {
@@ -37,5 +41,5 @@ export async function usage(manifestText: string, model: Uint8Array): Promise<st
     const code = (error as PredictError).code;
     if (code === "INPUT_SHAPE") return "shape";
   }
-  return `${unsupportedOps} ${task} ${rowsPerCall} ${passed} ${probabilities?.length} ${confidence} ${labels} ${indices} ${wrong}`;
+  return `${names} ${byName.label} ${records.rows} ${unsupportedOps} ${task} ${rowsPerCall} ${passed} ${probabilities?.length} ${confidence} ${labels} ${indices} ${wrong}`;
 }

@@ -8,6 +8,7 @@ import { PredictorRuntime } from "./runtime.js";
 import { Telemetry, safeCall } from "./telemetry.js";
 import { openOutbox } from "./outbox.js";
 import { uuidv7 } from "./uuid.js";
+import { asInput } from "./inputs.js";
 
 /**
  * @typedef {import("./experiment.js").ExperimentConfig} ExperimentConfig
@@ -235,12 +236,13 @@ export class PredictClient {
   /**
    * Predicts one row with the arm this client is served, and logs it. Rejects with the package's
    * PredictError (`code` INPUT_SHAPE, INPUT_NOT_FINITE, ...) when the input is refused.
-   * @param {Float32Array | number[]} features
+   * @param {Float32Array | number[] | import("../../pkg/wasm_predict.js").FeatureRecord} features a
+   *   row, or a record of the features by name for a model that takes records
    * @returns {Promise<PredictionResult>}
    */
   async predict(features) {
     const served = /** @type {ServedModel} */ (this.served);
-    const row = features instanceof Float32Array ? features : Float32Array.from(features);
+    const row = asInput(features);
     this.expose(served);
     const start = performance.now();
     let raw;
@@ -302,14 +304,14 @@ export class PredictClient {
    * @private
    * @param {PredictionResult} result
    * @param {import("./predictor-host.js").RawPrediction} raw
-   * @param {Float32Array} row
+   * @param {import("./predictor-host.js").Input} row
    * @param {ServedModel} model
    * @param {boolean} shadow
    */
   log(result, raw, row, model, shadow) {
     safeCall(() => {
       const telemetry = this.config.telemetry;
-      const inputs = telemetry.includeInputs ? { inputs: Array.from(row) } : {};
+      const inputs = telemetry.includeInputs ? { inputs: row instanceof Float32Array ? Array.from(row) : { ...row } } : {};
       const output = raw.value !== null && raw.label === null ? { value: raw.value } : { label: raw.label, confidence: raw.confidence, topK: result.topK };
       const review = raw.confidence !== null && telemetry.reviewBelowConfidence !== undefined && raw.confidence < telemetry.reviewBelowConfidence;
       this.telemetry.track({
@@ -372,7 +374,7 @@ export class PredictClient {
   /**
    * @private
    * @param {ServedModel} shadow
-   * @param {Float32Array} row
+   * @param {import("./predictor-host.js").Input} row
    */
   runShadow(shadow, row) {
     const start = performance.now();
@@ -455,3 +457,4 @@ export async function createClient(options) {
   await client.start();
   return client;
 }
+

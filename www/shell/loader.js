@@ -3,6 +3,7 @@
 // through the same `loadInto`.
 import { loadBundle, bundleAt } from "./bundle-cache.js";
 import { PredictorRuntime } from "./runtime.js";
+import { asInput } from "./inputs.js";
 
 /**
  * @typedef {import("./bundle-cache.js").BundleRef} BundleRef
@@ -70,24 +71,28 @@ export class LoadedPredictor {
   }
 
   /**
-   * Predicts one row. Rejects with the package's PredictError (`code` INPUT_SHAPE,
-   * INPUT_NOT_FINITE, ...) when the input is refused.
-   * @param {Float32Array | number[]} features
+   * Predicts one row, or one record of the features by name (`{age: 41, city: "Lyon"}`) for a
+   * model that takes records. Rejects with the package's PredictError (`code` INPUT_SHAPE,
+   * INPUT_DTYPE, INPUT_NOT_FINITE, ...) when the input is refused.
+   * @param {Float32Array | number[] | import("../../pkg/wasm_predict.js").FeatureRecord} features
    * @returns {Promise<Prediction>}
    */
   predict(features) {
-    const row = features instanceof Float32Array ? features : Float32Array.from(features);
-    return this.call({ op: "predict", slot: SLOT, features: row });
+    return this.call({ op: "predict", slot: SLOT, features: asInput(features) });
   }
 
   /**
    * Predicts a batch: rows given one after the other in one Float32Array (`featureCount` values
-   * each), or as an array of rows. The rows are copied and the copy is moved, not cloned, to the
-   * worker.
-   * @param {Float32Array | ArrayLike<number>[]} rows
+   * each), or as an array of rows, or an array of records. Rows are copied and the copy is
+   * moved, not cloned, to the worker.
+   * @param {Float32Array | ArrayLike<number>[] | import("../../pkg/wasm_predict.js").FeatureRecord[]} rows
    * @returns {Promise<BatchPrediction>}
    */
   async predictBatch(rows) {
+    if (Array.isArray(rows) && rows.length > 0 && rows.every((r) => r !== null && typeof r === "object" && !Array.isArray(r) && !ArrayBuffer.isView(r))) {
+      const records = /** @type {import("../../pkg/wasm_predict.js").FeatureRecord[]} */ (rows);
+      return this.call({ op: "predictBatch", slot: SLOT, features: records, rows: records.length });
+    }
     const width = this.model.featureCount;
     /** @type {Float32Array} */
     let flat;
@@ -97,7 +102,7 @@ export class LoadedPredictor {
       flat = new Float32Array(rows.length * width);
       rows.forEach((row, i) => {
         if (row.length !== width) throw Object.assign(new Error(`row ${i} has ${row.length} values, the model takes ${width}`), { code: "INPUT_SHAPE" });
-        flat.set(row, i * width);
+        flat.set(/** @type {ArrayLike<number>} */ (row), i * width);
       });
     }
     const count = width > 0 ? Math.floor(flat.length / width) : 0;

@@ -23,9 +23,12 @@ export function initOnce() {
  *   | {op: "verify", slot: string}
  *   | {op: "info", slot: string}
  *   | {op: "warmup", slot: string, runs: number}
- *   | {op: "predict", slot: string, features: Float32Array}
- *   | {op: "predictBatch", slot: string, features: Float32Array, rows: number}
+ *   | {op: "predict", slot: string, features: Input}
+ *   | {op: "predictBatch", slot: string, features: Float32Array | FeatureRecord[], rows: number}
  *   | {op: "unload", slot: string}} HostRequest
+ *
+ * @typedef {import("../../pkg/wasm_predict.js").FeatureRecord} FeatureRecord
+ * @typedef {Float32Array | FeatureRecord} Input one row, or a record of the features by name
  *
  * @typedef {object} LoadedModel
  * @property {string} name
@@ -127,7 +130,7 @@ export class PredictorHost {
 
   /**
    * @param {string} slot
-   * @param {Float32Array} features
+   * @param {Input} features
    * @returns {RawPrediction}
    */
   predict(slot, features) {
@@ -152,7 +155,7 @@ export class PredictorHost {
 
   /**
    * @param {string} slot
-   * @param {Float32Array} features `rows` rows, one after the other
+   * @param {Float32Array | FeatureRecord[]} features `rows` rows, one after the other, or records
    * @param {number} rows
    * @returns {RawBatchPrediction}
    */

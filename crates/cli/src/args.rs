@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use wasm_predict_manifest::{Task, TimeWindow};
+use wasm_predict_manifest::{Manifest, Task, TimeWindow};
 use wasm_predict_modelops::backtest::Window;
 use wasm_predict_modelops::dataset::{read_table, Columns};
 
@@ -46,9 +46,9 @@ pub struct History {
 }
 
 impl History {
-    /// Reads the history as a dataset of `task`.
-    pub fn dataset(&self, task: Task) -> Result<wasm_predict_modelops::dataset::Dataset> {
-        read_table(&self.data)?.dataset(&self.columns.columns(Some(&self.time_column)), task)
+    /// Reads the history as inputs of the model `manifest` describes.
+    pub fn dataset(&self, manifest: &Manifest) -> Result<wasm_predict_modelops::dataset::Dataset> {
+        read_table(&self.data)?.dataset_for(&self.columns.columns(Some(&self.time_column)), manifest)
     }
 }
 

@@ -8,18 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use support::{repo, BINARY};
-
-/// Runs the CLI from the repository root: (exit code, stdout, stderr).
-fn cli(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(BINARY).args(args).current_dir(repo()).output().unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (
-        output.status.code().unwrap(),
-        text(&output.stdout),
-        text(&output.stderr),
-    )
-}
+use support::{cli, repo};
 
 fn json(args: &[&str]) -> Value {
     let (code, out, err) = cli(args);

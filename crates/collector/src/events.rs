@@ -136,9 +136,9 @@ pub struct Fields {
     /// Marked for review (low confidence).
     #[serde(default)]
     pub review: Option<bool>,
-    /// Raw inputs, only with the user's consent; `null` is a missing value (NaN in the page).
+    /// Raw inputs, only with the user's consent: the row, or the record predicted from.
     #[serde(default)]
-    pub inputs: Option<Vec<Option<f64>>>,
+    pub inputs: Option<Inputs>,
     /// Experiment mode (exposure).
     #[serde(default)]
     pub mode: Option<String>,
@@ -389,6 +389,16 @@ fn check_fields(kind: EventKind, f: &Fields) -> Result<(), String> {
                 inputs.len()
             ));
         }
+        if let Inputs::Record(record) = inputs {
+            for (key, value) in record {
+                bounded_text("a key of inputs", key, MAX_NAME)?;
+                match value {
+                    Value::Null | Value::Number(_) => {}
+                    Value::String(s) => bounded_text(&format!("inputs.{key}"), s, MAX_TEXT)?,
+                    _ => return Err(format!("inputs.{key} must be a number, a string or null")),
+                }
+            }
+        }
     }
     if let Some(id) = &f.prediction_id {
         uuid::Uuid::try_parse(id).map_err(|_| format!("predictionId `{id}` is not a UUID"))?;
@@ -481,4 +491,88 @@ fn check_output(output: &Output) -> Result<(), String> {
         return Err("output needs a label or a value".into());
     }
     Ok(())
+}
+
+/// The raw inputs of a prediction: the row of values in input order (`null` is a missing value,
+/// NaN in the page), or the record of the features by name it was predicted from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Inputs {
+    /// The row's values.
+    Row(Vec<Option<f64>>),
+    /// The features by name: numbers, strings (categories) or null.
+    Record(Map<String, Value>),
+}
+
+impl<'de> Deserialize<'de> for Inputs {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match Value::deserialize(deserializer)? {
+            Value::Object(record) => Ok(Inputs::Record(record)),
+            Value::Array(row) => row
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Value::Null => Ok(None),
+                    Value::Number(n) => Ok(n.as_f64()),
+                    other => Err(D::Error::custom(format!(
+                        "invalid type: inputs[{i}] is {other}, a row holds numbers and nulls"
+                    ))),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Inputs::Row),
+            other => Err(D::Error::custom(format!(
+                "invalid type: inputs is {other}; it is a row (an array of numbers and nulls) or a record (an object of features by name)"
+            ))),
+        }
+    }
+}
+
+impl Inputs {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            Inputs::Row(row) => row.len(),
+            Inputs::Record(record) => record.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Column names and cells as text, for a table: `input_0`... for a row, the names for a record.
+    pub fn cells(&self) -> Vec<(String, String)> {
+        match self {
+            Inputs::Row(row) => row
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (format!("input_{i}"), v.map(|v| v.to_string()).unwrap_or_default()))
+                .collect(),
+            Inputs::Record(record) => record
+                .iter()
+                .map(|(k, v)| {
+                    let text = match v {
+                        Value::String(s) => s.clone(),
+                        Value::Null => String::new(),
+                        other => other.to_string(),
+                    };
+                    (k.clone(), text)
+                })
+                .collect(),
+        }
+    }
+
+    /// The row of the model `manifest` describes (`None` where a value is missing): a row of its
+    /// width as it is, a record encoded by name; `None` when the inputs do not fit the model.
+    pub fn row_for(&self, manifest: &wasm_predict_manifest::Manifest) -> Option<Vec<Option<f64>>> {
+        match self {
+            Inputs::Row(row) => (row.len() == manifest.feature_count()).then(|| row.clone()),
+            Inputs::Record(record) => manifest
+                .encode_record(record)
+                .ok()
+                .map(|row| row.into_iter().map(|v| (!v.is_nan()).then_some(f64::from(v))).collect()),
+        }
+    }
 }

@@ -21,6 +21,19 @@ pub fn bin_of(edges: &[f64], x: f64) -> usize {
     edges.partition_point(|&edge| edge < x)
 }
 
+/// Bins of a string category feature, whose row values are category indices: edges halfway
+/// between them, so that the first bin counts unknown categories (-1) and bin `k + 1` category `k`.
+pub fn category_histogram(codes: &[f64], categories: usize) -> (Vec<f64>, Vec<u64>) {
+    let edges: Vec<f64> = (0..categories).map(|k| k as f64 - 0.5).collect();
+    let mut counts = vec![0; edges.len() + 1];
+    for v in codes.iter().filter(|v| v.is_finite()) {
+        if let Some(count) = counts.get_mut(bin_of(&edges, *v)) {
+            *count += 1;
+        }
+    }
+    (edges, counts)
+}
+
 /// Quantile-bin edges (deduplicated deciles, rounded to [`crate::STORED_DIGITS`] significant
 /// digits) and counts of the finite `values`: bins are (-inf, e0], (e0, e1], ..., (e_last, +inf).
 pub fn quantile_histogram(values: &[f64]) -> (Vec<f64>, Vec<u64>) {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod assignment;
 pub mod histogram;
+pub mod record;
 
 /// A manifest that is not valid JSON or breaks the manifest schema; the message names the field.
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
@@ -64,7 +65,8 @@ pub struct Manifest {
     pub sha256: String,
     /// What the model predicts.
     pub task: Task,
-    /// The graph's input: exactly one float32 tensor `[N, features]` in this format.
+    /// The graph's inputs: one float32 tensor (`[N, features]` or an image), or several named
+    /// `[N, k]` tensors of float32, int64 or string values, whose features make one row in order.
     pub inputs: Vec<InputSpec>,
     /// Which graph outputs carry the prediction.
     pub outputs: OutputSpec,
@@ -92,8 +94,12 @@ pub enum Task {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Dtype {
-    /// 32-bit float, the only input type of this format.
+    /// 32-bit float.
     Float32,
+    /// 64-bit integer (a row holds it as a float: exact up to 2^24).
+    Int64,
+    /// String categories (a row holds a category's index in the input's `categories`).
+    String,
 }
 
 /// One dimension of a shape: a symbol (the batch) or a fixed size.
@@ -122,6 +128,9 @@ pub struct InputSpec {
     /// What a NaN input means: refused (the default), or a missing value the model imputes.
     #[serde(default, skip_serializing_if = "Missing::is_refuse")]
     pub missing: Missing,
+    /// A string input: the categories its encoders know, in the order of the indices a row holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<String>>,
 }
 
 /// The policy for NaN inputs.
@@ -358,23 +367,26 @@ impl Manifest {
         Ok(manifest)
     }
 
-    /// The single input of the model.
+    /// The first input of the model (the only one, unless it takes records).
     pub fn input(&self) -> &InputSpec {
         &self.inputs[0]
     }
 
     /// Whether the model takes missing values (NaN) as input (`"missing": "nan"`).
     pub fn takes_missing(&self) -> bool {
-        self.inputs.first().is_some_and(|i| i.missing == Missing::Nan)
+        self.inputs.iter().any(|i| i.missing == Missing::Nan)
     }
 
-    /// Number of features per row.
+    /// Number of features per row, across the inputs.
     pub fn feature_count(&self) -> usize {
-        self.input().features.len()
+        self.inputs.iter().map(|i| i.features.len()).sum()
     }
 
-    /// The shape of one row, without the batch dimension.
+    /// The shape of one row, without the batch dimension (`[features]` for several inputs).
     pub fn row_shape(&self) -> Vec<usize> {
+        if self.inputs.len() > 1 {
+            return vec![self.feature_count()];
+        }
         self.input()
             .shape
             .iter()
@@ -425,35 +437,111 @@ impl Manifest {
         if self.sha256.len() != 64 || !self.sha256.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')) {
             return invalid(format!("sha256 {:?} must be 64 lowercase hex digits", self.sha256));
         }
-        if self.inputs.len() != 1 {
+        if self.inputs.is_empty() {
+            return invalid("inputs is empty: a model takes at least one input".into());
+        }
+        for (i, input) in self.inputs.iter().enumerate() {
+            self.check_input(i, input)?;
+        }
+        let names = self.feature_names();
+        if let Some(dup) = names
+            .iter()
+            .enumerate()
+            .find_map(|(i, n)| names[..i].contains(n).then_some(n))
+        {
             return invalid(format!(
-                "inputs has {} entries; this format takes exactly one",
-                self.inputs.len()
+                "feature {dup:?} appears twice: records name features, so each name is used once"
             ));
         }
-        let input = self.input();
-        let features = input.features.len();
-        if features == 0 {
-            return invalid("inputs[0].features is empty".into());
-        }
-        let row_is_fixed =
-            input.shape.len() >= 2 && input.shape[1..].iter().all(|d| matches!(d, Dim::Fixed(n) if *n > 0));
-        let batch_is_symbolic = matches!(input.shape.first(), Some(Dim::Symbol(s)) if !s.is_empty());
-        let row_size = input.shape[1..].iter().try_fold(1u64, |acc, d| match d {
-            Dim::Fixed(n) => acc.checked_mul(*n),
-            Dim::Symbol(_) => None,
-        });
-        if !(row_is_fixed && batch_is_symbolic && row_size == Some(features as u64)) {
-            return invalid(format!(
-                "inputs[0].shape must be a symbolic batch then fixed sizes that multiply to the {features} features, \
-                 such as [\"N\", {features}], got {:?}",
-                input.shape
-            ));
-        }
+        let features = names.len();
         self.check_outputs()?;
         self.check_performance(features)?;
         self.check_fixtures(features)?;
         self.check_reference(features)
+    }
+
+    fn check_input(&self, i: usize, input: &InputSpec) -> Result<()> {
+        let invalid = |msg: String| Err(ManifestError(msg));
+        let features = input.features.len();
+        if features == 0 {
+            return invalid(format!("inputs[{i}].features is empty"));
+        }
+        let row_is_fixed =
+            input.shape.len() >= 2 && input.shape[1..].iter().all(|d| matches!(d, Dim::Fixed(n) if *n > 0));
+        let batch_is_symbolic = matches!(input.shape.first(), Some(Dim::Symbol(s)) if !s.is_empty());
+        let row_size = input
+            .shape
+            .get(1..)
+            .unwrap_or_default()
+            .iter()
+            .try_fold(1u64, |acc, d| match d {
+                Dim::Fixed(n) => acc.checked_mul(*n),
+                Dim::Symbol(_) => None,
+            });
+        if !(row_is_fixed && batch_is_symbolic && row_size == Some(features as u64)) {
+            return invalid(format!(
+                "inputs[{i}].shape must be a symbolic batch then fixed sizes that multiply to the {features} features, \
+                 such as [\"N\", {features}], got {:?}",
+                input.shape
+            ));
+        }
+        if self.takes_records() && input.shape.len() != 2 {
+            return invalid(format!(
+                "inputs[{i}].shape is {:?}: a model with several inputs, or with int64 or string inputs, takes \
+                 tables, [\"N\", features] for each input",
+                input.shape
+            ));
+        }
+        if input.dtype != Dtype::Float32 && input.missing == Missing::Nan {
+            return invalid(format!(
+                "inputs[{i}] is {:?}: only float32 inputs take \"missing\": \"nan\" (a missing string is an unknown category)",
+                input.dtype
+            ));
+        }
+        match (&input.dtype, &input.categories) {
+            (Dtype::String, Some(categories)) => {
+                if categories.is_empty() {
+                    return invalid(format!("inputs[{i}].categories is empty"));
+                }
+                if let Some(dup) = categories
+                    .iter()
+                    .enumerate()
+                    .find_map(|(j, c)| categories[..j].contains(c).then_some(c))
+                {
+                    return invalid(format!("inputs[{i}].categories lists {dup:?} twice"));
+                }
+            }
+            (Dtype::String, None) => {
+                return invalid(format!(
+                    "inputs[{i}] is a string input without categories: list the categories its encoders know"
+                ))
+            }
+            (_, Some(_)) => return invalid(format!("inputs[{i}] has categories but is not a string input")),
+            (_, None) => {}
+        }
+        Ok(())
+    }
+
+    fn check_rows<'a>(&self, field: &str, rows: impl Iterator<Item = &'a Vec<f32>>, features: usize) -> Result<()> {
+        let names = self.feature_names();
+        let kinds = self.feature_kinds();
+        for (i, row) in rows.enumerate() {
+            if row.len() != features {
+                return Err(ManifestError(format!(
+                    "{field}[{i}] has {} values for {features} features",
+                    row.len()
+                )));
+            }
+            if let Some((j, why)) = row
+                .iter()
+                .zip(&kinds)
+                .enumerate()
+                .find_map(|(j, (v, kind))| kind.refuse(*v).map(|why| (j, why)))
+            {
+                return Err(ManifestError(format!("{field}[{i}][{j}] (`{}`) {why}", names[j])));
+            }
+        }
+        Ok(())
     }
 
     fn check_outputs(&self) -> Result<()> {
@@ -515,12 +603,7 @@ impl Manifest {
                 h.targets.len()
             ));
         }
-        check_rows(
-            "performance.holdout.inputs",
-            h.inputs.iter(),
-            features,
-            self.takes_missing(),
-        )?;
+        self.check_rows("performance.holdout.inputs", h.inputs.iter(), features)?;
         for (i, t) in h.targets.iter().enumerate() {
             let ok = match (self.task, t) {
                 (Task::Classification, Target::Label(l)) => self.classes().contains(l),
@@ -545,12 +628,7 @@ impl Manifest {
         if f.cases.is_empty() {
             return invalid("fixtures.cases is empty: a bundle carries at least one regression fixture".into());
         }
-        check_rows(
-            "fixtures.cases[].input",
-            f.cases.iter().map(|c| &c.input),
-            features,
-            self.takes_missing(),
-        )?;
+        self.check_rows("fixtures.cases[].input", f.cases.iter().map(|c| &c.input), features)?;
         for (i, case) in f.cases.iter().enumerate() {
             let e = &case.expected;
             let ok = match self.task {
@@ -586,8 +664,8 @@ impl Manifest {
                 r.features.len()
             )));
         }
-        for (i, (h, name)) in r.features.iter().zip(&self.input().features).enumerate() {
-            if &h.name != name {
+        for (i, (h, name)) in r.features.iter().zip(self.feature_names()).enumerate() {
+            if h.name != name {
                 return Err(ManifestError(format!(
                     "reference.features[{i}] is named {:?}, the input feature is {name:?}",
                     h.name
@@ -603,36 +681,6 @@ impl Manifest {
         }
         Ok(())
     }
-}
-
-fn check_rows<'a>(
-    field: &str,
-    rows: impl Iterator<Item = &'a Vec<f32>>,
-    features: usize,
-    missing_allowed: bool,
-) -> Result<()> {
-    for (i, row) in rows.enumerate() {
-        if row.len() != features {
-            return Err(ManifestError(format!(
-                "{field}[{i}] has {} values for {features} features",
-                row.len()
-            )));
-        }
-        if let Some(j) = row
-            .iter()
-            .position(|v| !(v.is_finite() || (missing_allowed && v.is_nan())))
-        {
-            return Err(ManifestError(format!(
-                "{field}[{i}][{j}] is {}",
-                if row[j].is_nan() {
-                    "missing (null), but the input's \"missing\" is not \"nan\""
-                } else {
-                    "not a finite number"
-                }
-            )));
-        }
-    }
-    Ok(())
 }
 
 fn check_histogram(field: &str, edges: &[f64], counts: &[u64]) -> Result<()> {

@@ -170,7 +170,7 @@ pub fn backtest(
     if a.task != b.task {
         bail!("{} and {} do not predict the same kind of thing", a.id(), b.id());
     }
-    data.check_features(&a.input().features)?;
+    data.check_width(a.feature_count())?;
     let Some(times) = &data.times else {
         bail!("{}: a backtest needs a time column (--time-column)", data.source)
     };

@@ -15,10 +15,12 @@ use wasm_predict_manifest::{
     OutputSpec, Performance, PredictionReference, Provenance, Reference, Target, Task, TrainingData, MANIFEST_FORMAT,
 };
 
-use super::dataset::{Columns, Dataset};
+use super::dataset::{Columns, Dataset, RowSchema};
 use super::evaluate::{self, metric_of};
 use super::graph;
-use wasm_predict_manifest::histogram::quantile_histogram;
+use wasm_predict::records::InputLayout;
+use wasm_predict_manifest::histogram::{category_histogram, quantile_histogram};
+use wasm_predict_manifest::record::FeatureKind;
 
 /// What to bundle.
 #[derive(Debug, Clone)]
@@ -244,6 +246,64 @@ pub fn model_from_bytes(bytes: Vec<u8>, label: &str, task: Option<Task>) -> Resu
     })
 }
 
+/// The features of a model that takes records, as a data file names them by default: an input
+/// of one column by the input's name, a wider one `name_0`, `name_1`...
+fn row_schema(layouts: &[InputLayout]) -> RowSchema<'_> {
+    let mut names = Vec::new();
+    let mut kinds = Vec::new();
+    for layout in layouts {
+        for j in 0..layout.width {
+            names.push(if layout.width == 1 {
+                layout.name.clone()
+            } else {
+                format!("{}_{j}", layout.name)
+            });
+            kinds.push(match layout.dtype {
+                Dtype::Float32 => FeatureKind::Number { missing: true },
+                Dtype::Int64 => FeatureKind::Integer,
+                Dtype::String => FeatureKind::Category(&layout.categories),
+            });
+        }
+    }
+    RowSchema { names, kinds }
+}
+
+/// The manifest's inputs of a model that takes records: the graph's, named by the data's features.
+fn record_inputs(layouts: &[InputLayout], features: &[String], missing: Missing) -> Vec<InputSpec> {
+    let mut offset = 0;
+    layouts
+        .iter()
+        .map(|layout| {
+            let names = features.get(offset..offset + layout.width).unwrap_or_default().to_vec();
+            offset += layout.width;
+            InputSpec {
+                name: layout.name.clone(),
+                dtype: layout.dtype,
+                shape: vec![Dim::Symbol("N".into()), Dim::Fixed(layout.width as u64)],
+                features: names,
+                missing: if layout.dtype == Dtype::Float32 {
+                    missing
+                } else {
+                    Missing::Refuse
+                },
+                categories: (layout.dtype == Dtype::String).then(|| layout.categories.clone()),
+            }
+        })
+        .collect()
+}
+
+/// The number of categories of feature `f`, when it is a string category.
+fn categories_of(model: &ModelDraft, f: usize) -> Option<usize> {
+    let mut offset = 0;
+    for layout in model.interface.records.as_deref().unwrap_or_default() {
+        if (offset..offset + layout.width).contains(&f) {
+            return (layout.dtype == Dtype::String).then_some(layout.categories.len());
+        }
+        offset += layout.width;
+    }
+    None
+}
+
 /// A manifest for `model` with `data` as its holdout; fixtures, requirement and prediction
 /// statistics still empty (they need the model to run).
 pub fn draft_manifest(model: &ModelDraft, name: &str, version: &str, data: &Dataset) -> Result<Manifest> {
@@ -274,15 +334,19 @@ pub fn draft_manifest(model: &ModelDraft, name: &str, version: &str, data: &Data
         version: version.to_string(),
         sha256: wasm_predict::onnx::sha256_hex(&model.bytes),
         task: model.task,
-        inputs: vec![InputSpec {
-            name: model.interface.input.clone(),
-            dtype: Dtype::Float32,
-            shape: std::iter::once(Dim::Symbol("N".into()))
-                .chain(model.interface.row_shape.iter().map(|&d| Dim::Fixed(d)))
-                .collect(),
-            features: data.features.clone(),
-            missing,
-        }],
+        inputs: match &model.interface.records {
+            Some(layouts) => record_inputs(layouts, &data.features, missing),
+            None => vec![InputSpec {
+                name: model.interface.input.clone(),
+                dtype: Dtype::Float32,
+                shape: std::iter::once(Dim::Symbol("N".into()))
+                    .chain(model.interface.row_shape.iter().map(|&d| Dim::Fixed(d)))
+                    .collect(),
+                features: data.features.clone(),
+                missing,
+                categories: None,
+            }],
+        },
         outputs,
         performance: Performance {
             metric: metric_of(model.task),
@@ -305,7 +369,10 @@ pub fn draft_manifest(model: &ModelDraft, name: &str, version: &str, data: &Data
                 .enumerate()
                 .map(|(f, name)| {
                     let values: Vec<f64> = data.inputs.iter().map(|r| f64::from(r[f])).collect();
-                    let (edges, counts) = quantile_histogram(&values);
+                    let (edges, counts) = match categories_of(model, f) {
+                        Some(categories) => category_histogram(&values, categories),
+                        None => quantile_histogram(&values),
+                    };
                     FeatureHistogram {
                         name: name.clone(),
                         edges,
@@ -337,7 +404,11 @@ pub fn draft_manifest(model: &ModelDraft, name: &str, version: &str, data: &Data
 pub fn make_bundle(request: &BundleRequest) -> Result<BundleSummary> {
     let model = read_model(&request.model, request.task)?;
     let (task, bytes) = (model.task, &model.bytes);
-    let data = super::dataset::read_table(&request.data)?.dataset(&request.columns, task)?;
+    let table = super::dataset::read_table(&request.data)?;
+    let data = match &model.interface.records {
+        Some(layouts) => table.dataset_with(&request.columns, task, Some(&row_schema(layouts)))?,
+        None => table.dataset(&request.columns, task)?,
+    };
     let mut manifest = draft_manifest(&model, &request.name, &request.version, &data)?;
     manifest.fixtures.tolerance = request.tolerance;
     manifest.provenance = Provenance {

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use wasm_predict_manifest::{Target, Task};
+use wasm_predict_manifest::record::{FeatureKind, UNKNOWN_CATEGORY};
+use wasm_predict_manifest::{Manifest, Target, Task};
 
 /// A table of text cells, as read from the file.
 #[derive(Debug, Clone)]
@@ -177,13 +178,31 @@ impl Table {
         })
     }
 
-    /// The rows as model inputs, with targets for `task` and times, per `columns`.
+    /// The rows as model inputs, with targets for `task` and times, per `columns`; every feature
+    /// a number.
     pub fn dataset(&self, columns: &Columns, task: Task) -> Result<Dataset> {
+        self.dataset_with(columns, task, None)
+    }
+
+    /// The rows as inputs of the model `manifest` describes: for a model that takes records, the
+    /// feature columns by name (unless `columns` names them), integers and string categories
+    /// read as the row holds them.
+    pub fn dataset_for(&self, columns: &Columns, manifest: &Manifest) -> Result<Dataset> {
+        let schema = manifest.takes_records().then(|| RowSchema {
+            names: manifest.feature_names().into_iter().map(str::to_string).collect(),
+            kinds: manifest.feature_kinds(),
+        });
+        self.dataset_with(columns, manifest.task, schema.as_ref())
+    }
+
+    /// [`Table::dataset`] with the features' names and kinds, when they are not all numbers.
+    pub fn dataset_with(&self, columns: &Columns, task: Task, schema: Option<&RowSchema<'_>>) -> Result<Dataset> {
         let target = columns.target.as_deref().map(|t| self.index(t, "target")).transpose()?;
         let time = columns.time.as_deref().map(|t| self.index(t, "time")).transpose()?;
-        let features: Vec<String> = match &columns.features {
-            Some(names) => names.clone(),
-            None => self
+        let features: Vec<String> = match (&columns.features, schema) {
+            (Some(names), _) => names.clone(),
+            (None, Some(schema)) => schema.names.clone(),
+            (None, None) => self
                 .columns
                 .iter()
                 .enumerate()
@@ -205,8 +224,26 @@ impl Table {
             let line = r + 2;
             let values = feature_index
                 .iter()
-                .map(|&c| {
+                .enumerate()
+                .map(|(f, &c)| {
                     let cell = &row[c];
+                    let kind = schema.and_then(|s| s.kinds.get(f));
+                    if let Some(FeatureKind::Category(categories)) = kind {
+                        return Ok(categories
+                            .iter()
+                            .position(|k| k == cell)
+                            .map_or(UNKNOWN_CATEGORY, |i| i as f32));
+                    }
+                    if let (Some(kind @ FeatureKind::Integer), Ok(v)) = (kind, cell.parse::<f32>()) {
+                        return match kind.refuse(v) {
+                            None => Ok(v),
+                            Some(why) => Err(anyhow!(
+                                "{} line {line}, column `{}`: `{cell}` {why}",
+                                self.source,
+                                self.columns[c]
+                            )),
+                        };
+                    }
                     match cell.parse::<f32>() {
                         Ok(v) if v.is_finite() => Ok(v),
                         _ if is_missing(cell) => Ok(f32::NAN),
@@ -254,6 +291,15 @@ impl Table {
     }
 }
 
+/// The names and kinds of a model's features, for reading their cells.
+#[derive(Debug, Clone)]
+pub struct RowSchema<'a> {
+    /// Feature names, in row order.
+    pub names: Vec<String>,
+    /// Their kinds.
+    pub kinds: Vec<FeatureKind<'a>>,
+}
+
 impl Dataset {
     /// The first missing value (row, feature name), if any.
     pub fn first_missing(&self) -> Option<(usize, &str)> {
@@ -262,11 +308,6 @@ impl Dataset {
                 .position(|v| v.is_nan())
                 .map(|f| (r, self.features.get(f).map_or("", String::as_str)))
         })
-    }
-
-    /// Checks that the data has as many features as the model's manifest names.
-    pub fn check_features(&self, expected: &[String]) -> Result<()> {
-        self.check_width(expected.len())
     }
 
     /// Checks that the data has `count` feature columns, the number a model takes.

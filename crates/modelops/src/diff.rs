@@ -88,7 +88,7 @@ pub fn diff(
             b.feature_count()
         );
     }
-    data.check_features(&a.input().features)?;
+    data.check_width(a.feature_count())?;
     let (x, y) = (evaluate::run(old, &data.inputs)?, evaluate::run(new, &data.inputs)?);
     let comparable = x.width == y.width;
     let row_diff = |r: usize| -> f32 {

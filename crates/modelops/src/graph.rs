@@ -239,8 +239,10 @@ pub fn declared_classes(model: &ModelProto) -> Option<Vec<String>> {
 /// The graph's interface as a draft manifest needs it.
 #[derive(Debug, Clone)]
 pub struct Interface {
-    /// The one input's name.
+    /// The one input's name (the first, for a model that takes records).
     pub input: String,
+    /// A model that takes records: its inputs as a row holds them.
+    pub records: Option<Vec<wasm_predict::records::InputLayout>>,
     /// Its shape after the batch dimension.
     pub row_shape: Vec<u64>,
     /// Graph outputs.
@@ -271,6 +273,15 @@ pub fn interface(model: &ModelProto) -> Result<Interface> {
         .filter(|i| !initializers.contains(i.name.as_str()))
         .map(tensor_info)
         .collect();
+    if wasm_predict::records::takes_records(model) {
+        let layouts = wasm_predict::records::layout_from_graph(model).map_err(|e| anyhow!("{e}"))?;
+        return Ok(Interface {
+            input: layouts.first().map(|l| l.name.clone()).unwrap_or_default(),
+            row_shape: vec![layouts.iter().map(|l| l.width as u64).sum()],
+            records: Some(layouts),
+            outputs: graph.output.iter().map(tensor_info).collect(),
+        });
+    }
     let [input] = inputs.as_slice() else {
         bail!(
             "the model has {} inputs; a bundle takes models with exactly one float input [N, features]",
@@ -304,6 +315,7 @@ pub fn interface(model: &ModelProto) -> Result<Interface> {
         .collect::<Result<Vec<_>>>()?;
     Ok(Interface {
         input: input.name.clone(),
+        records: None,
         row_shape,
         outputs: graph.output.iter().map(tensor_info).collect(),
     })

@@ -44,7 +44,7 @@ pub fn exec(args: Args) -> Result<ExitCode> {
         json,
     } = args;
     let (mut a, mut b) = (verify::load(&champion)?, verify::load(&challenger)?);
-    let dataset = history.dataset(a.manifest().task)?;
+    let dataset = history.dataset(a.manifest())?;
     let report = with_spinner("backtesting", || {
         backtest::backtest(&mut a, &mut b, &dataset, history.window)
     })?;

@@ -58,13 +58,12 @@ pub fn exec(args: Args) -> Result<ExitCode> {
         json,
     } = args;
     let (mut a, mut b) = (verify::load(&old)?, verify::load(&new)?);
-    let task = a.manifest().task;
     let columns = Columns {
         target,
         time: time_column,
         features,
     };
-    let dataset = read_table(&data)?.dataset(&columns, task)?;
+    let dataset = read_table(&data)?.dataset_for(&columns, a.manifest())?;
     let report = diff::diff(
         &mut a,
         &mut b,

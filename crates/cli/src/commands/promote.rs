@@ -59,8 +59,7 @@ pub fn exec(args: Args) -> Result<ExitCode> {
         experiment_out,
         json,
     } = args;
-    let task = verify::load(&over)?.manifest().task;
-    let dataset = history.dataset(task)?;
+    let dataset = history.dataset(verify::load(&over)?.manifest())?;
     let request = PromoteRequest {
         challenger,
         champion: over,

@@ -14,6 +14,17 @@ pub use events::*;
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_wasm-predict");
 
+/// Runs the CLI from the repository root: (exit code, stdout, stderr).
+pub fn cli(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(BINARY).args(args).current_dir(repo()).output().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (
+        output.status.code().unwrap(),
+        text(&output.stdout),
+        text(&output.stderr),
+    )
+}
+
 /// A running collector; killed on drop.
 pub struct Collector {
     pub child: Child,

@@ -93,9 +93,10 @@ pub fn drift_report(manifest: &Manifest, events: &[Event], threshold: f64) -> Dr
         })
         .collect();
     let width = manifest.feature_count();
-    let rows: Vec<&Vec<Option<f64>>> = mine
+    let rows: Vec<Vec<Option<f64>>> = mine
         .iter()
         .filter_map(|e| e.fields.inputs.as_ref())
+        .filter_map(|inputs| inputs.row_for(manifest))
         .filter(|row| row.len() == width)
         .collect();
     let reference = &manifest.reference;
@@ -178,6 +179,19 @@ mod tests {
     use super::drift_report;
     use crate::events::validate_batch;
 
+    /// A prediction event of `manifest`'s model, its id ending in `suffix` (two digits).
+    fn prediction(manifest: &Manifest, suffix: &str, label: &str, inputs: Value) -> Value {
+        json!({
+            "id": format!("0190f0f0-0000-7000-8000-0000000000{suffix}"), "kind": "prediction",
+            "time": "2026-12-01T00:00:00Z", "clientId": "c", "experiment": "e", "inExperiment": true,
+            "arm": "a", "assignedArm": "a",
+            "model": {"name": manifest.name, "version": manifest.version, "sha256": manifest.sha256},
+            "shadow": false, "source": "cache", "latencyMs": 1.0, "computeMs": 0.5,
+            "output": {"label": label, "confidence": 0.9, "topK": [{"label": label, "probability": 0.9}]},
+            "error": null, "review": false, "inputs": inputs
+        })
+    }
+
     #[test]
     fn missing_inputs_are_counted_apart_and_shown_against_the_reference() {
         let mut manifest: Value =
@@ -191,15 +205,7 @@ mod tests {
                 if i < 3 {
                     inputs[0] = Value::Null;
                 }
-                json!({
-                    "id": format!("0190f0f0-0000-7000-8000-00000000000{i}"), "kind": "prediction",
-                    "time": "2026-12-01T00:00:00Z", "clientId": "c", "experiment": "e", "inExperiment": true,
-                    "arm": "a", "assignedArm": "a",
-                    "model": {"name": manifest.name, "version": manifest.version, "sha256": manifest.sha256},
-                    "shadow": false, "source": "cache", "latencyMs": 1.0, "computeMs": 0.5,
-                    "output": {"label": "3", "confidence": 0.9, "topK": [{"label": "3", "probability": 0.9}]},
-                    "error": null, "review": false, "inputs": inputs
-                })
+                prediction(&manifest, &format!("0{i}"), "3", json!(inputs))
             })
             .collect();
         let batch = validate_batch(&serde_json::to_vec(&json!({"schema": 1, "events": events})).unwrap()).unwrap();
@@ -210,5 +216,26 @@ mod tests {
         assert_eq!(first.reference_missing_share, Some(10.0 / reference as f64));
         assert_eq!(first.n, 1, "only present values are binned");
         assert_eq!(report.features[1].missing_share, Some(0.0));
+    }
+
+    #[test]
+    fn records_are_read_by_name_and_categories_fall_in_their_bins() {
+        let manifest = Manifest::from_json(include_bytes!("../../../manifest/tests/records-manifest.json")).unwrap();
+        let record = |i: usize, city: &str| {
+            let inputs = json!({"age": 30, "visits": 2, "city": city, "plan": "pro", "extra": "ignored"});
+            prediction(&manifest, &format!("1{i}"), "yes", inputs)
+        };
+        let events = vec![record(0, "Lyon"), record(1, "Lyon"), record(2, "Atlantis")];
+        let batch = validate_batch(&serde_json::to_vec(&json!({"schema": 1, "events": events})).unwrap()).unwrap();
+        assert!(batch.rejected.is_empty(), "{:?}", batch.rejected);
+        let report = drift_report(&manifest, &batch.events, 0.2);
+        assert_eq!(report.with_inputs, 3);
+        let city = report.features.iter().find(|f| f.name == "city").unwrap();
+        assert_eq!(city.n, 3);
+        // A record that is not an object of numbers, strings and nulls is refused at ingest.
+        let mut bad = record(3, "Lyon");
+        bad["inputs"]["city"] = json!(["Lyon"]);
+        let batch = validate_batch(&serde_json::to_vec(&json!({"schema": 1, "events": [bad]})).unwrap()).unwrap();
+        assert_eq!(batch.rejected.len(), 1);
     }
 }

@@ -23,8 +23,8 @@ pub struct ReviewItem {
     pub label: Option<String>,
     /// How sure it was.
     pub confidence: Option<f64>,
-    /// The inputs, when logged (`None` where a value was missing).
-    pub inputs: Option<Vec<Option<f64>>>,
+    /// The inputs, when logged: a row or a record.
+    pub inputs: Option<crate::events::Inputs>,
     /// Whether an outcome has come back for it.
     pub labelled: bool,
 }
@@ -58,13 +58,17 @@ pub fn review_queue(events: &[Event]) -> Vec<ReviewItem> {
     items
 }
 
-/// The queue as CSV: one row per item, `input_0..input_{n-1}` columns for the widest input.
+/// The queue as CSV: one row per item, then a column per input: `input_0..input_{n-1}` for rows,
+/// the feature names for records.
 pub fn review_csv(items: &[ReviewItem]) -> anyhow::Result<String> {
-    let width = items
-        .iter()
-        .filter_map(|i| i.inputs.as_ref().map(Vec::len))
-        .max()
-        .unwrap_or(0);
+    let mut columns: Vec<String> = Vec::new();
+    for inputs in items.iter().filter_map(|i| i.inputs.as_ref()) {
+        for (name, _) in inputs.cells() {
+            if !columns.contains(&name) {
+                columns.push(name);
+            }
+        }
+    }
     let mut writer = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = [
         "prediction_id",
@@ -78,7 +82,7 @@ pub fn review_csv(items: &[ReviewItem]) -> anyhow::Result<String> {
     ]
     .map(String::from)
     .to_vec();
-    header.extend((0..width).map(|i| format!("input_{i}")));
+    header.extend(columns.iter().cloned());
     writer.write_record(&header)?;
     for item in items {
         let mut row = vec![
@@ -91,13 +95,12 @@ pub fn review_csv(items: &[ReviewItem]) -> anyhow::Result<String> {
             item.confidence.map(|c| c.to_string()).unwrap_or_default(),
             item.labelled.to_string(),
         ];
-        let inputs = item.inputs.as_deref().unwrap_or(&[]);
-        row.extend((0..width).map(|i| {
-            inputs
-                .get(i)
-                .copied()
-                .flatten()
-                .map(|v| v.to_string())
+        let cells = item.inputs.as_ref().map(|i| i.cells()).unwrap_or_default();
+        row.extend(columns.iter().map(|c| {
+            cells
+                .iter()
+                .find(|(name, _)| name == c)
+                .map(|(_, text)| text.clone())
                 .unwrap_or_default()
         }));
         writer.write_record(&row)?;
