@@ -32,4 +32,7 @@ manifest.exports = {
   "./shell": { types: "./shell/index.d.ts", default: "./shell/index.js" },
   "./wasm_predict_bg.wasm": "./wasm_predict_bg.wasm",
 };
+// The workers' scripts are nothing but side effects: a bundler that trusts wasm-pack's list
+// (snippets only) drops their bodies in production builds, and the worker never answers.
+manifest.sideEffects = [...new Set([...(manifest.sideEffects ?? []), "./shell/predict-worker.js", "./shell/offline-worker.js"])];
 writeFileSync("pkg/package.json", `${JSON.stringify(manifest, null, 2)}\n`);

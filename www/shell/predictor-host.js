@@ -6,8 +6,14 @@ import { loadedFiles } from "./offline.js";
 /** @type {Promise<unknown> | null} */
 let ready = null;
 
-/** This module and the package's, which a page needs again offline (unbundled, where they are files). */
-const MODULES = [import.meta.url, ...(typeof import.meta.resolve === "function" ? [import.meta.resolve("../../pkg/wasm_predict.js")] : [])];
+/**
+ * This module and the package's, which a page needs again offline: unbundled, where they are
+ * files of the site. A bundler that writes the source's file: URL here (webpack) emits them
+ * itself, and its `import.meta.resolve` must not run.
+ */
+const MODULES = /^https?:/.test(import.meta.url)
+  ? [import.meta.url, ...(typeof import.meta.resolve === "function" ? [import.meta.resolve("../../pkg/wasm_predict.js")] : [])]
+  : [];
 
 /** Instantiates the wasm module once per worker (or page). */
 export function initOnce() {

@@ -71,10 +71,13 @@ function startWorker() {
   // Bundlers emit the worker for the literal form. Loaded from another origin (a CDN), the package
   // cannot start its worker from its own URL: a page only starts same-origin workers. A module
   // worker made from a blob, importing the script by its full URL, can (the CDN answering CORS).
-  const sameOrigin = !globalThis.location || new URL(import.meta.url).origin === globalThis.location.origin;
+  // A bundler that writes the source's file: URL for import.meta.url (webpack) rewrites the
+  // literal form to its own chunk, on the page's origin.
+  const here = new URL(import.meta.url);
+  const sameOrigin = !globalThis.location || here.protocol === "file:" || here.origin === globalThis.location.origin;
   const worker = sameOrigin
     ? new Worker(new URL("./predict-worker.js", import.meta.url), { type: "module" })
-    : new Worker(URL.createObjectURL(new Blob([`import ${JSON.stringify(new URL(WORKER_SCRIPT, import.meta.url).href)};`], { type: "text/javascript" })), { type: "module" });
+    : new Worker(URL.createObjectURL(new Blob([`import ${JSON.stringify(new URL(/* webpackIgnore: true */ WORKER_SCRIPT, import.meta.url).href)};`], { type: "text/javascript" })), { type: "module" });
   /** @type {Map<number, {resolve: (value: any) => void, reject: (error: Error) => void}>} */
   const pending = new Map();
   let nextId = 0;

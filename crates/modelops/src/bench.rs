@@ -116,7 +116,7 @@ pub struct BenchReport {
 
 /// The rows both versions are timed on: the new bundle's holdout inputs, cycled to `count`.
 fn rows_for(old: &Predictor, new: &Predictor) -> Result<Vec<Vec<f32>>> {
-    let width = |p: &Predictor| p.manifest().inputs.first().map_or(0, |i| i.features.len());
+    let width = |p: &Predictor| p.manifest().feature_count();
     if width(old) != width(new) {
         bail!(
             "the two versions take different inputs ({} and {} features): nothing to compare",

@@ -107,3 +107,41 @@ pub fn review_csv(items: &[ReviewItem]) -> anyhow::Result<String> {
     }
     Ok(String::from_utf8(writer.into_inner()?)?)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use serde_json::json;
+
+    use super::{review_csv, ReviewItem};
+    use crate::events::Inputs;
+
+    #[test]
+    fn rows_take_numbered_columns_and_records_their_feature_names() {
+        let item = |id: &str, inputs: Inputs| ReviewItem {
+            prediction_id: id.into(),
+            time: "2026-12-02T00:00:00.000Z".into(),
+            experiment: "e".into(),
+            arm: Some("a".into()),
+            model: Some("m@1.0.0".into()),
+            label: Some("yes".into()),
+            confidence: Some(0.4),
+            inputs: Some(inputs),
+            labelled: false,
+        };
+        let record = serde_json::from_value(json!({"age": 41, "city": "Lyon, France", "plan": null})).unwrap();
+        let csv = review_csv(&[
+            item("p1", Inputs::Record(record)),
+            item("p2", Inputs::Row(vec![Some(1.5), None])),
+        ])
+        .unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert!(
+            lines[0].ends_with(",labelled,age,city,plan,input_0,input_1"),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[1].ends_with(",false,41,\"Lyon, France\",,,"), "{}", lines[1]);
+        assert!(lines[2].ends_with(",false,,,,1.5,"), "{}", lines[2]);
+    }
+}
