@@ -385,12 +385,7 @@ fn check_graph_matches(proto: &ModelProto, manifest: &Manifest) -> Result<()> {
             continue;
         };
         use tract_onnx::pb::tensor_proto::DataType;
-        let wanted = match spec.dtype {
-            crate::manifest::Dtype::Float32 => DataType::Float,
-            crate::manifest::Dtype::Int64 => DataType::Int64,
-            crate::manifest::Dtype::String => DataType::String,
-        };
-        if t.elem_type != wanted as i32 {
+        if t.elem_type != crate::records::onnx_type(spec.dtype) as i32 {
             return Err(PredictError::GraphMismatch(format!(
                 "the graph's input {:?} has ONNX element type {}, the manifest says {:?}",
                 input.name,
@@ -402,15 +397,7 @@ fn check_graph_matches(proto: &ModelProto, manifest: &Manifest) -> Result<()> {
         let Some(dims) = crate::typing::declared_dims(input) else {
             continue;
         };
-        let row: Vec<usize> = spec
-            .shape
-            .iter()
-            .skip(1)
-            .map(|d| match d {
-                crate::manifest::Dim::Fixed(n) => *n as usize,
-                crate::manifest::Dim::Symbol(_) => 0,
-            })
-            .collect();
+        let row = spec.row_shape();
         let fits = dims.len() == row.len() + 1 && dims[1..].iter().zip(&row).all(|(d, r)| d.is_none_or(|n| n == *r));
         if !fits {
             return Err(PredictError::GraphMismatch(format!(

@@ -62,13 +62,19 @@ fn string_keys(node: &NodeProto) -> Option<&[Vec<u8>]> {
     attribute(node, name).map(|a| a.strings.as_slice())
 }
 
-fn dtype_of(code: i32) -> Option<Dtype> {
-    match code {
-        c if c == DataType::Float as i32 => Some(Dtype::Float32),
-        c if c == DataType::Int64 as i32 => Some(Dtype::Int64),
-        c if c == DataType::String as i32 => Some(Dtype::String),
-        _ => None,
+/// The ONNX element type of an input of `dtype`.
+pub fn onnx_type(dtype: Dtype) -> DataType {
+    match dtype {
+        Dtype::Float32 => DataType::Float,
+        Dtype::Int64 => DataType::Int64,
+        Dtype::String => DataType::String,
     }
+}
+
+fn dtype_of(code: i32) -> Option<Dtype> {
+    [Dtype::Float32, Dtype::Int64, Dtype::String]
+        .into_iter()
+        .find(|d| onnx_type(*d) as i32 == code)
 }
 
 fn elem_type(input: &ValueInfoProto) -> Option<i32> {

@@ -115,7 +115,7 @@ impl Predictor {
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "Float32Array | FeatureRecord")] features: JsValue,
     ) -> Result<Prediction, JsValue> {
-        let prediction = if features.dyn_ref::<Float32Array>().is_none() && is_record(&features) {
+        let prediction = if is_record(&features) {
             let record = record_of(&features)?;
             self.inner.predict_record(&record)
         } else {

@@ -133,6 +133,20 @@ pub struct InputSpec {
     pub categories: Option<Vec<String>>,
 }
 
+impl InputSpec {
+    /// The shape of one row of this input, without the batch dimension (0 for a symbol).
+    pub fn row_shape(&self) -> Vec<usize> {
+        self.shape
+            .iter()
+            .skip(1)
+            .map(|d| match d {
+                Dim::Fixed(n) => *n as usize,
+                Dim::Symbol(_) => 0,
+            })
+            .collect()
+    }
+}
+
 /// The policy for NaN inputs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -387,15 +401,7 @@ impl Manifest {
         if self.inputs.len() > 1 {
             return vec![self.feature_count()];
         }
-        self.input()
-            .shape
-            .iter()
-            .skip(1)
-            .map(|d| match d {
-                Dim::Fixed(n) => *n as usize,
-                Dim::Symbol(_) => 0,
-            })
-            .collect()
+        self.input().row_shape()
     }
 
     /// Class labels (empty for regression).

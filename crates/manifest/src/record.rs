@@ -10,7 +10,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::{Dtype, Manifest, Missing};
+use crate::{Dtype, InputSpec, Manifest, Missing};
 
 /// The row value of a string category the model does not know, or of a missing one.
 pub const UNKNOWN_CATEGORY: f32 = -1.0;
@@ -82,19 +82,7 @@ impl Manifest {
 
     /// Every feature's kind, in row order.
     pub fn feature_kinds(&self) -> Vec<FeatureKind<'_>> {
-        self.inputs
-            .iter()
-            .flat_map(|input| {
-                let kind = match input.dtype {
-                    Dtype::Float32 => FeatureKind::Number {
-                        missing: input.missing == Missing::Nan,
-                    },
-                    Dtype::Int64 => FeatureKind::Integer,
-                    Dtype::String => FeatureKind::Category(input.categories.as_deref().unwrap_or(&[])),
-                };
-                std::iter::repeat_n(kind, input.features.len())
-            })
-            .collect()
+        kinds_of(&self.inputs)
     }
 
     /// Whether the model takes records with several inputs or non-float values, rather than one
@@ -191,6 +179,27 @@ impl Manifest {
                 .map(|why| (i, names.get(f).map_or(String::new(), |n| (*n).to_string()), why))
         })
     }
+}
+
+impl InputSpec {
+    /// The kind of each of this input's features.
+    pub fn feature_kind(&self) -> FeatureKind<'_> {
+        match self.dtype {
+            Dtype::Float32 => FeatureKind::Number {
+                missing: self.missing == Missing::Nan,
+            },
+            Dtype::Int64 => FeatureKind::Integer,
+            Dtype::String => FeatureKind::Category(self.categories.as_deref().unwrap_or(&[])),
+        }
+    }
+}
+
+/// Every feature's kind of `inputs`, in row order.
+pub fn kinds_of(inputs: &[InputSpec]) -> Vec<FeatureKind<'_>> {
+    inputs
+        .iter()
+        .flat_map(|input| std::iter::repeat_n(input.feature_kind(), input.features.len()))
+        .collect()
 }
 
 fn describe(value: &Value) -> String {

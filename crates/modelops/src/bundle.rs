@@ -20,7 +20,7 @@ use super::evaluate::{self, metric_of};
 use super::graph;
 use wasm_predict::records::InputLayout;
 use wasm_predict_manifest::histogram::{category_histogram, quantile_histogram};
-use wasm_predict_manifest::record::FeatureKind;
+use wasm_predict_manifest::record::{kinds_of, FeatureKind};
 
 /// What to bundle.
 #[derive(Debug, Clone)]
@@ -246,26 +246,18 @@ pub fn model_from_bytes(bytes: Vec<u8>, label: &str, task: Option<Task>) -> Resu
     })
 }
 
-/// The features of a model that takes records, as a data file names them by default: an input
-/// of one column by the input's name, a wider one `name_0`, `name_1`...
-fn row_schema(layouts: &[InputLayout]) -> RowSchema<'_> {
-    let mut names = Vec::new();
-    let mut kinds = Vec::new();
-    for layout in layouts {
-        for j in 0..layout.width {
-            names.push(if layout.width == 1 {
-                layout.name.clone()
-            } else {
-                format!("{}_{j}", layout.name)
-            });
-            kinds.push(match layout.dtype {
-                Dtype::Float32 => FeatureKind::Number { missing: true },
-                Dtype::Int64 => FeatureKind::Integer,
-                Dtype::String => FeatureKind::Category(&layout.categories),
-            });
-        }
-    }
-    RowSchema { names, kinds }
+/// The features of a model that takes records as a data file names them by default: an input of
+/// one column by the input's name, a wider one `name_0`, `name_1`...
+fn default_names(layouts: &[InputLayout]) -> Vec<String> {
+    layouts
+        .iter()
+        .flat_map(|layout| {
+            (0..layout.width).map(move |j| match layout.width {
+                1 => layout.name.clone(),
+                _ => format!("{}_{j}", layout.name),
+            })
+        })
+        .collect()
 }
 
 /// The manifest's inputs of a model that takes records: the graph's, named by the data's features.
@@ -292,18 +284,6 @@ fn record_inputs(layouts: &[InputLayout], features: &[String], missing: Missing)
         .collect()
 }
 
-/// The number of categories of feature `f`, when it is a string category.
-fn categories_of(model: &ModelDraft, f: usize) -> Option<usize> {
-    let mut offset = 0;
-    for layout in model.interface.records.as_deref().unwrap_or_default() {
-        if (offset..offset + layout.width).contains(&f) {
-            return (layout.dtype == Dtype::String).then_some(layout.categories.len());
-        }
-        offset += layout.width;
-    }
-    None
-}
-
 /// A manifest for `model` with `data` as its holdout; fixtures, requirement and prediction
 /// statistics still empty (they need the model to run).
 pub fn draft_manifest(model: &ModelDraft, name: &str, version: &str, data: &Dataset) -> Result<Manifest> {
@@ -327,6 +307,20 @@ pub fn draft_manifest(model: &ModelDraft, name: &str, version: &str, data: &Data
     if model.task == Task::Classification {
         outputs.classes = Some(classes_of(&model.proto, &targets));
     }
+    let inputs = match &model.interface.records {
+        Some(layouts) => record_inputs(layouts, &data.features, missing),
+        None => vec![InputSpec {
+            name: model.interface.input.clone(),
+            dtype: Dtype::Float32,
+            shape: std::iter::once(Dim::Symbol("N".into()))
+                .chain(model.interface.row_shape.iter().map(|&d| Dim::Fixed(d)))
+                .collect(),
+            features: data.features.clone(),
+            missing,
+            categories: None,
+        }],
+    };
+    let kinds = kinds_of(&inputs);
     Ok(Manifest {
         schema: Some("../../manifest.schema.json".into()),
         format: MANIFEST_FORMAT,
@@ -334,19 +328,7 @@ pub fn draft_manifest(model: &ModelDraft, name: &str, version: &str, data: &Data
         version: version.to_string(),
         sha256: wasm_predict::onnx::sha256_hex(&model.bytes),
         task: model.task,
-        inputs: match &model.interface.records {
-            Some(layouts) => record_inputs(layouts, &data.features, missing),
-            None => vec![InputSpec {
-                name: model.interface.input.clone(),
-                dtype: Dtype::Float32,
-                shape: std::iter::once(Dim::Symbol("N".into()))
-                    .chain(model.interface.row_shape.iter().map(|&d| Dim::Fixed(d)))
-                    .collect(),
-                features: data.features.clone(),
-                missing,
-                categories: None,
-            }],
-        },
+        inputs: inputs.clone(),
         outputs,
         performance: Performance {
             metric: metric_of(model.task),
@@ -369,9 +351,9 @@ pub fn draft_manifest(model: &ModelDraft, name: &str, version: &str, data: &Data
                 .enumerate()
                 .map(|(f, name)| {
                     let values: Vec<f64> = data.inputs.iter().map(|r| f64::from(r[f])).collect();
-                    let (edges, counts) = match categories_of(model, f) {
-                        Some(categories) => category_histogram(&values, categories),
-                        None => quantile_histogram(&values),
+                    let (edges, counts) = match kinds.get(f) {
+                        Some(FeatureKind::Category(categories)) => category_histogram(&values, categories.len()),
+                        _ => quantile_histogram(&values),
                     };
                     FeatureHistogram {
                         name: name.clone(),
@@ -406,7 +388,10 @@ pub fn make_bundle(request: &BundleRequest) -> Result<BundleSummary> {
     let (task, bytes) = (model.task, &model.bytes);
     let table = super::dataset::read_table(&request.data)?;
     let data = match &model.interface.records {
-        Some(layouts) => table.dataset_with(&request.columns, task, Some(&row_schema(layouts)))?,
+        Some(layouts) => {
+            let inputs = record_inputs(layouts, &default_names(layouts), Missing::Nan);
+            table.dataset_with(&request.columns, task, Some(&RowSchema::of(&inputs)))?
+        }
         None => table.dataset(&request.columns, task)?,
     };
     let mut manifest = draft_manifest(&model, &request.name, &request.version, &data)?;

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use wasm_predict_manifest::record::{FeatureKind, UNKNOWN_CATEGORY};
-use wasm_predict_manifest::{Manifest, Target, Task};
+use wasm_predict_manifest::record::{kinds_of, FeatureKind, UNKNOWN_CATEGORY};
+use wasm_predict_manifest::{InputSpec, Manifest, Target, Task};
 
 /// A table of text cells, as read from the file.
 #[derive(Debug, Clone)]
@@ -188,10 +188,7 @@ impl Table {
     /// feature columns by name (unless `columns` names them), integers and string categories
     /// read as the row holds them.
     pub fn dataset_for(&self, columns: &Columns, manifest: &Manifest) -> Result<Dataset> {
-        let schema = manifest.takes_records().then(|| RowSchema {
-            names: manifest.feature_names().into_iter().map(str::to_string).collect(),
-            kinds: manifest.feature_kinds(),
-        });
+        let schema = manifest.takes_records().then(|| RowSchema::of(&manifest.inputs));
         self.dataset_with(columns, manifest.task, schema.as_ref())
     }
 
@@ -298,6 +295,16 @@ pub struct RowSchema<'a> {
     pub names: Vec<String>,
     /// Their kinds.
     pub kinds: Vec<FeatureKind<'a>>,
+}
+
+impl<'a> RowSchema<'a> {
+    /// The features of `inputs`, in row order.
+    pub fn of(inputs: &'a [InputSpec]) -> RowSchema<'a> {
+        RowSchema {
+            names: inputs.iter().flat_map(|i| i.features.iter().cloned()).collect(),
+            kinds: kinds_of(inputs),
+        }
+    }
 }
 
 impl Dataset {
