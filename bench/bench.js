@@ -138,23 +138,39 @@ window.coldStartOrt = async (name) => {
   return { init: t1 - t0, load: t2 - t1, first: t3 - t2, total: t3 - t0 };
 };
 
-/** Per-row and per-batch latency of onnxruntime-web (wasm backend, one thread), interleaved (µs). */
-window.latencyOrt = async (names) => {
+/**
+ * Per-row and per-batch latency of wasm-predict and onnxruntime-web (wasm backend, one thread) on
+ * the same models, in one page, each model's two contenders timed in interleaved blocks, so that a
+ * slow moment of the machine hits both alike (µs).
+ */
+window.latencyBoth = async (names) => {
+  await init();
   const ort = await ortModule();
   const bundleBytes = (name) => (name.startsWith("corpus:") ? corpusBytes(name.slice(7)) : bundleOf(name));
-  const rowFns = [];
-  const batchFns = [];
+  const results = {};
   for (const name of names) {
-    const { model, features, shape, input, output } = await bundleBytes(name);
+    const { manifest, model, features, shape, input, output } = await bundleBytes(name);
+    const predictor = new Predictor(manifest, model);
     const session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
-    const rows = features.map((f) => new ort.Tensor("float32", new Float32Array(f), [1, ...shape]));
-    const batch = new ort.Tensor("float32", rowsOf(features, 256), [256, ...shape]);
-    rowFns.push((i) => session.run({ [input]: rows[i % rows.length] }, [output]));
-    batchFns.push(() => session.run({ [input]: batch }, [output]));
+    const rows = features.map((f) => new Float32Array(f));
+    const ortRows = features.map((f) => new ort.Tensor("float32", new Float32Array(f), [1, ...shape]));
+    const batch = rowsOf(features, 256);
+    const ortBatch = new ort.Tensor("float32", batch, [256, ...shape]);
+    const [ours, theirs] = await timeInterleaved(
+      [(i) => predictor.predict(rows[i % rows.length]).free(), (i) => session.run({ [input]: ortRows[i % ortRows.length] }, [output])],
+      300,
+      21,
+    );
+    const [oursBatch, theirsBatch] = await timeInterleaved(
+      [() => predictor.predictBatch(batch, 256).free(), () => session.run({ [input]: ortBatch }, [output])],
+      10,
+      21,
+    );
+    predictor.free();
+    await session.release();
+    results[name] = { wasmPredict: { row: ours, batch256: oursBatch }, onnxruntimeWeb: { row: theirs, batch256: theirsBatch } };
   }
-  const row = await timeInterleaved(rowFns, 300, 21);
-  const batch256 = await timeInterleaved(batchFns, 20, 21);
-  return Object.fromEntries(names.map((n, i) => [n, { row: row[i], batch256: batch256[i] }]));
+  return results;
 };
 
 /**

@@ -91,18 +91,14 @@ try {
     shellOverhead: await inFreshPage("shellOverhead", "digits-mlp"),
   };
   const models = ["digits-mlp", "digits-mlp-int8", "digits-mlp-qdq"];
-  const ours = await inFreshPage("latencyWasmPredict", models);
-  const theirs = await inFreshPage("latencyOrt", models);
-  for (const model of models) results.latency[model] = { wasmPredict: ours[model], onnxruntimeWeb: theirs[model] };
+  results.latency = await inFreshPage("latencyBoth", models);
   const cases = MODELS.map((m) => `corpus:${m}`);
-  const oursByModel = await inFreshPage("latencyWasmPredict", cases);
-  const theirsByModel = await inFreshPage("latencyOrt", cases);
+  const both = await inFreshPage("latencyBoth", cases);
   results.models = Object.fromEntries(
     MODELS.map((m) => [
       m,
       {
-        wasmPredict: oursByModel[`corpus:${m}`],
-        onnxruntimeWeb: theirsByModel[`corpus:${m}`],
+        ...both[`corpus:${m}`],
         native: native[m] ?? null,
         nativeOnnxruntime: nativeOrt[m] ?? null,
       },

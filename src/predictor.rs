@@ -200,17 +200,14 @@ impl Predictor {
             confidences: vec![],
         };
         if self.manifest.task == Task::Classification {
-            for r in 0..rows {
-                if let Prediction::Classification {
-                    label_index,
-                    confidence,
-                    ..
-                } = self.interpret(&batch.outputs, r)?
-                {
-                    batch.label_indices.push(label_index as u32);
-                    batch.confidences.push(confidence);
-                }
-            }
+            (batch.label_indices, batch.confidences) = batch
+                .outputs
+                .chunks_exact(width)
+                .map(|row| {
+                    let (index, confidence) = argmax(row);
+                    (index as u32, confidence)
+                })
+                .unzip();
         }
         Ok(batch)
     }

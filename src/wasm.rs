@@ -156,13 +156,10 @@ impl Predictor {
             self.inner.predict_batch(&flat, rows as usize)
         }
         .map_err(|e| js_error(&e))?;
-        let classes = self.inner.manifest().classes();
-        let labels = batch
-            .label_indices
-            .iter()
-            .map(|&i| classes.get(i as usize).cloned().unwrap_or_default())
-            .collect();
-        Ok(BatchPrediction { inner: batch, labels })
+        Ok(BatchPrediction {
+            inner: batch,
+            classes: self.inner.manifest().classes().to_vec(),
+        })
     }
 
     /// The bundle's manifest, and how the engine runs it (`runtime`).
@@ -292,7 +289,8 @@ impl Prediction {
 #[wasm_bindgen]
 pub struct BatchPrediction {
     inner: crate::BatchPrediction,
-    labels: Vec<String>,
+    /// The model's classes: labels are made when asked for.
+    classes: Vec<String>,
 }
 
 #[wasm_bindgen]
@@ -312,7 +310,11 @@ impl BatchPrediction {
     /// Classification: each row's label.
     #[wasm_bindgen(getter)]
     pub fn labels(&self) -> Vec<String> {
-        self.labels.clone()
+        self.inner
+            .label_indices
+            .iter()
+            .map(|&i| self.classes.get(i as usize).cloned().unwrap_or_default())
+            .collect()
     }
 
     /// Classification: each row's class index.

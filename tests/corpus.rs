@@ -283,6 +283,7 @@ fn the_corpus_matches_onnxruntime_with_our_product_kernels_fused() {
     let mut onnx = tract_onnx::onnx();
     wasm_predict::ops::register(&mut onnx);
     let mut fused = 0;
+    let (mut convolutions, mut convolutions_left) = (0, vec![]);
     for (name, case, model) in corpus::CORPUS {
         let case: corpus::Case = serde_json::from_slice(case).unwrap();
         if case.records.is_some() {
@@ -308,6 +309,11 @@ fn the_corpus_matches_onnxruntime_with_our_product_kernels_fused() {
                 .contains(*o)
             })
             .count();
+        let conv = |o: &&&str| **o == wasm_predict::ops::float_conv::FLOAT_CONV;
+        convolutions += ops.iter().filter(conv).count();
+        if ops.contains(&"Conv") {
+            convolutions_left.push(name.to_string());
+        }
         let row: Vec<usize> = match &case.features {
             serde_json::Value::Number(n) => vec![n.as_u64().unwrap() as usize],
             other => serde_json::from_value(other.clone()).unwrap(),
@@ -350,6 +356,11 @@ fn the_corpus_matches_onnxruntime_with_our_product_kernels_fused() {
         }
     }
     assert!(fused >= 20, "only {fused} products fused over the corpus");
+    println!("{convolutions} convolutions fused; Conv left to tract in {convolutions_left:?}");
+    assert!(
+        convolutions >= 6,
+        "only {convolutions} convolutions fused over the corpus"
+    );
 }
 
 /// The converters' tree models are one tree-ensemble node once lowered (ZipMap dropped, Identity

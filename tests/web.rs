@@ -311,6 +311,92 @@ fn the_float_product_equals_the_product_in_the_browser() {
     }
 }
 
+/// The convolution's SIMD tile (4 channels × 8 pixels, over im2col rows) and the max pooling
+/// give their definitions, computed in f64, for strides, dilations, padding and channel and pixel
+/// counts that are not multiples of the tile.
+#[wasm_bindgen_test]
+fn the_convolution_and_the_pooling_equal_their_definitions_in_the_browser() {
+    use wasm_predict::kernels::conv_f32::{Geometry, PackedConv, Padding};
+    use wasm_predict::kernels::pool_f32::max_pool;
+    let value = |i: usize| ((i * 7919 + 13) % 301) as f32 * 0.013 - 1.9;
+    for (n, c, h, w, oc, kernel, strides, dilations, padding) in [
+        (2, 1, 28, 28, 6, [5, 5], [1, 1], [1, 1], Padding::Explicit([2; 4])),
+        (1, 6, 14, 14, 16, [5, 5], [1, 1], [1, 1], Padding::Explicit([0; 4])),
+        (3, 3, 9, 11, 5, [3, 2], [2, 3], [1, 2], Padding::Explicit([1, 0, 2, 1])),
+        (1, 2, 10, 7, 9, [3, 3], [1, 2], [2, 1], Padding::SameUpper),
+        (1, 4, 5, 5, 3, [2, 2], [2, 2], [1, 1], Padding::SameLower),
+    ] {
+        let geometry = Geometry {
+            kernel,
+            strides,
+            dilations,
+            padding,
+        };
+        let [kh, kw] = kernel;
+        let weight: Vec<f32> = (0..oc * c * kh * kw).map(|i| value(i + 5)).collect();
+        let bias: Vec<f32> = (0..oc).map(value).collect();
+        let x: Vec<f32> = (0..n * c * h * w).map(|i| value(i + 17)).collect();
+        let (oh, top) = geometry.along(0, h).unwrap();
+        let (ow, left) = geometry.along(1, w).unwrap();
+        let at = |i: usize, ch: usize, y: usize, xx: usize, ky: usize, kx: usize| {
+            let iy = (y * strides[0] + ky * dilations[0])
+                .checked_sub(top)
+                .filter(|&v| v < h)?;
+            let ix = (xx * strides[1] + kx * dilations[1])
+                .checked_sub(left)
+                .filter(|&v| v < w)?;
+            Some(x[((i * c + ch) * h + iy) * w + ix])
+        };
+        for relu in [false, true] {
+            let conv = PackedConv::new(&weight, [oc, c, kh, kw], &bias, relu, geometry).unwrap();
+            let got = conv.apply(&x, n, h, w).unwrap();
+            assert_eq!(got.len(), n * oc * oh * ow);
+            let mut k = 0;
+            for i in 0..n {
+                for o in 0..oc {
+                    for y in 0..oh {
+                        for xx in 0..ow {
+                            let mut sum = f64::from(bias[o]);
+                            for ch in 0..c {
+                                for ky in 0..kh {
+                                    for kx in 0..kw {
+                                        if let Some(v) = at(i, ch, y, xx, ky, kx) {
+                                            sum += f64::from(v) * f64::from(weight[((o * c + ch) * kh + ky) * kw + kx]);
+                                        }
+                                    }
+                                }
+                            }
+                            let want = if relu { (sum as f32).max(0.0) } else { sum as f32 };
+                            let tolerance = 1e-5 * (c * kh * kw) as f32 * (1.0 + want.abs());
+                            assert!(
+                                (got[k] - want).abs() <= tolerance,
+                                "{geometry:?} [{k}]: {} vs {want}",
+                                got[k]
+                            );
+                            k += 1;
+                        }
+                    }
+                }
+            }
+        }
+        let pooled = max_pool(&x, n * c, h, w, &geometry).unwrap();
+        let mut k = 0;
+        for i in 0..n {
+            for ch in 0..c {
+                for y in 0..oh {
+                    for xx in 0..ow {
+                        let want = (0..kh)
+                            .flat_map(|ky| (0..kw).filter_map(move |kx| at(i, ch, y, xx, ky, kx)))
+                            .fold(f32::NEG_INFINITY, f32::max);
+                        assert_eq!(pooled[k], want, "{geometry:?} pooled [{k}]");
+                        k += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A model that takes records (tests/records/churn, made by `bundle` from a CSV): features by
 /// name from JS objects, one at a time and as an array, with the same answers as its fixtures'
 /// rows, and coded errors that name the feature.

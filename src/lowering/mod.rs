@@ -36,7 +36,7 @@ use tract_onnx::pb::{GraphProto, ModelProto};
 
 use crate::error::Result;
 use crate::graph_edit::graph_mut;
-use crate::ops::{fake_quantize, float_dense, quantized_dense, quantized_softmax};
+use crate::ops::{fake_quantize, float_conv, float_dense, max_pool, quantized_dense, quantized_softmax};
 
 mod identities;
 mod ml_ops;
@@ -119,6 +119,15 @@ pub const PASSES: &[Pass] = &[
         run: |graph, target| {
             if target.own_products {
                 float_dense::fuse_float_dense(graph);
+            }
+        },
+    },
+    Pass {
+        name: "FloatConv, MaxPool2d: convolutions by constant weights on our tile, and max pooling",
+        run: |graph, target| {
+            if target.own_products {
+                float_conv::fuse_float_conv(graph);
+                max_pool::fuse_max_pool(graph);
             }
         },
     },

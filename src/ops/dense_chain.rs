@@ -23,12 +23,13 @@ pub(crate) struct Epilogue {
     pub(crate) relu: bool,
 }
 
-/// Takes the bias `Add` of a constant (into `bias`) and the `Relu` that may follow the product at
-/// `p`, each only when it is the only reader; adds them to `remove`.
+/// Takes the bias `Add` of a constant (when `add_bias` takes the constant into the bias) and the
+/// `Relu` that may follow the product at `p`, each only when it is the only reader; adds them to
+/// `remove`.
 pub(crate) fn epilogue(
     graph: &GraphProto,
     p: usize,
-    bias: &mut [f32],
+    mut add_bias: impl FnMut(&Constant) -> Option<()>,
     remove: &mut HashSet<usize>,
 ) -> Option<Epilogue> {
     let mut last = p;
@@ -37,7 +38,7 @@ pub(crate) fn epilogue(
         let add = &graph.node[a];
         let other = add.input.iter().find(|i| **i != output);
         if let Some(c) = other.and_then(|o| constant(graph, o, 0)) {
-            if add.input.len() == 2 && add_row(bias, &c).is_some() {
+            if add.input.len() == 2 && add_bias(&c).is_some() {
                 remove.insert(a);
                 last = a;
                 output = add.output.first()?.clone();
@@ -80,8 +81,8 @@ pub(crate) fn initializer<'a>(graph: &'a GraphProto, name: &str) -> Option<&'a T
     graph.initializer.iter().find(|t| t.name == name)
 }
 
-/// The value of a constant tensor: an initializer, or `Cast`/`Identity`/`Mul`/`Sub`/`Add`/
-/// `DequantizeLinear` (per tensor) of constants.
+/// The value of a constant tensor: an initializer, or `Cast`/`Identity`/`Reshape`/`Mul`/`Sub`/
+/// `Add`/`DequantizeLinear` of constants.
 pub(crate) fn constant(graph: &GraphProto, name: &str, depth: usize) -> Option<Constant> {
     if let Some(t) = initializer(graph, name) {
         return decode(t);
@@ -97,6 +98,26 @@ pub(crate) fn constant(graph: &GraphProto, name: &str, depth: usize) -> Option<C
     match node.op_type.as_str() {
         "Identity" if is_standard(node, "Identity") => arg(0),
         "Cast" if attribute(node, "to").is_some_and(|a| a.i == DataType::Float as i64) => arg(0),
+        "Reshape" if is_standard(node, "Reshape") => {
+            let (data, shape) = (arg(0)?, arg(1)?);
+            let count = data.values.len();
+            let mut dims = Vec::with_capacity(shape.values.len());
+            for (i, &d) in shape.values.iter().enumerate() {
+                dims.push(match d {
+                    0.0 => *data.dims.get(i)?,
+                    d if d >= 1.0 => d as usize,
+                    _ => 0,
+                });
+            }
+            let known: usize = dims.iter().filter(|&&d| d > 0).product();
+            if let Some(unknown) = dims.iter_mut().find(|d| **d == 0) {
+                *unknown = count.checked_div(known)?;
+            }
+            (dims.iter().product::<usize>() == count).then_some(Constant {
+                dims,
+                values: data.values,
+            })
+        }
         "Mul" | "Sub" | "Add" if node.input.len() == 2 => {
             let op = match node.op_type.as_str() {
                 "Mul" => |a: f32, b: f32| a * b,
@@ -117,22 +138,24 @@ pub(crate) fn constant(graph: &GraphProto, name: &str, depth: usize) -> Option<C
             if scale.values.len() == 1 && zp.values.len() == 1 {
                 let values = x.values.iter().map(|v| (v - zp.values[0]) * scale.values[0]).collect();
                 Some(Constant { dims: x.dims, values })
-            } else if x.dims.len() == 2 && [1, scale.values.len()].contains(&zp.values.len()) {
-                // Per channel along `axis` (default 1) of a two-dimensional weight.
+            } else if x.dims.len() >= 2 && [1, scale.values.len()].contains(&zp.values.len()) {
+                // Per channel along `axis` (default 1): a product's `[k, m]` weight, a
+                // convolution's `[out, in, kh, kw]` one.
+                let rank = x.dims.len() as i64;
                 let axis = attribute(node, "axis").map_or(1, |a| a.i);
-                let axis = usize::try_from(if axis < 0 { axis + 2 } else { axis })
+                let axis = usize::try_from(if axis < 0 { axis + rank } else { axis })
                     .ok()
-                    .filter(|a| *a < 2)?;
+                    .filter(|&a| a < x.dims.len())?;
                 if scale.values.len() != x.dims[axis] {
                     return None;
                 }
-                let columns = x.dims[1];
+                let inner: usize = x.dims[axis + 1..].iter().product();
                 let values = x
                     .values
                     .iter()
                     .enumerate()
                     .map(|(i, v)| {
-                        let channel = if axis == 0 { i / columns } else { i % columns };
+                        let channel = i / inner.max(1) % x.dims[axis];
                         let zero_point = zp.values[channel.min(zp.values.len() - 1)];
                         (v - zero_point) * scale.values[channel]
                     })

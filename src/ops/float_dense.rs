@@ -175,7 +175,7 @@ fn chain_at(graph: &GraphProto, p: usize) -> Option<(HashSet<usize>, usize, Node
         }
     }
     let mut remove = HashSet::from([p]);
-    let Epilogue { last, output, relu } = epilogue(graph, p, &mut bias, &mut remove)?;
+    let Epilogue { last, output, relu } = epilogue(graph, p, |c| add_row(&mut bias, c), &mut remove)?;
     let node = NodeProto {
         input: vec![product.input[0].clone()],
         output: vec![output.clone()],
@@ -200,7 +200,7 @@ fn chain_at(graph: &GraphProto, p: usize) -> Option<(HashSet<usize>, usize, Node
 
 /// Whether the tensor `name` is float: a float initializer, a dequantized or cast-to-float value,
 /// or `Identity`/`Mul`/`Sub`/`Add` of a float one (an integer product stays tract's).
-fn is_float(graph: &GraphProto, name: &str, depth: usize) -> bool {
+pub(crate) fn is_float(graph: &GraphProto, name: &str, depth: usize) -> bool {
     if let Some(t) = initializer(graph, name) {
         return t.data_type == DataType::Float as i32;
     }

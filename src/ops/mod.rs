@@ -4,6 +4,8 @@
 //!   quantization);
 //! - [`quantized_dense`]: a quantized activation times an int8 weight, in integers (wasm);
 //! - [`float_dense`]: a float product by a constant weight on our tile (wasm);
+//! - [`float_conv`]: a convolution by a constant weight, as a product on the same tile (wasm);
+//! - [`max_pool`]: a two-dimensional MaxPool (wasm);
 //! - [`quantized_softmax`]: a Softmax of rounded logits from a 256-entry table;
 //! - [`tree_ensemble`]: ONNX tree ensembles on our kernel, in place of tract's.
 //!
@@ -15,7 +17,9 @@ use tract_onnx::Onnx;
 pub mod dense_chain;
 pub mod expansion;
 pub mod fake_quantize;
+pub mod float_conv;
 pub mod float_dense;
+pub mod max_pool;
 pub mod quantized_dense;
 pub mod quantized_softmax;
 pub mod tree_ensemble;
@@ -25,6 +29,8 @@ pub fn register(onnx: &mut Onnx) {
     fake_quantize::register(onnx);
     quantized_dense::register(onnx);
     float_dense::register(onnx);
+    float_conv::register(onnx);
+    max_pool::register(onnx);
     quantized_softmax::register(onnx);
     tree_ensemble::register(onnx);
 }

@@ -352,7 +352,7 @@ fn chain_from(graph: &GraphProto, q: usize, input: InputGrid) -> Option<(HashSet
         }
     }
     remove.insert(p);
-    let Epilogue { last, output, relu } = epilogue(graph, p, &mut bias, &mut remove)?;
+    let Epilogue { last, output, relu } = epilogue(graph, p, |c| add_row(&mut bias, c), &mut remove)?;
     // Checks every parameter the op will; a chain it would refuse stays as it is.
     QuantizedDense::new(input, k, m, centred.clone(), weight.scale.clone(), bias.clone(), relu).ok()?;
     let mut attributes = vec![

@@ -7,6 +7,12 @@
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use core::arch::wasm32::*;
 
+/// One row's sums for one block of columns: two vectors in wasm, an array elsewhere.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+type Sums = [v128; 2];
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+type Sums = [f32; BLOCK];
+
 /// Columns in a block of the packed weight.
 const BLOCK: usize = 8;
 /// Rows computed together.
@@ -71,9 +77,8 @@ impl PackedF32 {
         for r in (0..tiled).step_by(TILE_ROWS) {
             let x = x.get(r * k..(r + TILE_ROWS) * k).unwrap_or_default();
             for block in 0..self.bias.len() {
-                let tile = self.tile(x, block);
-                for (i, values) in tile.iter().enumerate() {
-                    self.store(&mut out, r + i, block, values);
+                for (i, sums) in self.tile(x, block).into_iter().enumerate() {
+                    self.store_sums(&mut out, r + i, block, sums);
                 }
             }
         }
@@ -81,10 +86,10 @@ impl PackedF32 {
             let x = x.get(r * k..(r + 1) * k).unwrap_or_default();
             let mut block = 0;
             while block < self.bias.len() {
-                let pair = self.row_blocks(x, block);
-                self.store(&mut out, r, block, &pair[0]);
+                let [first, second] = self.row_blocks(x, block);
+                self.store_sums(&mut out, r, block, first);
                 if block + 1 < self.bias.len() {
-                    self.store(&mut out, r, block + 1, &pair[1]);
+                    self.store_sums(&mut out, r, block + 1, second);
                 }
                 block += 2;
             }
@@ -92,7 +97,7 @@ impl PackedF32 {
         out
     }
 
-    /// Writes one row's outputs of one block, through the bias and the Relu.
+    /// Writes one row's outputs of one block, through the bias and the Relu, value by value.
     #[inline(always)]
     fn store(&self, out: &mut [f32], row: usize, block: usize, sums: &[f32; BLOCK]) {
         let m = self.m;
@@ -107,6 +112,28 @@ impl PackedF32 {
         }
     }
 
+    /// Writes one row's sums of one block, through the bias and the Relu: as
+    /// vectors where the block has all its columns.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    fn store_sums(&self, out: &mut [f32], row: usize, block: usize, [lo, hi]: Sums) {
+        let m = self.m;
+        let first = block * BLOCK;
+        if first + BLOCK > m {
+            self.store(out, row, block, &lanes8(lo, hi));
+            return;
+        }
+        let b = self.bias.get(block).copied().unwrap_or([0.0; BLOCK]);
+        let bias = [f32x4(b[0], b[1], b[2], b[3]), f32x4(b[4], b[5], b[6], b[7])];
+        let start = row * m + first;
+        write8(out.get_mut(start..start + BLOCK), finish([lo, hi], bias, self.relu));
+    }
+
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    fn store_sums(&self, out: &mut [f32], row: usize, block: usize, sums: Sums) {
+        self.store(out, row, block, &sums);
+    }
+
     fn weights(&self, block: usize) -> &[[f32; BLOCK]] {
         self.blocks
             .get(block * self.k..(block + 1) * self.k)
@@ -116,7 +143,7 @@ impl PackedF32 {
     /// The sums of 4 rows (`x` holds them one after the other) for one block of columns.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[inline(always)]
-    fn tile(&self, x: &[f32], block: usize) -> [[f32; BLOCK]; TILE_ROWS] {
+    fn tile(&self, x: &[f32], block: usize) -> [Sums; TILE_ROWS] {
         let k = self.k;
         let (x0, rest) = x.split_at(k.min(x.len()));
         let (x1, rest) = rest.split_at(k.min(rest.len()));
@@ -132,13 +159,13 @@ impl PackedF32 {
                 acc[1] = f32x4_add(acc[1], f32x4_mul(s, w1));
             }
         }
-        acc.map(|[lo, hi]| lanes8(lo, hi))
+        acc
     }
 
     /// The sums of one row for two blocks of columns (the second zero past the last block).
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[inline(always)]
-    fn row_blocks(&self, x: &[f32], block: usize) -> [[f32; BLOCK]; 2] {
+    fn row_blocks(&self, x: &[f32], block: usize) -> [Sums; 2] {
         let zero = f32x4_splat(0.0);
         let (mut a0, mut a1, mut b0, mut b1) = (zero, zero, zero, zero);
         let second = self.weights(block + 1);
@@ -157,16 +184,16 @@ impl PackedF32 {
                 b1 = f32x4_add(b1, f32x4_mul(s, f32x4(u[4], u[5], u[6], u[7])));
             }
         }
-        [lanes8(a0, a1), lanes8(b0, b1)]
+        [[a0, a1], [b0, b1]]
     }
 
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    fn tile(&self, x: &[f32], block: usize) -> [[f32; BLOCK]; TILE_ROWS] {
+    fn tile(&self, x: &[f32], block: usize) -> [Sums; TILE_ROWS] {
         std::array::from_fn(|i| self.row_block(x.get(i * self.k..(i + 1) * self.k).unwrap_or_default(), block))
     }
 
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    fn row_blocks(&self, x: &[f32], block: usize) -> [[f32; BLOCK]; 2] {
+    fn row_blocks(&self, x: &[f32], block: usize) -> [Sums; 2] {
         [self.row_block(x, block), self.row_block(x, block + 1)]
     }
 
@@ -182,9 +209,40 @@ impl PackedF32 {
     }
 }
 
+/// Two vectors of sums through their bias and, if `relu`, the Relu: `pmax(v, 0)` is
+/// `v < 0 ? 0 : v`, so a NaN stays NaN as in the scalar path.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
-fn lanes8(lo: v128, hi: v128) -> [f32; BLOCK] {
+pub(crate) fn finish([lo, hi]: [v128; 2], [b0, b1]: [v128; 2], relu: bool) -> [v128; 2] {
+    let (lo, hi) = (f32x4_add(lo, b0), f32x4_add(hi, b1));
+    if relu {
+        let zero = f32x4_splat(0.0);
+        [f32x4_pmax(lo, zero), f32x4_pmax(hi, zero)]
+    } else {
+        [lo, hi]
+    }
+}
+
+/// Writes two vectors into 8 values (nothing when `out` is not 8 values).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+pub(crate) fn write8(out: Option<&mut [f32]>, [lo, hi]: [v128; 2]) {
+    if let Some([y0, y1, y2, y3, y4, y5, y6, y7]) = out {
+        *y0 = f32x4_extract_lane::<0>(lo);
+        *y1 = f32x4_extract_lane::<1>(lo);
+        *y2 = f32x4_extract_lane::<2>(lo);
+        *y3 = f32x4_extract_lane::<3>(lo);
+        *y4 = f32x4_extract_lane::<0>(hi);
+        *y5 = f32x4_extract_lane::<1>(hi);
+        *y6 = f32x4_extract_lane::<2>(hi);
+        *y7 = f32x4_extract_lane::<3>(hi);
+    }
+}
+
+/// The 8 lanes of two vectors.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+pub(crate) fn lanes8(lo: v128, hi: v128) -> [f32; BLOCK] {
     [
         f32x4_extract_lane::<0>(lo),
         f32x4_extract_lane::<1>(lo),
@@ -254,5 +312,11 @@ mod tests {
         let out = packed.apply(&[f32::NAN, 1.0, 1.0, 1.0], 2);
         assert!(out[0].is_nan() && out[1].is_nan());
         assert_eq!(&out[2..], &[4.5, 6.5]);
+        // Full blocks of 8 columns, through the Relu: the NaN stays, and only in its row.
+        let w: Vec<f32> = (0..16).map(|i| i as f32 - 8.0).collect();
+        let out = PackedF32::new(&w, 2, 8, &[], true).apply(&[f32::NAN, 1.0, 1.0, 1.0], 2);
+        assert!(out[..8].iter().all(|v| v.is_nan()));
+        let want: Vec<f32> = (0..8).map(|c| (w[c] + w[8 + c]).max(0.0)).collect();
+        assert_eq!(&out[8..], &want[..]);
     }
 }

@@ -9,7 +9,9 @@
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use core::arch::wasm32::*;
 
+pub mod conv_f32;
 pub mod dense_f32;
+pub mod pool_f32;
 pub mod trees;
 
 /// Rows computed together: each weight vector loaded serves this many rows.

@@ -168,16 +168,23 @@ impl Manifest {
     /// The first value of `row` that cannot stand for its feature: its index, the feature's name
     /// and why.
     pub fn refused_value(&self, row: &[f32]) -> Option<(usize, String, String)> {
-        let names = self.feature_names();
         let kinds = self.feature_kinds();
-        let width = names.len().max(1);
-        row.iter().enumerate().find_map(|(i, &v)| {
-            let f = i % width;
-            kinds
-                .get(f)
-                .and_then(|k| k.refuse(v))
-                .map(|why| (i, names.get(f).map_or(String::new(), |n| (*n).to_string()), why))
-        })
+        let width = kinds.len().max(1);
+        let numbers = |missing: bool| kinds.iter().all(|k| *k == FeatureKind::Number { missing });
+        // The usual rows, checked without a call per value.
+        if numbers(false) && row.iter().all(|v| v.is_finite()) || numbers(true) && !row.iter().any(|v| v.is_infinite())
+        {
+            return None;
+        }
+        let (r, f, why) = row.chunks(width).enumerate().find_map(|(r, values)| {
+            values
+                .iter()
+                .zip(&kinds)
+                .enumerate()
+                .find_map(|(f, (&v, kind))| kind.refuse(v).map(|why| (r, f, why)))
+        })?;
+        let name = self.feature_names().get(f).map_or(String::new(), |n| (*n).to_string());
+        Some((r * width + f, name, why))
     }
 }
 

@@ -1,0 +1,436 @@
+//! A two-dimensional convolution by a constant weight (NCHW, one group), as a float product: the
+//! input values each tap of the kernel reads are gathered into a row per tap (im2col, `[taps,
+//! pixels]`, zeros where a tap covers the padding; with stride 1 each output row is one copy),
+//! then the weight `[channels, taps]` times those rows gives the output channel-major, as NCHW
+//! wants it. A tile of 4 channels × 8 pixels keeps 8 `f32x4` accumulators, like the float
+//! product's; bias and Relu are fused. Sums run in depth order. Elsewhere a plain loop computes
+//! the same values; it exists for tests.
+
+/// How the input is padded, as ONNX's `pads` and `auto_pad` say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Padding {
+    /// `[top, left, bottom, right]` (ONNX's `pads`: the two begins, then the two ends).
+    Explicit([usize; 4]),
+    /// `SAME_UPPER`: as many outputs as `ceil(input / stride)`, the odd padding at the end.
+    SameUpper,
+    /// `SAME_LOWER`: the same, the odd padding at the beginning.
+    SameLower,
+}
+
+/// Where a convolution's windows fall: kernel size, strides, dilations and padding, per spatial
+/// axis (height, then width).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Geometry {
+    /// Kernel height and width.
+    pub kernel: [usize; 2],
+    /// Steps between windows.
+    pub strides: [usize; 2],
+    /// Steps between a window's taps.
+    pub dilations: [usize; 2],
+    /// The padding.
+    pub padding: Padding,
+}
+
+impl Geometry {
+    /// For an input of `input` values along `axis`: the number of outputs and the padding before
+    /// the first, or `None` when the window does not fit once.
+    pub fn along(&self, axis: usize, input: usize) -> Option<(usize, usize)> {
+        let (kernel, stride, dilation) = (
+            *self.kernel.get(axis)?,
+            (*self.strides.get(axis)?).max(1),
+            (*self.dilations.get(axis)?).max(1),
+        );
+        let field = kernel.checked_sub(1)?.checked_mul(dilation)?.checked_add(1)?;
+        match self.padding {
+            Padding::Explicit(pads) => {
+                let (before, after) = (*pads.get(axis)?, *pads.get(axis + 2)?);
+                let padded = input.checked_add(before)?.checked_add(after)?;
+                let outputs = padded.checked_sub(field)? / stride + 1;
+                Some((outputs, before))
+            }
+            Padding::SameUpper | Padding::SameLower => {
+                let outputs = input.div_ceil(stride);
+                let total = ((outputs.checked_sub(1)?) * stride + field).saturating_sub(input);
+                let before = if self.padding == Padding::SameUpper {
+                    total / 2
+                } else {
+                    total - total / 2
+                };
+                Some((outputs, before))
+            }
+        }
+    }
+}
+
+/// Output channels computed together: each vector of patch values loaded serves this many.
+const CHANNELS: usize = 4;
+/// Pixels computed together (two vectors of 4).
+const PIXELS: usize = 8;
+
+/// A convolution's weight `[out_channels, channels, kh, kw]` packed for the product, with its
+/// bias and whether a Relu follows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackedConv {
+    channels: usize,
+    out_channels: usize,
+    /// Values per patch: `channels × kh × kw`.
+    depth: usize,
+    geometry: Geometry,
+    /// For each group of [`CHANNELS`] output channels, for each depth, their weights (zero past
+    /// the last channel).
+    weights: Vec<[f32; CHANNELS]>,
+    bias: Vec<f32>,
+    relu: bool,
+}
+
+impl PackedConv {
+    /// Packs a weight of `dims` `[out_channels, channels, kh, kw]` (row-major), its biases (empty:
+    /// none) and whether a Relu follows; `None` when the values do not fill the dims or the
+    /// kernel's size differs from the geometry's.
+    pub fn new(weight: &[f32], dims: [usize; 4], bias: &[f32], relu: bool, geometry: Geometry) -> Option<PackedConv> {
+        let [out_channels, channels, kh, kw] = dims;
+        let depth = channels.checked_mul(kh)?.checked_mul(kw)?;
+        if weight.len() != depth.checked_mul(out_channels)?
+            || geometry.kernel != [kh, kw]
+            || !(bias.is_empty() || bias.len() == out_channels)
+        {
+            return None;
+        }
+        let at = |c: usize, d: usize| if c < out_channels { weight[c * depth + d] } else { 0.0 };
+        let weights = (0..out_channels.div_ceil(CHANNELS))
+            .flat_map(|g| (0..depth).map(move |d| std::array::from_fn(|i| at(g * CHANNELS + i, d))))
+            .collect();
+        Some(PackedConv {
+            channels,
+            out_channels,
+            depth,
+            geometry,
+            weights,
+            bias: (0..out_channels).map(|c| bias.get(c).copied().unwrap_or(0.0)).collect(),
+            relu,
+        })
+    }
+
+    /// Input channels.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Output channels.
+    pub fn out_channels(&self) -> usize {
+        self.out_channels
+    }
+
+    /// Where the windows fall.
+    pub fn geometry(&self) -> &Geometry {
+        &self.geometry
+    }
+
+    /// The output's height and width for an input of `height × width`, if the kernel fits.
+    pub fn output_size(&self, height: usize, width: usize) -> Option<[usize; 2]> {
+        Some([self.geometry.along(0, height)?.0, self.geometry.along(1, width)?.0])
+    }
+
+    /// Convolves `images` images of `channels × height × width` values (NCHW, one after the
+    /// other): `images × out_channels × oh × ow` values, or `None` if `x` is not that size or the
+    /// kernel does not fit.
+    pub fn apply(&self, x: &[f32], images: usize, height: usize, width: usize) -> Option<Vec<f32>> {
+        let (oh, top) = self.geometry.along(0, height)?;
+        let (ow, left) = self.geometry.along(1, width)?;
+        let plane = height.checked_mul(width)?;
+        let image = self.channels.checked_mul(plane)?;
+        if x.len() != images.checked_mul(image)? {
+            return None;
+        }
+        let pixels = oh.checked_mul(ow)?;
+        let padded = pixels.div_ceil(PIXELS) * PIXELS;
+        let outputs = self.out_channels.checked_mul(pixels)?;
+        let mut out = vec![0f32; images.checked_mul(outputs)?];
+        // `[depth, padded]`: row `d` holds tap `d` of every pixel's patch. The padding's places are
+        // the same for every image, so they stay zero from here on.
+        let mut patches = vec![0f32; self.depth.checked_mul(padded)?];
+        for (input, out) in x.chunks_exact(image.max(1)).zip(out.chunks_exact_mut(outputs.max(1))) {
+            self.gather(input, height, width, [oh, ow], [top, left], padded, &mut patches);
+            self.product(&patches, pixels, padded, out);
+        }
+        Some(out)
+    }
+
+    /// im2col: writes each tap's row of `patches` from the image, where the tap falls inside it.
+    #[allow(clippy::too_many_arguments)]
+    fn gather(
+        &self,
+        input: &[f32],
+        height: usize,
+        width: usize,
+        [oh, ow]: [usize; 2],
+        [top, left]: [usize; 2],
+        padded: usize,
+        patches: &mut [f32],
+    ) {
+        let [kh, kw] = self.geometry.kernel;
+        let [sh, sw] = self.geometry.strides.map(|s| s.max(1));
+        let [dh, dw] = self.geometry.dilations.map(|d| d.max(1));
+        let mut rows = patches.chunks_exact_mut(padded.max(1));
+        for channel in input.chunks_exact((height * width).max(1)) {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let Some(row) = rows.next() else { return };
+                    // Outputs `ox` whose tap reads column `ox * sw + kx * dw - left` inside 0..width.
+                    let offset = kx * dw;
+                    let first = left.saturating_sub(offset).div_ceil(sw);
+                    let end = (width + left).saturating_sub(offset).div_ceil(sw).min(ow);
+                    for oy in 0..oh {
+                        let Some(iy) = (oy * sh + ky * dh).checked_sub(top).filter(|&y| y < height) else {
+                            continue;
+                        };
+                        if first >= end {
+                            continue;
+                        }
+                        let start = first * sw + offset - left;
+                        let source = channel.get(iy * width + start..(iy + 1) * width).unwrap_or_default();
+                        let target = row.get_mut(oy * ow + first..oy * ow + end).unwrap_or_default();
+                        if sw == 1 {
+                            target.copy_from_slice(source.get(..target.len()).unwrap_or_default());
+                        } else {
+                            for (t, s) in target.iter_mut().zip(source.iter().step_by(sw)) {
+                                *t = *s;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `out[c][p] = relu?(bias[c] + Σ_d weight[c][d] × patches[d][p])`, channel-major.
+    fn product(&self, patches: &[f32], pixels: usize, padded: usize, out: &mut [f32]) {
+        for (g, weights) in self.weights.chunks_exact(self.depth.max(1)).enumerate() {
+            for block in (0..padded).step_by(PIXELS) {
+                let sums = tile(weights, patches, padded, block);
+                for (i, sums) in sums.into_iter().enumerate() {
+                    let c = g * CHANNELS + i;
+                    if c < self.out_channels {
+                        self.store(out, c * pixels, block, pixels, sums);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One row's sums for one block of pixels: two vectors in wasm, an array elsewhere.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+type Sums = [v128; 2];
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+type Sums = [f32; PIXELS];
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use crate::dense_f32::{finish, lanes8, write8};
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use core::arch::wasm32::*;
+
+/// The sums of [`CHANNELS`] output channels for the pixels `block..block + 8`, in depth order.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn tile(weights: &[[f32; CHANNELS]], patches: &[f32], padded: usize, block: usize) -> [Sums; CHANNELS] {
+    let zero = f32x4_splat(0.0);
+    let mut acc = [[zero; 2]; CHANNELS];
+    for (w, row) in weights.iter().zip(patches.chunks_exact(padded.max(1))) {
+        let Some(&[p0, p1, p2, p3, p4, p5, p6, p7]) = row.get(block..block + PIXELS) else {
+            continue;
+        };
+        let (lo, hi) = (f32x4(p0, p1, p2, p3), f32x4(p4, p5, p6, p7));
+        for (acc, &w) in acc.iter_mut().zip(w) {
+            let s = f32x4_splat(w);
+            acc[0] = f32x4_add(acc[0], f32x4_mul(s, lo));
+            acc[1] = f32x4_add(acc[1], f32x4_mul(s, hi));
+        }
+    }
+    acc
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+fn tile(weights: &[[f32; CHANNELS]], patches: &[f32], padded: usize, block: usize) -> [Sums; CHANNELS] {
+    let mut acc = [[0f32; PIXELS]; CHANNELS];
+    for (w, row) in weights.iter().zip(patches.chunks_exact(padded.max(1))) {
+        let values = row.get(block..block + PIXELS).unwrap_or_default();
+        for (acc, &w) in acc.iter_mut().zip(w) {
+            for (a, &p) in acc.iter_mut().zip(values) {
+                *a += w * p;
+            }
+        }
+    }
+    acc
+}
+
+impl PackedConv {
+    /// Writes one channel's sums for a block of pixels (those before `pixels`), through the bias
+    /// and the Relu.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    fn store(&self, out: &mut [f32], start: usize, block: usize, pixels: usize, sums: Sums) {
+        let c = start / pixels.max(1);
+        let b = f32x4_splat(self.bias.get(c).copied().unwrap_or(0.0));
+        let [lo, hi] = finish(sums, [b, b], self.relu);
+        if block + PIXELS <= pixels {
+            write8(out.get_mut(start + block..start + block + PIXELS), [lo, hi]);
+            return;
+        }
+        let end = pixels.min(block + PIXELS);
+        if let Some(out) = out.get_mut(start + block..start + end) {
+            out.copy_from_slice(lanes8(lo, hi).get(..end - block).unwrap_or_default());
+        }
+    }
+
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    fn store(&self, out: &mut [f32], start: usize, block: usize, pixels: usize, sums: Sums) {
+        let c = start / pixels.max(1);
+        let bias = self.bias.get(c).copied().unwrap_or(0.0);
+        let end = pixels.min(block + PIXELS);
+        if let Some(out) = out.get_mut(start + block..start + end) {
+            for (y, s) in out.iter_mut().zip(sums) {
+                let v = s + bias;
+                *y = if self.relu && v < 0.0 { 0.0 } else { v };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Geometry, PackedConv, Padding};
+
+    /// The convolution by its definition, in f64.
+    #[allow(clippy::too_many_arguments)]
+    fn reference(
+        x: &[f32],
+        w: &[f32],
+        b: &[f32],
+        [n, c, h, wd]: [usize; 4],
+        [oc, kh, kw]: [usize; 3],
+        g: &Geometry,
+        relu: bool,
+    ) -> Vec<f32> {
+        let (oh, top) = g.along(0, h).unwrap();
+        let (ow, left) = g.along(1, wd).unwrap();
+        let mut out = vec![];
+        for i in 0..n {
+            for o in 0..oc {
+                for y in 0..oh {
+                    for xx in 0..ow {
+                        let mut s = f64::from(b.get(o).copied().unwrap_or(0.0));
+                        for ch in 0..c {
+                            for ky in 0..kh {
+                                for kx in 0..kw {
+                                    let iy = (y * g.strides[0] + ky * g.dilations[0]) as isize - top as isize;
+                                    let ix = (xx * g.strides[1] + kx * g.dilations[1]) as isize - left as isize;
+                                    if iy < 0 || ix < 0 || iy as usize >= h || ix as usize >= wd {
+                                        continue;
+                                    }
+                                    let v = x[((i * c + ch) * h + iy as usize) * wd + ix as usize];
+                                    s += f64::from(v) * f64::from(w[((o * c + ch) * kh + ky) * kw + kx]);
+                                }
+                            }
+                        }
+                        let v = s as f32;
+                        out.push(if relu && v < 0.0 { 0.0 } else { v });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_geometry_matches_the_definition() {
+        let value = |i: usize| ((i * 37 % 101) as f32 - 50.0) / 25.0;
+        let geometry = |kernel, strides, dilations, padding| Geometry {
+            kernel,
+            strides,
+            dilations,
+            padding,
+        };
+        for (shape, oc, g, relu) in [
+            (
+                [2, 1, 8, 8],
+                8,
+                geometry([3, 3], [1, 1], [1, 1], Padding::Explicit([0; 4])),
+                true,
+            ),
+            (
+                [1, 1, 28, 28],
+                6,
+                geometry([5, 5], [1, 1], [1, 1], Padding::Explicit([2; 4])),
+                true,
+            ),
+            (
+                [3, 6, 14, 14],
+                16,
+                geometry([5, 5], [1, 1], [1, 1], Padding::Explicit([0; 4])),
+                false,
+            ),
+            (
+                [1, 3, 9, 7],
+                5,
+                geometry([3, 2], [2, 3], [1, 1], Padding::Explicit([1, 0, 2, 1])),
+                true,
+            ),
+            (
+                [2, 2, 10, 11],
+                9,
+                geometry([3, 3], [1, 2], [2, 1], Padding::SameUpper),
+                false,
+            ),
+            (
+                [1, 2, 6, 5],
+                4,
+                geometry([2, 4], [2, 2], [1, 1], Padding::SameLower),
+                true,
+            ),
+            (
+                [5, 4, 3, 3],
+                17,
+                geometry([1, 1], [1, 1], [1, 1], Padding::Explicit([0; 4])),
+                false,
+            ),
+        ] {
+            let [n, c, h, wd] = shape;
+            let [kh, kw] = g.kernel;
+            let w: Vec<f32> = (0..oc * c * kh * kw).map(value).collect();
+            let b: Vec<f32> = (0..oc).map(|i| value(i + 5)).collect();
+            let x: Vec<f32> = (0..n * c * h * wd).map(|i| value(i + 13)).collect();
+            let conv = PackedConv::new(&w, [oc, c, kh, kw], &b, relu, g).unwrap();
+            let got = conv.apply(&x, n, h, wd).unwrap();
+            let want = reference(&x, &w, &b, shape, [oc, kh, kw], &g, relu);
+            assert_eq!(got.len(), want.len(), "{shape:?} {g:?}");
+            let depth = (c * kh * kw) as f32;
+            for (i, (g2, e)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g2 - e).abs() <= 1e-5 * depth * (1.0 + e.abs()),
+                    "{shape:?} {g:?} [{i}]: {g2} against {e}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn sizes_follow_onnx_and_a_kernel_larger_than_the_input_is_refused() {
+        let g = |padding| Geometry {
+            kernel: [3, 3],
+            strides: [2, 2],
+            dilations: [1, 1],
+            padding,
+        };
+        assert_eq!(g(Padding::Explicit([0; 4])).along(0, 7), Some((3, 0)));
+        assert_eq!(g(Padding::Explicit([1, 1, 1, 1])).along(1, 7), Some((4, 1)));
+        // SAME: ceil(8 / 2) = 4 outputs; total padding (4 - 1) * 2 + 3 - 8 = 1.
+        assert_eq!(g(Padding::SameUpper).along(0, 8), Some((4, 0)));
+        assert_eq!(g(Padding::SameLower).along(0, 8), Some((4, 1)));
+        assert_eq!(g(Padding::Explicit([0; 4])).along(0, 2), None);
+        let conv = PackedConv::new(&[1.0; 9], [1, 1, 3, 3], &[], false, g(Padding::Explicit([0; 4]))).unwrap();
+        assert_eq!(conv.apply(&[0.0; 4], 1, 2, 2), None);
+        assert_eq!(conv.apply(&[0.0; 5], 1, 3, 3), None, "9 values expected");
+        assert!(PackedConv::new(&[1.0; 8], [1, 1, 3, 3], &[], false, g(Padding::Explicit([0; 4]))).is_none());
+    }
+}
