@@ -311,7 +311,8 @@ fn the_float_product_equals_the_product_in_the_browser() {
     }
 }
 
-/// The convolution's SIMD tile (4 channels × 8 pixels, over im2col rows) and the max pooling
+/// The convolution's SIMD tile (4 channels × 8 pixels, over im2col rows or, at stride 1, a padded
+/// copy of the image) and the max pooling
 /// give their definitions, computed in f64, for strides, dilations, padding and channel and pixel
 /// counts that are not multiples of the tile.
 #[wasm_bindgen_test]
@@ -325,6 +326,8 @@ fn the_convolution_and_the_pooling_equal_their_definitions_in_the_browser() {
         (3, 3, 9, 11, 5, [3, 2], [2, 3], [1, 2], Padding::Explicit([1, 0, 2, 1])),
         (1, 2, 10, 7, 9, [3, 3], [1, 2], [2, 1], Padding::SameUpper),
         (1, 4, 5, 5, 3, [2, 2], [2, 2], [1, 1], Padding::SameLower),
+        (2, 3, 9, 8, 5, [3, 3], [1, 1], [2, 1], Padding::SameLower),
+        (1, 2, 7, 9, 6, [2, 3], [1, 1], [1, 2], Padding::Explicit([0, 3, 1, 0])),
     ] {
         let geometry = Geometry {
             kernel,

@@ -143,17 +143,76 @@ impl PackedConv {
             return None;
         }
         let pixels = oh.checked_mul(ow)?;
-        let padded = pixels.div_ceil(PIXELS) * PIXELS;
         let outputs = self.out_channels.checked_mul(pixels)?;
         let mut out = vec![0f32; images.checked_mul(outputs)?];
+        let images = x.chunks_exact(image.max(1)).zip(out.chunks_exact_mut(outputs.max(1)));
+        if self.geometry.strides == [1, 1] {
+            self.direct(images, height, width, [oh, ow], [top, left])?;
+            return Some(out);
+        }
+        let padded = pixels.div_ceil(PIXELS) * PIXELS;
         // `[depth, padded]`: row `d` holds tap `d` of every pixel's patch. The padding's places are
         // the same for every image, so they stay zero from here on.
         let mut patches = vec![0f32; self.depth.checked_mul(padded)?];
-        for (input, out) in x.chunks_exact(image.max(1)).zip(out.chunks_exact_mut(outputs.max(1))) {
+        let offsets: Vec<usize> = (0..self.depth).map(|d| d * padded).collect();
+        for (input, out) in images {
             self.gather(input, height, width, [oh, ow], [top, left], padded, &mut patches);
-            self.product(&patches, pixels, padded, out);
+            self.product(&patches, &offsets, pixels, out, pixels);
         }
         Some(out)
+    }
+
+    /// Stride 1 without im2col: each image is copied once into a zero-padded frame of
+    /// `(oh + field_h - 1) × (ow + field_w - 1)` per channel; over the frame's flat index `q = y ×
+    /// frame_width + x`, tap `(c, ky, kx)` of the output at `q` reads the frame at `q + c × frame +
+    /// ky × dh × frame_width + kx × dw`, so the tile reads 8 outputs' values of a tap in one
+    /// contiguous run. The frame's columns past `ow` give outputs that are dropped.
+    fn direct<'a>(
+        &self,
+        images: impl Iterator<Item = (&'a [f32], &'a mut [f32])>,
+        height: usize,
+        width: usize,
+        [oh, ow]: [usize; 2],
+        [top, left]: [usize; 2],
+    ) -> Option<()> {
+        let [kh, kw] = self.geometry.kernel;
+        let [dh, dw] = self.geometry.dilations.map(|d| d.max(1));
+        let (fh, fw) = (oh + (kh.checked_sub(1)?) * dh, ow + (kw.checked_sub(1)?) * dw);
+        let frame = fh.checked_mul(fw)?;
+        let columns = oh * fw;
+        let offsets: Vec<usize> = (0..self.channels)
+            .flat_map(|c| (0..kh).flat_map(move |ky| (0..kw).map(move |kx| c * frame + ky * dh * fw + kx * dw)))
+            .collect();
+        // Reads run up to 8 values past the last output's taps.
+        let mut frames = vec![0f32; self.channels.checked_mul(frame)?.checked_add(fw + PIXELS)?];
+        let mut sums = vec![0f32; self.out_channels.checked_mul(columns)?];
+        for (input, out) in images {
+            for (channel, framed) in input
+                .chunks_exact((height * width).max(1))
+                .zip(frames.chunks_exact_mut(frame.max(1)))
+            {
+                for (y, row) in channel.chunks_exact(width.max(1)).enumerate() {
+                    // Image row `y` is frame row `y + top`, its column `x` frame column `x + left`;
+                    // rows and columns past the frame are never read.
+                    let fy = y + top;
+                    if fy >= fh {
+                        break;
+                    }
+                    let visible = row.get(..fw.saturating_sub(left).min(width)).unwrap_or_default();
+                    if let Some(target) = framed.get_mut(fy * fw + left..fy * fw + left + visible.len()) {
+                        target.copy_from_slice(visible);
+                    }
+                }
+            }
+            self.product(&frames, &offsets, columns, &mut sums, columns);
+            for (c, out) in out.chunks_exact_mut((oh * ow).max(1)).enumerate() {
+                for (oy, out) in out.chunks_exact_mut(ow.max(1)).enumerate() {
+                    let start = c * columns + oy * fw;
+                    out.copy_from_slice(sums.get(start..start + ow)?);
+                }
+            }
+        }
+        Some(())
     }
 
     /// im2col: writes each tap's row of `patches` from the image, where the tap falls inside it.
@@ -203,15 +262,23 @@ impl PackedConv {
         }
     }
 
-    /// `out[c][p] = relu?(bias[c] + Σ_d weight[c][d] × patches[d][p])`, channel-major.
-    fn product(&self, patches: &[f32], pixels: usize, padded: usize, out: &mut [f32]) {
-        for (g, weights) in self.weights.chunks_exact(self.depth.max(1)).enumerate() {
-            for block in (0..padded).step_by(PIXELS) {
-                let sums = tile(weights, patches, padded, block);
+    /// `out[c × stride + p] = relu?(bias[c] + Σ_d weight[c][d] × source[offsets[d] + p])` for
+    /// `p` in `0..columns`.
+    fn product(&self, source: &[f32], offsets: &[usize], columns: usize, out: &mut [f32], stride: usize) {
+        // Blocks outside, channel groups inside: the values of a block's taps, one cache line
+        // per tap, are read from memory once and then from the cache for the other groups.
+        for block in (0..columns).step_by(PIXELS) {
+            for (g, weights) in self.weights.chunks_exact(self.depth.max(1)).enumerate() {
+                let sums = tile(weights, source, offsets, block);
                 for (i, sums) in sums.into_iter().enumerate() {
                     let c = g * CHANNELS + i;
                     if c < self.out_channels {
-                        self.store(out, c * pixels, block, pixels, sums);
+                        self.store(
+                            out.get_mut(c * stride..c * stride + columns).unwrap_or_default(),
+                            c,
+                            block,
+                            sums,
+                        );
                     }
                 }
             }
@@ -230,14 +297,16 @@ use crate::dense_f32::{finish, lanes8, write8};
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use core::arch::wasm32::*;
 
-/// The sums of [`CHANNELS`] output channels for the pixels `block..block + 8`, in depth order.
+/// The sums of [`CHANNELS`] output channels for the columns `block..block + 8`, in depth order:
+/// tap `d` of column `p` is `source[offsets[d] + p]`.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
-fn tile(weights: &[[f32; CHANNELS]], patches: &[f32], padded: usize, block: usize) -> [Sums; CHANNELS] {
+fn tile(weights: &[[f32; CHANNELS]], source: &[f32], offsets: &[usize], block: usize) -> [Sums; CHANNELS] {
     let zero = f32x4_splat(0.0);
     let mut acc = [[zero; 2]; CHANNELS];
-    for (w, row) in weights.iter().zip(patches.chunks_exact(padded.max(1))) {
-        let Some(&[p0, p1, p2, p3, p4, p5, p6, p7]) = row.get(block..block + PIXELS) else {
+    for (w, &offset) in weights.iter().zip(offsets) {
+        let at = offset + block;
+        let Some(&[p0, p1, p2, p3, p4, p5, p6, p7]) = source.get(at..at + PIXELS) else {
             continue;
         };
         let (lo, hi) = (f32x4(p0, p1, p2, p3), f32x4(p4, p5, p6, p7));
@@ -251,10 +320,10 @@ fn tile(weights: &[[f32; CHANNELS]], patches: &[f32], padded: usize, block: usiz
 }
 
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-fn tile(weights: &[[f32; CHANNELS]], patches: &[f32], padded: usize, block: usize) -> [Sums; CHANNELS] {
+fn tile(weights: &[[f32; CHANNELS]], source: &[f32], offsets: &[usize], block: usize) -> [Sums; CHANNELS] {
     let mut acc = [[0f32; PIXELS]; CHANNELS];
-    for (w, row) in weights.iter().zip(patches.chunks_exact(padded.max(1))) {
-        let values = row.get(block..block + PIXELS).unwrap_or_default();
+    for (w, &offset) in weights.iter().zip(offsets) {
+        let values = source.get(offset + block..offset + block + PIXELS).unwrap_or_default();
         for (acc, &w) in acc.iter_mut().zip(w) {
             for (a, &p) in acc.iter_mut().zip(values) {
                 *a += w * p;
@@ -265,34 +334,29 @@ fn tile(weights: &[[f32; CHANNELS]], patches: &[f32], padded: usize, block: usiz
 }
 
 impl PackedConv {
-    /// Writes one channel's sums for a block of pixels (those before `pixels`), through the bias
-    /// and the Relu.
+    /// Writes channel `c`'s sums for the columns `block..block + 8` of `out` (those it holds),
+    /// through the bias and the Relu.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[inline(always)]
-    fn store(&self, out: &mut [f32], start: usize, block: usize, pixels: usize, sums: Sums) {
-        let c = start / pixels.max(1);
+    fn store(&self, out: &mut [f32], c: usize, block: usize, sums: Sums) {
         let b = f32x4_splat(self.bias.get(c).copied().unwrap_or(0.0));
         let [lo, hi] = finish(sums, [b, b], self.relu);
-        if block + PIXELS <= pixels {
-            write8(out.get_mut(start + block..start + block + PIXELS), [lo, hi]);
+        if block + PIXELS <= out.len() {
+            write8(out.get_mut(block..block + PIXELS), [lo, hi]);
             return;
         }
-        let end = pixels.min(block + PIXELS);
-        if let Some(out) = out.get_mut(start + block..start + end) {
-            out.copy_from_slice(lanes8(lo, hi).get(..end - block).unwrap_or_default());
+        if let Some(out) = out.get_mut(block..) {
+            let values = lanes8(lo, hi);
+            out.copy_from_slice(values.get(..out.len()).unwrap_or_default());
         }
     }
 
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    fn store(&self, out: &mut [f32], start: usize, block: usize, pixels: usize, sums: Sums) {
-        let c = start / pixels.max(1);
+    fn store(&self, out: &mut [f32], c: usize, block: usize, sums: Sums) {
         let bias = self.bias.get(c).copied().unwrap_or(0.0);
-        let end = pixels.min(block + PIXELS);
-        if let Some(out) = out.get_mut(start + block..start + end) {
-            for (y, s) in out.iter_mut().zip(sums) {
-                let v = s + bias;
-                *y = if self.relu && v < 0.0 { 0.0 } else { v };
-            }
+        for (y, s) in out.get_mut(block..).unwrap_or_default().iter_mut().zip(sums) {
+            let v = s + bias;
+            *y = if self.relu && v < 0.0 { 0.0 } else { v };
         }
     }
 }

@@ -26,24 +26,28 @@ pub fn max_pool(x: &[f32], planes: usize, height: usize, width: usize, geometry:
             .min(kernel);
         (first, end.max(first))
     };
-    let columns: Vec<(usize, usize)> = (0..ow).map(|ox| inside(ox, sw, dw, left, kw, width)).collect();
-    let mut out = Vec::with_capacity(planes * oh * ow);
-    for input in x.chunks_exact(plane.max(1)) {
-        for oy in 0..oh {
+    // Per tap `kx`, the outputs whose window reads inside the image along the width.
+    let taps: Vec<(usize, usize)> = (0..kw)
+        .map(|kx| {
+            let offset = kx * dw;
+            let first = left.saturating_sub(offset).div_ceil(sw);
+            let end = (width + left).saturating_sub(offset).div_ceil(sw).min(ow);
+            (first, end.max(first))
+        })
+        .collect();
+    let mut out = vec![f32::NEG_INFINITY; planes * oh * ow];
+    for (input, out) in x.chunks_exact(plane.max(1)).zip(out.chunks_exact_mut((oh * ow).max(1))) {
+        for (oy, maxima) in out.chunks_exact_mut(ow.max(1)).enumerate() {
             let (ky0, ky1) = inside(oy, sh, dh, top, kh, height);
-            for (ox, &(kx0, kx1)) in columns.iter().enumerate() {
-                let mut max = f32::NEG_INFINITY;
-                for ky in ky0..ky1 {
-                    let row = (oy * sh + ky * dh - top) * width;
-                    for kx in kx0..kx1 {
-                        if let Some(&v) = input.get(row + ox * sw + kx * dw - left) {
-                            if v > max {
-                                max = v;
-                            }
-                        }
+            for ky in ky0..ky1 {
+                let row = input.get((oy * sh + ky * dh - top) * width..).unwrap_or_default();
+                for (kx, &(first, end)) in taps.iter().enumerate() {
+                    let start = first * sw + kx * dw - left;
+                    let values = row.get(start..).unwrap_or_default().iter().step_by(sw);
+                    for (max, &v) in maxima.get_mut(first..end).unwrap_or_default().iter_mut().zip(values) {
+                        *max = if v > *max { v } else { *max };
                     }
                 }
-                out.push(max);
             }
         }
     }
