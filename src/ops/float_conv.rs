@@ -1,7 +1,8 @@
 //! `FloatConv`: a two-dimensional `Conv` by a constant weight, with its bias and the Relu that
-//! follows, on our wasm kernel ([`wasm_predict_kernels::conv_f32`]: im2col, then the float
-//! product's tile) instead of tract's, whose im2col and 8 × 8 tile run about 3× behind
-//! onnxruntime-web's on a LeNet-size batch.
+//! follow, on our wasm kernel ([`wasm_predict_kernels::conv_f32`]: each tap's values read from a
+//! zero-padded copy of the image, or gathered at strides above 1, times the weight on a 4-channel
+//! × 8-pixel tile) instead of tract's, whose convolution ran a LeNet-size batch about 3× behind
+//! onnxruntime-web's.
 //!
 //! [`fuse_float_conv`] puts it where a graph has a `Conv` of one group over a 4-D input whose
 //! weight is a float constant (an initializer, or one computed from constants such as a
