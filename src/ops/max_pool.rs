@@ -17,7 +17,7 @@ use wasm_predict_kernels::pool_f32::max_pool;
 use crate::graph_edit::{attribute, is_standard, DOMAIN};
 use crate::ops::dense_chain::fuse_chains;
 use crate::ops::expansion::WindowExpansion;
-use crate::ops::float_conv::{geometry_of, output_shape, window_attributes};
+use crate::ops::window::{geometry_of, output_shape, window_attributes};
 
 /// Op type of [`MaxPool2d`] in rewritten graphs.
 pub const MAX_POOL: &str = "WasmPredictMaxPool";

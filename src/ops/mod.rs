@@ -9,8 +9,8 @@
 //! - [`quantized_softmax`]: a Softmax of rounded logits from a 256-entry table;
 //! - [`tree_ensemble`]: ONNX tree ensembles on our kernel, in place of tract's.
 //!
-//! [`dense_chain`] holds what the product fusions share, [`expansion`] tract's inference-stage
-//! view of our one-input f32 ops.
+//! [`dense_chain`] holds what the product fusions share, [`window`] what the window ops share,
+//! [`expansion`] tract's inference-stage view of our one-input f32 ops.
 
 use tract_onnx::Onnx;
 
@@ -23,6 +23,7 @@ pub mod max_pool;
 pub mod quantized_dense;
 pub mod quantized_softmax;
 pub mod tree_ensemble;
+pub mod window;
 
 /// Adds every op of ours to an ONNX op register.
 pub fn register(onnx: &mut Onnx) {

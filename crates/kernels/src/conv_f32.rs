@@ -1,10 +1,14 @@
 //! A two-dimensional convolution by a constant weight (NCHW, one group), as a float product: the
-//! input values each tap of the kernel reads are gathered into a row per tap (im2col, `[taps,
-//! pixels]`, zeros where a tap covers the padding; with stride 1 each output row is one copy),
-//! then the weight `[channels, taps]` times those rows gives the output channel-major, as NCHW
-//! wants it. A tile of 4 channels × 8 pixels keeps 8 `f32x4` accumulators, like the float
-//! product's; bias and Relu are fused. Sums run in depth order. Elsewhere a plain loop computes
-//! the same values; it exists for tests.
+//! weight `[channels, taps]` times, for each tap of the kernel, the input values it reads for
+//! every output pixel, which gives the output channel-major, as NCHW wants it. At stride 1 those
+//! values are read from a zero-padded copy of the image, where a tap's values for 8 neighbouring
+//! outputs are one contiguous run; at other
+//! strides they are gathered into a row per tap (im2col, zeros where a tap covers the padding). A
+//! tile of 4 channels × 8 pixels keeps 8 `f32x4` accumulators, like the float product's; bias and
+//! Relu are fused. Sums run in depth order. Elsewhere a plain loop computes the same values; it
+//! exists for tests.
+
+use crate::dense_f32::{store_block, Sums};
 
 /// How the input is padded, as ONNX's `pads` and `auto_pad` say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,12 +64,29 @@ impl Geometry {
             }
         }
     }
+
+    /// The outputs along `axis` whose tap `tap` reads inside an input of `size` values padded by
+    /// `before` at its start: the first and the end (exclusive, at most `outputs`).
+    pub fn outputs_inside(
+        &self,
+        axis: usize,
+        tap: usize,
+        size: usize,
+        before: usize,
+        outputs: usize,
+    ) -> (usize, usize) {
+        let stride = self.strides.get(axis).map_or(1, |&s| s.max(1));
+        let offset = tap * self.dilations.get(axis).map_or(1, |&d| d.max(1));
+        let first = before.saturating_sub(offset).div_ceil(stride);
+        let end = (size + before).saturating_sub(offset).div_ceil(stride).min(outputs);
+        (first, end.max(first))
+    }
 }
 
 /// Output channels computed together: each vector of patch values loaded serves this many.
 const CHANNELS: usize = 4;
-/// Pixels computed together (two vectors of 4).
-const PIXELS: usize = 8;
+/// Pixels computed together (two vectors of 4, as many as [`Sums`] holds).
+const PIXELS: usize = crate::dense_f32::BLOCK;
 
 /// A convolution's weight `[out_channels, channels, kh, kw]` packed for the product, with its
 /// bias and whether a Relu follows.
@@ -124,11 +145,6 @@ impl PackedConv {
     /// Where the windows fall.
     pub fn geometry(&self) -> &Geometry {
         &self.geometry
-    }
-
-    /// The output's height and width for an input of `height × width`, if the kernel fits.
-    pub fn output_size(&self, height: usize, width: usize) -> Option<[usize; 2]> {
-        Some([self.geometry.along(0, height)?.0, self.geometry.along(1, width)?.0])
     }
 
     /// Convolves `images` images of `channels × height × width` values (NCHW, one after the
@@ -235,10 +251,8 @@ impl PackedConv {
             for ky in 0..kh {
                 for kx in 0..kw {
                     let Some(row) = rows.next() else { return };
-                    // Outputs `ox` whose tap reads column `ox * sw + kx * dw - left` inside 0..width.
+                    let (first, end) = self.geometry.outputs_inside(1, kx, width, left, ow);
                     let offset = kx * dw;
-                    let first = left.saturating_sub(offset).div_ceil(sw);
-                    let end = (width + left).saturating_sub(offset).div_ceil(sw).min(ow);
                     for oy in 0..oh {
                         let Some(iy) = (oy * sh + ky * dh).checked_sub(top).filter(|&y| y < height) else {
                             continue;
@@ -272,12 +286,14 @@ impl PackedConv {
                 let sums = tile(weights, source, offsets, block);
                 for (i, sums) in sums.into_iter().enumerate() {
                     let c = g * CHANNELS + i;
-                    if c < self.out_channels {
-                        self.store(
-                            out.get_mut(c * stride..c * stride + columns).unwrap_or_default(),
-                            c,
-                            block,
+                    if let Some(&bias) = self.bias.get(c) {
+                        let start = c * stride + block;
+                        let end = c * stride + columns.min(block + PIXELS);
+                        store_block(
+                            out.get_mut(start..end).unwrap_or_default(),
                             sums,
+                            &[bias; PIXELS],
+                            self.relu,
                         );
                     }
                 }
@@ -286,14 +302,6 @@ impl PackedConv {
     }
 }
 
-/// One row's sums for one block of pixels: two vectors in wasm, an array elsewhere.
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-type Sums = [v128; 2];
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-type Sums = [f32; PIXELS];
-
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-use crate::dense_f32::{finish, lanes8, write8};
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use core::arch::wasm32::*;
 
@@ -331,34 +339,6 @@ fn tile(weights: &[[f32; CHANNELS]], source: &[f32], offsets: &[usize], block: u
         }
     }
     acc
-}
-
-impl PackedConv {
-    /// Writes channel `c`'s sums for the columns `block..block + 8` of `out` (those it holds),
-    /// through the bias and the Relu.
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    #[inline(always)]
-    fn store(&self, out: &mut [f32], c: usize, block: usize, sums: Sums) {
-        let b = f32x4_splat(self.bias.get(c).copied().unwrap_or(0.0));
-        let [lo, hi] = finish(sums, [b, b], self.relu);
-        if block + PIXELS <= out.len() {
-            write8(out.get_mut(block..block + PIXELS), [lo, hi]);
-            return;
-        }
-        if let Some(out) = out.get_mut(block..) {
-            let values = lanes8(lo, hi);
-            out.copy_from_slice(values.get(..out.len()).unwrap_or_default());
-        }
-    }
-
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    fn store(&self, out: &mut [f32], c: usize, block: usize, sums: Sums) {
-        let bias = self.bias.get(c).copied().unwrap_or(0.0);
-        for (y, s) in out.get_mut(block..).unwrap_or_default().iter_mut().zip(sums) {
-            let v = s + bias;
-            *y = if self.relu && v < 0.0 { 0.0 } else { v };
-        }
-    }
 }
 
 #[cfg(test)]

@@ -7,14 +7,15 @@
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use core::arch::wasm32::*;
 
-/// One row's sums for one block of columns: two vectors in wasm, an array elsewhere.
+/// Eight sums (one row's for a block of columns here, one channel's for 8 pixels in
+/// [`crate::conv_f32`]): two vectors in wasm, an array elsewhere.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-type Sums = [v128; 2];
+pub(crate) type Sums = [v128; 2];
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-type Sums = [f32; BLOCK];
+pub(crate) type Sums = [f32; BLOCK];
 
-/// Columns in a block of the packed weight.
-const BLOCK: usize = 8;
+/// Columns in a block of the packed weight; also the number of [`Sums`].
+pub(crate) const BLOCK: usize = 8;
 /// Rows computed together.
 const TILE_ROWS: usize = 4;
 
@@ -97,41 +98,18 @@ impl PackedF32 {
         out
     }
 
-    /// Writes one row's outputs of one block, through the bias and the Relu, value by value.
+    /// Writes one row's sums of one block (the columns before `m`) through the bias and the Relu.
     #[inline(always)]
-    fn store(&self, out: &mut [f32], row: usize, block: usize, sums: &[f32; BLOCK]) {
-        let m = self.m;
-        let first = block * BLOCK;
-        let columns = m.saturating_sub(first).min(BLOCK);
-        let bias = self.bias.get(block).copied().unwrap_or([0.0; BLOCK]);
-        if let Some(out) = out.get_mut(row * m + first..row * m + first + columns) {
-            for ((y, s), b) in out.iter_mut().zip(sums).zip(bias) {
-                let v = s + b;
-                *y = if self.relu && v < 0.0 { 0.0 } else { v };
-            }
-        }
-    }
-
-    /// Writes one row's sums of one block, through the bias and the Relu: as
-    /// vectors where the block has all its columns.
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    #[inline(always)]
-    fn store_sums(&self, out: &mut [f32], row: usize, block: usize, [lo, hi]: Sums) {
-        let m = self.m;
-        let first = block * BLOCK;
-        if first + BLOCK > m {
-            self.store(out, row, block, &lanes8(lo, hi));
-            return;
-        }
-        let b = self.bias.get(block).copied().unwrap_or([0.0; BLOCK]);
-        let bias = [f32x4(b[0], b[1], b[2], b[3]), f32x4(b[4], b[5], b[6], b[7])];
-        let start = row * m + first;
-        write8(out.get_mut(start..start + BLOCK), finish([lo, hi], bias, self.relu));
-    }
-
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     fn store_sums(&self, out: &mut [f32], row: usize, block: usize, sums: Sums) {
-        self.store(out, row, block, &sums);
+        let (m, first) = (self.m, block * BLOCK);
+        let end = row * m + m.min(first + BLOCK);
+        let bias = self.bias.get(block).copied().unwrap_or([0.0; BLOCK]);
+        store_block(
+            out.get_mut(row * m + first..end).unwrap_or_default(),
+            sums,
+            &bias,
+            self.relu,
+        );
     }
 
     fn weights(&self, block: usize) -> &[[f32; BLOCK]] {
@@ -209,25 +187,22 @@ impl PackedF32 {
     }
 }
 
-/// Two vectors of sums through their bias and, if `relu`, the Relu: `pmax(v, 0)` is
-/// `v < 0 ? 0 : v`, so a NaN stays NaN as in the scalar path.
+/// Writes 8 sums, through their biases and, if `relu`, the Relu, into `out` (the first
+/// `out.len()` of them, at most 8): as two vector stores when `out` takes all 8.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
-pub(crate) fn finish([lo, hi]: [v128; 2], [b0, b1]: [v128; 2], relu: bool) -> [v128; 2] {
-    let (lo, hi) = (f32x4_add(lo, b0), f32x4_add(hi, b1));
+pub(crate) fn store_block(out: &mut [f32], [lo, hi]: Sums, b: &[f32; BLOCK], relu: bool) {
+    let (mut lo, mut hi) = (
+        f32x4_add(lo, f32x4(b[0], b[1], b[2], b[3])),
+        f32x4_add(hi, f32x4(b[4], b[5], b[6], b[7])),
+    );
     if relu {
+        // pmax(v, 0) is `v < 0 ? 0 : v`: a NaN stays NaN, as in the scalar path.
         let zero = f32x4_splat(0.0);
-        [f32x4_pmax(lo, zero), f32x4_pmax(hi, zero)]
-    } else {
-        [lo, hi]
+        lo = f32x4_pmax(lo, zero);
+        hi = f32x4_pmax(hi, zero);
     }
-}
-
-/// Writes two vectors into 8 values (nothing when `out` is not 8 values).
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-#[inline(always)]
-pub(crate) fn write8(out: Option<&mut [f32]>, [lo, hi]: [v128; 2]) {
-    if let Some([y0, y1, y2, y3, y4, y5, y6, y7]) = out {
+    if let [y0, y1, y2, y3, y4, y5, y6, y7] = out {
         *y0 = f32x4_extract_lane::<0>(lo);
         *y1 = f32x4_extract_lane::<1>(lo);
         *y2 = f32x4_extract_lane::<2>(lo);
@@ -236,14 +211,9 @@ pub(crate) fn write8(out: Option<&mut [f32]>, [lo, hi]: [v128; 2]) {
         *y5 = f32x4_extract_lane::<1>(hi);
         *y6 = f32x4_extract_lane::<2>(hi);
         *y7 = f32x4_extract_lane::<3>(hi);
+        return;
     }
-}
-
-/// The 8 lanes of two vectors.
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-#[inline(always)]
-pub(crate) fn lanes8(lo: v128, hi: v128) -> [f32; BLOCK] {
-    [
+    let values = [
         f32x4_extract_lane::<0>(lo),
         f32x4_extract_lane::<1>(lo),
         f32x4_extract_lane::<2>(lo),
@@ -252,7 +222,18 @@ pub(crate) fn lanes8(lo: v128, hi: v128) -> [f32; BLOCK] {
         f32x4_extract_lane::<1>(hi),
         f32x4_extract_lane::<2>(hi),
         f32x4_extract_lane::<3>(hi),
-    ]
+    ];
+    for (y, v) in out.iter_mut().zip(values) {
+        *y = v;
+    }
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+pub(crate) fn store_block(out: &mut [f32], sums: Sums, bias: &[f32; BLOCK], relu: bool) {
+    for ((y, s), b) in out.iter_mut().zip(sums).zip(bias) {
+        let v = s + b;
+        *y = if relu && v < 0.0 { 0.0 } else { v };
+    }
 }
 
 #[cfg(test)]

@@ -28,12 +28,7 @@ pub fn max_pool(x: &[f32], planes: usize, height: usize, width: usize, geometry:
     };
     // Per tap `kx`, the outputs whose window reads inside the image along the width.
     let taps: Vec<(usize, usize)> = (0..kw)
-        .map(|kx| {
-            let offset = kx * dw;
-            let first = left.saturating_sub(offset).div_ceil(sw);
-            let end = (width + left).saturating_sub(offset).div_ceil(sw).min(ow);
-            (first, end.max(first))
-        })
+        .map(|kx| geometry.outputs_inside(1, kx, width, left, ow))
         .collect();
     let mut out = vec![f32::NEG_INFINITY; planes * oh * ow];
     for (input, out) in x.chunks_exact(plane.max(1)).zip(out.chunks_exact_mut((oh * ow).max(1))) {
