@@ -6,6 +6,7 @@
 
 pub mod calibrate;
 pub mod check;
+pub mod compile;
 pub mod default_bundle;
 pub mod error;
 pub mod fixtures;

@@ -15,6 +15,7 @@ use crate::ops::fake_quantize::FakeQuantize;
 use crate::prediction::{BatchPrediction, Prediction};
 use crate::typing::{type_graph, Batching, BATCH_SYMBOL};
 use wasm_predict_kernels::trees::Forest;
+use wasm_predict_runtime::Runner;
 
 /// A loaded bundle, ready to predict.
 ///
@@ -23,8 +24,7 @@ use wasm_predict_kernels::trees::Forest;
 /// pays for one plan only); no call rebuilds anything.
 pub struct Predictor {
     manifest: Manifest,
-    single: TypedSimpleState,
-    batch: BatchPlan,
+    engine: Engine,
     batching: Batching,
     rounding: Rounding,
     /// A graph that is one tree-ensemble node runs on the kernel alone: tract's plan around it
@@ -42,6 +42,24 @@ struct Rounding {
     input: Option<FakeQuantize>,
     output: Option<FakeQuantize>,
 }
+
+/// What runs the graph.
+enum Engine {
+    /// Our runtime's plan ([`crate::compile`]), for every number of rows.
+    Compiled(Box<Runner>),
+    /// tract's plans, for graphs with an op the runtime lacks (`why` says which), or everywhere
+    /// when [`COMPILED_PLANS`] is off: one for a single row, one for batches.
+    Tract {
+        single: Box<TypedSimpleState>,
+        batch: BatchPlan,
+        why: Option<String>,
+    },
+}
+
+/// Whether the predictor runs graphs on our runtime ([`crate::compile`]) rather than on tract's
+/// plans: where our product kernels are in the graph too ([`lowering::OWN_PRODUCTS`]), so in
+/// wasm; natively tract's AVX2 kernels are faster.
+pub const COMPILED_PLANS: bool = lowering::OWN_PRODUCTS;
 
 /// The plan for any batch size: the typed model until the first batch, then its running state.
 enum BatchPlan {
@@ -100,7 +118,7 @@ impl Predictor {
                 .filter(|f| f.min_width() <= manifest.feature_count()),
             _ => None,
         };
-        let (single, batch, batching) = build_plans(&proto, &manifest).map_err(|e| match e {
+        let (engine, batching) = build_plans(&proto, &manifest).map_err(|e| match e {
             PredictError::Unsupported(first) => {
                 let nodes = crate::check::unsupported_nodes(&proto);
                 PredictError::Unsupported(if nodes.is_empty() {
@@ -113,8 +131,7 @@ impl Predictor {
         })?;
         let mut predictor = Predictor {
             manifest,
-            single,
-            batch,
+            engine,
             batching,
             rounding,
             trees,
@@ -122,6 +139,19 @@ impl Predictor {
         };
         predictor.check_output_width()?;
         Ok(predictor)
+    }
+
+    /// Whether the graph runs on our runtime's compiled plan rather than tract's.
+    pub fn runs_compiled(&self) -> bool {
+        matches!(self.engine, Engine::Compiled(_))
+    }
+
+    /// Why the graph runs on tract's plans though the runtime was tried: the node it lacks.
+    pub fn why_not_compiled(&self) -> Option<&str> {
+        match &self.engine {
+            Engine::Tract { why, .. } => why.as_deref(),
+            Engine::Compiled(_) => None,
+        }
     }
 
     /// Whether the graph is one tree ensemble, run on our tree kernel without tract's plan.
@@ -212,32 +242,44 @@ impl Predictor {
         Ok(batch)
     }
 
-    /// Runs the plan for any batch size, optimized on the first batch.
+    /// Runs the plan for any batch size (tract's optimized on the first batch).
     fn run_batch(&mut self, flat: &[f32], rows: usize) -> Result<Vec<f32>> {
         if let Batching::Fixed(_) = self.batching {
             return self.run_single(flat, rows);
         }
-        if let BatchPlan::Pending(typed) = &self.batch {
+        let row_shape = self.manifest.row_shape();
+        let batch = match &mut self.engine {
+            Engine::Compiled(runner) => return run_compiled(runner, &self.rounding, flat, rows),
+            Engine::Tract { batch, .. } => batch,
+        };
+        if let BatchPlan::Pending(typed) = batch {
             let state = typed
                 .clone()
                 .into_optimized()
                 .and_then(|m| m.into_runnable())
                 .and_then(|p| p.spawn())
                 .map_err(|e| PredictError::Unsupported(format!("planning for batches: {e:#}")))?;
-            self.batch = BatchPlan::Ready(Box::new(state));
+            *batch = BatchPlan::Ready(Box::new(state));
         }
-        let BatchPlan::Ready(state) = &mut self.batch else {
+        let BatchPlan::Ready(state) = batch else {
             return Err(PredictError::Inference("the batch plan is missing".into()));
         };
-        run(state, &self.rounding, flat, rows, &self.manifest.row_shape())
+        run(state, &self.rounding, flat, rows, &row_shape)
+    }
+
+    /// Runs one group of rows on the plan made for one row (or any number, for ours).
+    fn run_group(&mut self, flat: &[f32], rows: usize) -> Result<Vec<f32>> {
+        match &mut self.engine {
+            Engine::Compiled(runner) => run_compiled(runner, &self.rounding, flat, rows),
+            Engine::Tract { single, .. } => run(single, &self.rounding, flat, rows, &self.manifest.row_shape()),
+        }
     }
 
     /// Runs `rows` rows on the plan made for one row: one call, or for a graph that fixes its
     /// batch size, one call per group of that many rows, the last padded with zero rows.
     fn run_single(&mut self, flat: &[f32], rows: usize) -> Result<Vec<f32>> {
-        let row_shape = self.manifest.row_shape();
         let Batching::Fixed(group) = self.batching else {
-            return run(&mut self.single, &self.rounding, flat, rows, &row_shape);
+            return self.run_group(flat, rows);
         };
         let width = self.manifest.feature_count();
         let mut outputs = Vec::new();
@@ -248,7 +290,7 @@ impl Predictor {
                 .unwrap_or_default()
                 .to_vec();
             padded.resize(group * width, 0.0);
-            let out = run(&mut self.single, &self.rounding, &padded, group, &row_shape)?;
+            let out = self.run_group(&padded, group)?;
             outputs.extend_from_slice(out.get(..out.len() / group * taken).unwrap_or_default());
         }
         Ok(outputs)
@@ -419,9 +461,24 @@ fn check_graph_matches(proto: &ModelProto, manifest: &Manifest) -> Result<()> {
     Ok(())
 }
 
-fn build_plans(proto: &ModelProto, manifest: &Manifest) -> Result<(TypedSimpleState, BatchPlan, Batching)> {
+fn build_plans(proto: &ModelProto, manifest: &Manifest) -> Result<(Engine, Batching)> {
     let unsupported = |stage: &str, e: TractError| PredictError::Unsupported(format!("{stage}: {e:#}"));
     let typed = type_graph(proto, Some(&manifest.row_shape())).map_err(|e| unsupported("typing the graph", e))?;
+    let mut why = None;
+    if COMPILED_PLANS {
+        // A graph with an op the runtime lacks keeps tract's plans.
+        let compiled = typed
+            .model
+            .clone()
+            .into_decluttered()
+            .map_err(|e| e.to_string())
+            .and_then(|m| crate::compile::compile(&m))
+            .and_then(|plan| Runner::new(plan).map_err(|e| e.to_string()));
+        match compiled {
+            Ok(runner) => return Ok((Engine::Compiled(Box::new(runner)), typed.batching)),
+            Err(e) => why = Some(e),
+        }
+    }
     let single = match typed.batching {
         Batching::Any => {
             let batch = typed.model.symbols.sym(BATCH_SYMBOL);
@@ -433,7 +490,34 @@ fn build_plans(proto: &ModelProto, manifest: &Manifest) -> Result<(TypedSimpleSt
     .and_then(|m| m.into_runnable())
     .and_then(|p| p.spawn())
     .map_err(|e| unsupported("planning for one row", e))?;
-    Ok((single, BatchPlan::Pending(typed.model), typed.batching))
+    let engine = Engine::Tract {
+        single: Box::new(single),
+        batch: BatchPlan::Pending(typed.model),
+        why,
+    };
+    Ok((engine, typed.batching))
+}
+
+/// Runs `rows` rows on our runtime's plan, with the roundings taken out of the graph.
+fn run_compiled(runner: &mut Runner, rounding: &Rounding, flat: &[f32], rows: usize) -> Result<Vec<f32>> {
+    let rounded;
+    let input = match &rounding.input {
+        Some(op) => {
+            let mut values = flat.to_vec();
+            op.apply(&mut values);
+            rounded = values;
+            &rounded[..]
+        }
+        None => flat,
+    };
+    let (output, _) = runner
+        .run(input, rows)
+        .map_err(|e| PredictError::Inference(e.to_string()))?;
+    let mut values = output.to_vec();
+    if let Some(op) = &rounding.output {
+        op.apply(&mut values);
+    }
+    Ok(values)
 }
 
 fn run(

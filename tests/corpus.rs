@@ -32,8 +32,13 @@ fn the_corpus_matches_onnxruntime_or_is_refused_clearly() {
             &std::fs::read(format!("{dir}/model.onnx")).unwrap(),
         );
         match &outcome {
-            Outcome::Match { worst, agreement } => {
+            Outcome::Match {
+                worst,
+                agreement,
+                compiled,
+            } => {
                 matched += 1;
+                assert!(!compiled || wasm_predict::predictor::COMPILED_PLANS, "{name}");
                 println!(
                     "MATCH    {name:32} max |diff| {worst:.1e}, same label {:.1}%",
                     agreement * 100.0
@@ -284,6 +289,7 @@ fn the_corpus_matches_onnxruntime_with_our_product_kernels_fused() {
     wasm_predict::ops::register(&mut onnx);
     let mut fused = 0;
     let (mut convolutions, mut convolutions_left) = (0, vec![]);
+    let (mut compiled, mut not_compiled) = (0, vec![]);
     for (name, case, model) in corpus::CORPUS {
         let case: corpus::Case = serde_json::from_slice(case).unwrap();
         if case.records.is_some() {
@@ -327,15 +333,32 @@ fn the_corpus_matches_onnxruntime_with_our_product_kernels_fused() {
             wasm_predict::typing::Batching::Any => rows,
             wasm_predict::typing::Batching::Fixed(n) => n,
         };
+        let plan_of = typed
+            .model
+            .clone()
+            .into_decluttered()
+            .map_err(|e| e.to_string())
+            .and_then(|m| wasm_predict::compile::compile(&m));
+        let mut runner = match plan_of {
+            Ok(plan) => Some(wasm_predict_runtime::Runner::new(plan).unwrap()),
+            Err(why) => {
+                not_compiled.push(format!("{name}: {why}"));
+                None
+            }
+        };
         let plan = typed.model.into_optimized().unwrap().into_runnable().unwrap();
         let width: usize = shape[1..].iter().product();
-        let mut got = vec![];
+        let (mut got, mut compiled_got) = (vec![], vec![]);
         for start in (0..rows).step_by(group) {
             let taken = group.min(rows - start);
             let mut values = flat[start * width..(start + taken) * width].to_vec();
             values.resize(group * width, 0.0);
             let dims: Vec<usize> = std::iter::once(group).chain(shape[1..].iter().copied()).collect();
             let input = tract_ndarray::ArrayD::from_shape_vec(dims, values).unwrap();
+            if let Some(runner) = runner.as_mut() {
+                let (out, _) = runner.run(input.as_slice().unwrap(), group).unwrap();
+                compiled_got.extend_from_slice(&out[..out.len() / group * taken]);
+            }
             let output = plan.run(tvec!(input.into_tensor().into())).unwrap();
             let out = output[0].cast_to::<f32>().unwrap();
             let out: Vec<f32> = out.to_plain_array_view::<f32>().unwrap().iter().copied().collect();
@@ -354,7 +377,18 @@ fn the_corpus_matches_onnxruntime_with_our_product_kernels_fused() {
                 "{name} [{i}]: {g} against onnxruntime's {w} ({ops:?})"
             );
         }
+        if runner.is_some() {
+            compiled += 1;
+            assert_eq!(compiled_got.len(), want.len(), "{name}, compiled");
+            for (i, (g, w)) in compiled_got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - w).abs() <= case.tolerance * scale || (g.is_nan() && w.is_nan()),
+                    "{name} [{i}], compiled: {g} against onnxruntime's {w} ({ops:?})"
+                );
+            }
+        }
     }
+    println!("{compiled} compiled; not compiled: {not_compiled:#?}");
     assert!(fused >= 20, "only {fused} products fused over the corpus");
     println!("{convolutions} convolutions fused; Conv left to tract in {convolutions_left:?}");
     assert!(

@@ -84,12 +84,28 @@ mod corpus;
 
 #[wasm_bindgen_test]
 fn the_corpus_matches_onnxruntime_in_the_browser_or_is_refused_clearly() {
-    let mut matched = 0;
+    let (mut matched, mut on_tract) = (0, vec![]);
     for (name, case, model) in corpus::CORPUS {
         match corpus::run_case(case, model) {
-            corpus::Outcome::Match { worst, agreement } => {
+            corpus::Outcome::Match {
+                worst,
+                agreement,
+                compiled,
+            } => {
                 matched += 1;
                 assert!(worst.is_finite() && agreement >= 0.995, "{name}");
+                if !compiled {
+                    on_tract.push(*name);
+                }
+                if let (false, Ok(p)) = (
+                    compiled,
+                    wasm_predict::Predictor::from_model(
+                        corpus::manifest_for(&serde_json::from_slice(case).unwrap(), model),
+                        model,
+                    ),
+                ) {
+                    web_sys::console::log_1(&format!("{name}: {:?}", p.why_not_compiled()).into());
+                }
             }
             corpus::Outcome::Mismatch(why) => panic!("{name}: a wrong answer in the browser: {why}"),
             corpus::Outcome::Refused(why) => {
@@ -105,6 +121,8 @@ fn the_corpus_matches_onnxruntime_in_the_browser_or_is_refused_clearly() {
         }
     }
     assert!(matched >= corpus::SUPPORTED.len(), "{matched} matched");
+    // Our runtime runs every graph but those with double-precision values.
+    assert_eq!(on_tract, ["tree-v3-double-thresholds"], "run on tract's plans");
 }
 
 fn code_of(error: JsValue) -> String {

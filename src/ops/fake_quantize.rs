@@ -36,19 +36,7 @@ pub struct DynamicFakeQuantize;
 impl DynamicFakeQuantize {
     /// Applies the op to values in place.
     pub fn apply(values: &mut [f32]) {
-        let (min, max) = wasm_predict_kernels::range_with_zero(values);
-        let scale = (max - min) / 255.0;
-        if scale == 0.0 || !scale.is_finite() {
-            return;
-        }
-        let zp = (-min / scale).round_ties_even().clamp(0.0, 255.0);
-        FakeQuantize::new(Grid {
-            scale,
-            zero_point: zp,
-            low: 0.0,
-            high: 255.0,
-        })
-        .apply(values);
+        wasm_predict_runtime::dynamic_fake_quantize(values);
     }
 }
 
@@ -91,6 +79,11 @@ impl FakeQuantize {
     /// The op rounding to `grid`.
     pub fn new(grid: Grid) -> FakeQuantize {
         FakeQuantize { grid }
+    }
+
+    /// The grid it rounds to.
+    pub fn grid(&self) -> Grid {
+        self.grid
     }
 
     /// Applies the op to values in place.

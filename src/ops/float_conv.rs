@@ -55,6 +55,11 @@ impl std::hash::Hash for FloatConv {
 }
 
 impl FloatConv {
+    /// The packed weight, with its bias, Relu and geometry.
+    pub fn packed(&self) -> Arc<PackedConv> {
+        Arc::clone(&self.packed)
+    }
+
     fn output_shape<D: DimLike>(&self, input: &[D]) -> TractResult<TVec<D>> {
         let channels = (self.packed.channels(), self.packed.out_channels());
         output_shape(FLOAT_CONV, input, Some(channels), self.packed.geometry())

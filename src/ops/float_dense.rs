@@ -44,6 +44,13 @@ impl std::hash::Hash for FloatDense {
     }
 }
 
+impl FloatDense {
+    /// The packed weight, with its bias and Relu.
+    pub fn packed(&self) -> Arc<PackedF32> {
+        Arc::clone(&self.packed)
+    }
+}
+
 impl Op for FloatDense {
     fn name(&self) -> StaticName {
         FLOAT_DENSE.into()

@@ -29,6 +29,11 @@ pub struct MaxPool2d {
 }
 
 impl MaxPool2d {
+    /// Where its windows fall.
+    pub fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
     fn output_shape<D: DimLike>(&self, input: &[D]) -> TractResult<TVec<D>> {
         output_shape(MAX_POOL, input, None, &self.geometry)
     }

@@ -185,6 +185,23 @@ impl QuantizedDense {
     }
 }
 
+impl wasm_predict_runtime::Kernel for QuantizedDense {
+    fn output_shape(&self, shape: &[usize]) -> Result<Vec<usize>, String> {
+        match shape.split_last() {
+            Some((&k, rest)) if k == self.k => Ok([rest, &[self.m]].concat()),
+            _ => Err(format!(
+                "{QUANTIZED_DENSE}: input shape {shape:?}, expected a last dimension of {}",
+                self.k
+            )),
+        }
+    }
+
+    fn apply(&self, x: &[f32], _shape: &[usize], out: &mut Vec<f32>) -> Result<(), String> {
+        *out = QuantizedDense::apply(self, x, x.len() / self.k);
+        Ok(())
+    }
+}
+
 impl std::hash::Hash for QuantizedDense {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         (self.k, self.m, self.relu, &self.weight).hash(state);

@@ -124,6 +124,17 @@ impl QuantizedSoftmax {
     }
 }
 
+impl wasm_predict_runtime::Kernel for QuantizedSoftmax {
+    fn output_shape(&self, shape: &[usize]) -> Result<Vec<usize>, String> {
+        self.layout(shape).map(|_| shape.to_vec()).map_err(|e| e.to_string())
+    }
+
+    fn apply(&self, x: &[f32], shape: &[usize], out: &mut Vec<f32>) -> Result<(), String> {
+        *out = QuantizedSoftmax::apply(self, x, self.layout(shape).map_err(|e| e.to_string())?);
+        Ok(())
+    }
+}
+
 /// Where the values of each Softmax lie in a flat input: run `r` starts at
 /// `(r / stride) * length * stride + r % stride` and steps by `stride`.
 #[derive(Debug, Clone, Copy)]

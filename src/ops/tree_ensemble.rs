@@ -82,6 +82,11 @@ impl TreeEnsembleOp {
         &self.forest
     }
 
+    /// The compiled forest, shared.
+    pub fn shared_forest(&self) -> Arc<Forest> {
+        Arc::clone(&self.forest)
+    }
+
     fn outputs(&self) -> usize {
         if self.labels.is_some() {
             2

@@ -186,7 +186,7 @@ fn manifest_with_inputs(case: &Case, inputs: serde_json::Value) -> Manifest {
 }
 
 pub enum Outcome {
-    Match { worst: f32, agreement: f64 },
+    Match { worst: f32, agreement: f64, compiled: bool },
     Mismatch(String),
     Refused(String),
 }
@@ -278,7 +278,11 @@ pub fn run_case(case_json: &[u8], model: &[u8]) -> Outcome {
         case.tolerance
     };
     if worst <= tolerance && agreement >= 0.995 {
-        Outcome::Match { worst, agreement }
+        Outcome::Match {
+            worst,
+            agreement,
+            compiled: predictor.runs_compiled(),
+        }
     } else {
         Outcome::Mismatch(format!(
             "max |diff| {worst:e} (tolerance {tolerance:e}), same label on {:.1}%",
