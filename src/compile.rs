@@ -44,7 +44,13 @@ pub fn compile(model: &TypedModel) -> Result<Plan, String> {
     };
     let rows = model.symbols.sym(BATCH_SYMBOL);
     let dim = |d: &TDim| linear_dim(d, &rows);
-    let mut compiler = Compiler::default();
+    let mut compiler = Compiler {
+        plan: Plan::default(),
+        values: HashMap::new(),
+        // Value 0 is the input.
+        next: 1,
+        expected: Vec::new(),
+    };
     let order = model.eval_order().map_err(|e| format!("ordering the graph: {e:#}"))?;
     for id in order {
         let node = model.node(id);
@@ -66,7 +72,7 @@ pub fn compile(model: &TypedModel) -> Result<Plan, String> {
     }
     let plan = {
         let mut plan = compiler.plan;
-        plan.values = compiler.next.max(1);
+        plan.values = compiler.next;
         plan.output = *compiler
             .values
             .get(&output)
@@ -97,7 +103,6 @@ pub fn compile(model: &TypedModel) -> Result<Plan, String> {
     Ok(plan)
 }
 
-#[derive(Default)]
 struct Compiler {
     plan: Plan,
     values: HashMap<OutletId, usize>,
@@ -108,7 +113,6 @@ struct Compiler {
 
 impl Compiler {
     fn fresh(&mut self) -> usize {
-        self.next = self.next.max(1);
         let value = self.next;
         self.next += 1;
         value
@@ -122,11 +126,12 @@ impl Compiler {
     ) -> Result<(), String> {
         let unsupported = |what: String| format!("node {:?} ({}): {what}", node.name, node.op.name());
         let slot = used_slot(model, node).map_err(unsupported)?;
-        for (i, outlet) in node.outputs.iter().enumerate() {
-            if i == slot {
-                check_type(outlet.fact.datum_type, &node.name)?;
-            }
-        }
+        let fact = &node
+            .outputs
+            .get(slot)
+            .ok_or_else(|| unsupported("it has no output".into()))?
+            .fact;
+        check_type(fact.datum_type, &node.name)?;
         let mut inputs = Vec::new();
         for outlet in &node.inputs {
             let fact = model.outlet_fact(*outlet).map_err(|e| e.to_string())?;
@@ -156,8 +161,7 @@ impl Compiler {
         }
         let outlet = OutletId::new(node.id, slot);
         self.values.insert(outlet, output);
-        self.expected
-            .push((output, node.outputs[slot].fact.shape.to_tvec().to_vec()));
+        self.expected.push((output, fact.shape.to_tvec().to_vec()));
         Ok(())
     }
 }
@@ -192,10 +196,10 @@ fn check_type(dt: DatumType, node: &str) -> Result<(), String> {
     }
 }
 
-/// A node's output when tract knows it is constant: its shape and values as f32.
 /// A constant's shape and values.
 type Constant = (Vec<usize>, Vec<f32>);
 
+/// A node's output when tract knows it is constant: its shape and values as f32.
 fn constant_of(model: &TypedModel, id: usize) -> Result<Option<Constant>, String> {
     let node = model.node(id);
     let Some(konst) = node.outputs.first().and_then(|o| o.fact.konst.clone()) else {
@@ -206,14 +210,10 @@ fn constant_of(model: &TypedModel, id: usize) -> Result<Option<Constant>, String
     }
     let what = || format!("constant {:?} ({:?})", node.name, konst.datum_type());
     let values: Vec<f32> = match konst.datum_type() {
-        DatumType::F32 => konst.cast_to::<f32>(),
-        DatumType::Bool => konst
-            .cast_to::<bool>()
-            .and_then(|b| b.cast_to::<f32>().map(|c| std::borrow::Cow::Owned(c.into_owned()))),
         DatumType::TDim => konst
             .cast_to::<i64>()
             .and_then(|i| i.cast_to::<f32>().map(|c| std::borrow::Cow::Owned(c.into_owned()))),
-        dt if dt.is_integer() || dt == DatumType::F64 || dt == DatumType::F16 => konst.cast_to::<f32>(),
+        dt if dt.is_float() || dt.is_integer() || dt == DatumType::Bool => konst.cast_to::<f32>(),
         _ => return Err(format!("{} is not numbers", what())),
     }
     .map_err(|e| format!("{}: {e}", what()))?

@@ -43,6 +43,24 @@ struct Rounding {
     output: Option<FakeQuantize>,
 }
 
+impl Rounding {
+    /// `run` on `flat` rounded as the graph's input was, its output rounded as the graph's was.
+    fn around(&self, flat: &[f32], run: impl FnOnce(&[f32]) -> Result<Vec<f32>>) -> Result<Vec<f32>> {
+        let mut values = match &self.input {
+            Some(op) => {
+                let mut rounded = flat.to_vec();
+                op.apply(&mut rounded);
+                run(&rounded)?
+            }
+            None => run(flat)?,
+        };
+        if let Some(op) = &self.output {
+            op.apply(&mut values);
+        }
+        Ok(values)
+    }
+}
+
 /// What runs the graph.
 enum Engine {
     /// Our runtime's plan ([`crate::compile`]), for every number of rows.
@@ -249,7 +267,7 @@ impl Predictor {
         }
         let row_shape = self.manifest.row_shape();
         let batch = match &mut self.engine {
-            Engine::Compiled(runner) => return run_compiled(runner, &self.rounding, flat, rows),
+            Engine::Compiled(runner) => return self.rounding.around(flat, |x| run_compiled(runner, x, rows)),
             Engine::Tract { batch, .. } => batch,
         };
         if let BatchPlan::Pending(typed) = batch {
@@ -264,14 +282,17 @@ impl Predictor {
         let BatchPlan::Ready(state) = batch else {
             return Err(PredictError::Inference("the batch plan is missing".into()));
         };
-        run(state, &self.rounding, flat, rows, &row_shape)
+        self.rounding.around(flat, |x| run(state, x, rows, &row_shape))
     }
 
     /// Runs one group of rows on the plan made for one row (or any number, for ours).
     fn run_group(&mut self, flat: &[f32], rows: usize) -> Result<Vec<f32>> {
         match &mut self.engine {
-            Engine::Compiled(runner) => run_compiled(runner, &self.rounding, flat, rows),
-            Engine::Tract { single, .. } => run(single, &self.rounding, flat, rows, &self.manifest.row_shape()),
+            Engine::Compiled(runner) => self.rounding.around(flat, |x| run_compiled(runner, x, rows)),
+            Engine::Tract { single, .. } => {
+                let row_shape = self.manifest.row_shape();
+                self.rounding.around(flat, |x| run(single, x, rows, &row_shape))
+            }
         }
     }
 
@@ -498,51 +519,24 @@ fn build_plans(proto: &ModelProto, manifest: &Manifest) -> Result<(Engine, Batch
     Ok((engine, typed.batching))
 }
 
-/// Runs `rows` rows on our runtime's plan, with the roundings taken out of the graph.
-fn run_compiled(runner: &mut Runner, rounding: &Rounding, flat: &[f32], rows: usize) -> Result<Vec<f32>> {
-    let rounded;
-    let input = match &rounding.input {
-        Some(op) => {
-            let mut values = flat.to_vec();
-            op.apply(&mut values);
-            rounded = values;
-            &rounded[..]
-        }
-        None => flat,
-    };
+/// Runs `rows` rows on our runtime's plan.
+fn run_compiled(runner: &mut Runner, flat: &[f32], rows: usize) -> Result<Vec<f32>> {
     let (output, _) = runner
-        .run(input, rows)
+        .run(flat, rows)
         .map_err(|e| PredictError::Inference(e.to_string()))?;
-    let mut values = output.to_vec();
-    if let Some(op) = &rounding.output {
-        op.apply(&mut values);
-    }
-    Ok(values)
+    Ok(output.to_vec())
 }
 
-fn run(
-    state: &mut TypedSimpleState,
-    rounding: &Rounding,
-    flat: &[f32],
-    rows: usize,
-    row_shape: &[usize],
-) -> Result<Vec<f32>> {
+/// Runs `rows` rows on tract's plan.
+fn run(state: &mut TypedSimpleState, flat: &[f32], rows: usize, row_shape: &[usize]) -> Result<Vec<f32>> {
     let failed = |e: TractError| PredictError::Inference(format!("{e:#}"));
     let shape: Vec<usize> = std::iter::once(rows).chain(row_shape.iter().copied()).collect();
-    let mut input = Tensor::from_shape(&shape, flat).map_err(failed)?;
-    if let Some(op) = &rounding.input {
-        let mut plain = input.try_as_plain_ram_mut().map_err(failed)?;
-        op.apply(plain.as_slice_mut::<f32>().map_err(failed)?);
-    }
+    let input = Tensor::from_shape(&shape, flat).map_err(failed)?;
     let outputs = state.run(tvec!(input.into())).map_err(failed)?;
     let output = outputs
         .first()
         .ok_or_else(|| PredictError::Inference("the model gave no output".into()))?;
     let values = output.cast_to::<f32>().map_err(failed)?;
     let view = values.to_plain_array_view::<f32>().map_err(failed)?;
-    let mut values: Vec<f32> = view.iter().copied().collect();
-    if let Some(op) = &rounding.output {
-        op.apply(&mut values);
-    }
-    Ok(values)
+    Ok(view.iter().copied().collect())
 }

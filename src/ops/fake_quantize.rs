@@ -36,7 +36,7 @@ pub struct DynamicFakeQuantize;
 impl DynamicFakeQuantize {
     /// Applies the op to values in place.
     pub fn apply(values: &mut [f32]) {
-        wasm_predict_runtime::dynamic_fake_quantize(values);
+        wasm_predict_kernels::dynamic_fake_quantize(values);
     }
 }
 

@@ -160,26 +160,16 @@ impl QuantizedDense {
     /// How this input is rounded, and its scale; `None` when a dynamic range is not finite.
     fn rounding(&self, x: &[f32]) -> Option<(Rounding, f32)> {
         let centred = |grid: Grid| (Rounding::centred(grid), grid.scale);
-        let uint8 = |scale, zero_point| Grid {
-            scale,
-            zero_point,
-            low: 0.0,
-            high: 255.0,
-        };
         match self.input {
             InputGrid::Fixed(grid) => Some(centred(grid)),
             InputGrid::Dynamic => {
-                let (min, max) = wasm_predict_kernels::range_with_zero(x);
-                let scale = (max - min) / 255.0;
-                if !scale.is_finite() {
-                    return None;
-                }
-                if scale == 0.0 {
-                    // Every value is 0: all integers are 0 whatever the scale.
-                    return Some(centred(uint8(1.0, 0.0)));
-                }
-                let zero_point = (-min / scale).round_ties_even().clamp(0.0, 255.0);
-                Some(centred(uint8(scale, zero_point)))
+                let grid = wasm_predict_kernels::dynamic_grid(x)?;
+                // Every value is 0: all integers are 0 whatever the scale.
+                Some(centred(if grid.scale == 0.0 {
+                    Grid { scale: 1.0, ..grid }
+                } else {
+                    grid
+                }))
             }
         }
     }
@@ -187,13 +177,7 @@ impl QuantizedDense {
 
 impl wasm_predict_runtime::Kernel for QuantizedDense {
     fn output_shape(&self, shape: &[usize]) -> Result<Vec<usize>, String> {
-        match shape.split_last() {
-            Some((&k, rest)) if k == self.k => Ok([rest, &[self.m]].concat()),
-            _ => Err(format!(
-                "{QUANTIZED_DENSE}: input shape {shape:?}, expected a last dimension of {}",
-                self.k
-            )),
-        }
+        wasm_predict_runtime::product_shape(shape, self.k, self.m).map_err(|e| format!("{QUANTIZED_DENSE}: {e}"))
     }
 
     fn apply(&self, x: &[f32], _shape: &[usize], out: &mut Vec<f32>) -> Result<(), String> {

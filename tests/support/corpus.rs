@@ -186,7 +186,12 @@ fn manifest_with_inputs(case: &Case, inputs: serde_json::Value) -> Manifest {
 }
 
 pub enum Outcome {
-    Match { worst: f32, agreement: f64, compiled: bool },
+    /// `on_tract`: why the case ran on tract's plans rather than our runtime's, if it did.
+    Match {
+        worst: f32,
+        agreement: f64,
+        on_tract: Option<String>,
+    },
     Mismatch(String),
     Refused(String),
 }
@@ -281,7 +286,12 @@ pub fn run_case(case_json: &[u8], model: &[u8]) -> Outcome {
         Outcome::Match {
             worst,
             agreement,
-            compiled: predictor.runs_compiled(),
+            on_tract: (!predictor.runs_compiled()).then(|| {
+                predictor
+                    .why_not_compiled()
+                    .unwrap_or("compiled plans are off on this target")
+                    .to_string()
+            }),
         }
     } else {
         Outcome::Mismatch(format!(

@@ -458,6 +458,37 @@ fn tile_outputs(
     }
 }
 
+/// ONNX's uint8 `DynamicQuantizeLinear` followed by the dequantization of its result, in place:
+/// the scale and zero point come from the values' range (widened to include 0), then every value
+/// is rounded to that grid.
+pub fn dynamic_fake_quantize(values: &mut [f32]) {
+    if let Some(grid) = dynamic_grid(values).filter(|g| g.scale > 0.0) {
+        fake_quantize(values, Rounding::centred(grid));
+    }
+}
+
+/// The uint8 grid `DynamicQuantizeLinear` takes for `x`: scale `(max - min) / 255` over the range
+/// widened to include 0, zero point `round_half_even(-min / scale)` clamped to 0..=255. `None`
+/// when the range is not finite; a scale of 0 (every value 0) with zero point 0.
+pub fn dynamic_grid(x: &[f32]) -> Option<Grid> {
+    let (min, max) = range_with_zero(x);
+    let scale = (max - min) / 255.0;
+    if !scale.is_finite() {
+        return None;
+    }
+    let zero_point = if scale == 0.0 {
+        0.0
+    } else {
+        (-min / scale).round_ties_even().clamp(0.0, 255.0)
+    };
+    Some(Grid {
+        scale,
+        zero_point,
+        low: 0.0,
+        high: 255.0,
+    })
+}
+
 /// `(min(0, x...), max(0, x...))`, NaNs ignored: the range `DynamicQuantizeLinear` quantizes.
 pub fn range_with_zero(x: &[f32]) -> (f32, f32) {
     let mut chunks = x.chunks_exact(4);

@@ -1,7 +1,7 @@
 //! Running a plan: shapes worked out once per number of rows, then each node into its buffer.
 
 use wasm_predict_kernels::pool_f32::max_pool;
-use wasm_predict_kernels::{fake_quantize, range_with_zero, Grid, Rounding};
+use wasm_predict_kernels::{dynamic_fake_quantize, fake_quantize, Rounding};
 
 use crate::broadcast::broadcast_shape;
 use crate::layout::{concat, gather, gathered_shape, slice, softmax, transpose, transposed_shape};
@@ -20,16 +20,12 @@ impl Op {
             return Err(format!("{} input(s), expected {arity}", inputs.len()));
         }
         let x = inputs[0];
-        let last_becomes = |k: usize, m: usize| match x.split_last() {
-            Some((&last, rest)) if last == k => Ok([rest, &[m]].concat()),
-            _ => Err(format!("input shape {x:?}, expected a last dimension of {k}")),
-        };
         let image = || match x {
             &[n, c, h, w] => Ok((n, c, h, w)),
             _ => Err(format!("input shape {x:?}, expected NCHW")),
         };
         match self {
-            Op::Dense(packed) => last_becomes(packed.k(), packed.m()),
+            Op::Dense(packed) => product_shape(x, packed.k(), packed.m()),
             Op::Kernel(kernel) => kernel.output_shape(x),
             Op::Conv(conv) => {
                 let (n, c, h, w) = image()?;
@@ -95,6 +91,14 @@ impl Op {
             Op::Reduce(reduction) => reduction.output_shape(x),
             Op::Gather(axis) => gathered_shape(x, inputs[1], *axis),
         }
+    }
+}
+
+/// The shape of a product along the last axis: `[..., k]` times a `k × m` weight is `[..., m]`.
+pub fn product_shape(shape: &[usize], k: usize, m: usize) -> Result<Vec<usize>, String> {
+    match shape.split_last() {
+        Some((&last, rest)) if last == k => Ok([rest, &[m]].concat()),
+        _ => Err(format!("input shape {shape:?}, expected a last dimension of {k}")),
     }
 }
 
@@ -251,25 +255,6 @@ fn eval(
         return Err(format!("gave {} values for shape {out_shape:?}", out.len()));
     }
     Ok(())
-}
-
-/// ONNX's uint8 `DynamicQuantizeLinear` followed by the dequantization of its result, in place:
-/// the scale and zero point come from the values' range (widened to include 0), then every value
-/// is rounded to that grid.
-pub fn dynamic_fake_quantize(values: &mut [f32]) {
-    let (min, max) = range_with_zero(values);
-    let scale = (max - min) / 255.0;
-    if scale == 0.0 || !scale.is_finite() {
-        return;
-    }
-    let zero_point = (-min / scale).round_ties_even().clamp(0.0, 255.0);
-    let grid = Grid {
-        scale,
-        zero_point,
-        low: 0.0,
-        high: 255.0,
-    };
-    fake_quantize(values, Rounding::centred(grid));
 }
 
 #[cfg(test)]
