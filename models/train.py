@@ -3,12 +3,14 @@
 Reproducible: fixed seeds, pinned versions (models/requirements.txt), a fixed creation date.
 Run from the repository root:  python models/train.py
 Each bundle is models/<name>/<version>/{model.onnx,manifest.json}; the onnxruntime outputs for
-every holdout row go to tests/golden/<name>-<version>.json for the differential tests.
+every holdout row go to tests/golden/<name>-<version>.json for the differential tests. Then
+`wasm-predict plan` compiles each bundle for the runtime (model.plan, and its entry in the manifest).
 """
 
 import hashlib
 import json
 import pathlib
+import subprocess
 
 import numpy as np
 import onnx
@@ -324,6 +326,12 @@ def main():
     digits(build)
     breast_cancer(build)
     diabetes(build)
+    names = ["digits-mlp", "digits-mlp-int8", "digits-mlp-qdq", "breast-cancer-logreg", "diabetes-linreg"]
+    subprocess.run(
+        ["cargo", "run", "--quiet", "-p", "wasm-predict-cli", "--", "plan", *(f"models/{n}/1.0.0" for n in names)],
+        cwd=ROOT,
+        check=True,
+    )
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ use tract_onnx::tract_core::ops::element_wise::ElementWiseOp;
 use tract_onnx::tract_core::ops::logic::Iff;
 use tract_onnx::tract_core::ops::nn::{Reduce, Reducer as TractReducer, Softmax, SoftmaxKind};
 use wasm_predict_kernels::dense_f32::PackedF32;
+use wasm_predict_kernels::Grid;
 use wasm_predict_runtime::{Binary, Cast, Dim, Node, Op, Plan, Reducer, Reduction, Unary, Where};
 
 use crate::ops::fake_quantize::{DynamicFakeQuantize, FakeQuantize};
@@ -30,6 +31,43 @@ use crate::ops::quantized_dense::QuantizedDense;
 use crate::ops::quantized_softmax::QuantizedSoftmax;
 use crate::ops::tree_ensemble::TreeEnsembleOp;
 use crate::typing::BATCH_SYMBOL;
+
+/// `plan` with its input rounded to `input`'s grid before anything reads it, and its output
+/// rounded to `output`'s: the roundings the lowering took out of the graph, as nodes.
+pub fn with_roundings(mut plan: Plan, input: Option<Grid>, output: Option<Grid>) -> Plan {
+    if let Some(grid) = input {
+        let rounded = plan.values;
+        plan.values += 1;
+        for node in &mut plan.nodes {
+            node.inputs
+                .iter_mut()
+                .filter(|v| **v == plan.input)
+                .for_each(|v| *v = rounded);
+        }
+        if plan.output == plan.input {
+            plan.output = rounded;
+        }
+        let node = Node {
+            name: "the input's rounding".into(),
+            op: Op::FakeQuantize(grid),
+            inputs: vec![plan.input],
+            output: rounded,
+        };
+        plan.nodes.insert(0, node);
+    }
+    if let Some(grid) = output {
+        let rounded = plan.values;
+        plan.values += 1;
+        plan.nodes.push(Node {
+            name: "the output's rounding".into(),
+            op: Op::FakeQuantize(grid),
+            inputs: vec![plan.output],
+            output: rounded,
+        });
+        plan.output = rounded;
+    }
+    plan
+}
 
 /// The plan of a typed model with one input and one output, simplified (`into_decluttered`),
 /// whose rows are counted by the symbol [`BATCH_SYMBOL`] (or fixed); `Err` names the first
@@ -272,10 +310,10 @@ fn translate(
         return Ok(Op::Trees(trees.shared_forest()));
     }
     if let Some(dense) = node.op_as::<QuantizedDense>() {
-        return Ok(Op::Kernel(Arc::new(dense.clone())));
+        return Ok(Op::QuantizedDense(dense.kernel()));
     }
     if let Some(softmax) = node.op_as::<QuantizedSoftmax>() {
-        return Ok(Op::Kernel(Arc::new(softmax.clone())));
+        return Ok(Op::QuantizedSoftmax(softmax.kernel()));
     }
     if let Some(ElementWiseOp(mini, _)) = node.op_as::<ElementWiseOp>() {
         if let Some(fq) = mini.downcast_ref::<FakeQuantize>() {

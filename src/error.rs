@@ -11,6 +11,10 @@ pub enum PredictError {
     /// The model bytes are empty, truncated, or not an ONNX protobuf.
     #[error("the model is not a readable ONNX file: {0}")]
     ModelInvalid(String),
+    /// The compiled plan (`model.plan`) is truncated, damaged, of another format, or does not
+    /// hold together.
+    #[error("the compiled plan (model.plan) is not readable: {0}")]
+    PlanInvalid(String),
     /// The sha256 of the model bytes is not the one the manifest states.
     #[error("sha256 mismatch: the manifest says {expected}, the model bytes hash to {actual}")]
     HashMismatch {
@@ -56,7 +60,7 @@ impl PredictError {
     /// A stable, machine-readable code for the kind of error, e.g. `HASH_MISMATCH`.
     pub fn code(&self) -> &'static str {
         match self {
-            PredictError::ModelInvalid(_) => "MODEL_INVALID",
+            PredictError::ModelInvalid(_) | PredictError::PlanInvalid(_) => "MODEL_INVALID",
             PredictError::HashMismatch { .. } => "HASH_MISMATCH",
             PredictError::ManifestInvalid(_) => "MANIFEST_INVALID",
             PredictError::GraphMismatch(_) => "GRAPH_MISMATCH",

@@ -14,6 +14,7 @@ pub mod graph_edit;
 pub mod lowering;
 pub mod onnx;
 pub mod ops;
+pub mod plan_file;
 pub mod prediction;
 pub mod predictor;
 pub mod records;

@@ -12,10 +12,11 @@ use crate::lowering;
 use crate::manifest::{Manifest, Task};
 use crate::onnx::{read_proto, sha256_hex};
 use crate::ops::fake_quantize::FakeQuantize;
+use crate::plan_file::{self, CompiledModel, PLAN_FORMAT};
 use crate::prediction::{BatchPrediction, Prediction};
 use crate::typing::{type_graph, Batching, BATCH_SYMBOL};
 use wasm_predict_kernels::trees::Forest;
-use wasm_predict_runtime::Runner;
+use wasm_predict_runtime::{Dim, Plan, Runner};
 
 /// A loaded bundle, ready to predict.
 ///
@@ -113,47 +114,92 @@ impl Predictor {
 
     /// Builds the plans for `model` as `manifest` describes it, without the hash and the fixtures.
     pub fn from_model(manifest: Manifest, model: &[u8]) -> Result<Predictor> {
-        let mut proto = read_proto(model)?;
-        check_graph_matches(&proto, &manifest)?;
-        let refuses_unknown = if manifest.takes_records() {
-            crate::records::merge_inputs(&mut proto, &crate::records::layout_from_manifest(&manifest))?
-        } else {
-            Vec::new()
-        };
-        let output = match manifest.task {
-            Task::Classification => manifest.outputs.probabilities.clone(),
-            Task::Regression => manifest.outputs.score.clone(),
-        }
-        .unwrap_or_default();
-        lowering::keep_outputs(&mut proto, &[&output])?;
-        lowering::lower(&mut proto)?;
-        let rounding = Rounding {
-            input: lowering::take_input_quantization(&mut proto),
-            output: lowering::take_output_quantization(&mut proto),
-        };
+        let Prepared {
+            proto,
+            rounding,
+            refuses_unknown,
+            output,
+        } = prepare(&manifest, model, lowering::OWN_PRODUCTS)?;
         let trees = match (&rounding.input, &rounding.output) {
             (None, None) => crate::ops::tree_ensemble::sole_forest(&proto, &output)
                 .filter(|f| f.min_width() <= manifest.feature_count()),
             _ => None,
         };
-        let (engine, batching) = build_plans(&proto, &manifest).map_err(|e| match e {
-            PredictError::Unsupported(first) => {
-                let nodes = crate::check::unsupported_nodes(&proto);
-                PredictError::Unsupported(if nodes.is_empty() {
-                    first
-                } else {
-                    crate::check::describe(&nodes)
-                })
-            }
-            other => other,
-        })?;
+        let (engine, batching) = build_plans(&proto, &manifest, &rounding).map_err(|e| unsupported_nodes(e, &proto))?;
         let mut predictor = Predictor {
             manifest,
+            // A compiled plan has the roundings as nodes.
+            rounding: match engine {
+                Engine::Compiled(_) => Rounding::default(),
+                Engine::Tract { .. } => rounding,
+            },
             engine,
             batching,
-            rounding,
             trees,
             refuses_unknown,
+        };
+        predictor.check_output_width()?;
+        Ok(predictor)
+    }
+
+    /// Loads a bundle from its manifest and its compiled plan (`model.plan`) instead of
+    /// `model.onnx`: checks the manifest, the plan's sha256 (`plan.sha256`) and format, that the
+    /// plan takes the manifest's rows, and runs the regression fixtures.
+    pub fn load_compiled(manifest_json: &[u8], plan: &[u8]) -> Result<Predictor> {
+        let manifest = Manifest::from_json(manifest_json)?;
+        let Some(stated) = &manifest.plan else {
+            return Err(PredictError::PlanInvalid(format!(
+                "the manifest of {} states no plan (`plan`): make one with `wasm-predict plan BUNDLE`, \
+                 or load model.onnx",
+                manifest.id()
+            )));
+        };
+        let actual = sha256_hex(plan);
+        if actual != stated.sha256 {
+            return Err(PredictError::HashMismatch {
+                expected: stated.sha256.clone(),
+                actual,
+            });
+        }
+        if stated.format != PLAN_FORMAT {
+            return Err(PredictError::PlanInvalid(format!(
+                "the manifest states plan format {}, this build reads format {PLAN_FORMAT}",
+                stated.format
+            )));
+        }
+        let mut predictor = Predictor::from_compiled(manifest, plan_file::decode(plan)?)?;
+        let (model, fixtures) = (predictor.manifest.id(), predictor.manifest.fixtures.clone());
+        check_fixtures(&model, &fixtures, |row| predictor.predict(row))?;
+        Ok(predictor)
+    }
+
+    /// A predictor over a compiled model, without the hash and the fixtures.
+    pub fn from_compiled(manifest: Manifest, compiled: CompiledModel) -> Result<Predictor> {
+        let batching = match compiled.fixed_batch() {
+            Some(rows) => Batching::Fixed(rows),
+            None => Batching::Any,
+        };
+        let row: Vec<Dim> = manifest.row_shape().into_iter().map(Dim::fixed).collect();
+        if compiled.plan.input_shape.get(1..) != Some(row.as_slice()) {
+            return Err(PredictError::GraphMismatch(format!(
+                "the compiled plan takes inputs of shape {:?}, the manifest says [N, {}]",
+                compiled.plan.input_shape,
+                manifest
+                    .row_shape()
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let runner = Runner::new(compiled.plan).map_err(|e| PredictError::PlanInvalid(e.to_string()))?;
+        let mut predictor = Predictor {
+            manifest,
+            engine: Engine::Compiled(Box::new(runner)),
+            batching,
+            rounding: Rounding::default(),
+            trees: None,
+            refuses_unknown: compiled.refuses_unknown,
         };
         predictor.check_output_width()?;
         Ok(predictor)
@@ -482,19 +528,98 @@ fn check_graph_matches(proto: &ModelProto, manifest: &Manifest) -> Result<()> {
     Ok(())
 }
 
-fn build_plans(proto: &ModelProto, manifest: &Manifest) -> Result<(Engine, Batching)> {
+/// The graph as the predictor runs it: inputs merged into one row, the used output kept,
+/// lowered, the input's and output's roundings taken out.
+struct Prepared {
+    proto: ModelProto,
+    rounding: Rounding,
+    refuses_unknown: Vec<usize>,
+    /// The output that carries the prediction.
+    output: String,
+}
+
+fn prepare(manifest: &Manifest, model: &[u8], own_products: bool) -> Result<Prepared> {
+    let mut proto = read_proto(model)?;
+    check_graph_matches(&proto, manifest)?;
+    let refuses_unknown = if manifest.takes_records() {
+        crate::records::merge_inputs(&mut proto, &crate::records::layout_from_manifest(manifest))?
+    } else {
+        Vec::new()
+    };
+    let output = match manifest.task {
+        Task::Classification => manifest.outputs.probabilities.clone(),
+        Task::Regression => manifest.outputs.score.clone(),
+    }
+    .unwrap_or_default();
+    lowering::keep_outputs(&mut proto, &[&output])?;
+    lowering::lower_with(&mut proto, own_products)?;
+    let rounding = Rounding {
+        input: lowering::take_input_quantization(&mut proto),
+        output: lowering::take_output_quantization(&mut proto),
+    };
+    Ok(Prepared {
+        proto,
+        rounding,
+        refuses_unknown,
+        output,
+    })
+}
+
+/// An unsupported graph's error names every node the engine lacks, when it can.
+fn unsupported_nodes(error: PredictError, proto: &ModelProto) -> PredictError {
+    match error {
+        PredictError::Unsupported(first) => {
+            let nodes = crate::check::unsupported_nodes(proto);
+            PredictError::Unsupported(if nodes.is_empty() {
+                first
+            } else {
+                crate::check::describe(&nodes)
+            })
+        }
+        other => other,
+    }
+}
+
+/// `model` compiled for the runtime as wasm runs it (our product kernels fused in, whatever the
+/// host), for a bundle's `model.plan`; `Unsupported` names what the runtime lacks.
+pub fn compile_model(manifest: &Manifest, model: &[u8]) -> Result<CompiledModel> {
+    let prepared = prepare(manifest, model, true)?;
+    let typed = type_graph(&prepared.proto, Some(&manifest.row_shape())).map_err(|e| {
+        unsupported_nodes(
+            PredictError::Unsupported(format!("typing the graph: {e:#}")),
+            &prepared.proto,
+        )
+    })?;
+    let plan = compile_typed(typed.model, &prepared.rounding)
+        .map_err(|e| PredictError::Unsupported(format!("the runtime cannot run this model: {e}")))?;
+    Ok(CompiledModel {
+        plan,
+        refuses_unknown: prepared.refuses_unknown,
+    })
+}
+
+/// A typed model's plan, decluttered and compiled, with the roundings as nodes.
+fn compile_typed(model: TypedModel, rounding: &Rounding) -> std::result::Result<Plan, String> {
+    let grid = |r: &Option<FakeQuantize>| r.as_ref().map(FakeQuantize::grid);
+    let plan = model
+        .into_decluttered()
+        .map_err(|e| e.to_string())
+        .and_then(|m| crate::compile::compile(&m))?;
+    Ok(crate::compile::with_roundings(
+        plan,
+        grid(&rounding.input),
+        grid(&rounding.output),
+    ))
+}
+
+fn build_plans(proto: &ModelProto, manifest: &Manifest, rounding: &Rounding) -> Result<(Engine, Batching)> {
     let unsupported = |stage: &str, e: TractError| PredictError::Unsupported(format!("{stage}: {e:#}"));
     let typed = type_graph(proto, Some(&manifest.row_shape())).map_err(|e| unsupported("typing the graph", e))?;
     let mut why = None;
     if COMPILED_PLANS {
         // A graph with an op the runtime lacks keeps tract's plans.
-        let compiled = typed
-            .model
-            .clone()
-            .into_decluttered()
-            .map_err(|e| e.to_string())
-            .and_then(|m| crate::compile::compile(&m))
-            .and_then(|plan| Runner::new(plan).map_err(|e| e.to_string()));
+        let compiled =
+            compile_typed(typed.model.clone(), rounding).and_then(|plan| Runner::new(plan).map_err(|e| e.to_string()));
         match compiled {
             Ok(runner) => return Ok((Engine::Compiled(Box::new(runner)), typed.batching)),
             Err(e) => why = Some(e),

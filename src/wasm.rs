@@ -81,16 +81,19 @@ impl Predictor {
         #[wasm_bindgen(unchecked_param_type = "string | Uint8Array")] manifest: JsValue,
         model: &[u8],
     ) -> Result<Predictor, JsValue> {
-        let manifest = if let Some(text) = manifest.as_string() {
-            text.into_bytes()
-        } else if let Some(bytes) = manifest.dyn_ref::<Uint8Array>() {
-            bytes.to_vec()
-        } else {
-            return Err(js_error(&PredictError::from(ManifestError(
-                "the manifest must be given as a JSON string or a Uint8Array".into(),
-            ))));
-        };
-        let inner = crate::Predictor::load(&manifest, model).map_err(|e| js_error(&e))?;
+        let inner = crate::Predictor::load(&manifest_bytes(&manifest)?, model).map_err(|e| js_error(&e))?;
+        Ok(Predictor { inner })
+    }
+
+    /// Loads a bundle from its manifest and its compiled plan (`model.plan`, made by
+    /// `wasm-predict bundle` or `wasm-predict plan`) instead of `model.onnx`. Checks the plan's
+    /// sha256 (the manifest's `plan.sha256`), the manifest, and runs the regression fixtures.
+    #[wasm_bindgen(js_name = fromPlan)]
+    pub fn from_plan(
+        #[wasm_bindgen(unchecked_param_type = "string | Uint8Array")] manifest: JsValue,
+        plan: &[u8],
+    ) -> Result<Predictor, JsValue> {
+        let inner = crate::Predictor::load_compiled(&manifest_bytes(&manifest)?, plan).map_err(|e| js_error(&e))?;
         Ok(Predictor { inner })
     }
 
@@ -327,6 +330,19 @@ impl BatchPrediction {
     #[wasm_bindgen(getter)]
     pub fn confidences(&self) -> Float32Array {
         Float32Array::from(self.inner.confidences.as_slice())
+    }
+}
+
+/// A manifest given as JSON text or bytes.
+fn manifest_bytes(manifest: &JsValue) -> Result<Vec<u8>, JsValue> {
+    if let Some(text) = manifest.as_string() {
+        Ok(text.into_bytes())
+    } else if let Some(bytes) = manifest.dyn_ref::<Uint8Array>() {
+        Ok(bytes.to_vec())
+    } else {
+        Err(js_error(&PredictError::from(ManifestError(
+            "the manifest must be given as a JSON string or a Uint8Array".into(),
+        ))))
     }
 }
 

@@ -393,3 +393,77 @@ fn graphs_with_cycles_are_lowered_without_looping_forever() {
     let nodes = &model.graph.as_ref().unwrap().node;
     assert!(nodes.iter().any(|n| n.output == ["out"]), "{nodes:?}");
 }
+
+/// Loads `plan` with `manifest`, its `plan` entry set to the plan's hash.
+fn load_plan_rehashed(mut manifest: Value, plan: &[u8]) -> Result<Predictor, PredictError> {
+    manifest["plan"] = json!({ "format": wasm_predict::plan_file::PLAN_FORMAT, "sha256": sha256_hex(plan) });
+    Predictor::load_compiled(&serde_json::to_vec(&manifest).unwrap(), plan)
+}
+
+#[test]
+fn damaged_plan_files_are_refused_and_never_panic() {
+    use wasm_predict::plan_file::{encode, MAGIC};
+    for name in ["digits-mlp-int8", "credit-risk"] {
+        let dir = format!("{ROOT}/models/{name}");
+        let version = std::fs::read_dir(&dir).unwrap().flatten().next().unwrap().file_name();
+        let read = |file: &str| std::fs::read(format!("{dir}/{}/{file}", version.to_string_lossy())).unwrap();
+        let manifest: Value = serde_json::from_slice(&read("manifest.json")).unwrap();
+        let parsed = Manifest::from_json(&read("manifest.json")).unwrap();
+        let plan = encode(&wasm_predict::predictor::compile_model(&parsed, &read("model.onnx")).unwrap()).unwrap();
+        load_plan_rehashed(manifest.clone(), &plan).expect("the plan loads and passes its fixtures");
+
+        let mut without = manifest.clone();
+        without.as_object_mut().unwrap().remove("plan");
+        let error = Predictor::load_compiled(&serde_json::to_vec(&without).unwrap(), &plan).unwrap_err();
+        assert!(error.to_string().contains("wasm-predict plan"), "{error}");
+        let mut wrong = manifest.clone();
+        wrong["plan"] = json!({ "format": 1, "sha256": "0".repeat(64) });
+        let error = Predictor::load_compiled(&serde_json::to_vec(&wrong).unwrap(), &plan).unwrap_err();
+        assert_eq!(error.code(), "HASH_MISMATCH");
+
+        expect_error(load_plan_rehashed(manifest.clone(), &[]), "MODEL_INVALID", "model.plan");
+        expect_error(
+            load_plan_rehashed(manifest.clone(), b"{\"not\": \"a plan\"}"),
+            "MODEL_INVALID",
+            "not a compiled plan",
+        );
+        let mut other_format = plan.clone();
+        other_format[MAGIC.len()] = 9;
+        expect_error(
+            load_plan_rehashed(manifest.clone(), &other_format),
+            "MODEL_INVALID",
+            "format 9",
+        );
+        for cut in [
+            MAGIC.len() + 2,
+            MAGIC.len() + 4,
+            plan.len() / 3,
+            plan.len() / 2,
+            plan.len() - 1,
+        ] {
+            let error = load_plan_rehashed(manifest.clone(), &plan[..cut]).expect_err("a truncated plan");
+            assert_eq!(error.code(), "MODEL_INVALID", "{error}");
+        }
+        let mut longer = plan.clone();
+        longer.push(0);
+        expect_error(load_plan_rehashed(manifest.clone(), &longer), "MODEL_INVALID", "follow");
+
+        // Flipped bits anywhere: an error, or a predictor that predicts or refuses, never a panic.
+        let features = parsed.feature_count();
+        let mut outcomes = [0usize; 2];
+        for i in 0..300 {
+            let mut bytes = plan.clone();
+            let at = MAGIC.len() + 4 + (i * 7919) % (bytes.len() - MAGIC.len() - 4);
+            bytes[at] ^= 1 << (i % 8);
+            match load_plan_rehashed(manifest.clone(), &bytes) {
+                Ok(mut p) => {
+                    outcomes[0] += 1;
+                    let _ = p.predict(&vec![0.5; features]);
+                    let _ = p.predict_batch(&vec![0.5; 3 * features], 3);
+                }
+                Err(_) => outcomes[1] += 1,
+            }
+        }
+        assert!(outcomes[1] > 0, "{name}: some damage must be refused: {outcomes:?}");
+    }
+}

@@ -20,12 +20,14 @@ macro_rules! bundle {
             include_bytes!(concat!("../models/", $name, "/1.0.0/manifest.json")).as_slice(),
             include_bytes!(concat!("../models/", $name, "/1.0.0/model.onnx")).as_slice(),
             include_bytes!(concat!("golden/", $name, "-1.0.0.json")).as_slice(),
+            include_bytes!(concat!("../models/", $name, "/1.0.0/model.plan")).as_slice(),
         )
     };
 }
 
-/// Name, manifest, model and onnxruntime's outputs of a committed bundle.
-type Bundle = (&'static str, &'static [u8], &'static [u8], &'static [u8]);
+/// Name, manifest, model, onnxruntime's outputs and compiled plan (made natively by
+/// `wasm-predict plan`) of a committed bundle.
+type Bundle = (&'static str, &'static [u8], &'static [u8], &'static [u8], &'static [u8]);
 
 const BUNDLES: [Bundle; 5] = [
     bundle!("digits-mlp"),
@@ -41,17 +43,25 @@ use golden::Golden;
 
 #[wasm_bindgen_test]
 fn every_bundle_verifies_in_the_browser() {
-    for (name, manifest, model, _) in BUNDLES {
+    for (name, manifest, model, _, plan) in BUNDLES {
         let mut predictor = Predictor::load(manifest, model).unwrap_or_else(|e| panic!("{name}: {e}"));
         let report = verify(&mut predictor).unwrap();
         assert!(report.passed, "{name}: {report:?}");
+        let mut compiled = Predictor::load_compiled(manifest, plan).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let report = verify(&mut compiled).unwrap();
+        assert!(report.passed, "{name}, from its plan: {report:?}");
     }
 }
 
 #[wasm_bindgen_test]
 fn every_bundle_matches_onnxruntime_in_the_browser() {
-    for (name, manifest, model, golden) in BUNDLES {
-        let mut predictor = Predictor::load(manifest, model).unwrap();
+    let loaded = BUNDLES.iter().flat_map(|(name, manifest, model, golden, plan)| {
+        [
+            (*name, Predictor::load(manifest, model).unwrap(), golden),
+            (*name, Predictor::load_compiled(manifest, plan).unwrap(), golden),
+        ]
+    });
+    for (name, mut predictor, golden) in loaded {
         let golden: Golden = serde_json::from_slice(golden).unwrap();
         let m = predictor.manifest().clone();
         let mut worst = 0f32;
@@ -121,6 +131,28 @@ fn the_corpus_matches_onnxruntime_in_the_browser_or_is_refused_clearly() {
     );
 }
 
+/// The plan file a bundle of each case would carry, compiled, written and read back in wasm,
+/// gives onnxruntime's answers too.
+#[wasm_bindgen_test]
+fn the_corpus_matches_onnxruntime_in_the_browser_from_plan_files() {
+    let mut without = vec![];
+    for (name, case, model) in corpus::CORPUS {
+        match corpus::run_case_from_plan(case, model) {
+            corpus::Outcome::Match { worst, agreement, .. } => {
+                assert!(worst.is_finite() && agreement >= 0.995, "{name}")
+            }
+            corpus::Outcome::Mismatch(why) => panic!("{name}: a wrong answer from its plan file: {why}"),
+            corpus::Outcome::Refused(why) => {
+                assert!(why.starts_with("MODEL_UNSUPPORTED"), "{name}: {why}");
+                if corpus::SUPPORTED.contains(name) {
+                    without.push(*name);
+                }
+            }
+        }
+    }
+    assert_eq!(without, ["tree-v3-double-thresholds"]);
+}
+
 fn code_of(error: JsValue) -> String {
     Reflect::get(&error, &"code".into()).unwrap().as_string().unwrap()
 }
@@ -165,7 +197,7 @@ fn the_js_api_predicts_and_throws_coded_errors() {
         "INPUT_SHAPE"
     );
 
-    let (_, manifest, model, _) = BUNDLES[1];
+    let (_, manifest, model, _, _) = BUNDLES[1];
     let manifest = String::from_utf8(manifest.to_vec()).unwrap();
     assert!(JsPredictor::new(manifest.clone().into(), model).is_ok());
     assert_eq!(

@@ -26,169 +26,45 @@ use crate::ops::dense_chain::{
 use crate::ops::expansion::F32Expansion;
 use crate::ops::fake_quantize::{grid_attributes, grid_of};
 
-use wasm_predict_kernels::{Grid, IntRows, PackedWeight, Rounding};
+use std::sync::Arc;
+
+use wasm_predict_kernels::quantized;
 
 /// Op type of [`QuantizedDense`] in rewritten graphs.
 pub const QUANTIZED_DENSE: &str = "WasmPredictQuantizedDense";
 
-/// How the activation is rounded to integers before the product.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum InputGrid {
-    /// A fixed scale, zero point and integer range (static quantization).
-    Fixed(Grid),
-    /// uint8 with the scale and zero point taken from the whole input's range, widened to include
-    /// 0, on every call (ONNX `DynamicQuantizeLinear`).
-    Dynamic,
-}
+pub use wasm_predict_kernels::quantized::{InputGrid, QuantizedWeight, MAX_DEPTH};
 
-/// The op; see the module documentation.
-#[derive(Debug, Clone)]
-pub struct QuantizedDense {
-    input: InputGrid,
-    k: usize,
-    m: usize,
-    /// The weight's integers minus its zero point, `[k, m]` row-major.
-    weight: Vec<i16>,
-    /// Per output column (a per-tensor scale is repeated).
-    weight_scale: Vec<f32>,
-    bias: Vec<f32>,
-    relu: bool,
-    /// Made from the fields above, for the kernel.
-    packed: PackedWeight,
-}
-
-impl PartialEq for QuantizedDense {
-    fn eq(&self, other: &Self) -> bool {
-        fn fields(d: &QuantizedDense) -> (InputGrid, usize, usize, &[i16], &[f32], &[f32], bool) {
-            (d.input, d.k, d.m, &d.weight, &d.weight_scale, &d.bias, d.relu)
-        }
-        fields(self) == fields(other)
-    }
-}
+/// The op; see the module documentation. Its arithmetic is the kernel's
+/// ([`wasm_predict_kernels::quantized::QuantizedDense`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantizedDense(Arc<quantized::QuantizedDense>);
 
 impl Eq for QuantizedDense {}
-
-/// Largest `|weight - zero point|` and `|activation - zero point|`: both fit an i16 and the sums of
-/// products an i32 for `k` below [`MAX_DEPTH`].
-const MAX_CENTRED: i32 = 255;
-
-/// Longest dot product whose exact sum is sure to fit an i32 (`MAX_DEPTH * 255 * 255 < 2^31`).
-pub const MAX_DEPTH: usize = 32_768;
 
 impl QuantizedDense {
     /// The op for a centred weight `[k, m]` (row-major), its per-column scales (length `m`, or 1
     /// for a per-tensor scale), a bias of length `m` (or empty), and whether a Relu follows.
-    pub fn new(
-        input: InputGrid,
-        k: usize,
-        m: usize,
-        weight: Vec<i32>,
-        weight_scale: Vec<f32>,
-        bias: Vec<f32>,
-        relu: bool,
-    ) -> TractResult<QuantizedDense> {
-        ensure!(
-            k > 0 && m > 0 && k <= MAX_DEPTH,
-            "a {k}x{m} weight is outside what the kernel takes"
-        );
-        ensure!(
-            weight.len() == k * m,
-            "the weight has {} values for {k}x{m}",
-            weight.len()
-        );
-        ensure!(
-            weight.iter().all(|w| w.abs() <= MAX_CENTRED),
-            "a weight integer is not within ±{MAX_CENTRED} of its zero point"
-        );
-        let weight_scale = match weight_scale.len() {
-            1 => vec![weight_scale[0]; m],
-            n if n == m => weight_scale,
-            n => bail!("{n} weight scales for {m} columns"),
-        };
-        let bias = match bias.len() {
-            0 => vec![0.0; m],
-            n if n == m => bias,
-            n => bail!("a bias of {n} values for {m} columns"),
-        };
-        if let InputGrid::Fixed(grid) = input {
-            let Grid {
-                scale,
-                zero_point,
-                low,
-                high,
-            } = grid;
-            ensure!(
-                scale.is_finite() && scale > 0.0 && low <= zero_point && zero_point <= high,
-                "input grid: scale {scale}, zero point {zero_point}, range [{low}, {high}]"
-            );
-            ensure!(
-                high - low <= MAX_CENTRED as f32,
-                "input range [{low}, {high}] is wider than 8 bits"
-            );
-        }
-        let weight: Vec<i16> = weight.into_iter().map(|w| w as i16).collect();
-        let packed = PackedWeight::new(&weight, k, m, &weight_scale, &bias, relu);
-        Ok(QuantizedDense {
-            input,
-            k,
-            m,
-            weight,
-            weight_scale,
-            bias,
-            relu,
-            packed,
-        })
+    pub fn new(stored: QuantizedWeight) -> tract_onnx::prelude::TractResult<QuantizedDense> {
+        quantized::QuantizedDense::try_from(stored)
+            .map(|kernel| QuantizedDense(Arc::new(kernel)))
+            .map_err(|e| format_err!("{QUANTIZED_DENSE}: {e}"))
     }
 
-    /// Output columns.
-    pub fn columns(&self) -> usize {
-        self.m
+    /// The kernel, shared.
+    pub fn kernel(&self) -> Arc<quantized::QuantizedDense> {
+        Arc::clone(&self.0)
     }
 
     /// Computes `rows` rows of `k` values into `rows * m` outputs.
     pub fn apply(&self, x: &[f32], rows: usize) -> Vec<f32> {
-        let mut out = vec![0f32; rows * self.m];
-        let Some((rounding, input_scale)) = self.rounding(x) else {
-            out.fill(f32::NAN);
-            return out;
-        };
-        let ints = IntRows::round(&x[..rows * self.k], self.k, rounding);
-        self.packed.apply(&ints, input_scale, &mut out);
-        out
-    }
-
-    /// How this input is rounded, and its scale; `None` when a dynamic range is not finite.
-    fn rounding(&self, x: &[f32]) -> Option<(Rounding, f32)> {
-        let centred = |grid: Grid| (Rounding::centred(grid), grid.scale);
-        match self.input {
-            InputGrid::Fixed(grid) => Some(centred(grid)),
-            InputGrid::Dynamic => {
-                let grid = wasm_predict_kernels::dynamic_grid(x)?;
-                // Every value is 0: all integers are 0 whatever the scale.
-                Some(centred(if grid.scale == 0.0 {
-                    Grid { scale: 1.0, ..grid }
-                } else {
-                    grid
-                }))
-            }
-        }
-    }
-}
-
-impl wasm_predict_runtime::Kernel for QuantizedDense {
-    fn output_shape(&self, shape: &[usize]) -> Result<Vec<usize>, String> {
-        wasm_predict_runtime::product_shape(shape, self.k, self.m).map_err(|e| format!("{QUANTIZED_DENSE}: {e}"))
-    }
-
-    fn apply(&self, x: &[f32], _shape: &[usize], out: &mut Vec<f32>) -> Result<(), String> {
-        *out = QuantizedDense::apply(self, x, x.len() / self.k);
-        Ok(())
+        self.0.apply(x, rows)
     }
 }
 
 impl std::hash::Hash for QuantizedDense {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        (self.k, self.m, self.relu, &self.weight).hash(state);
+        (self.0.depth(), self.0.columns(), self.0.relu(), self.0.weight()).hash(state);
     }
 }
 
@@ -200,7 +76,10 @@ impl Op for QuantizedDense {
     fn info(&self) -> TractResult<Vec<String>> {
         Ok(vec![format!(
             "{}x{} int weight, {:?}, relu: {}",
-            self.k, self.m, self.input, self.relu
+            self.0.depth(),
+            self.0.columns(),
+            self.0.input(),
+            self.0.relu()
         )])
     }
 
@@ -214,16 +93,16 @@ impl EvalOp for QuantizedDense {
         let input = args_1!(inputs);
         let shape = input.shape().to_vec();
         ensure!(
-            shape.last() == Some(&self.k),
+            shape.last() == Some(&self.0.depth()),
             "{QUANTIZED_DENSE}: input shape {shape:?}, expected a last dimension of {}",
-            self.k
+            self.0.depth()
         );
         let plain = input.try_as_plain_ram()?;
         let x = plain.as_slice::<f32>()?;
-        let rows = x.len() / self.k;
+        let rows = x.len() / self.0.depth();
         let mut out_shape = shape;
         if let Some(last) = out_shape.last_mut() {
-            *last = self.m;
+            *last = self.0.columns();
         }
         let out = tract_ndarray::ArrayD::from_shape_vec(out_shape, self.apply(x, rows))?;
         Ok(tvec!(out.into_tvalue()))
@@ -236,7 +115,7 @@ impl TypedOp for QuantizedDense {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let mut shape: TVec<TDim> = inputs[0].shape.iter().cloned().collect();
         match shape.last_mut() {
-            Some(last) => *last = self.m.to_dim(),
+            Some(last) => *last = self.0.columns().to_dim(),
             None => bail!("{QUANTIZED_DENSE} needs an input of rank 1 or more"),
         }
         Ok(tvec!(f32::fact(shape)))
@@ -249,7 +128,7 @@ fn required_attribute<'a>(node: &'a NodeProto, name: &str) -> TractResult<&'a tr
 }
 
 /// Reads the op from the node [`fuse_quantized_dense`] writes.
-fn from_node(node: &NodeProto) -> TractResult<QuantizedDense> {
+fn from_node(node: &NodeProto) -> tract_onnx::prelude::TractResult<QuantizedDense> {
     let input = if required_attribute(node, "dynamic")?.i != 0 {
         InputGrid::Dynamic
     } else {
@@ -262,15 +141,15 @@ fn from_node(node: &NodeProto) -> TractResult<QuantizedDense> {
     let [k, m] = weight.dims[..] else {
         bail!("{QUANTIZED_DENSE} node {:?}: weight dims {:?}", node.name, weight.dims);
     };
-    QuantizedDense::new(
+    QuantizedDense::new(QuantizedWeight {
         input,
-        usize::try_from(k)?,
-        usize::try_from(m)?,
-        weight.int32_data.clone(),
-        required_attribute(node, "weight_scale")?.floats.clone(),
-        required_attribute(node, "bias")?.floats.clone(),
-        required_attribute(node, "relu")?.i != 0,
-    )
+        k: usize::try_from(k)?,
+        m: usize::try_from(m)?,
+        weight: weight.int32_data.clone(),
+        weight_scale: required_attribute(node, "weight_scale")?.floats.clone(),
+        bias: required_attribute(node, "bias")?.floats.clone(),
+        relu: required_attribute(node, "relu")?.i != 0,
+    })
 }
 
 /// Adds [`QuantizedDense`] to an ONNX op register.
@@ -281,7 +160,7 @@ pub fn register(onnx: &mut Onnx) {
                 let op = from_node(node)?;
                 expand(F32Expansion {
                     name: QUANTIZED_DENSE,
-                    last_axis: Some(op.m),
+                    last_axis: Some(op.0.columns()),
                     op,
                 })
             },
@@ -355,7 +234,16 @@ fn chain_from(graph: &GraphProto, q: usize, input: InputGrid) -> Option<(HashSet
     remove.insert(p);
     let Epilogue { last, output, relu } = epilogue(graph, p, |c| add_row(&mut bias, c), &mut remove)?;
     // Checks every parameter the op will; a chain it would refuse stays as it is.
-    QuantizedDense::new(input, k, m, centred.clone(), weight.scale.clone(), bias.clone(), relu).ok()?;
+    QuantizedDense::new(QuantizedWeight {
+        input,
+        k,
+        m,
+        weight: centred.clone(),
+        weight_scale: weight.scale.clone(),
+        bias: bias.clone(),
+        relu,
+    })
+    .ok()?;
     let mut attributes = vec![
         tensor_attribute(TensorProto {
             name: "weight".into(),
@@ -476,7 +364,24 @@ fn all_integers(c: &Constant) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{InputGrid, QuantizedDense};
+    use super::{InputGrid, QuantizedDense, QuantizedWeight};
+
+    /// A 2 × 2 op without bias or Relu.
+    fn two_by_two(
+        input: InputGrid,
+        weight: Vec<i32>,
+        weight_scale: Vec<f32>,
+    ) -> tract_onnx::prelude::TractResult<QuantizedDense> {
+        QuantizedDense::new(QuantizedWeight {
+            input,
+            k: 2,
+            m: 2,
+            weight,
+            weight_scale,
+            bias: vec![],
+            relu: false,
+        })
+    }
     use crate::ops::fake_quantize::FakeQuantize;
     use wasm_predict_kernels::Grid;
 
@@ -517,7 +422,16 @@ mod tests {
         let ws: Vec<f32> = (0..m).map(|c| 0.001 + c as f32 * 1e-4).collect();
         let bias: Vec<f32> = (0..m).map(|c| c as f32 * 0.01 - 0.05).collect();
         let x: Vec<f32> = (0..rows * k).map(|i| ((i * 7919) % 301) as f32 * 0.013 - 0.9).collect();
-        let op = QuantizedDense::new(input, k, m, w.clone(), ws.clone(), bias.clone(), relu).unwrap();
+        let op = QuantizedDense::new(QuantizedWeight {
+            input,
+            k,
+            m,
+            weight: w.clone(),
+            weight_scale: ws.clone(),
+            bias: bias.clone(),
+            relu,
+        })
+        .unwrap();
         let got = op.apply(&x, rows);
         let want = reference(input, &x, k, m, &w, &ws, &bias, relu);
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
@@ -561,36 +475,36 @@ mod tests {
             low: 0.0,
             high: 255.0,
         });
-        assert!(QuantizedDense::new(grid, 2, 2, vec![1; 3], vec![1.0], vec![], false).is_err());
-        assert!(QuantizedDense::new(grid, 2, 2, vec![300; 4], vec![1.0], vec![], false).is_err());
-        assert!(QuantizedDense::new(grid, 2, 2, vec![1; 4], vec![1.0; 3], vec![], false).is_err());
+        assert!(two_by_two(grid, vec![1; 3], vec![1.0]).is_err());
+        assert!(two_by_two(grid, vec![300; 4], vec![1.0]).is_err());
+        assert!(two_by_two(grid, vec![1; 4], vec![1.0; 3]).is_err());
         let wide = InputGrid::Fixed(Grid {
             scale: 0.1,
             zero_point: 0.0,
             low: -32768.0,
             high: 32767.0,
         });
-        assert!(QuantizedDense::new(wide, 2, 2, vec![1; 4], vec![1.0], vec![], false).is_err());
+        assert!(two_by_two(wide, vec![1; 4], vec![1.0]).is_err());
         let zero = InputGrid::Fixed(Grid {
             scale: 0.0,
             zero_point: 0.0,
             low: 0.0,
             high: 255.0,
         });
-        assert!(QuantizedDense::new(zero, 2, 2, vec![1; 4], vec![1.0], vec![], false).is_err());
+        assert!(two_by_two(zero, vec![1; 4], vec![1.0]).is_err());
     }
 
     #[test]
     fn a_dynamic_grid_of_zeros_gives_the_bias_and_an_infinite_range_gives_nan() {
-        let op = QuantizedDense::new(
-            InputGrid::Dynamic,
-            2,
-            2,
-            vec![1, 2, 3, 4],
-            vec![0.5],
-            vec![1.0, -1.0],
-            false,
-        )
+        let op = QuantizedDense::new(QuantizedWeight {
+            input: InputGrid::Dynamic,
+            k: 2,
+            m: 2,
+            weight: vec![1, 2, 3, 4],
+            weight_scale: vec![0.5],
+            bias: vec![1.0, -1.0],
+            relu: false,
+        })
         .unwrap();
         assert_eq!(op.apply(&[0.0, 0.0], 1), vec![1.0, -1.0]);
         assert!(op.apply(&[f32::INFINITY, 0.0], 1).iter().all(|v| v.is_nan()));

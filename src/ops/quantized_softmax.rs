@@ -15,133 +15,40 @@ use crate::ops::expansion::F32Expansion;
 
 use crate::graph_edit::{attribute, int_attribute, is_standard, only_reader, DOMAIN};
 use crate::ops::fake_quantize::FAKE_QUANTIZE;
-use wasm_predict_kernels::{round_each, Grid, Rounding};
+use std::sync::Arc;
+
+use wasm_predict_kernels::quantized;
+use wasm_predict_kernels::Grid;
 
 /// Op type of [`QuantizedSoftmax`] in rewritten graphs.
 pub const QUANTIZED_SOFTMAX: &str = "WasmPredictQuantizedSoftmax";
 
-/// The op; see the module documentation.
+/// The op; see the module documentation. Its arithmetic is the kernel's
+/// ([`wasm_predict_kernels::quantized::QuantizedSoftmax`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct QuantizedSoftmax {
-    rounding: Rounding,
-    /// ONNX's `axis` (negative counts from the end).
-    axis: i64,
-    /// Before opset 13, the Softmax runs over all the axes from `axis` on, flattened; since, along
-    /// `axis` alone.
-    flattened: bool,
-    /// `exp(-d * scale)` for `d` in `0..=high - low`.
-    table: Vec<f32>,
-}
+pub struct QuantizedSoftmax(Arc<quantized::QuantizedSoftmax>);
 
 impl Eq for QuantizedSoftmax {}
 
 impl std::hash::Hash for QuantizedSoftmax {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.table.iter().for_each(|v| v.to_bits().hash(state));
-        (self.axis, self.flattened).hash(state);
+        let stored = self.0.stored();
+        (stored.grid.bits(), stored.axis, stored.flattened).hash(state);
     }
 }
 
 impl QuantizedSoftmax {
     /// The op for the input grid of a `FakeQuantize`.
     pub fn new(grid: Grid, axis: i64, flattened: bool) -> TractResult<QuantizedSoftmax> {
-        let Grid {
-            scale,
-            zero_point,
-            low,
-            high,
-        } = grid;
-        ensure!(
-            scale.is_finite() && scale > 0.0 && low <= zero_point && zero_point <= high && high - low <= 255.0,
-            "{QUANTIZED_SOFTMAX}: input grid scale {scale}, zero point {zero_point}, range [{low}, {high}]"
-        );
-        let rounding = Rounding::centred(grid);
-        let table = (0..=(high - low) as u32).map(|d| (-(d as f32) * scale).exp()).collect();
-        Ok(QuantizedSoftmax {
-            rounding,
-            axis,
-            flattened,
-            table,
-        })
+        quantized::QuantizedSoftmax::new(grid, axis, flattened)
+            .map(|kernel| QuantizedSoftmax(Arc::new(kernel)))
+            .map_err(|e| format_err!("{QUANTIZED_SOFTMAX}: {e}"))
     }
 
-    /// For an input of this shape: how many Softmaxes, over how many values each, at what
-    /// distance from one value to the next.
-    fn layout(&self, shape: &[usize]) -> TractResult<Layout> {
-        let rank = shape.len() as i64;
-        let axis = if self.axis < 0 { self.axis + rank } else { self.axis };
-        ensure!(
-            (0..rank.max(1)).contains(&axis),
-            "{QUANTIZED_SOFTMAX}: axis {} of a rank {rank} input",
-            self.axis
-        );
-        let (before, after) = shape.split_at((axis as usize).min(shape.len()));
-        let outer = before.iter().product();
-        if self.flattened {
-            return Ok(Layout {
-                outer,
-                length: after.iter().product(),
-                stride: 1,
-            });
-        }
-        let length = after.first().copied().unwrap_or(1);
-        let stride = after.iter().skip(1).product();
-        Ok(Layout {
-            outer: outer * stride,
-            length,
-            stride,
-        })
+    /// The kernel, shared.
+    pub fn kernel(&self) -> Arc<quantized::QuantizedSoftmax> {
+        Arc::clone(&self.0)
     }
-
-    /// The Softmax of the rounded values, for every run that `layout` describes.
-    fn apply(&self, x: &[f32], layout: Layout) -> Vec<f32> {
-        let mut out = vec![0f32; x.len()];
-        let Layout { length, stride, .. } = layout;
-        let (mut ints, mut gathered) = (Vec::with_capacity(length), Vec::with_capacity(length));
-        for run in 0..layout.outer {
-            let (block, within) = (run / stride, run % stride);
-            let first = block * length * stride + within;
-            let values = if stride == 1 {
-                x.get(first..first + length).unwrap_or_default()
-            } else {
-                gathered.clear();
-                gathered.extend((0..length).map(|j| x.get(first + j * stride).copied().unwrap_or(0.0)));
-                &gathered
-            };
-            ints.clear();
-            let nan = round_each(values, self.rounding, &mut ints);
-            let top = ints.iter().copied().max().unwrap_or(0);
-            let exp = |q: &i32| self.table.get((top - q) as usize).copied().unwrap_or(0.0);
-            let sum: f32 = ints.iter().map(exp).sum();
-            let inverse = if nan { f32::NAN } else { 1.0 / sum };
-            for (j, q) in ints.iter().enumerate() {
-                if let Some(y) = out.get_mut(first + j * stride) {
-                    *y = exp(q) * inverse;
-                }
-            }
-        }
-        out
-    }
-}
-
-impl wasm_predict_runtime::Kernel for QuantizedSoftmax {
-    fn output_shape(&self, shape: &[usize]) -> Result<Vec<usize>, String> {
-        self.layout(shape).map(|_| shape.to_vec()).map_err(|e| e.to_string())
-    }
-
-    fn apply(&self, x: &[f32], shape: &[usize], out: &mut Vec<f32>) -> Result<(), String> {
-        *out = QuantizedSoftmax::apply(self, x, self.layout(shape).map_err(|e| e.to_string())?);
-        Ok(())
-    }
-}
-
-/// Where the values of each Softmax lie in a flat input: run `r` starts at
-/// `(r / stride) * length * stride + r % stride` and steps by `stride`.
-#[derive(Debug, Clone, Copy)]
-struct Layout {
-    outer: usize,
-    length: usize,
-    stride: usize,
 }
 
 impl Op for QuantizedSoftmax {
@@ -150,10 +57,7 @@ impl Op for QuantizedSoftmax {
     }
 
     fn info(&self) -> TractResult<Vec<String>> {
-        Ok(vec![format!(
-            "{:?}, axis {}, flattened: {}",
-            self.rounding, self.axis, self.flattened
-        )])
+        Ok(vec![format!("{:?}", self.0.stored())])
     }
 
     op_as_typed_op!();
@@ -166,7 +70,11 @@ impl EvalOp for QuantizedSoftmax {
         let input = args_1!(inputs);
         let shape = input.shape().to_vec();
         let plain = input.try_as_plain_ram()?;
-        let out = self.apply(plain.as_slice::<f32>()?, self.layout(&shape)?);
+        let layout = self
+            .0
+            .layout(&shape)
+            .map_err(|e| format_err!("{QUANTIZED_SOFTMAX}: {e}"))?;
+        let out = self.0.apply(plain.as_slice::<f32>()?, layout);
         Ok(tvec!(tract_ndarray::ArrayD::from_shape_vec(shape, out)?.into_tvalue()))
     }
 }
@@ -284,7 +192,7 @@ mod tests {
             )
             .unwrap();
             let x: Vec<f32> = (0..40).map(|i| ((i * 7919) % 97) as f32 * 0.21 - 9.0).collect();
-            let got = op.apply(&x, op.layout(&[4, 10]).unwrap());
+            let got = op.0.apply(&x, op.0.layout(&[4, 10]).unwrap());
             let mut rounded = x.clone();
             FakeQuantize::new(Grid {
                 scale,
@@ -313,10 +221,17 @@ mod tests {
             true,
         )
         .unwrap();
-        let out = op.apply(&[1.0, f32::NAN, 0.5, 0.5], op.layout(&[2, 2]).unwrap());
+        let out = op.0.apply(&[1.0, f32::NAN, 0.5, 0.5], op.0.layout(&[2, 2]).unwrap());
         assert!(out[0].is_nan() && out[1].is_nan());
         assert_eq!(out[2..], [0.5, 0.5]);
-        assert!(op.layout(&[2, 2]).is_ok() && QuantizedSoftmax { axis: 3, ..op.clone() }.layout(&[2, 2]).is_err());
+        assert!(
+            op.0.layout(&[2, 2]).is_ok()
+                && QuantizedSoftmax::new(op.0.stored().grid, 3, true)
+                    .unwrap()
+                    .0
+                    .layout(&[2, 2])
+                    .is_err()
+        );
         assert!(QuantizedSoftmax::new(
             Grid {
                 scale: 0.0,
@@ -367,7 +282,7 @@ mod tests {
             false,
         )
         .unwrap();
-        let got = op.apply(&x, op.layout(&[2, 3, 4]).unwrap());
+        let got = op.0.apply(&x, op.0.layout(&[2, 3, 4]).unwrap());
         let mut rounded = x.clone();
         FakeQuantize::new(Grid {
             scale: 0.01,
@@ -394,7 +309,7 @@ mod tests {
             true,
         )
         .unwrap();
-        let got = flat.apply(&x, flat.layout(&[2, 3, 4]).unwrap());
+        let got = flat.0.apply(&x, flat.0.layout(&[2, 3, 4]).unwrap());
         let want: Vec<f32> = rounded.chunks(12).flat_map(softmax).collect();
         assert!(got.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-6));
     }

@@ -9,6 +9,19 @@ export type Manifest = {
   name: string;
   version: string;
   sha256: string;
+  /**
+   * The model compiled for the runtime, model.plan beside the manifest: what the browser loads without the ONNX importer. Absent in bundles made before it existed.
+   */
+  plan?: {
+    /**
+     * The plan file's format: the loader refuses one it does not know.
+     */
+    format: number;
+    /**
+     * Lowercase hex sha256 of model.plan.
+     */
+    sha256: string;
+  };
   task: "classification" | "regression";
   /**
    * One float32 tensor (a table [N, features] or an image), or several named [N, k] tables of float32, int64 or string values whose features make one row, in order

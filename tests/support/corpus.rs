@@ -198,8 +198,26 @@ pub enum Outcome {
 
 /// Runs one case, given its case.json and model.onnx bytes.
 pub fn run_case(case_json: &[u8], model: &[u8]) -> Outcome {
+    run_with(case_json, model, |manifest| Predictor::from_model(manifest, model))
+}
+
+/// Runs one case on the plan file a bundle of it would carry: compiled as `bundle` compiles it,
+/// written, read back, and run without the ONNX model.
+pub fn run_case_from_plan(case_json: &[u8], model: &[u8]) -> Outcome {
+    use wasm_predict::plan_file::{decode, encode};
+    run_with(case_json, model, |manifest| {
+        let compiled = wasm_predict::predictor::compile_model(&manifest, model)?;
+        Predictor::from_compiled(manifest, decode(&encode(&compiled)?)?)
+    })
+}
+
+fn run_with(
+    case_json: &[u8],
+    model: &[u8],
+    build: impl FnOnce(Manifest) -> Result<Predictor, wasm_predict::PredictError>,
+) -> Outcome {
     let case: Case = serde_json::from_slice(case_json).unwrap();
-    let mut predictor = match Predictor::from_model(manifest_for(&case, model), model) {
+    let mut predictor = match build(manifest_for(&case, model)) {
         Ok(p) => p,
         Err(e) => return Outcome::Refused(format!("{} {e}", e.code())),
     };

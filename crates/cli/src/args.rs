@@ -7,6 +7,17 @@ use wasm_predict_manifest::{Manifest, Task, TimeWindow};
 use wasm_predict_modelops::backtest::Window;
 use wasm_predict_modelops::dataset::{read_table, Columns};
 
+/// Bundles named on the command line, and the output format.
+#[derive(clap::Args)]
+pub struct Bundles {
+    /// Bundle folders, or a models folder holding <name>/<version>/ bundles.
+    #[arg(required = true)]
+    pub bundles: Vec<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Which columns of a data file mean what.
 #[derive(clap::Args, Clone)]
 pub struct DataColumns {

@@ -1,6 +1,6 @@
 //! `wasm-predict`: the collector (`serve`), its reports from the command line (`report`), a
 //! bounded load generator (`load-test`), and the model operations (`inspect`, `bundle`,
-//! `verify`, `quantize`, `diff`, `bench`, `backtest`, `promote`): one module per subcommand in
+//! `verify`, `plan`, `quantize`, `diff`, `bench`, `backtest`, `promote`): one module per subcommand in
 //! `commands/`, each with its arguments and an `exec` that calls the library crates.
 
 mod args;
@@ -28,6 +28,8 @@ enum Command {
     Bundle(commands::bundle::Args),
     /// Load bundles as the browser does; check hash, schema, fixtures and the minimum performance.
     Verify(commands::verify::Args),
+    /// Compile bundles for the runtime: model.plan, loaded in the browser without the ONNX importer.
+    Plan(commands::plan::Args),
     /// Int8 quantization (weights, and activations from calibration data) within an accuracy budget.
     Quantize(commands::quantize::Args),
     /// The differential test of two bundles on the same data.
@@ -74,6 +76,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Inspect(args) => commands::inspect::exec(args),
         Command::Bundle(args) => commands::bundle::exec(args),
         Command::Verify(args) => commands::verify::exec(args),
+        Command::Plan(args) => commands::plan::exec(args),
         Command::Quantize(args) => commands::quantize::exec(args),
         Command::Diff(args) => commands::diff::exec(args),
         Command::Bench(args) => commands::bench::exec(args),

@@ -8,10 +8,12 @@
 //! Relu are fused. Sums run in depth order. Elsewhere a plain loop computes the same values; it
 //! exists for tests.
 
+use serde::{Deserialize, Serialize};
+
 use crate::dense_f32::{store_block, Sums};
 
 /// How the input is padded, as ONNX's `pads` and `auto_pad` say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Padding {
     /// `[top, left, bottom, right]` (ONNX's `pads`: the two begins, then the two ends).
     Explicit([usize; 4]),
@@ -23,7 +25,7 @@ pub enum Padding {
 
 /// Where a convolution's windows fall: kernel size, strides, dilations and padding, per spatial
 /// axis (height, then width).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Geometry {
     /// Kernel height and width.
     pub kernel: [usize; 2],
@@ -88,9 +90,64 @@ const CHANNELS: usize = 4;
 /// Pixels computed together (two vectors of 4, as many as [`Sums`] holds).
 const PIXELS: usize = crate::dense_f32::BLOCK;
 
+/// A convolution as it is stored: its weight unpacked, so that the kernel's layout is not part of
+/// any file format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConvWeight {
+    /// `[out_channels, channels, kh, kw]`.
+    pub dims: [usize; 4],
+    /// Row-major, of `dims`.
+    pub weight: Vec<f32>,
+    /// One per output channel, or none.
+    pub bias: Vec<f32>,
+    /// Whether a Relu follows.
+    pub relu: bool,
+    /// Where the windows fall.
+    pub geometry: Geometry,
+}
+
+impl TryFrom<ConvWeight> for PackedConv {
+    type Error = String;
+
+    fn try_from(w: ConvWeight) -> Result<PackedConv, String> {
+        PackedConv::new(&w.weight, w.dims, &w.bias, w.relu, w.geometry).ok_or_else(|| {
+            format!(
+                "a convolution weight of dims {:?} with {} values, {} biases and a {:?} kernel",
+                w.dims,
+                w.weight.len(),
+                w.bias.len(),
+                w.geometry.kernel
+            )
+        })
+    }
+}
+
+impl From<PackedConv> for ConvWeight {
+    fn from(packed: PackedConv) -> ConvWeight {
+        let depth = packed.depth;
+        let [kh, kw] = packed.geometry.kernel;
+        ConvWeight {
+            dims: [packed.out_channels, packed.channels, kh, kw],
+            weight: (0..packed.out_channels * depth)
+                .map(|i| {
+                    let (c, d) = (i / depth, i % depth);
+                    packed
+                        .weights
+                        .get(c / CHANNELS * depth + d)
+                        .map_or(0.0, |w| w[c % CHANNELS])
+                })
+                .collect(),
+            bias: packed.bias,
+            relu: packed.relu,
+            geometry: packed.geometry,
+        }
+    }
+}
+
 /// A convolution's weight `[out_channels, channels, kh, kw]` packed for the product, with its
-/// bias and whether a Relu follows.
-#[derive(Debug, Clone, PartialEq)]
+/// bias and whether a Relu follows. Stored as its [`ConvWeight`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ConvWeight", into = "ConvWeight")]
 pub struct PackedConv {
     channels: usize,
     out_channels: usize,
@@ -343,7 +400,33 @@ fn tile(weights: &[[f32; CHANNELS]], source: &[f32], offsets: &[usize], block: u
 
 #[cfg(test)]
 mod tests {
-    use super::{Geometry, PackedConv, Padding};
+    use super::{ConvWeight, Geometry, PackedConv, Padding};
+
+    #[test]
+    fn a_packed_convolution_unpacks_to_what_it_was_made_of() {
+        for dims in [[1, 1, 1, 1], [5, 3, 3, 2], [8, 2, 5, 5]] {
+            let geometry = Geometry {
+                kernel: [dims[2], dims[3]],
+                strides: [1, 2],
+                dilations: [1, 1],
+                padding: Padding::SameUpper,
+            };
+            let stored = ConvWeight {
+                dims,
+                weight: (0..dims.iter().product()).map(|i: usize| i as f32 - 7.0).collect(),
+                bias: (0..dims[0]).map(|c| c as f32).collect(),
+                relu: true,
+                geometry,
+            };
+            let packed = PackedConv::try_from(stored.clone()).unwrap();
+            assert_eq!(ConvWeight::from(packed), stored);
+            let wrong = ConvWeight {
+                dims: [dims[0] + 1, dims[1], dims[2], dims[3]],
+                ..stored
+            };
+            assert!(PackedConv::try_from(wrong).is_err());
+        }
+    }
 
     /// The convolution by its definition, in f64.
     #[allow(clippy::too_many_arguments)]

@@ -7,6 +7,8 @@
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use core::arch::wasm32::*;
 
+use serde::{Deserialize, Serialize};
+
 /// Eight sums (one row's for a block of columns here, one channel's for 8 pixels in
 /// [`crate::conv_f32`]): two vectors in wasm, an array elsewhere.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -19,8 +21,59 @@ pub(crate) const BLOCK: usize = 8;
 /// Rows computed together.
 const TILE_ROWS: usize = 4;
 
+/// A float weight `[k, m]` as it is stored: unpacked, so that the kernel's layout is not part of
+/// any file format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DenseWeight {
+    /// Depth: values per input row.
+    pub k: usize,
+    /// Outputs per row.
+    pub m: usize,
+    /// Row-major `[k, m]`.
+    pub weight: Vec<f32>,
+    /// `m` biases, or none.
+    pub bias: Vec<f32>,
+    /// Whether a Relu follows.
+    pub relu: bool,
+}
+
+impl TryFrom<DenseWeight> for PackedF32 {
+    type Error = String;
+
+    fn try_from(w: DenseWeight) -> Result<PackedF32, String> {
+        if w.k.checked_mul(w.m) != Some(w.weight.len()) || !(w.bias.is_empty() || w.bias.len() == w.m) {
+            return Err(format!(
+                "a {}x{} weight with {} values and {} biases",
+                w.k,
+                w.m,
+                w.weight.len(),
+                w.bias.len()
+            ));
+        }
+        Ok(PackedF32::new(&w.weight, w.k, w.m, &w.bias, w.relu))
+    }
+}
+
+impl From<PackedF32> for DenseWeight {
+    fn from(packed: PackedF32) -> DenseWeight {
+        let (k, m) = (packed.k, packed.m);
+        let at = |block: usize, d: usize, j: usize| packed.blocks.get(block * k + d).map_or(0.0, |b| b[j]);
+        DenseWeight {
+            k,
+            m,
+            weight: (0..k * m).map(|i| at(i % m / BLOCK, i / m, i % m % BLOCK)).collect(),
+            bias: (0..m)
+                .map(|c| packed.bias.get(c / BLOCK).map_or(0.0, |b| b[c % BLOCK]))
+                .collect(),
+            relu: packed.relu,
+        }
+    }
+}
+
 /// A float weight `[k, m]` packed for the kernel, with its bias and whether a Relu follows.
-#[derive(Debug, Clone, PartialEq)]
+/// Stored as its [`DenseWeight`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "DenseWeight", into = "DenseWeight")]
 pub struct PackedF32 {
     k: usize,
     m: usize,
@@ -238,7 +291,30 @@ pub(crate) fn store_block(out: &mut [f32], sums: Sums, bias: &[f32; BLOCK], relu
 
 #[cfg(test)]
 mod tests {
-    use super::PackedF32;
+    use super::{DenseWeight, PackedF32};
+
+    #[test]
+    fn a_packed_weight_unpacks_to_what_it_was_made_of() {
+        for (k, m) in [(1, 1), (3, 5), (7, 17), (16, 8)] {
+            let stored = DenseWeight {
+                k,
+                m,
+                weight: (0..k * m).map(|i| i as f32 - 3.5).collect(),
+                bias: (0..m).map(|c| c as f32 * 0.25).collect(),
+                relu: m % 2 == 0,
+            };
+            let packed = PackedF32::try_from(stored.clone()).unwrap();
+            assert_eq!(DenseWeight::from(packed), stored);
+        }
+        let short = DenseWeight {
+            k: 2,
+            m: 2,
+            weight: vec![1.0; 3],
+            bias: vec![],
+            relu: false,
+        };
+        assert!(PackedF32::try_from(short).is_err());
+    }
 
     /// `x · W + b` in f64, then the Relu.
     fn reference(x: &[f32], w: &[f32], b: &[f32], k: usize, m: usize, relu: bool) -> Vec<f32> {

@@ -9,9 +9,12 @@
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use core::arch::wasm32::*;
 
+use serde::{Deserialize, Serialize};
+
 pub mod conv_f32;
 pub mod dense_f32;
 pub mod pool_f32;
+pub mod quantized;
 pub mod trees;
 
 /// Rows computed together: each weight vector loaded serves this many rows.
@@ -33,7 +36,7 @@ pub struct Rounding {
 
 /// A quantization grid as ONNX gives it: the step, the zero point and the integer range
 /// (`low..=high`) of the quantized type.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Grid {
     /// Quantization step.
     pub scale: f32,

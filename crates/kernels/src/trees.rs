@@ -15,8 +15,10 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// How a node compares the row's feature value `x` with its threshold `t`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Mode {
     /// `x <= t`.
     Leq,
@@ -35,7 +37,7 @@ pub enum Mode {
 }
 
 /// How the trees' outputs are combined, per target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Aggregate {
     /// The sum over trees.
     Sum,
@@ -48,7 +50,7 @@ pub enum Aggregate {
 }
 
 /// The function applied to the aggregated scores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PostTransform {
     /// The scores as they are.
     None,
@@ -63,7 +65,7 @@ pub enum PostTransform {
 }
 
 /// Where a branch leads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Child {
     /// Another split, by its index in [`Ensemble::splits`].
     Split(usize),
@@ -72,7 +74,7 @@ pub enum Child {
 }
 
 /// One split of a tree, as a model states it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Split {
     /// The feature compared (its column in the row).
     pub feature: usize,
@@ -91,7 +93,7 @@ pub struct Split {
 }
 
 /// What the ensemble's output is, which decides how scores are finalized (onnxruntime's rules).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Output {
     /// A regressor (or ai.onnx.ml v5 `TreeEnsemble`): one score per target.
     Regressor,
@@ -101,7 +103,7 @@ pub enum Output {
 }
 
 /// A tree ensemble as a model lists it, before compilation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ensemble {
     /// Every split of every tree.
     pub splits: Vec<Split>,
@@ -174,8 +176,10 @@ struct BinaryRule {
     all_positive: bool,
 }
 
-/// A compiled ensemble, ready to evaluate rows; see the module documentation.
-#[derive(Debug, Clone, PartialEq)]
+/// A compiled ensemble, ready to evaluate rows; see the module documentation. It is stored as
+/// its [`Ensemble`] and compiled again when read, so a stored forest is checked like a new one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Ensemble", into = "Ensemble")]
 pub struct Forest {
     nodes: Vec<Node>,
     /// Per node: the leaf it is, for leaves.
@@ -293,6 +297,20 @@ macro_rules! dispatch {
             (_, true) => $self.$method::<MIXED, true>($($arg),*),
         }
     };
+}
+
+impl TryFrom<Ensemble> for Forest {
+    type Error = EnsembleError;
+
+    fn try_from(ensemble: Ensemble) -> Result<Forest, EnsembleError> {
+        Forest::compile(&ensemble)
+    }
+}
+
+impl From<Forest> for Ensemble {
+    fn from(forest: Forest) -> Ensemble {
+        forest.ensemble()
+    }
 }
 
 impl Forest {
@@ -451,6 +469,78 @@ impl Forest {
             output: ensemble.output.clone(),
             binary,
         })
+    }
+
+    /// The ensemble this forest was compiled from, up to what compiling does not keep (a
+    /// classifier's aggregate, always a sum): compiling it again gives this forest.
+    pub fn ensemble(&self) -> Ensemble {
+        let first_leaf = self.first_leaf as usize;
+        let child = |node: u32| match (node as usize).checked_sub(first_leaf) {
+            Some(leaf) => Child::Leaf(leaf),
+            None => Child::Split(node as usize),
+        };
+        let modes = [
+            Mode::Leq,
+            Mode::Lt,
+            Mode::Gte,
+            Mode::Gt,
+            Mode::Eq,
+            Mode::Neq,
+            Mode::Member,
+        ];
+        let splits = self
+            .nodes
+            .iter()
+            .take(first_leaf)
+            .enumerate()
+            .map(|(i, node)| {
+                let mode = modes
+                    .get(((node.bits >> MODE_SHIFT) & 7) as usize)
+                    .copied()
+                    .unwrap_or(Mode::Leq);
+                let members = match mode {
+                    Mode::Member => self
+                        .exact_members
+                        .get(node.threshold.to_bits() as usize)
+                        .cloned()
+                        .unwrap_or_default(),
+                    _ => Vec::new(),
+                };
+                Split {
+                    feature: (node.bits & FEATURE_MASK) as usize,
+                    mode,
+                    threshold: self.thresholds.get(i).copied().unwrap_or_default(),
+                    members,
+                    missing_goes_true: node.bits & MISSING_TRUE != 0,
+                    if_true: child(node.children[1]),
+                    if_false: child(node.children[0]),
+                }
+            })
+            .collect();
+        let leaves = self
+            .leaf_offsets
+            .windows(2)
+            .map(|w| {
+                let (start, end) = (w[0] as usize, w[1] as usize);
+                let targets = self.leaf_targets.get(start..end).unwrap_or_default();
+                let weights = self.leaf_weights.get(start..end).unwrap_or_default();
+                targets
+                    .iter()
+                    .map(|&t| t as usize)
+                    .zip(weights.iter().copied())
+                    .collect()
+            })
+            .collect();
+        Ensemble {
+            splits,
+            leaves,
+            roots: self.roots.iter().map(|&r| child(r)).collect(),
+            targets: self.targets,
+            aggregate: self.aggregate,
+            post_transform: self.post_transform,
+            base_values: self.base_values.clone(),
+            output: self.output.clone(),
+        }
     }
 
     /// Features a row must have at least (the highest feature read, plus one).
@@ -1085,6 +1175,26 @@ mod tests {
             post_transform: PostTransform::None,
             base_values: vec![],
             output: Output::Regressor,
+        }
+    }
+
+    #[test]
+    fn a_forest_gives_back_an_ensemble_that_compiles_to_itself() {
+        for aggregate in [Aggregate::Sum, Aggregate::Average, Aggregate::Min, Aggregate::Max] {
+            let mut classifier = ensemble(aggregate);
+            classifier.output = Output::Classifier;
+            classifier.post_transform = PostTransform::Logistic;
+            classifier.base_values = vec![0.5, -0.25];
+            let mut one_weight = ensemble(aggregate);
+            one_weight.leaves.iter_mut().for_each(|l| l.truncate(1));
+            for e in [ensemble(aggregate), classifier, one_weight] {
+                let forest = Forest::compile(&e).unwrap();
+                let again = forest.ensemble();
+                assert_eq!(Forest::compile(&again).unwrap(), forest, "{e:?}");
+                if e.output == Output::Regressor {
+                    assert_eq!(again, e);
+                }
+            }
         }
     }
 

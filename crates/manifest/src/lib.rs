@@ -63,6 +63,10 @@ pub struct Manifest {
     pub version: String,
     /// Lowercase hex sha256 of `model.onnx`.
     pub sha256: String,
+    /// The model compiled for the runtime, `model.plan` beside the manifest: what the browser
+    /// loads without the ONNX importer. Absent in bundles made before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<CompiledPlan>,
     /// What the model predicts.
     pub task: Task,
     /// The graph's inputs: one float32 tensor (`[N, features]` or an image), or several named
@@ -79,6 +83,19 @@ pub struct Manifest {
     /// Where the model came from.
     pub provenance: Provenance,
 }
+
+/// `model.plan`: the bundle's model compiled for the runtime.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompiledPlan {
+    /// The plan file's format: the loader refuses one it does not know.
+    pub format: u32,
+    /// Lowercase hex sha256 of `model.plan`.
+    pub sha256: String,
+}
+
+/// The file name of a bundle's compiled plan.
+pub const PLAN_FILE: &str = "model.plan";
 
 /// Classification gives class probabilities; regression gives one value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -442,6 +459,11 @@ impl Manifest {
         }
         if self.sha256.len() != 64 || !self.sha256.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')) {
             return invalid(format!("sha256 {:?} must be 64 lowercase hex digits", self.sha256));
+        }
+        if let Some(plan) = &self.plan {
+            if plan.sha256.len() != 64 || !plan.sha256.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')) {
+                return invalid(format!("plan.sha256 {:?} must be 64 lowercase hex digits", plan.sha256));
+            }
         }
         if self.inputs.is_empty() {
             return invalid("inputs is empty: a model takes at least one input".into());

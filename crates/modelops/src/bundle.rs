@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 use wasm_predict::{Prediction, Predictor};
-use wasm_predict_manifest::stored_f32;
+use wasm_predict_manifest::{stored_f32, PLAN_FILE};
 use wasm_predict_manifest::{
     Dim, Dtype, Expected, FeatureHistogram, Fixture, Fixtures, Histogram, Holdout, InputSpec, Manifest, Missing,
     OutputSpec, Performance, PredictionReference, Provenance, Reference, Target, Task, TrainingData, MANIFEST_FORMAT,
@@ -78,6 +78,10 @@ pub struct BundleSummary {
     pub fixtures: usize,
     /// The metric on the holdout.
     pub achieved: f64,
+    /// Size of the compiled plan (`model.plan`), when the runtime can run the model.
+    pub plan_bytes: Option<usize>,
+    /// Why there is no compiled plan, when there is none.
+    pub no_plan: Option<String>,
     /// The requirement written.
     pub minimum: f64,
 }
@@ -327,6 +331,7 @@ pub fn draft_manifest(model: &ModelDraft, name: &str, version: &str, data: &Data
         name: name.to_string(),
         version: version.to_string(),
         sha256: wasm_predict::onnx::sha256_hex(&model.bytes),
+        plan: None,
         task: model.task,
         inputs: inputs.clone(),
         outputs,
@@ -443,10 +448,19 @@ pub fn make_bundle(request: &BundleRequest) -> Result<BundleSummary> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    // The compiled plan, unless the runtime cannot run the model (then the browser needs the
+    // full build, which loads model.onnx).
+    let (plan, no_plan) = match crate::plan::compiled(&manifest, bytes) {
+        Ok((plan, stated, _)) => {
+            manifest = stated;
+            (Some(plan), None)
+        }
+        Err(e) => (None, Some(format!("{e:#}"))),
+    };
     let json = serde_json::to_vec_pretty(&manifest)?;
 
     let dir = request.out.join(&request.name).join(&request.version);
-    write_bundle(&dir, bytes, &json, request.force)?;
+    write_bundle(&dir, bytes, &json, plan.as_deref(), request.force)?;
     let mut loaded = Predictor::load(&json, bytes).map_err(|e| anyhow!("the new bundle does not load back: {e}"))?;
     let report = wasm_predict::verify(&mut loaded).map_err(|e| anyhow!("{e}"))?;
     if !report.passed {
@@ -466,6 +480,8 @@ pub fn make_bundle(request: &BundleRequest) -> Result<BundleSummary> {
         fixtures: manifest.fixtures.cases.len(),
         achieved,
         minimum: manifest.performance.minimum,
+        plan_bytes: plan.map(|p| p.len()),
+        no_plan,
     })
 }
 
@@ -473,7 +489,7 @@ fn round6(v: f64) -> f64 {
     (v * 1e6).round() / 1e6
 }
 
-fn write_bundle(dir: &Path, model: &[u8], manifest: &[u8], force: bool) -> Result<()> {
+fn write_bundle(dir: &Path, model: &[u8], manifest: &[u8], plan: Option<&[u8]>, force: bool) -> Result<()> {
     if dir.join("manifest.json").exists() && !force {
         bail!(
             "{} already holds a bundle: versions are immutable, bump the version (or --force)",
@@ -482,6 +498,11 @@ fn write_bundle(dir: &Path, model: &[u8], manifest: &[u8], force: bool) -> Resul
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(dir.join("model.onnx"), model)?;
+    match plan {
+        Some(plan) => std::fs::write(dir.join(PLAN_FILE), plan)?,
+        None if dir.join(PLAN_FILE).exists() => std::fs::remove_file(dir.join(PLAN_FILE))?,
+        None => {}
+    }
     let mut text = manifest.to_vec();
     text.push(b'\n');
     std::fs::write(dir.join("manifest.json"), text)?;
@@ -491,7 +512,7 @@ fn write_bundle(dir: &Path, model: &[u8], manifest: &[u8], force: bool) -> Resul
 /// The summary as text.
 pub fn render(s: &BundleSummary) -> String {
     format!(
-        "wrote {} ({})\n  {:?}, {} features{}\n  holdout: {} rows, {:.4} achieved, minimum {}\n  fixtures: {}; loads back and passes verify\n  sha256 {}\n",
+        "wrote {} ({})\n  {:?}, {} features{}\n  holdout: {} rows, {:.4} achieved, minimum {}\n  fixtures: {}; loads back and passes verify\n  sha256 {}\n  {}\n",
         s.path.display(),
         s.model,
         s.task,
@@ -501,6 +522,13 @@ pub fn render(s: &BundleSummary) -> String {
         s.achieved,
         s.minimum,
         s.fixtures,
-        s.sha256
+        s.sha256,
+        match (&s.plan_bytes, &s.no_plan) {
+            (Some(bytes), _) => format!("{PLAN_FILE}: {bytes} bytes, passes the fixtures"),
+            (None, why) => format!(
+                "no {PLAN_FILE} (browsers need the full build for this model): {}",
+                why.as_deref().unwrap_or("")
+            ),
+        }
     )
 }

@@ -10,6 +10,7 @@ pub mod diff;
 pub mod evaluate;
 pub mod graph;
 pub mod int8;
+pub mod plan;
 pub mod promote;
 pub mod quantize;
 pub mod verify;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
+use wasm_predict::manifest::PLAN_FILE;
 use wasm_predict::{Predictor, VerificationReport};
 
 /// One bundle's verdict.
@@ -18,6 +19,8 @@ pub struct BundleCheck {
     pub error: Option<String>,
     /// Fixtures and performance, when it loaded.
     pub report: Option<VerificationReport>,
+    /// The same from its compiled plan (`model.plan`), when it has one and it loaded.
+    pub plan: Option<VerificationReport>,
 }
 
 /// The bundle at `dir`: `manifest.json` and `model.onnx`.
@@ -34,33 +37,61 @@ pub fn load(dir: &Path) -> Result<Predictor> {
     Predictor::load(&manifest, &model).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))
 }
 
-/// Verifies one bundle; never fails, the verdict says what went wrong.
+/// Verifies one bundle; never fails, the verdict says what went wrong. A bundle with a compiled
+/// plan is verified twice, from `model.onnx` and from `model.plan`: both must pass.
 pub fn verify_bundle(dir: &Path) -> BundleCheck {
     let path = dir.to_path_buf();
-    let loaded = read_bundle(dir)
-        .and_then(|(manifest, model)| Predictor::load(&manifest, &model).map_err(|e| anyhow::anyhow!("{e}")));
-    match loaded {
-        Err(e) => BundleCheck {
-            path,
-            passed: false,
-            error: Some(format!("{e:#}")),
-            report: None,
-        },
-        Ok(mut predictor) => match wasm_predict::verify(&mut predictor) {
-            Ok(report) => BundleCheck {
-                path,
-                passed: report.passed,
-                error: None,
-                report: Some(report),
-            },
-            Err(e) => BundleCheck {
-                path,
-                passed: false,
-                error: Some(e.to_string()),
-                report: None,
-            },
-        },
+    let failed = |error: String| BundleCheck {
+        path: dir.to_path_buf(),
+        passed: false,
+        error: Some(error),
+        report: None,
+        plan: None,
+    };
+    let (manifest, model) = match read_bundle(dir) {
+        Ok(bundle) => bundle,
+        Err(e) => return failed(format!("{e:#}")),
+    };
+    let report = match Predictor::load(&manifest, &model).and_then(|mut p| wasm_predict::verify(&mut p)) {
+        Ok(report) => report,
+        Err(e) => return failed(e.to_string()),
+    };
+    let states_plan = wasm_predict::Manifest::from_json(&manifest).is_ok_and(|m| m.plan.is_some());
+    let plan = states_plan.then(|| {
+        std::fs::read(dir.join(PLAN_FILE))
+            .map_err(|e| format!("{PLAN_FILE}: {e}"))
+            .and_then(|plan| {
+                Predictor::load_compiled(&manifest, &plan)
+                    .and_then(|mut p| wasm_predict::verify(&mut p))
+                    .map_err(|e| format!("from {PLAN_FILE}: {e}"))
+            })
+    });
+    let (plan, error) = match plan {
+        Some(Ok(plan)) => (Some(plan), None),
+        Some(Err(e)) => (None, Some(e)),
+        None => (None, None),
+    };
+    BundleCheck {
+        path,
+        passed: report.passed && error.is_none() && plan.as_ref().is_none_or(|p| p.passed),
+        error,
+        report: Some(report),
+        plan,
     }
+}
+
+/// The bundle folders that `paths` name: each a bundle, or a folder searched with
+/// [`bundles_under`].
+pub fn bundle_folders(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut folders = Vec::new();
+    for path in paths {
+        if path.join("manifest.json").is_file() {
+            folders.push(path.clone());
+        } else {
+            folders.extend(bundles_under(path)?);
+        }
+    }
+    Ok(folders)
 }
 
 /// Every bundle folder at or under `root`: a bundle, a folder of versions, or a models folder
@@ -104,6 +135,16 @@ pub fn render(check: &BundleCheck) -> String {
     );
     if let Some(error) = &check.error {
         out.push_str(&format!("  does not load: {error}\n"));
+    }
+    if let Some(plan) = &check.plan {
+        out.push_str(&format!(
+            "  from {PLAN_FILE}: fixtures {}/{}, {:?} {:.4} -> {}\n",
+            plan.fixtures.iter().filter(|f| f.passed).count(),
+            plan.fixtures.len(),
+            plan.performance.metric,
+            plan.performance.achieved,
+            if plan.passed { "ok" } else { "FAIL" }
+        ));
     }
     if let Some(report) = &check.report {
         let failed: Vec<String> = report

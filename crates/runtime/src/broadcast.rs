@@ -1,9 +1,11 @@
 //! Functions of two or three tensors, with numpy broadcasting.
 
+use serde::{Deserialize, Serialize};
+
 use crate::unary::bool_value;
 
 /// A function of two values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Binary {
     /// `a + b`.
     Add,
@@ -110,7 +112,7 @@ impl Binary {
 }
 
 /// `condition ? a : b`, element by element, with broadcasting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Where;
 
 impl Where {

@@ -1,9 +1,11 @@
 //! Ops that move values or reduce them along axes.
 
+use serde::{Deserialize, Serialize};
+
 use crate::broadcast::{for_each_index, strides};
 
 /// How a reduction combines values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reducer {
     /// The sum.
     Sum,
@@ -22,7 +24,7 @@ pub enum Reducer {
 }
 
 /// A reduction over some axes, which stay with size 1.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reduction {
     /// The axes reduced.
     pub axes: Vec<usize>,

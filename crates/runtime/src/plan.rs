@@ -1,10 +1,13 @@
 //! What a compiled model is: its ops, in order, over numbered values.
 
+use serde::{Deserialize, Serialize};
+
 use std::fmt;
 use std::sync::Arc;
 
 use wasm_predict_kernels::conv_f32::{Geometry, PackedConv};
 use wasm_predict_kernels::dense_f32::PackedF32;
+use wasm_predict_kernels::quantized::{QuantizedDense, QuantizedSoftmax};
 use wasm_predict_kernels::trees::Forest;
 use wasm_predict_kernels::Grid;
 
@@ -13,7 +16,7 @@ use crate::layout::Reduction;
 use crate::unary::{Cast, Unary};
 
 /// One dimension of a shape, as a function of the number of rows `n`: `per_row * n + fixed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Dim {
     /// What each row adds.
     pub per_row: usize,
@@ -36,16 +39,8 @@ impl Dim {
     }
 }
 
-/// An op whose code lives outside this crate: it maps a tensor to one of the shape it states.
-pub trait Kernel: fmt::Debug + Send + Sync {
-    /// The output's shape for an input of `shape`, or why the input does not fit.
-    fn output_shape(&self, shape: &[usize]) -> Result<Vec<usize>, String>;
-    /// Computes the output of `x` (of `shape`) into `out`.
-    fn apply(&self, x: &[f32], shape: &[usize], out: &mut Vec<f32>) -> Result<(), String>;
-}
-
 /// What a node computes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Op {
     /// The input times a constant weight along the last axis, with its bias and Relu.
     Dense(Arc<PackedF32>),
@@ -100,12 +95,14 @@ pub enum Op {
     Reduce(Reduction),
     /// The slices of the first input along an axis at the indices the second input holds.
     Gather(usize),
-    /// An op of the caller's.
-    Kernel(Arc<dyn Kernel>),
+    /// A row rounded to an 8-bit grid times an int8 weight, in integers, along the last axis.
+    QuantizedDense(Arc<QuantizedDense>),
+    /// A Softmax of values rounded to an 8-bit grid.
+    QuantizedSoftmax(Arc<QuantizedSoftmax>),
 }
 
 /// A node: its op, the values it reads and the value it writes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Node {
     /// The model's name for the node, for errors.
     pub name: String,
@@ -119,7 +116,7 @@ pub struct Node {
 
 /// A compiled model: one input `[rows, row_shape...]`, constants, nodes in the order they run,
 /// and one output.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
     /// How many values there are (input, constants, node outputs).
     pub values: usize,

@@ -26,7 +26,8 @@ impl Op {
         };
         match self {
             Op::Dense(packed) => product_shape(x, packed.k(), packed.m()),
-            Op::Kernel(kernel) => kernel.output_shape(x),
+            Op::QuantizedDense(dense) => product_shape(x, dense.depth(), dense.columns()),
+            Op::QuantizedSoftmax(softmax) => softmax.layout(x).map(|_| x.to_vec()),
             Op::Conv(conv) => {
                 let (n, c, h, w) = image()?;
                 let g = conv.geometry();
@@ -202,7 +203,8 @@ fn eval(
     };
     match op {
         Op::Dense(packed) => *out = packed.apply(x, x.len().checked_div(packed.k()).unwrap_or(0)),
-        Op::Kernel(kernel) => kernel.apply(x, shape, out)?,
+        Op::QuantizedDense(dense) => *out = dense.apply(x, x.len() / dense.depth().max(1)),
+        Op::QuantizedSoftmax(softmax) => *out = softmax.apply(x, softmax.layout(shape)?),
         Op::Conv(conv) => {
             let &[n, _, h, w] = shape else {
                 return Err("not an image".into());

@@ -1,7 +1,9 @@
 //! Functions of each value.
 
+use serde::{Deserialize, Serialize};
+
 /// A function of one value.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum Unary {
     /// `1 / (1 + e^-x)`.
     Sigmoid,
@@ -88,7 +90,7 @@ impl Unary {
 }
 
 /// The type a value is converted to, the result kept in f32.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Cast {
     /// A float: unchanged.
     Float,

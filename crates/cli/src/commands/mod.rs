@@ -6,6 +6,7 @@ pub mod bundle;
 pub mod diff;
 pub mod inspect;
 pub mod load_test;
+pub mod plan;
 pub mod promote;
 pub mod quantize;
 pub mod report;

@@ -1,7 +1,6 @@
 //! `wasm-predict verify`: load bundles as the browser does; check hash, schema, fixtures and the
 //! minimum performance.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -11,27 +10,12 @@ use wasm_predict_modelops::verify;
 use crate::output::{print, verdict};
 
 /// The arguments of `wasm-predict verify`.
-#[derive(clap::Args)]
-pub struct Args {
-    /// Bundle folders, or a models folder holding <name>/<version>/ bundles.
-    #[arg(required = true)]
-    pub bundles: Vec<PathBuf>,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
-}
+pub type Args = crate::args::Bundles;
 
 /// Runs `wasm-predict verify`.
 pub fn exec(args: Args) -> Result<ExitCode> {
     let Args { bundles, json } = args;
-    let mut folders = Vec::new();
-    for path in bundles {
-        if path.join("manifest.json").is_file() {
-            folders.push(path);
-        } else {
-            folders.extend(verify::bundles_under(&path)?);
-        }
-    }
+    let folders = verify::bundle_folders(&bundles)?;
     let bar = ProgressBar::new(folders.len() as u64);
     let checks: Vec<_> = folders
         .iter()

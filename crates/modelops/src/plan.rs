@@ -1,0 +1,121 @@
+//! `plan`: compiles a bundle's model for the runtime (`model.plan`, what the browser loads
+//! without the ONNX importer), states it in the manifest, and checks that the plan passes the
+//! bundle's fixtures before anything is written.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context, Result};
+use serde::Serialize;
+use wasm_predict::plan_file::{self, PLAN_FORMAT};
+use wasm_predict::predictor::compile_model;
+use wasm_predict::Predictor;
+use wasm_predict_manifest::{CompiledPlan, Manifest, PLAN_FILE};
+
+use crate::verify::read_bundle;
+
+/// What `plan` wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanSummary {
+    /// The bundle folder.
+    pub path: PathBuf,
+    /// `name@version`.
+    pub model: String,
+    /// Size of `model.plan`.
+    pub bytes: usize,
+    /// Size of `model.onnx`, for comparison.
+    pub onnx_bytes: usize,
+    /// Nodes in the plan.
+    pub nodes: usize,
+    /// sha256 of `model.plan`, as the manifest now states it.
+    pub sha256: String,
+}
+
+/// The plan of `model` for `manifest` as file bytes, and the manifest that states it; the plan
+/// is loaded back and must pass the manifest's fixtures.
+pub fn compiled(manifest: &Manifest, model: &[u8]) -> Result<(Vec<u8>, Manifest, usize)> {
+    let compiled = compile_model(manifest, model).map_err(|e| anyhow!("{e}"))?;
+    let nodes = compiled.plan.nodes.len();
+    let bytes = plan_file::encode(&compiled).map_err(|e| anyhow!("{e}"))?;
+    let mut stated = manifest.clone();
+    stated.plan = Some(CompiledPlan {
+        format: PLAN_FORMAT,
+        sha256: wasm_predict::onnx::sha256_hex(&bytes),
+    });
+    let json = serde_json::to_vec(&stated)?;
+    Predictor::load_compiled(&json, &bytes).map_err(|e| anyhow!("the plan does not load back: {e}"))?;
+    Ok((bytes, stated, nodes))
+}
+
+/// Compiles the bundle at `dir`: writes `model.plan` and the manifest's `plan` entry (the rest
+/// of the manifest unchanged, in the layout it had).
+pub fn write_plan(dir: &Path) -> Result<PlanSummary> {
+    let (json, model) = read_bundle(dir)?;
+    Predictor::load(&json, &model).map_err(|e| anyhow!("{}: the bundle does not load: {e}", dir.display()))?;
+    let manifest = Manifest::from_json(&json).map_err(|e| anyhow!("{e}"))?;
+    let (bytes, stated, nodes) = compiled(&manifest, &model).with_context(|| dir.display().to_string())?;
+    let text = with_plan_entry(&json, &stated)?;
+    std::fs::write(dir.join(PLAN_FILE), &bytes)
+        .with_context(|| format!("writing {}", dir.join(PLAN_FILE).display()))?;
+    std::fs::write(dir.join("manifest.json"), text)?;
+    Ok(PlanSummary {
+        path: dir.to_path_buf(),
+        model: stated.id(),
+        bytes: bytes.len(),
+        onnx_bytes: model.len(),
+        nodes,
+        sha256: stated.plan.map(|p| p.sha256).unwrap_or_default(),
+    })
+}
+
+/// The manifest's text with its `plan` entry set to `stated`'s, everything else as it was
+/// written (numbers, layout); the whole manifest written anew if the text is not laid out as
+/// this expects.
+fn with_plan_entry(json: &[u8], stated: &Manifest) -> Result<Vec<u8>> {
+    let Some(plan) = &stated.plan else {
+        return Ok(serde_json::to_vec_pretty(stated)?);
+    };
+    let text = String::from_utf8_lossy(json);
+    let pretty = text.contains("\n  \"");
+    let entry = if pretty {
+        format!(
+            "\"plan\": {{\n    \"format\": {},\n    \"sha256\": \"{}\"\n  }}",
+            plan.format, plan.sha256
+        )
+    } else {
+        format!("\"plan\":{{\"format\":{},\"sha256\":\"{}\"}}", plan.format, plan.sha256)
+    };
+    let edited = match text.find("\"plan\"") {
+        // The entry holds no nested object: it ends at the first closing brace.
+        Some(start) => text[start..]
+            .find('}')
+            .map(|end| format!("{}{entry}{}", &text[..start], &text[start + end + 1..])),
+        None => text.find("\"sha256\"").and_then(|key| {
+            let value = key + text[key..].find(':')? + 1;
+            let open = value + text[value..].find('"')?;
+            let close = open + 1 + text[open + 1..].find('"')?;
+            let separator = if pretty { ",\n  " } else { "," };
+            Some(format!("{}{separator}{entry}{}", &text[..=close], &text[close + 1..]))
+        }),
+    };
+    match edited {
+        Some(edited) if Manifest::from_json(edited.as_bytes()).ok().as_ref() == Some(stated) => Ok(edited.into_bytes()),
+        _ => {
+            let mut text = serde_json::to_vec_pretty(stated)?;
+            text.push(b'\n');
+            Ok(text)
+        }
+    }
+}
+
+/// The summary as text.
+pub fn render(s: &PlanSummary) -> String {
+    format!(
+        "wrote {} ({}): {} nodes, {} bytes (model.onnx {} bytes), passes the fixtures\n  sha256 {}\n",
+        s.path.join(PLAN_FILE).display(),
+        s.model,
+        s.nodes,
+        s.bytes,
+        s.onnx_bytes,
+        s.sha256
+    )
+}
