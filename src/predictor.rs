@@ -176,6 +176,7 @@ impl Predictor {
     /// A predictor over a compiled model, without the hash and the fixtures.
     pub fn from_compiled(manifest: Manifest, compiled: CompiledModel) -> Result<Predictor> {
         let batching = match compiled.fixed_batch() {
+            Some(0) => return Err(PredictError::PlanInvalid("the plan takes groups of 0 rows".into())),
             Some(rows) => Batching::Fixed(rows),
             None => Batching::Any,
         };

@@ -167,6 +167,9 @@ impl PackedConv {
     /// kernel's size differs from the geometry's.
     pub fn new(weight: &[f32], dims: [usize; 4], bias: &[f32], relu: bool, geometry: Geometry) -> Option<PackedConv> {
         let [out_channels, channels, kh, kw] = dims;
+        if dims.contains(&0) {
+            return None;
+        }
         let depth = channels.checked_mul(kh)?.checked_mul(kw)?;
         if weight.len() != depth.checked_mul(out_channels)?
             || geometry.kernel != [kh, kw]
@@ -422,9 +425,16 @@ mod tests {
             assert_eq!(ConvWeight::from(packed), stored);
             let wrong = ConvWeight {
                 dims: [dims[0] + 1, dims[1], dims[2], dims[3]],
-                ..stored
+                ..stored.clone()
             };
             assert!(PackedConv::try_from(wrong).is_err());
+            let empty = ConvWeight {
+                dims: [usize::MAX, 0, dims[2], dims[3]],
+                weight: vec![],
+                bias: vec![],
+                ..stored
+            };
+            assert!(PackedConv::try_from(empty).is_err());
         }
     }
 

@@ -41,7 +41,11 @@ impl TryFrom<DenseWeight> for PackedF32 {
     type Error = String;
 
     fn try_from(w: DenseWeight) -> Result<PackedF32, String> {
-        if w.k.checked_mul(w.m) != Some(w.weight.len()) || !(w.bias.is_empty() || w.bias.len() == w.m) {
+        if w.k == 0
+            || w.m == 0
+            || w.k.checked_mul(w.m) != Some(w.weight.len())
+            || !(w.bias.is_empty() || w.bias.len() == w.m)
+        {
             return Err(format!(
                 "a {}x{} weight with {} values and {} biases",
                 w.k,
@@ -314,6 +318,14 @@ mod tests {
             relu: false,
         };
         assert!(PackedF32::try_from(short).is_err());
+        let empty = DenseWeight {
+            k: 0,
+            m: usize::MAX,
+            weight: vec![],
+            bias: vec![],
+            relu: false,
+        };
+        assert!(PackedF32::try_from(empty).is_err());
     }
 
     /// `x · W + b` in f64, then the Relu.

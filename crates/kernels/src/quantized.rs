@@ -35,7 +35,8 @@ fn check_grid(grid: Grid) -> Result<(), String> {
         low,
         high,
     } = grid;
-    if !(scale.is_finite() && scale > 0.0 && low <= zero_point && zero_point <= high) {
+    let finite = [scale, zero_point, low, high].iter().all(|v| v.is_finite());
+    if !(finite && scale > 0.0 && low <= zero_point && zero_point <= high) {
         return Err(format!(
             "input grid: scale {scale}, zero point {zero_point}, range [{low}, {high}]"
         ));
@@ -109,10 +110,10 @@ impl TryFrom<QuantizedWeight> for QuantizedDense {
         if !(k > 0 && m > 0 && k <= MAX_DEPTH) {
             return Err(format!("a {k}x{m} weight is outside what the kernel takes"));
         }
-        if weight.len() != k * m {
+        if k.checked_mul(m) != Some(weight.len()) {
             return Err(format!("the weight has {} values for {k}x{m}", weight.len()));
         }
-        if !weight.iter().all(|w| w.abs() <= MAX_CENTRED) {
+        if !weight.iter().all(|w| w.unsigned_abs() <= MAX_CENTRED.unsigned_abs()) {
             return Err(format!(
                 "a weight integer is not within ±{MAX_CENTRED} of its zero point"
             ));
@@ -338,5 +339,47 @@ impl QuantizedSoftmax {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn stored(input: InputGrid, k: usize, m: usize, weight: Vec<i32>) -> QuantizedWeight {
+        QuantizedWeight {
+            input,
+            k,
+            m,
+            weight,
+            weight_scale: vec![1.0],
+            bias: vec![],
+            relu: false,
+        }
+    }
+
+    #[test]
+    fn parameters_no_kernel_can_hold_are_errors() {
+        let grid = Grid {
+            scale: 0.1,
+            zero_point: 0.0,
+            low: -128.0,
+            high: 127.0,
+        };
+        let fixed = InputGrid::Fixed(grid);
+        assert!(QuantizedDense::try_from(stored(fixed, 2, 2, vec![1; 4])).is_ok());
+        assert!(QuantizedDense::try_from(stored(fixed, 2, 2, vec![i32::MIN, 1, 1, 1])).is_err());
+        assert!(QuantizedDense::try_from(stored(fixed, 2, usize::MAX / 2 + 1, vec![])).is_err());
+        for bad in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
+            let grid = Grid {
+                low: bad,
+                zero_point: bad,
+                high: bad,
+                ..grid
+            };
+            assert!(QuantizedDense::try_from(stored(InputGrid::Fixed(grid), 2, 2, vec![1; 4])).is_err());
+            assert!(QuantizedSoftmax::new(grid, -1, false).is_err());
+        }
     }
 }

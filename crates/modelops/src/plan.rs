@@ -98,7 +98,15 @@ fn with_plan_entry(json: &[u8], stated: &Manifest) -> Result<Vec<u8>> {
         }),
     };
     match edited {
-        Some(edited) if Manifest::from_json(edited.as_bytes()).ok().as_ref() == Some(stated) => Ok(edited.into_bytes()),
+        // Compared as JSON: a missing value (NaN) is never equal to itself as a number.
+        Some(edited)
+            if Manifest::from_json(edited.as_bytes())
+                .ok()
+                .and_then(|m| serde_json::to_value(m).ok())
+                == serde_json::to_value(stated).ok() =>
+        {
+            Ok(edited.into_bytes())
+        }
         _ => {
             let mut text = serde_json::to_vec_pretty(stated)?;
             text.push(b'\n');

@@ -17,6 +17,6 @@ mod unary;
 
 pub use broadcast::{Binary, Where};
 pub use layout::{Reducer, Reduction};
-pub use plan::{Dim, Node, Op, Plan, PlanError};
+pub use plan::{elements, Dim, Node, Op, Plan, PlanError, MAX_ELEMENTS};
 pub use run::{product_shape, Runner};
 pub use unary::{Cast, Unary};

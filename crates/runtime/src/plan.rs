@@ -158,10 +158,32 @@ impl fmt::Display for PlanError {
 
 impl std::error::Error for PlanError {}
 
+/// Most values a tensor of a plan may hold (a gigabyte of f32): beyond, a plan or a batch is
+/// refused rather than left to exhaust the memory.
+pub const MAX_ELEMENTS: usize = 1 << 28;
+
+/// The number of values of a tensor of `shape`, if it is within [`MAX_ELEMENTS`].
+pub fn elements(shape: &[usize]) -> Option<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&n| n <= MAX_ELEMENTS)
+}
+
 impl Plan {
     /// Checks that every value is written once before it is read, and that the shapes agree for
     /// one row and for several.
     pub fn check(&self) -> Result<(), PlanError> {
+        // Every value is the input, a constant or a node's output.
+        let most = 1 + self.constants.len() + self.nodes.len();
+        if self.values > most {
+            return Err(PlanError(format!(
+                "{} values, more than the input, {} constants and {} nodes make",
+                self.values,
+                self.constants.len(),
+                self.nodes.len()
+            )));
+        }
         let mut written = vec![false; self.values];
         fn write(written: &mut [bool], v: usize, what: &str) -> Result<(), PlanError> {
             match written.get_mut(v) {
@@ -175,7 +197,7 @@ impl Plan {
         }
         write(&mut written, self.input, "the input")?;
         for (v, shape, values) in &self.constants {
-            if shape.iter().product::<usize>() != values.len() {
+            if elements(shape) != Some(values.len()) {
                 return Err(PlanError(format!(
                     "constant {v} has {} values for shape {shape:?}",
                     values.len()
@@ -207,10 +229,16 @@ impl Plan {
     /// Every value's shape for `rows` rows.
     pub fn shapes(&self, rows: usize) -> Result<Vec<Vec<usize>>, PlanError> {
         let mut shapes = vec![Vec::new(); self.values];
-        let overflow = || PlanError(format!("the shapes overflow at {rows} rows"));
+        let overflow = || {
+            PlanError(format!(
+                "at {rows} rows a tensor would hold more than {MAX_ELEMENTS} values"
+            ))
+        };
         let input: Option<Vec<usize>> = self.input_shape.iter().map(|d| d.at(rows)).collect();
-        *shapes.get_mut(self.input).ok_or_else(overflow)? = input.ok_or_else(overflow)?;
+        let input = input.filter(|s| elements(s).is_some()).ok_or_else(overflow)?;
+        *shapes.get_mut(self.input).ok_or_else(overflow)? = input;
         for (v, shape, _) in &self.constants {
+            elements(shape).ok_or_else(overflow)?;
             *shapes.get_mut(*v).ok_or_else(overflow)? = shape.clone();
         }
         for node in &self.nodes {
@@ -223,9 +251,7 @@ impl Plan {
                 .op
                 .output_shape(&inputs, rows)
                 .map_err(|e| PlanError(format!("node {:?}: {e}", node.name)))?;
-            if shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none() {
-                return Err(overflow());
-            }
+            elements(&shape).ok_or_else(overflow)?;
             *shapes.get_mut(node.output).ok_or_else(overflow)? = shape;
         }
         Ok(shapes)

@@ -61,8 +61,8 @@ impl Op {
                 };
                 let to: Option<Vec<usize>> = to.iter().map(|d| d.at(rows)).collect();
                 let to = to.ok_or("the new shape overflows")?;
-                let replaced: usize = x[*at..end].iter().product();
-                if to.iter().product::<usize>() != replaced {
+                let replaced = crate::plan::elements(&x[*at..end]);
+                if replaced.is_none() || crate::plan::elements(&to) != replaced {
                     return Err(format!("dimensions {:?} of {x:?} cannot become {to:?}", &x[*at..end]));
                 }
                 Ok([&x[..*at], &to, &x[end..]].concat())
@@ -265,6 +265,34 @@ mod tests {
     use super::*;
     use crate::{Binary, Dim, Node, Reducer, Reduction, Unary, Where};
 
+    #[test]
+    fn plans_that_would_exhaust_the_memory_are_refused() {
+        let many_values = Plan {
+            values: 1 << 60,
+            ..Plan::default()
+        };
+        assert!(many_values.check().is_err());
+        let huge_input = Plan {
+            input_shape: vec![
+                Dim {
+                    per_row: 1 << 20,
+                    fixed: 0,
+                },
+                Dim::fixed(1 << 20),
+            ],
+            ..Plan::default()
+        };
+        assert!(huge_input.check().is_err());
+        let huge_constant = Plan {
+            values: 2,
+            input_shape: vec![Dim::fixed(1)],
+            constants: vec![(1, vec![1 << 40, 1 << 40], vec![])],
+            output: 1,
+            ..Plan::default()
+        };
+        assert!(huge_constant.check().is_err());
+    }
+
     /// A plan of one node over the input `[rows, width]` and the given constants.
     fn one_node(width: usize, op: Op, constants: Vec<(Vec<usize>, Vec<f32>)>) -> Runner {
         let mut inputs = vec![0];
@@ -399,12 +427,20 @@ mod tests {
     fn a_bad_plan_or_input_is_an_error_not_a_panic() {
         let plan = Plan {
             input_shape: vec![Dim { per_row: 1, fixed: 0 }, Dim::fixed(2)],
-            nodes: vec![Node {
-                name: "reads the future".into(),
-                op: Op::Binary(Binary::Add),
-                inputs: vec![0, 2],
-                output: 1,
-            }],
+            nodes: vec![
+                Node {
+                    name: "reads the future".into(),
+                    op: Op::Binary(Binary::Add),
+                    inputs: vec![0, 2],
+                    output: 1,
+                },
+                Node {
+                    name: "writes it".into(),
+                    op: Op::Unary(Unary::Neg),
+                    inputs: vec![0],
+                    output: 2,
+                },
+            ],
             values: 3,
             output: 1,
             ..Plan::default()
@@ -412,7 +448,7 @@ mod tests {
         assert!(Runner::new(plan).unwrap_err().0.contains("reads value 2 before"));
         let mut add = one_node(3, Op::Binary(Binary::Add), vec![(vec![1, 3], vec![1.0; 3])]);
         assert!(add.run(&[0.0; 5], 2).unwrap_err().0.contains("the input has 5 values"));
-        assert!(add.run(&[0.0; 3], usize::MAX).unwrap_err().0.contains("overflow"));
+        assert!(add.run(&[0.0; 3], usize::MAX).unwrap_err().0.contains("more than"));
         let mut plan = add.plan().clone();
         plan.constants[0].1 = vec![1, 4];
         plan.constants[0].2 = vec![1.0; 4];
