@@ -5,14 +5,33 @@ import init, { Predictor } from "../pkg/wasm_predict.js";
 
 const BUNDLES = "../models";
 
+/** The full entry (with the ONNX importer), instantiated on first use. */
+let fullEntry = null;
+function full() {
+  fullEntry ??= import("../pkg/full/wasm_predict.js").then(async (entry) => (await entry.default(), entry));
+  return fullEntry;
+}
+
+/**
+ * A predictor as the shell makes one: the default entry from the compiled plan when there is one,
+ * else the full entry from the ONNX model.
+ */
+async function predictorOf({ manifest, model, plan }) {
+  if (plan) return new Predictor(manifest, plan);
+  return new (await full()).Predictor(manifest, model);
+}
+
 async function bundleOf(name) {
+  const folder = `${BUNDLES}/${name}/1.0.0`;
   const [manifest, model] = await Promise.all([
-    fetch(`${BUNDLES}/${name}/1.0.0/manifest.json`).then((r) => r.text()),
-    fetch(`${BUNDLES}/${name}/1.0.0/model.onnx`).then((r) => r.arrayBuffer()),
+    fetch(`${folder}/manifest.json`).then((r) => r.text()),
+    fetch(`${folder}/model.onnx`).then((r) => r.arrayBuffer()),
   ]);
+  const parsed = JSON.parse(manifest);
+  const plan = parsed.plan ? new Uint8Array(await fetch(`${folder}/model.plan`).then((r) => r.arrayBuffer())) : null;
   // A missing value is null in the manifest and NaN in a row.
-  const features = JSON.parse(manifest).performance.holdout.inputs.map((row) => row.map((v) => v ?? NaN));
-  return { manifest, model: new Uint8Array(model), features, shape: [features[0].length], input: "X", output: "probabilities" };
+  const features = parsed.performance.holdout.inputs.map((row) => row.map((v) => v ?? NaN));
+  return { manifest, model: new Uint8Array(model), plan, features, shape: [features[0].length], input: "X", output: "probabilities" };
 }
 
 function median(values) {
@@ -54,6 +73,26 @@ window.coldStartEmbedded = async () => {
   predictor.predict(new Float32Array(predictor.featureCount));
   const t3 = performance.now();
   return { init: t1 - t0, load: t2 - t1, first: t3 - t2, total: t3 - t0 };
+};
+
+/**
+ * A page's start through the shell, on the main thread: the wasm module's init, then
+ * `loadPredictor` (bundle from the Cache API on a second visit, else the network; hash, plan,
+ * fixtures and verify()), then the first prediction (ms), and where the bundle came from.
+ */
+window.startWithShell = async (name) => {
+  const t0 = performance.now();
+  const [{ loadPredictor }] = await Promise.all([import("../pkg/shell/index.js"), init()]);
+  const t1 = performance.now();
+  const predictor = await loadPredictor(new URL(`${BUNDLES}/${name}/1.0.0/`, location.href).href, { worker: false });
+  const t2 = performance.now();
+  const input = (await predictor.info()).fixtures.cases[0].input;
+  const row = Float32Array.from(input, (v) => v ?? NaN);
+  const t3 = performance.now();
+  await predictor.predict(row);
+  const t4 = performance.now();
+  predictor.close();
+  return { init: t1 - t0, load: t2 - t1, first: t4 - t3, total: t2 - t0 + (t4 - t3), source: predictor.model.source, file: predictor.model.file };
 };
 
 async function sha256Hex(bytes) {
@@ -105,8 +144,9 @@ window.latencyWasmPredict = async (names) => {
   const rowFns = [];
   const batchFns = [];
   for (const name of names) {
-    const { manifest, model, features } = await bundleBytes(name);
-    const predictor = new Predictor(manifest, model);
+    const bundle = await bundleBytes(name);
+    const { features } = bundle;
+    const predictor = await predictorOf(bundle);
     const rows = features.map((f) => new Float32Array(f));
     const batch = rowsOf(features, 256);
     rowFns.push((i) => predictor.predict(rows[i % rows.length]).free());
@@ -149,8 +189,9 @@ window.latencyBoth = async (names) => {
   const bundleBytes = (name) => (name.startsWith("corpus:") ? corpusBytes(name.slice(7)) : bundleOf(name));
   const contenders = [];
   for (const name of names) {
-    const { manifest, model, features, shape, input, output } = await bundleBytes(name);
-    const predictor = new Predictor(manifest, model);
+    const bundle = await bundleBytes(name);
+    const { model, features, shape, input, output } = bundle;
+    const predictor = await predictorOf(bundle);
     const session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
     const rows = features.map((f) => new Float32Array(f));
     const ortRows = features.map((f) => new ort.Tensor("float32", new Float32Array(f), [1, ...shape]));
@@ -189,8 +230,9 @@ window.latencyBoth = async (names) => {
 window.shellOverhead = async (name) => {
   const { loadPredictor } = await import("../pkg/shell/index.js");
   await init();
-  const { manifest, model, features } = await bundleOf(name);
-  const direct = new Predictor(new TextEncoder().encode(manifest), model);
+  const bundle = await bundleOf(name);
+  const { features } = bundle;
+  const direct = await predictorOf(bundle);
   const url = new URL(`${BUNDLES}/${name}/1.0.0/`, location.href).href;
   const [worker, mainThread] = await Promise.all([loadPredictor(url, { worker: true }), loadPredictor(url, { worker: false })]);
   const rows = features.map((f) => new Float32Array(f));

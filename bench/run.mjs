@@ -4,7 +4,7 @@
 // writes bench/results/latest.json. Figures are medians; trust the ratios more than the times.
 import { execFileSync } from "node:child_process";
 import { readFileSync, mkdirSync, writeFileSync, statSync } from "node:fs";
-import { gzipSync } from "node:zlib";
+import zlib, { brotliCompressSync, gzipSync } from "node:zlib";
 import os from "node:os";
 import { startServer } from "../scripts/serve.mjs";
 import { launchChromium } from "../tests/browser/chromium.mjs";
@@ -63,6 +63,32 @@ function medianBy(results, key) {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
+/**
+ * A first and a second visit to a page that loads a bundle through the shell, in one browser
+ * context (so the second has the HTTP cache, V8's code cache and the Cache API), medians of
+ * COLD_RUNS fresh contexts.
+ */
+async function visits(name) {
+  const runs = { first: [], second: [] };
+  for (let i = 0; i < COLD_RUNS; i++) {
+    const context = await browser.newContext();
+    for (const visit of ["first", "second"]) {
+      const page = await context.newPage();
+      await page.goto(`${url}/bench/index.html`);
+      await page.waitForSelector("body[data-state=ready]");
+      runs[visit].push(await page.evaluate((n) => window.startWithShell(n), name));
+      await page.close();
+    }
+    await context.close();
+  }
+  const median = (list) => ({
+    ...Object.fromEntries(["init", "load", "first", "total"].map((k) => [k, medianBy(list, k)])),
+    source: list[0].source,
+    file: list[0].file,
+  });
+  return { first: median(runs.first), second: median(runs.second) };
+}
+
 async function cold(fn, arg) {
   const runs = [];
   for (let i = 0; i < COLD_RUNS; i++) runs.push(await inFreshPage(fn, arg));
@@ -71,14 +97,21 @@ async function cold(fn, arg) {
 
 try {
   const wasm = readFileSync("pkg/wasm_predict_bg.wasm");
+  const fullWasm = readFileSync("pkg/full/wasm_predict_bg.wasm");
+  const sizeOf = (bytes) => ({
+    raw: bytes.length,
+    gzip: gzipSync(bytes, { level: 9 }).length,
+    brotli: brotliCompressSync(bytes, { params: { [zlib.BROTLI_PARAM_QUALITY]: 11 } }).length,
+  });
   const ortWasm = readFileSync("node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm");
   const results = {
     machine: `${os.cpus().length} × ${os.cpus()[0].model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}`,
     browser: browser.version(),
     date: new Date().toISOString(),
     size: {
-      wasmPredict: { raw: wasm.length, gzip: gzipSync(wasm, { level: 9 }).length },
-      onnxruntimeWeb: { raw: ortWasm.length, gzip: gzipSync(ortWasm, { level: 9 }).length },
+      wasmPredict: sizeOf(wasm),
+      wasmPredictFull: sizeOf(fullWasm),
+      onnxruntimeWeb: sizeOf(ortWasm),
       models: Object.fromEntries(
         ["digits-mlp", "digits-mlp-int8", "digits-mlp-qdq"].map((m) => [m, statSync(`models/${m}/1.0.0/model.onnx`).size]),
       ),
@@ -87,6 +120,7 @@ try {
       wasmPredictEmbedded: await cold("coldStartEmbedded"),
       onnxruntimeWeb: await cold("coldStartOrt", "digits-mlp-int8"),
     },
+    visits: await visits("digits-mlp"),
     latency: {},
     shellOverhead: await inFreshPage("shellOverhead", "digits-mlp"),
   };
@@ -122,11 +156,18 @@ try {
     "|---|---|---|---|",
     `| .wasm size, raw | ${mb(results.size.wasmPredict.raw)} | ${mb(results.size.onnxruntimeWeb.raw)} | ${f(results.size.onnxruntimeWeb.raw / results.size.wasmPredict.raw, 2)} |`,
     `| .wasm size, gzip -9 | ${mb(results.size.wasmPredict.gzip)} | ${mb(results.size.onnxruntimeWeb.gzip)} | ${f(results.size.onnxruntimeWeb.gzip / results.size.wasmPredict.gzip, 2)} |`,
+    `| .wasm size, brotli 11 | ${mb(results.size.wasmPredict.brotli)} | ${mb(results.size.onnxruntimeWeb.brotli)} | ${f(results.size.onnxruntimeWeb.brotli / results.size.wasmPredict.brotli, 2)} |`,
+    `| full entry (wasm-predict/full, with the ONNX importer) .wasm, gzip -9 / brotli 11 | ${mb(results.size.wasmPredictFull.gzip)} / ${mb(results.size.wasmPredictFull.brotli)} | – | – |`,
   ];
   const c = results.coldStart;
   lines.push(
     `| cold start, int8 digits: init + load + first prediction (ms) | ${f(c.wasmPredictEmbedded.init)} + ${f(c.wasmPredictEmbedded.load)} + ${f(c.wasmPredictEmbedded.first)} = ${f(c.wasmPredictEmbedded.total)} | ${f(c.onnxruntimeWeb.init)} + ${f(c.onnxruntimeWeb.load)} + ${f(c.onnxruntimeWeb.first)} = ${f(c.onnxruntimeWeb.total)} | ${f(c.onnxruntimeWeb.total / c.wasmPredictEmbedded.total, 2)} |`,
   );
+  for (const [visit, v] of Object.entries(results.visits)) {
+    lines.push(
+      `| digits-mlp through the shell, ${visit} visit (bundle from ${v.source}, ${v.file}): init + loadPredictor + first prediction (ms) | ${f(v.init)} + ${f(v.load)} + ${f(v.first)} = ${f(v.total)} | – | – |`,
+    );
+  }
   const o = results.shellOverhead;
   lines.push(
     `| digits-mlp through the shell's loadPredictor: overhead per prediction over the wasm's ${f(o.wasm)} µs, worker / main thread (µs) | ${f(o.workerOverhead)} / ${f(o.mainThreadOverhead)} | – | – |`,

@@ -3,7 +3,8 @@
 // bytes go by crate (function bodies, named by the name section of the unstripped build). Run by
 // scripts/build.sh before the custom sections are stripped; exits 1 when the gzipped size is over
 // the budget, so that growth is always a decision (raise the budget in the same commit, saying why).
-// Usage: node scripts/size-budget.mjs pkg/wasm_predict_bg.wasm
+// Usage: node scripts/size-budget.mjs ENTRY FILE, ENTRY being a key of `entries` in the budget file
+// ("default": pkg/wasm_predict_bg.wasm, the build without the ONNX importer; "full": pkg/full/).
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { brotliCompressSync, constants, gzipSync } from "node:zlib";
 
@@ -110,7 +111,7 @@ function crateOf(name) {
   return /^[A-Za-z_][A-Za-z0-9_]*$/.test(first) && path.includes("::") ? first : "(other)";
 }
 
-const file = process.argv[2];
+const [entry, file] = process.argv.slice(2);
 const bytes = readFileSync(file);
 const all = sections(bytes);
 const code = all.find((s) => s.id === 10);
@@ -126,9 +127,14 @@ const codeBytes = sizes.reduce((a, b) => a + b, 0);
 const shipped = Buffer.concat([bytes.subarray(0, 8), ...all.filter((s) => s.id !== 0).map((s) => bytes.subarray(s.start, s.end))]);
 const gzip = gzipSync(shipped, { level: 9 }).length;
 const brotli = brotliCompressSync(shipped, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length;
-const budget = JSON.parse(readFileSync(new URL("./size-budget.json", import.meta.url), "utf8"));
+const budget = JSON.parse(readFileSync(new URL("./size-budget.json", import.meta.url), "utf8")).entries[entry];
+if (!budget) {
+  console.error(`size: no budget for entry ${JSON.stringify(entry)} in scripts/size-budget.json`);
+  process.exit(2);
+}
 const crates = [...byCrate.entries()].sort((a, b) => b[1] - a[1]);
 const report = {
+  entry,
   file,
   shippedBytes: shipped.length,
   gzipBytes: gzip,
@@ -138,10 +144,10 @@ const report = {
   byCrate: Object.fromEntries(crates),
 };
 mkdirSync("target", { recursive: true });
-writeFileSync("target/wasm-size.json", `${JSON.stringify(report, null, 2)}\n`);
+writeFileSync(`target/wasm-size-${entry}.json`, `${JSON.stringify(report, null, 2)}\n`);
 const mb = (n) => `${(n / 1e6).toFixed(3)} MB`;
 console.log(
-  `size: ${file} ships ${mb(shipped.length)}, ${mb(gzip)} gzip -9, ${mb(brotli)} brotli; budget ${mb(budget.gzipBytes)} gzip`,
+  `size (${entry}): ${file} ships ${mb(shipped.length)}, ${mb(gzip)} gzip -9, ${mb(brotli)} brotli; budget ${mb(budget.gzipBytes)} gzip`,
 );
 const top = crates
   .slice(0, 12)
@@ -149,7 +155,7 @@ const top = crates
   .join(", ");
 if (gzip > budget.gzipBytes) {
   console.error(`size: OVER BUDGET by ${gzip - budget.gzipBytes} bytes gzipped. Code by crate: ${top}`);
-  console.error("size: make it smaller, or raise gzipBytes in scripts/size-budget.json in the same commit, saying why");
+  console.error(`size: make it smaller, or raise entries.${entry}.gzipBytes in scripts/size-budget.json in the same commit, saying why`);
   process.exit(1);
 }
-console.log(`size: code by crate: ${top} (target/wasm-size.json)`);
+console.log(`size: code by crate: ${top} (target/wasm-size-${entry}.json)`);

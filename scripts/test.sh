@@ -30,6 +30,9 @@ step "cargo clippy (native and wasm32)"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy --target wasm32-unknown-unknown --lib --tests -- -D warnings
 cargo clippy --target wasm32-unknown-unknown -p wasm-predict-kernels -- -D warnings
+# The package's default entry: the crate without its `onnx` feature (no tract).
+cargo clippy --no-default-features --lib -- -D warnings
+cargo clippy --target wasm32-unknown-unknown --no-default-features --lib -- -D warnings
 step "PostgreSQL on loopback for the collector's tests"
 pg_dir=$(mktemp -d /tmp/wasm-predict-pg.XXXXXX)
 pg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -43,6 +46,8 @@ scripts/build.sh
 check "generated types match their JSON Schemas (scripts/gen-types.mjs --check)" node scripts/gen-types.mjs --check
 check "the collector and the bundle format build without the model engine (no tract)" \
   bash -c '! cargo tree -e normal --prefix none -p wasm-predict-collector -p wasm-predict-manifest | grep "^tract"'
+check "the package's default entry builds without the model importer (no tract)" \
+  bash -c '! cargo tree -e normal --prefix none --no-default-features -p wasm-predict --target wasm32-unknown-unknown | grep "^tract"'
 check "native tests" cargo test --workspace --no-fail-fast
 check "verify every committed bundle (the models' regression test)" \
   cargo run --quiet -p wasm-predict-cli -- verify models

@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use tract_onnx::pb::{ModelProto, NodeProto};
 
+use crate::batching::Batching;
 use crate::error::Result;
 use crate::lowering;
 use crate::onnx::{read_proto, with_onnx};
-use crate::typing::{declared_dims, graph_inputs, type_graph, Batching};
+use crate::typing::{declared_dims, graph_inputs, type_graph};
 
 /// A node the engine cannot run, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -1,9 +1,8 @@
-//! Reading a model: the ONNX parse with our op register, and the hash that identifies the bytes.
+//! Reading a model: the ONNX parse with our op register.
 //! Every module that reads a graph comes here, so none of them imports the predictor.
 
 use std::io::Cursor;
 
-use sha2::{Digest, Sha256};
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 use tract_onnx::Onnx;
@@ -22,11 +21,6 @@ thread_local! {
 /// Runs `f` with this thread's ONNX op register (tract's, plus [`crate::ops`]).
 pub(crate) fn with_onnx<R>(f: impl FnOnce(&Onnx) -> R) -> R {
     ONNX.with(f)
-}
-
-/// Lowercase hex sha256 of some bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Parses ONNX bytes, refusing an empty file, a graph without nodes, and raw data the engine

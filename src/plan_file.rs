@@ -49,6 +49,12 @@ pub fn encode(model: &CompiledModel) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Whether `bytes` start as a plan file does (an ONNX file cannot: its first byte is a protobuf
+/// field tag, never `w`, whose wire type 7 does not exist).
+pub fn is_plan(bytes: &[u8]) -> bool {
+    bytes.starts_with(MAGIC)
+}
+
 /// Reads a plan file; every kernel in it is made again and checked.
 pub fn decode(bytes: &[u8]) -> Result<CompiledModel> {
     let invalid = PredictError::PlanInvalid;
@@ -79,4 +85,25 @@ pub fn decode(bytes: &[u8]) -> Result<CompiledModel> {
         .check()
         .map_err(|e| invalid(format!("the plan does not hold together: {e}")))?;
     Ok(model)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shell_fetches_plans_of_the_format_this_build_reads() {
+        let shell = include_str!("../www/shell/bundle-cache.js");
+        assert!(
+            shell.contains(&format!("export const PLAN_FORMAT = {PLAN_FORMAT};")),
+            "www/shell/bundle-cache.js must state PLAN_FORMAT = {PLAN_FORMAT}"
+        );
+    }
+
+    #[test]
+    fn plans_are_told_from_onnx_by_their_first_bytes() {
+        assert!(is_plan(b"wpplan\r\n\x01\x00\x00\x00"));
+        assert!(!is_plan(b"\x08\x07\x12\x07pytorch"));
+        assert!(!is_plan(b""));
+    }
 }

@@ -7,20 +7,11 @@
 use tract_onnx::pb::{type_proto, ModelProto, ValueInfoProto};
 use tract_onnx::prelude::*;
 
+use crate::batching::Batching;
 use crate::onnx::with_onnx;
 
 /// The symbol of the batch dimension in every plan that takes any number of rows.
 pub const BATCH_SYMBOL: &str = "N";
-
-/// How many rows a plan takes at a time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Batching {
-    /// Any number: the batch dimension is a symbol.
-    Any,
-    /// Exactly this many: the graph fixes its batch size, so rows go through in groups of it (the
-    /// last group padded with zero rows, their outputs dropped).
-    Fixed(usize),
-}
 
 /// A graph typed for the engine, and how it takes rows.
 pub struct Typed {

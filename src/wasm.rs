@@ -74,14 +74,15 @@ pub struct Predictor {
 
 #[wasm_bindgen]
 impl Predictor {
-    /// Loads a bundle from its manifest (JSON text or bytes) and its `model.onnx` bytes.
+    /// Loads a bundle from its manifest (JSON text or bytes) and one of its model files: its
+    /// compiled plan (`model.plan`) or, in the full build (`wasm-predict/full`), `model.onnx`.
     /// Checks the sha256, the manifest, the graph, and runs the regression fixtures.
     #[wasm_bindgen(constructor)]
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "string | Uint8Array")] manifest: JsValue,
         model: &[u8],
     ) -> Result<Predictor, JsValue> {
-        let inner = crate::Predictor::load(&manifest_bytes(&manifest)?, model).map_err(|e| js_error(&e))?;
+        let inner = crate::Predictor::load_model_file(&manifest_bytes(&manifest)?, model).map_err(|e| js_error(&e))?;
         Ok(Predictor { inner })
     }
 
@@ -106,6 +107,8 @@ impl Predictor {
 
     /// Checks whether the engine can run every node of an ONNX model, without a manifest:
     /// a report naming every unsupported node. Throws only for bytes that are not ONNX.
+    /// Only in the full build (`wasm-predict/full`).
+    #[cfg(feature = "onnx")]
     #[wasm_bindgen(unchecked_return_type = "SupportReport")]
     pub fn check(model: &[u8]) -> Result<JsValue, JsValue> {
         let report = crate::check_model(model).map_err(|e| js_error(&e))?;
@@ -175,8 +178,8 @@ impl Predictor {
             runtime: serde_json::Value,
         }
         let runtime = match self.inner.batching() {
-            crate::typing::Batching::Any => serde_json::json!({ "batch": "any" }),
-            crate::typing::Batching::Fixed(rows) => serde_json::json!({ "batch": "fixed", "rows": rows }),
+            crate::batching::Batching::Any => serde_json::json!({ "batch": "any" }),
+            crate::batching::Batching::Fixed(rows) => serde_json::json!({ "batch": "fixed", "rows": rows }),
         };
         to_js(&Info {
             manifest: self.inner.manifest(),

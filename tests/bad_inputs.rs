@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::{json, Value};
-use wasm_predict::onnx::sha256_hex;
+use wasm_predict::hash::sha256_hex;
 use wasm_predict::{Manifest, PredictError, Predictor};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");

@@ -352,8 +352,8 @@ fn the_corpus_matches_onnxruntime_with_our_product_kernels_fused() {
         // Typed as the predictor types it: any number of rows, or groups of the exported batch size.
         let typed = wasm_predict::typing::type_graph(&proto, Some(&shape[1..])).unwrap();
         let group = match typed.batching {
-            wasm_predict::typing::Batching::Any => rows,
-            wasm_predict::typing::Batching::Fixed(n) => n,
+            wasm_predict::batching::Batching::Any => rows,
+            wasm_predict::batching::Batching::Fixed(n) => n,
         };
         let plan_of = typed
             .model

@@ -116,7 +116,7 @@ fn no_module_of_the_core_imports_its_caller() {
         graph.len()
     );
     assert!(
-        graph["predictor"].contains("onnx") && graph["ops::quantized_dense"].contains("ops::fake_quantize"),
+        graph["predictor::from_onnx"].contains("onnx") && graph["ops::quantized_dense"].contains("ops::fake_quantize"),
         "the scan misses imports: {graph:?}"
     );
     let cycles: Vec<String> = graph

@@ -87,7 +87,9 @@ test("an app built on the packed package loads a bundle by URL, then works with 
     const first = await visit(context, own.url);
     await assertPredicts(first, "network");
     const fetched = (file) => own.collector.requests.filter((path) => path === `${BUNDLE}${file}`).length;
-    assert.deepEqual([fetched("manifest.json"), fetched("model.onnx")], [1, 1], "each file of the bundle is fetched once");
+    assert.deepEqual([fetched("manifest.json"), fetched("model.plan")], [1, 1], "each file of the bundle is fetched once");
+    assert.equal(fetched("model.onnx"), 0, "a bundle with a compiled plan is loaded from it, without model.onnx");
+    assert.ok(!own.collector.requests.some((path) => path.includes("/full/")), "nor the full entry, which only model.onnx needs");
     // The worker's files (its modules, the wasm) are offered once it has started: wait until stored.
     await first.page.waitForFunction(
       async () => {
@@ -170,9 +172,12 @@ test("a model that takes records predicts from objects of features by name, in t
       const missing = await failure(predictor.predict({ age: 30, income: 1000, city: "Lyon" }));
       const info = await predictor.info();
       predictor.close();
-      return { where: predictor.where, single, batch, truth: rows.map((r) => r.churned), unknownCity, missing, inputs: info.inputs.map((i) => `${i.name}:${i.dtype}`) };
+      const { where, model } = predictor;
+      return { where, file: model.file, entry: model.entry, single, batch, truth: rows.map((r) => r.churned), unknownCity, missing, inputs: info.inputs.map((i) => `${i.name}:${i.dtype}`) };
     }, rows);
     assert.equal(outcome.where, "worker");
+    // This bundle has no compiled plan: the worker imports the full entry for its model.onnx.
+    assert.deepEqual([outcome.file, outcome.entry], ["model.onnx", "full"]);
     assert.deepEqual(outcome.inputs, ["age:float32", "income:float32", "city:string", "plan:string"]);
     assert.deepEqual(outcome.batch, outcome.single, "predictBatch of records agrees with predict");
     assert.deepEqual(outcome.single, outcome.truth, "the labels onnxruntime gives");
@@ -206,19 +211,32 @@ test("a page loading the package from another origin, as from a CDN, predicts in
   }
 });
 
-test("a Node script predicts with the package, given the wasm's bytes", () => {
+test("a Node script predicts with the package, given the wasm's bytes: the default entry from model.plan, the full one from model.onnx", () => {
   const script = `
     import { readFileSync } from "node:fs";
     import { initSync, Predictor } from "./pkg/wasm_predict.js";
+    import * as full from "./pkg/full/wasm_predict.js";
     initSync({ module: readFileSync("./pkg/wasm_predict_bg.wasm") });
+    full.initSync({ module: readFileSync("./pkg/full/wasm_predict_bg.wasm") });
     const manifest = readFileSync("./models/digits-mlp/1.0.0/manifest.json");
-    const predictor = new Predictor(manifest, readFileSync("./models/digits-mlp/1.0.0/model.onnx"));
+    const predictor = new Predictor(manifest, readFileSync("./models/digits-mlp/1.0.0/model.plan"));
+    const fromOnnx = new full.Predictor(manifest, readFileSync("./models/digits-mlp/1.0.0/model.onnx"));
     const { inputs } = JSON.parse(manifest).performance.holdout;
     const labels = inputs.slice(0, 40).map((row) => predictor.predict(Float32Array.from(row)).label);
-    console.log(JSON.stringify({ labels, embedded: Predictor.withDefaultModel().predict(new Float32Array(64)).label }));
+    const fullLabels = inputs.slice(0, 40).map((row) => fromOnnx.predict(Float32Array.from(row)).label);
+    let onnxInDefault = null;
+    try {
+      new Predictor(manifest, readFileSync("./models/digits-mlp/1.0.0/model.onnx"));
+    } catch (error) {
+      onnxInDefault = { code: error.code, message: error.message };
+    }
+    console.log(JSON.stringify({ labels, fullLabels, onnxInDefault, embedded: Predictor.withDefaultModel().predict(new Float32Array(64)).label }));
   `;
   const out = JSON.parse(execFileSync("node", ["--input-type=module", "-e", script], { cwd: ROOT, encoding: "utf8" }));
   const correct = out.labels.filter((label, i) => label === HOLDOUT.targets[i]).length;
   assert.ok(correct >= 38, `Node's predictions are right: ${correct}/40`);
+  assert.deepEqual(out.fullLabels, out.labels, "the full entry, from model.onnx, predicts the same labels");
+  assert.equal(out.onnxInDefault?.code, "MODEL_UNSUPPORTED", "the default entry refuses model.onnx");
+  assert.match(out.onnxInDefault.message, /wasm-predict\/full/);
   assert.equal(typeof out.embedded, "string");
 });

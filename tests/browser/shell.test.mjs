@@ -268,7 +268,8 @@ describe("experiment assignment", () => {
 
 describe("fallback to the champion", () => {
   const QDQ = "/models/digits-mlp-qdq/1.0.0";
-  const model = readFileSync(new URL(`../..${QDQ}/model.onnx`, import.meta.url));
+  // The shell loads a bundle's compiled plan (model.plan): that is the file these cases break.
+  const model = readFileSync(new URL(`../..${QDQ}/model.plan`, import.meta.url));
   const manifest = JSON.parse(readFileSync(new URL(`../..${QDQ}/manifest.json`, import.meta.url), "utf8"));
   const send = (body, type = "application/octet-stream") => (_request, response) => response.writeHead(200, { "content-type": type }).end(body);
   const cases = [
@@ -278,14 +279,14 @@ describe("fallback to the champion", () => {
       setup: () => {
         const tampered = Buffer.from(model);
         tampered[tampered.length - 3] ^= 0xff;
-        env.overrides.set(`${QDQ}/model.onnx`, send(tampered));
+        env.overrides.set(`${QDQ}/model.plan`, send(tampered));
       },
       cached: false,
     },
     {
       reason: "download",
       what: "a bundle the server cannot find",
-      setup: () => env.overrides.set(`${QDQ}/model.onnx`, (_q, response) => response.writeHead(404).end("gone")),
+      setup: () => env.overrides.set(`${QDQ}/model.plan`, (_q, response) => response.writeHead(404).end("gone")),
       cached: false,
     },
     {
@@ -303,11 +304,12 @@ describe("fallback to the champion", () => {
       what: "a model the predictor cannot load",
       unpinned: true,
       setup: async () => {
-        const garbage = Buffer.from("this is not an onnx model at all");
+        // A plan's magic and format, then bytes that are no plan (its hash stated, so it gets past the download).
+        const garbage = Buffer.concat([model.subarray(0, 12), Buffer.from("this is not a compiled plan at all")]);
         const { createHash } = await import("node:crypto");
-        const changed = { ...manifest, sha256: createHash("sha256").update(garbage).digest("hex") };
+        const changed = { ...manifest, plan: { ...manifest.plan, sha256: createHash("sha256").update(garbage).digest("hex") } };
         env.overrides.set(`${QDQ}/manifest.json`, send(JSON.stringify(changed), "application/json"));
-        env.overrides.set(`${QDQ}/model.onnx`, send(garbage));
+        env.overrides.set(`${QDQ}/model.plan`, send(garbage));
       },
       cached: true,
     },
@@ -350,7 +352,7 @@ describe("fallback to the champion", () => {
 
   test("when the champion itself fails, the configured fallback arm serves; without one, the embedded model", async () => {
     const INT8 = "/models/digits-mlp-int8/1.0.0";
-    env.overrides.set(`${INT8}/model.onnx`, (_q, response) => response.writeHead(503).end("down"));
+    env.overrides.set(`${INT8}/model.plan`, (_q, response) => response.writeHead(503).end("down"));
     try {
       const withFallback = serveExperiment("champion-down", (config) => {
         config.id = "champion-down";

@@ -8,6 +8,7 @@ import init, {
   type SupportReport,
   type RuntimeInfo,
 } from "../../pkg/wasm_predict.js";
+import { Predictor as FullPredictor } from "../../pkg/full/wasm_predict.js";
 
 export async function usage(manifestText: string, model: Uint8Array): Promise<string> {
   await init();
@@ -18,7 +19,11 @@ export async function usage(manifestText: string, model: Uint8Array): Promise<st
   const runtime: RuntimeInfo = predictor.info().runtime;
   const rowsPerCall: number | "any" = runtime.batch === "fixed" ? runtime.rows : runtime.batch;
   const report: VerificationReport = fallback.verify();
-  const support: SupportReport = Predictor.check(model);
+  // The check is in the full entry only (it reads ONNX).
+  const support: SupportReport = FullPredictor.check(model);
+  // @ts-expect-error the default entry has no ONNX importer, so no check
+  Predictor.check(model);
+  const fromOnnx: FullPredictor = new FullPredictor(manifestText, model);
   const unsupportedOps: string[] = support.unsupported.map((n) => `${n.domain}:${n.op}`);
   const passed: boolean = report.passed && report.performance.achieved >= report.performance.minimum;
   const prediction = predictor.predict(new Float32Array(predictor.featureCount));

@@ -1,10 +1,16 @@
-// The bundle loader: fetches a model bundle (manifest.json + model.onnx) with progress, checks the
-// model's sha256 against the manifest before anything uses or stores it, and keeps it in the Cache
-// API under a key naming the bundle's name, version and hash, so a later visit needs no network.
+// The bundle loader: fetches a model bundle's manifest.json and its model file with progress (the
+// compiled plan, model.plan, when the manifest states one in a format this package reads: the
+// default entry runs nothing else; else model.onnx), checks the file's sha256 against the manifest
+// before anything uses or stores it, and keeps it in the Cache API under a key naming the bundle's
+// name, version and model hash, so a later visit needs no network.
 
 /** The Cache API cache holding bundles; its suffix changes if the key layout ever does. */
 export const BUNDLE_CACHE = "wasm-predict-bundles-v1";
 const KEY_PATH = "/__wasm-predict__/bundles/";
+/** The plan format the package reads: PLAN_FORMAT of src/plan_file.rs (a Rust test holds them equal). */
+export const PLAN_FORMAT = 1;
+/** The model files a bundle may be loaded from, preferred first. */
+const MODEL_FILES = /** @type {const} */ (["model.plan", "model.onnx"]);
 
 /**
  * Why a bundle could not be loaded: `download` (network error or non-2xx answer), `manifest`
@@ -27,7 +33,7 @@ export class BundleError extends Error {
  * @typedef {object} BundleRef which bundle to load
  * @property {string} name the model's name, as in its manifest
  * @property {string} version the model's version, as in its manifest
- * @property {string} url the bundle's folder URL (ending in "/"), holding manifest.json and model.onnx
+ * @property {string} url the bundle's folder URL (ending in "/"), holding manifest.json and model.plan or model.onnx
  * @property {string} [sha256] when set, the model's hash must be exactly this
  * @property {Uint8Array} [manifest] its manifest.json's bytes, when already read (by {@link bundleAt})
  *
@@ -36,7 +42,8 @@ export class BundleError extends Error {
  * @property {string} version
  * @property {string} sha256
  * @property {Uint8Array} manifest the manifest's bytes (UTF-8 JSON)
- * @property {Uint8Array} model the ONNX model's bytes
+ * @property {Uint8Array} model the model file's bytes
+ * @property {ModelFile} file which file `model` holds: the compiled plan or the ONNX model
  * @property {"cache" | "network" | "memory"} source where the bytes came from in this call
  * @property {boolean} cached whether the bundle is now in the Cache API
  *
@@ -52,11 +59,14 @@ export class BundleError extends Error {
  * @property {(message: string) => void} [onWarning] called when caching fails (default console.warn)
  * @property {AbortSignal} [signal] aborts the download (the promise rejects with the signal's reason)
  *
+ * @typedef {"model.plan" | "model.onnx"} ModelFile
+ *
  * @typedef {object} CachedModel
  * @property {string} name
  * @property {string} version
  * @property {string} sha256
- * @property {number} bytes the model's size
+ * @property {number} bytes the model file's size
+ * @property {ModelFile} file which file of the bundle is cached
  * @property {string | null} cachedAt when it was stored (ISO 8601)
  */
 
@@ -78,7 +88,7 @@ export async function sha256Hex(bytes) {
  * @param {string} name
  * @param {string} version
  * @param {string} sha256
- * @param {"manifest.json" | "model.onnx"} file
+ * @param {"manifest.json" | ModelFile} file
  */
 function cacheKey(name, version, sha256, file) {
   const path = [name, version, sha256].map(encodeURIComponent).join("/");
@@ -151,6 +161,18 @@ function parseManifest(bytes, where) {
 }
 
 /**
+ * The file of a bundle to load, and the sha256 it must have: the plan when the manifest states one
+ * this package reads, else the ONNX model.
+ * @param {any} manifest
+ * @returns {{file: ModelFile, sha256: string}}
+ */
+export function modelFileOf(manifest) {
+  const plan = manifest?.plan;
+  if (plan && plan.format === PLAN_FORMAT && typeof plan.sha256 === "string") return { file: "model.plan", sha256: plan.sha256 };
+  return { file: "model.onnx", sha256: String(manifest?.sha256 ?? "") };
+}
+
+/**
  * The cached copy of `ref`, hash-checked, or null. A copy whose bytes no longer match its hash is
  * deleted.
  * @param {Cache} cache
@@ -158,25 +180,38 @@ function parseManifest(bytes, where) {
  * @returns {Promise<Bundle | null>}
  */
 async function fromCache(cache, ref) {
-  const prefix = cacheKey(ref.name, ref.version, "", "model.onnx").replace(/\/model\.onnx$/, "");
-  const keys = (await cache.keys()).filter((k) => k.url.startsWith(prefix) && k.url.endsWith("/model.onnx"));
+  const prefix = cacheKey(ref.name, ref.version, "", "manifest.json").replace(/\/manifest\.json$/, "");
+  const keys = (await cache.keys()).filter((k) => k.url.startsWith(prefix) && k.url.endsWith("/manifest.json"));
   for (const key of keys) {
     const sha256 = decodeURIComponent(key.url.slice(prefix.length).split("/")[0]);
     if (ref.sha256 && sha256 !== ref.sha256) continue;
-    const [model, manifest] = await Promise.all([
-      cache.match(key).then((r) => r?.arrayBuffer()),
-      cache.match(cacheKey(ref.name, ref.version, sha256, "manifest.json")).then((r) => r?.arrayBuffer()),
-    ]);
-    if (!model || !manifest) continue;
+    const manifest = await cache.match(key).then((r) => r?.arrayBuffer());
+    if (!manifest) continue;
+    const wanted = modelFileOf(parseManifestOrNull(new Uint8Array(manifest)));
+    const modelKey = cacheKey(ref.name, ref.version, sha256, wanted.file);
+    const model = await cache.match(modelKey).then((r) => r?.arrayBuffer());
+    if (!model) continue;
     const bytes = new Uint8Array(model);
     const actual = await sha256Hex(bytes);
-    if (actual !== null && actual !== sha256) {
-      await cache.delete(key);
+    if (actual !== null && actual !== wanted.sha256) {
+      await cache.delete(modelKey);
       continue;
     }
-    return { name: ref.name, version: ref.version, sha256, manifest: new Uint8Array(manifest), model: bytes, source: "cache", cached: true };
+    return { name: ref.name, version: ref.version, sha256, manifest: new Uint8Array(manifest), model: bytes, file: wanted.file, source: "cache", cached: true };
   }
   return null;
+}
+
+/**
+ * @param {Uint8Array} bytes
+ * @returns {any}
+ */
+function parseManifestOrNull(bytes) {
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -210,13 +245,14 @@ export async function loadBundle(ref, { onProgress, onWarning = (m) => console.w
   if (ref.sha256 && expected !== ref.sha256) {
     throw new BundleError("sha256", `${id}: the manifest names sha256 ${expected}, but ${ref.sha256} is required`);
   }
-  const model = await download(new URL("model.onnx", ref.url).href, progress("model"), signal);
+  const wanted = modelFileOf(manifest);
+  const model = await download(new URL(wanted.file, ref.url).href, progress("model"), signal);
   const actual = await sha256Hex(model);
-  if (actual !== null && actual !== expected) {
-    throw new BundleError("sha256", `${id}: model.onnx has sha256 ${actual}, its manifest says ${expected}`);
+  if (actual !== null && actual !== wanted.sha256) {
+    throw new BundleError("sha256", `${id}: ${wanted.file} has sha256 ${actual}, its manifest says ${wanted.sha256}`);
   }
   /** @type {Bundle} */
-  const bundle = { name: ref.name, version: ref.version, sha256: expected, manifest: manifestBytes, model, source: "network", cached: false };
+  const bundle = { name: ref.name, version: ref.version, sha256: expected, manifest: manifestBytes, model, file: wanted.file, source: "network", cached: false };
   if (actual === null) {
     onWarning(`${id}: no SubtleCrypto here (not a secure context); not caching a bundle whose hash was not checked`);
   } else if (cache) {
@@ -237,7 +273,7 @@ async function store(cache, bundle, onWarning) {
     new Response(/** @type {BodyInit} */ (bytes), { headers: { "content-type": type, "x-cached-at": cachedAt } });
   try {
     await cache.put(cacheKey(bundle.name, bundle.version, bundle.sha256, "manifest.json"), entry(bundle.manifest, "application/json"));
-    await cache.put(cacheKey(bundle.name, bundle.version, bundle.sha256, "model.onnx"), entry(bundle.model, "application/octet-stream"));
+    await cache.put(cacheKey(bundle.name, bundle.version, bundle.sha256, bundle.file), entry(bundle.model, "application/octet-stream"));
   } catch (error) {
     await cache.delete(cacheKey(bundle.name, bundle.version, bundle.sha256, "manifest.json")).catch(() => false);
     const quota = error instanceof DOMException && error.name === "QuotaExceededError";
@@ -262,11 +298,12 @@ export async function listCachedModels() {
   /** @type {CachedModel[]} */
   const models = [];
   for (const key of await cache.keys()) {
-    if (!key.url.startsWith(prefix) || !key.url.endsWith("/model.onnx")) continue;
+    const file = MODEL_FILES.find((f) => key.url.endsWith(`/${f}`));
+    if (!key.url.startsWith(prefix) || !file) continue;
     const [name, version, sha256] = key.url.slice(prefix.length).split("/").map(decodeURIComponent);
     const response = await cache.match(key);
     const bytes = response ? (await response.arrayBuffer()).byteLength : 0;
-    models.push({ name, version, sha256, bytes, cachedAt: response?.headers.get("x-cached-at") ?? null });
+    models.push({ name, version, sha256, bytes, file, cachedAt: response?.headers.get("x-cached-at") ?? null });
   }
   return models.sort((a, b) => `${a.name}@${a.version}`.localeCompare(`${b.name}@${b.version}`));
 }
@@ -282,10 +319,10 @@ export async function clearCachedModels({ name } = {}) {
   if (!cache) return 0;
   const doomed = (await listCachedModels()).filter((m) => !name || m.name === name);
   for (const m of doomed) {
-    await cache.delete(cacheKey(m.name, m.version, m.sha256, "model.onnx"));
+    await cache.delete(cacheKey(m.name, m.version, m.sha256, m.file));
     await cache.delete(cacheKey(m.name, m.version, m.sha256, "manifest.json"));
   }
-  return doomed.length;
+  return new Set(doomed.map((m) => `${m.name}@${m.version}@${m.sha256}`)).size;
 }
 
 /**

@@ -27,6 +27,9 @@ import { asInput } from "./inputs.js";
  * @property {string[]} classes
  * @property {number} featureCount
  * @property {"cache" | "network" | "memory"} source where its bytes came from
+ * @property {"model.plan" | "model.onnx"} file the file it was loaded from
+ * @property {"default" | "full"} entry the package entry that runs it: the default, or the full
+ *   build (with the ONNX importer, fetched only for a bundle without a compiled plan)
  * @property {number} loadMs time to build the predictor
  */
 
@@ -43,7 +46,7 @@ export async function loadInto(runtime, slot, ref, { onProgress, onWarning, sign
   const bundle = await loadBundle(ref, { onProgress, onWarning, signal });
   signal?.throwIfAborted();
   /** @type {LoadedModel} */
-  const model = await runtime.call({ op: "load", slot, manifest: bundle.manifest, model: bundle.model });
+  const model = await runtime.call({ op: "load", slot, manifest: bundle.manifest, model: bundle.model, file: bundle.file });
   const report = await runtime.call({ op: "verify", slot });
   if (!report.passed) {
     const failed = report.fixtures.filter((/** @type {{passed: boolean}} */ f) => !f.passed).length;
@@ -52,7 +55,7 @@ export async function loadInto(runtime, slot, ref, { onProgress, onWarning, sign
       { code: "FIXTURE_FAILED" },
     );
   }
-  return { ...model, source: bundle.source };
+  return { ...model, source: bundle.source, file: bundle.file };
 }
 
 /** A bundle loaded by {@link loadPredictor}: predictions, its manifest, its checks. */
@@ -145,7 +148,7 @@ export class LoadedPredictor {
 const SLOT = "model";
 
 /**
- * Loads the bundle at `bundleUrl` (its folder, holding manifest.json and model.onnx) into a
+ * Loads the bundle at `bundleUrl` (its folder, holding manifest.json and model.plan or model.onnx) into a
  * predictor: from the shell's cache when it holds it (offline too), else from the network, the
  * model's sha256 checked against its manifest (and `options.sha256`), its fixtures run.
  * @param {string | URL} bundleUrl

@@ -5,6 +5,20 @@ import { loadedFiles } from "./offline.js";
 
 /** @type {Promise<unknown> | null} */
 let ready = null;
+/** @type {Promise<typeof import("../../pkg/full/wasm_predict.js")> | null} */
+let full = null;
+
+/**
+ * The full entry (with the ONNX importer), instantiated once: only a bundle without a compiled
+ * plan needs it, so only such a bundle makes the page fetch it.
+ */
+function fullEntry() {
+  full ??= import("../../pkg/full/wasm_predict.js").then(async (entry) => {
+    await entry.default();
+    return entry;
+  });
+  return full;
+}
 
 /**
  * This module and the package's, which a page needs again offline: unbundled, where they are
@@ -24,7 +38,7 @@ export function initOnce() {
 /**
  * @typedef {{op: "init"}
  *   | {op: "resources"}
- *   | {op: "load", slot: string, manifest: Uint8Array, model: Uint8Array}
+ *   | {op: "load", slot: string, manifest: Uint8Array, model: Uint8Array, file: "model.plan" | "model.onnx"}
  *   | {op: "loadDefault", slot: string}
  *   | {op: "verify", slot: string}
  *   | {op: "info", slot: string}
@@ -43,6 +57,7 @@ export function initOnce() {
  * @property {"classification" | "regression"} task
  * @property {string[]} classes
  * @property {number} featureCount
+ * @property {"default" | "full"} entry the package entry that runs it
  * @property {number} loadMs time to build and check the predictor
  *
  * @typedef {object} RawPrediction
@@ -65,7 +80,7 @@ export function initOnce() {
 /** Predictors by slot name (an experiment arm), and the requests that drive them. */
 export class PredictorHost {
   constructor() {
-    /** @type {Map<string, Predictor>} */
+    /** @type {Map<string, Predictor>} predictors of either entry: their interfaces are the same */
     this.predictors = new Map();
   }
 
@@ -82,9 +97,13 @@ export class PredictorHost {
       case "resources":
         return loadedFiles(MODULES);
       case "load":
-        return this.place(request.slot, () => new Predictor(request.manifest, request.model));
+        if (request.file === "model.onnx") {
+          const { Predictor: FullPredictor } = await fullEntry();
+          return this.place(request.slot, () => new FullPredictor(request.manifest, request.model), "full");
+        }
+        return this.place(request.slot, () => new Predictor(request.manifest, request.model), "default");
       case "loadDefault":
-        return this.place(request.slot, () => Predictor.withDefaultModel());
+        return this.place(request.slot, () => Predictor.withDefaultModel(), "default");
       case "verify":
         return this.get(request.slot).verify();
       case "info":
@@ -107,9 +126,10 @@ export class PredictorHost {
   /**
    * @param {string} slot
    * @param {() => Predictor} build
+   * @param {"default" | "full"} entry
    * @returns {LoadedModel}
    */
-  place(slot, build) {
+  place(slot, build, entry) {
     const start = performance.now();
     const predictor = build();
     const loadMs = performance.now() - start;
@@ -123,6 +143,7 @@ export class PredictorHost {
       task: manifest.task,
       classes: predictor.classes,
       featureCount: predictor.featureCount,
+      entry,
       loadMs,
     };
   }

@@ -2,15 +2,24 @@
 // and posts the medians back to the command that opened this page.
 import init, { Predictor } from "/pkg/wasm_predict.js";
 
+/** The full entry (with the ONNX importer), for a bundle without a compiled plan. */
+let full = null;
+
 const post = (path, body) =>
   fetch(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 
+/** Loads a bundle as the shell does: from its compiled plan when it has one, else from model.onnx. */
 async function load(which) {
-  const [manifest, model] = await Promise.all([
-    fetch(`/${which}/manifest.json`).then((r) => r.text()),
-    fetch(`/${which}/model.onnx`).then((r) => r.arrayBuffer()),
-  ]);
-  return { predictor: new Predictor(manifest, new Uint8Array(model)), rows: JSON.parse(manifest).performance.holdout.inputs };
+  const manifest = await fetch(`/${which}/manifest.json`).then((r) => r.text());
+  const parsed = JSON.parse(manifest);
+  const file = parsed.plan ? "model.plan" : "model.onnx";
+  const model = new Uint8Array(await fetch(`/${which}/${file}`).then((r) => r.arrayBuffer()));
+  let Entry = Predictor;
+  if (file === "model.onnx") {
+    full ??= import("/pkg/full/wasm_predict.js").then(async (entry) => (await entry.default(), entry));
+    Entry = (await full).Predictor;
+  }
+  return { predictor: new Entry(manifest, model), rows: parsed.performance.holdout.inputs };
 }
 
 function median(values) {

@@ -12,7 +12,7 @@ use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 use wasm_predict::Predictor;
 
-use super::verify::{load, read_bundle};
+use super::verify::load;
 use super::{browser_bench, median};
 
 /// What to measure.
@@ -215,7 +215,10 @@ pub fn bench(request: &BenchRequest) -> Result<BenchReport> {
     let native = native(&mut old, &mut new, &rows, request)?;
     let browser = match &request.browser {
         Some(options) => {
-            let bundles = [read_bundle(&request.old)?, read_bundle(&request.new)?];
+            let bundles = [
+                browser_bench::BrowserBundle::read(&request.old)?,
+                browser_bench::BrowserBundle::read(&request.new)?,
+            ];
             Some(browser_bench::run(options, bundles, request)?)
         }
         None => None,

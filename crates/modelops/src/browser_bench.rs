@@ -22,8 +22,14 @@ const PAGE: &str = include_str!("../assets/bench.html");
 const SCRIPT: &str = include_str!("../assets/bench.js");
 /// How long the page calls both versions before timing them.
 const WARM_UP_MS: u64 = 1500;
-/// The package files the page loads.
-const PKG_FILES: [&str; 2] = ["wasm_predict.js", "wasm_predict_bg.wasm"];
+/// The package files the page loads: the default entry's, and the full entry's for a bundle
+/// without a compiled plan.
+const PKG_FILES: [&str; 4] = [
+    "wasm_predict.js",
+    "wasm_predict_bg.wasm",
+    "full/wasm_predict.js",
+    "full/wasm_predict_bg.wasm",
+];
 /// Flags for headless chromium as root on a machine whose only network is loopback.
 pub const CHROMIUM_ARGS: [&str; 9] = [
     "--headless",
@@ -52,8 +58,39 @@ struct PageError {
 
 type Outcome = std::result::Result<PageResult, String>;
 
+/// A bundle as the browser loads it: its manifest, and its model file's name and bytes.
+pub struct BrowserBundle {
+    manifest: Vec<u8>,
+    file: &'static str,
+    model: Vec<u8>,
+}
+
+impl BrowserBundle {
+    /// The bundle at `dir` as the shell loads it: from its compiled plan when the manifest states
+    /// one (the package's default entry), else from model.onnx (the full entry).
+    pub fn read(dir: &Path) -> Result<BrowserBundle> {
+        let (manifest, model) = super::verify::read_bundle(dir)?;
+        let states_plan = serde_json::from_slice::<serde_json::Value>(&manifest)
+            .is_ok_and(|m| m.get("plan").is_some_and(|p| !p.is_null()));
+        if !states_plan {
+            return Ok(BrowserBundle {
+                manifest,
+                file: "model.onnx",
+                model,
+            });
+        }
+        let path = dir.join(wasm_predict::manifest::PLAN_FILE);
+        let plan = std::fs::read(&path).with_context(|| format!("{}: its manifest states a plan", path.display()))?;
+        Ok(BrowserBundle {
+            manifest,
+            file: "model.plan",
+            model: plan,
+        })
+    }
+}
+
 struct Shared {
-    bundles: [(Vec<u8>, Vec<u8>); 2],
+    bundles: [BrowserBundle; 2],
     pkg: PathBuf,
     config: serde_json::Value,
     done: Mutex<Option<oneshot::Sender<Outcome>>>,
@@ -83,15 +120,23 @@ async fn bundle_file(State(shared): State<Arc<Shared>>, UrlPath((which, file)): 
         "new" => 1,
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
-    let (manifest, model) = &shared.bundles[index];
+    let bundle = &shared.bundles[index];
     match file.as_str() {
-        "manifest.json" => with_type("application/json", manifest.clone()),
-        "model.onnx" => with_type("application/octet-stream", model.clone()),
+        "manifest.json" => with_type("application/json", bundle.manifest.clone()),
+        f if f == bundle.file => with_type("application/octet-stream", bundle.model.clone()),
         _ => StatusCode::NOT_FOUND.into_response(),
     }
 }
 
 async fn pkg_file(State(shared): State<Arc<Shared>>, UrlPath(file): UrlPath<String>) -> Response {
+    serve_pkg(&shared, file).await
+}
+
+async fn full_pkg_file(State(shared): State<Arc<Shared>>, UrlPath(file): UrlPath<String>) -> Response {
+    serve_pkg(&shared, format!("full/{file}")).await
+}
+
+async fn serve_pkg(shared: &Shared, file: String) -> Response {
     if !PKG_FILES.contains(&file.as_str()) {
         return StatusCode::NOT_FOUND.into_response();
     }
@@ -115,6 +160,7 @@ fn router(shared: Arc<Shared>) -> Router {
             get(|State(s): State<Arc<Shared>>| async move { with_type("application/json", s.config.to_string()) }),
         )
         .route("/pkg/{file}", get(pkg_file))
+        .route("/pkg/full/{file}", get(full_pkg_file))
         .route("/{which}/{file}", get(bundle_file))
         .route(
             "/result",
@@ -168,7 +214,7 @@ fn launch(chromium: &Path, url: &str) -> Result<Browser> {
 }
 
 /// Times both bundles in headless chromium.
-pub fn run(options: &BrowserOptions, bundles: [(Vec<u8>, Vec<u8>); 2], request: &BenchRequest) -> Result<BrowserSide> {
+pub fn run(options: &BrowserOptions, bundles: [BrowserBundle; 2], request: &BenchRequest) -> Result<BrowserSide> {
     for file in PKG_FILES {
         if !options.pkg.join(file).is_file() {
             bail!(

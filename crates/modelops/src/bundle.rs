@@ -330,7 +330,7 @@ pub fn draft_manifest(model: &ModelDraft, name: &str, version: &str, data: &Data
         format: MANIFEST_FORMAT,
         name: name.to_string(),
         version: version.to_string(),
-        sha256: wasm_predict::onnx::sha256_hex(&model.bytes),
+        sha256: wasm_predict::hash::sha256_hex(&model.bytes),
         plan: None,
         task: model.task,
         inputs: inputs.clone(),

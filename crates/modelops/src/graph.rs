@@ -176,7 +176,7 @@ pub fn summarize(bytes: &[u8]) -> Result<GraphSummary> {
     }
     Ok(GraphSummary {
         bytes: bytes.len() as u64,
-        sha256: wasm_predict::onnx::sha256_hex(bytes),
+        sha256: wasm_predict::hash::sha256_hex(bytes),
         producer: format!("{} {}", model.producer_name, model.producer_version)
             .trim()
             .to_string(),

@@ -39,7 +39,7 @@ pub fn compiled(manifest: &Manifest, model: &[u8]) -> Result<(Vec<u8>, Manifest,
     let mut stated = manifest.clone();
     stated.plan = Some(CompiledPlan {
         format: PLAN_FORMAT,
-        sha256: wasm_predict::onnx::sha256_hex(&bytes),
+        sha256: wasm_predict::hash::sha256_hex(&bytes),
     });
     let json = serde_json::to_vec(&stated)?;
     Predictor::load_compiled(&json, &bytes).map_err(|e| anyhow!("the plan does not load back: {e}"))?;
