@@ -207,8 +207,10 @@ export class PredictorHost {
   }
 
   /**
-   * Median time of `runs` predictions of the bundle's first fixture, in milliseconds. The page's
-   * clock may be coarsened (to 100 µs in Chromium), so each run times a loop of ten predictions.
+   * Median time per prediction of the bundle's first fixture over `runs` timed loops, in
+   * milliseconds. The page's clock may be coarsened (to 100 µs in Chromium), so each loop makes
+   * as many predictions as last at least a millisecond (at most 10,000): a fast model's loop of
+   * ten would measure 0.
    * @param {string} slot
    * @param {number} runs
    */
@@ -218,12 +220,15 @@ export class PredictorHost {
     if (!input) return 0;
     // A missing value is null in the manifest and NaN in a row.
     const features = Float32Array.from(input, (v) => v ?? NaN);
-    const times = [];
-    for (let run = 0; run < runs; run++) {
+    const loop = (/** @type {number} */ count) => {
       const start = performance.now();
-      for (let i = 0; i < 10; i++) predictor.predict(features).free();
-      times.push((performance.now() - start) / 10);
-    }
+      for (let i = 0; i < count; i++) predictor.predict(features).free();
+      return performance.now() - start;
+    };
+    let perLoop = 10;
+    while (perLoop < 10_000 && loop(perLoop) < 1) perLoop *= 4;
+    const times = [];
+    for (let run = 0; run < runs; run++) times.push(loop(perLoop) / perLoop);
     times.sort((a, b) => a - b);
     return times[Math.floor(times.length / 2)];
   }
