@@ -98,12 +98,19 @@ export function startServer({ port = 0, csp = true, cors = false } = {}) {
     const file = normalize(join(ROOT, path));
     const allowed = SERVED.some((dir) => file.startsWith(join(ROOT, dir) + sep));
     try {
-      if (!allowed || !(await stat(file)).isFile()) throw new Error("not served");
-      const body = await readFile(file);
-      const headers = { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "cache-control": "no-cache" };
+      const info = allowed ? await stat(file) : null;
+      if (!info?.isFile()) throw new Error("not served");
+      // Revalidated on every use (no-cache) against a validator, as a deployment serves files:
+      // an unchanged file is a 304, so the browser keeps its copy, and V8 its compiled wasm.
+      const etag = `"${info.size.toString(16)}-${Math.trunc(info.mtimeMs).toString(16)}"`;
+      const headers = { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "cache-control": "no-cache", etag };
       if (csp) headers["content-security-policy"] = CSP;
       if (cors) headers["access-control-allow-origin"] = "*";
-      response.writeHead(200, headers).end(body);
+      if (request.headers["if-none-match"] === etag) {
+        response.writeHead(304, headers).end();
+        return;
+      }
+      response.writeHead(200, headers).end(await readFile(file));
     } catch {
       response.writeHead(404, { "content-type": "text/plain" }).end(`not found: ${path}\n`);
     }
