@@ -80,7 +80,7 @@ async function assertPredicts({ page, errors }, source) {
   assert.ok((await correctLabels(page)) >= 38, `predictions with the bundle from the ${source} are right`);
 }
 
-test("an app built on the packed package loads a bundle by URL, then works with its server gone", async () => {
+test("an app built on the packed package loads a bundle by URL, then returns without waiting on the network, then works with its server gone", async () => {
   const own = await startServer();
   const context = await browser.newContext();
   try {
@@ -101,6 +101,14 @@ test("an app built on the packed package loads a bundle by URL, then works with 
       { timeout: 20_000, polling: 200 },
     );
     await first.page.close();
+
+    // A returning page waits for no request: with the server holding back the bundle's manifest,
+    // the bundle still loads, from the cache (the manifest is read again in the background).
+    own.overrides.set(`${BUNDLE}manifest.json`, () => {});
+    const returning = await visit(context, own.url);
+    await assertPredicts(returning, "cache");
+    await returning.page.close();
+    own.overrides.clear();
 
     own.server.closeAllConnections();
     await new Promise((resolve) => own.server.close(resolve));

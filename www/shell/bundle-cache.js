@@ -326,25 +326,52 @@ export async function clearCachedModels({ name } = {}) {
 }
 
 /**
- * Which bundle a folder URL names, read from its manifest.json; when the network fails, the answer
- * remembered from the last time it worked (so that a page loading a bundle by URL works offline).
+ * Which bundle a folder URL names, read from its manifest.json. Once a URL has been read, the
+ * answer remembered then is used at once and the manifest is read again in the background, for
+ * the next load (a bundle's folder is versioned, so its answer does not change; a folder that
+ * moves to a new version serves it from the load after): a returning page, online or not, waits
+ * for no request. `fresh` waits for the network's answer (the remembered one only when that fails).
  * Throws a {@link BundleError} (`download` or `manifest`).
  * @param {string} url the bundle's folder URL (ending in "/")
- * @param {{sha256?: string, signal?: AbortSignal}} [options]
+ * @param {{sha256?: string, signal?: AbortSignal, fresh?: boolean}} [options]
  * @returns {Promise<BundleRef>}
  */
-export async function bundleAt(url, { sha256, signal } = {}) {
+export async function bundleAt(url, { sha256, signal, fresh = false } = {}) {
   const cache = await openCache();
   const memo = new URL(`${KEY_PATH}by-url/${encodeURIComponent(url)}`, globalThis.location?.origin ?? "http://localhost").href;
-  let bytes;
-  try {
-    bytes = await download(new URL("manifest.json", url).href, () => {}, signal);
-  } catch (error) {
-    const remembered = cache && (await cache.match(memo).catch(() => undefined));
-    if (!remembered || !(error instanceof BundleError)) throw error;
-    const { name, version } = await remembered.json();
+  const remembered = async () => {
+    const response = cache && (await cache.match(memo).catch(() => undefined));
+    if (!response) return null;
+    const { name, version } = await response.json();
     return { name, version, url, sha256 };
+  };
+  if (!fresh) {
+    const known = await remembered().catch(() => null);
+    if (known) {
+      readManifestAt(url, cache, memo).catch(() => undefined);
+      return known;
+    }
   }
+  try {
+    return await readManifestAt(url, cache, memo, sha256, signal);
+  } catch (error) {
+    const known = error instanceof BundleError && error.code === "download" ? await remembered().catch(() => null) : null;
+    if (!known) throw error;
+    return known;
+  }
+}
+
+/**
+ * Reads the manifest at a folder URL and remembers which bundle it names.
+ * @param {string} url
+ * @param {Cache | null} cache
+ * @param {string} memo
+ * @param {string} [sha256]
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<BundleRef>}
+ */
+async function readManifestAt(url, cache, memo, sha256, signal) {
+  const bytes = await download(new URL("manifest.json", url).href, () => {}, signal);
   const manifest = parseManifest(bytes, url);
   if (typeof manifest?.name !== "string" || typeof manifest?.version !== "string") {
     throw new BundleError("manifest", `${url}manifest.json names no model: it needs "name" and "version"`);

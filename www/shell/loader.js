@@ -16,6 +16,8 @@ import { asInput } from "./inputs.js";
  * @property {boolean} [worker] predict in a Web Worker (default true; the main thread if none can start)
  * @property {(progress: LoadProgress) => void} [onProgress] bundle download progress
  * @property {string} [sha256] the model's hash must be exactly this
+ * @property {boolean} [fresh] wait for the network to say which bundle the URL holds (by default a
+ *   URL read before is answered from the cache at once and read again in the background)
  * @property {AbortSignal} [signal] abandons the load (the promise rejects with the signal's reason)
  * @property {(message: string) => void} [onWarning] non-fatal problems (caching, storage)
  *
@@ -160,7 +162,7 @@ export async function loadPredictor(bundleUrl, options = {}) {
   signal?.throwIfAborted();
   const href = new URL(String(bundleUrl), globalThis.location?.href).href;
   const folder = href.endsWith("/manifest.json") ? href.slice(0, -"manifest.json".length) : href.endsWith("/") ? href : `${href}/`;
-  const [found, started] = await Promise.allSettled([bundleAt(folder, { sha256: options.sha256, signal }), PredictorRuntime.start({ worker: options.worker })]);
+  const [found, started] = await Promise.allSettled([bundleAt(folder, { sha256: options.sha256, signal, fresh: options.fresh }), PredictorRuntime.start({ worker: options.worker })]);
   if (started.status === "rejected") throw started.reason;
   const runtime = started.value;
   try {
