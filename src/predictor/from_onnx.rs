@@ -68,7 +68,6 @@ impl TractEngine {
 
 /// The roundings to an int8 grid that the graph started or ended with, taken out of it (see
 /// [`lowering::take_input_quantization`]) and applied as values go in and out.
-#[derive(Default)]
 struct Rounding {
     input: Option<FakeQuantize>,
     output: Option<FakeQuantize>,

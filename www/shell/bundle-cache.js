@@ -187,7 +187,8 @@ async function fromCache(cache, ref) {
     if (ref.sha256 && sha256 !== ref.sha256) continue;
     const manifest = await cache.match(key).then((r) => r?.arrayBuffer());
     if (!manifest) continue;
-    const wanted = modelFileOf(parseManifestOrNull(new Uint8Array(manifest)));
+    // A manifest that is not JSON throws: the caller then loads the bundle from the network.
+    const wanted = modelFileOf(parseManifest(new Uint8Array(manifest), `${ref.name}@${ref.version}`));
     const modelKey = cacheKey(ref.name, ref.version, sha256, wanted.file);
     const model = await cache.match(modelKey).then((r) => r?.arrayBuffer());
     if (!model) continue;
@@ -200,18 +201,6 @@ async function fromCache(cache, ref) {
     return { name: ref.name, version: ref.version, sha256, manifest: new Uint8Array(manifest), model: bytes, file: wanted.file, source: "cache", cached: true };
   }
   return null;
-}
-
-/**
- * @param {Uint8Array} bytes
- * @returns {any}
- */
-function parseManifestOrNull(bytes) {
-  try {
-    return JSON.parse(new TextDecoder().decode(bytes));
-  } catch {
-    return null;
-  }
 }
 
 /**

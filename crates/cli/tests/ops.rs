@@ -267,6 +267,17 @@ fn verify_passes_every_committed_bundle_and_fails_a_tampered_one() {
         "{text}"
     );
 
+    // A manifest that states a plan whose file is gone fails, naming the file.
+    manifest["performance"]["minimum"] = 0.5.into();
+    std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let plan = bundle.join("model.plan");
+    let plan_bytes = std::fs::read(&plan).unwrap();
+    std::fs::remove_file(&plan).unwrap();
+    let (code, text, _) = cli(&["verify", bundle.to_str().unwrap()]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("model.plan: its manifest states a plan"), "{text}");
+    std::fs::write(&plan, plan_bytes).unwrap();
+
     let model = bundle.join("model.onnx");
     let mut bytes = std::fs::read(&model).unwrap();
     bytes[100] ^= 1;

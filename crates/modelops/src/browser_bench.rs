@@ -70,21 +70,17 @@ impl BrowserBundle {
     /// one (the package's default entry), else from model.onnx (the full entry).
     pub fn read(dir: &Path) -> Result<BrowserBundle> {
         let (manifest, model) = super::verify::read_bundle(dir)?;
-        let states_plan = serde_json::from_slice::<serde_json::Value>(&manifest)
-            .is_ok_and(|m| m.get("plan").is_some_and(|p| !p.is_null()));
-        if !states_plan {
-            return Ok(BrowserBundle {
+        Ok(match super::verify::read_stated_plan(dir, &manifest).transpose()? {
+            Some(plan) => BrowserBundle {
+                manifest,
+                file: wasm_predict::manifest::PLAN_FILE,
+                model: plan,
+            },
+            None => BrowserBundle {
                 manifest,
                 file: "model.onnx",
                 model,
-            });
-        }
-        let path = dir.join(wasm_predict::manifest::PLAN_FILE);
-        let plan = std::fs::read(&path).with_context(|| format!("{}: its manifest states a plan", path.display()))?;
-        Ok(BrowserBundle {
-            manifest,
-            file: "model.plan",
-            model: plan,
+            },
         })
     }
 }

@@ -31,6 +31,16 @@ pub fn read_bundle(dir: &Path) -> Result<(Vec<u8>, Vec<u8>)> {
     Ok((manifest, model))
 }
 
+/// The bundle's compiled plan (`model.plan` in `dir`), when its manifest states one: `None` when
+/// it states none (or does not parse), else the file's bytes or the reason they cannot be read.
+pub fn read_stated_plan(dir: &Path, manifest: &[u8]) -> Option<Result<Vec<u8>>> {
+    let states_plan = wasm_predict::Manifest::from_json(manifest).is_ok_and(|m| m.plan.is_some());
+    states_plan.then(|| {
+        let path = dir.join(PLAN_FILE);
+        std::fs::read(&path).with_context(|| format!("{}: its manifest states a plan", path.display()))
+    })
+}
+
 /// Loads the bundle at `dir` as the browser would.
 pub fn load(dir: &Path) -> Result<Predictor> {
     let (manifest, model) = read_bundle(dir)?;
@@ -56,15 +66,12 @@ pub fn verify_bundle(dir: &Path) -> BundleCheck {
         Ok(report) => report,
         Err(e) => return failed(e.to_string()),
     };
-    let states_plan = wasm_predict::Manifest::from_json(&manifest).is_ok_and(|m| m.plan.is_some());
-    let plan = states_plan.then(|| {
-        std::fs::read(dir.join(PLAN_FILE))
-            .map_err(|e| format!("{PLAN_FILE}: {e}"))
-            .and_then(|plan| {
-                Predictor::load_compiled(&manifest, &plan)
-                    .and_then(|mut p| wasm_predict::verify(&mut p))
-                    .map_err(|e| format!("from {PLAN_FILE}: {e}"))
-            })
+    let plan = read_stated_plan(dir, &manifest).map(|read| {
+        read.map_err(|e| format!("{e:#}")).and_then(|plan| {
+            Predictor::load_compiled(&manifest, &plan)
+                .and_then(|mut p| wasm_predict::verify(&mut p))
+                .map_err(|e| format!("from {PLAN_FILE}: {e}"))
+        })
     });
     let (plan, error) = match plan {
         Some(Ok(plan)) => (Some(plan), None),
