@@ -89,6 +89,16 @@ async function visits(name) {
   return { first: median(runs.first), second: median(runs.second) };
 }
 
+/** Loading a cached bundle in a page whose runtime runs, worker and main thread: medians of COLD_RUNS pages (ms). */
+async function cachedLoads(name) {
+  const runs = { worker: [], mainThread: [] };
+  for (let i = 0; i < COLD_RUNS; i++) {
+    runs.worker.push(await inFreshPage("cachedLoad", { name, worker: true }));
+    runs.mainThread.push(await inFreshPage("cachedLoad", { name, worker: false }));
+  }
+  return { worker: medianBy(runs.worker, "median"), mainThread: medianBy(runs.mainThread, "median") };
+}
+
 async function cold(fn, arg) {
   const runs = [];
   for (let i = 0; i < COLD_RUNS; i++) runs.push(await inFreshPage(fn, arg));
@@ -123,6 +133,7 @@ try {
     visits: await visits("digits-mlp"),
     latency: {},
     shellOverhead: await inFreshPage("shellOverhead", "digits-mlp"),
+    cachedLoad: await cachedLoads("digits-mlp"),
   };
   const models = ["digits-mlp", "digits-mlp-int8", "digits-mlp-qdq"];
   results.latency = await inFreshPage("latencyBoth", models);
@@ -169,6 +180,9 @@ try {
     );
   }
   const o = results.shellOverhead;
+  lines.push(
+    `| digits-mlp from the Cache API through loadPredictor, in a page whose runtime runs: worker / main thread (ms) | ${f(results.cachedLoad.worker)} / ${f(results.cachedLoad.mainThread)} | – | – |`,
+  );
   lines.push(
     `| digits-mlp through the shell's loadPredictor: overhead per prediction over the wasm's ${f(o.wasm)} µs, worker / main thread (µs) | ${f(o.workerOverhead)} / ${f(o.mainThreadOverhead)} | – | – |`,
   );

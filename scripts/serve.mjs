@@ -76,8 +76,10 @@ async function receiveEvents(collector, request, response) {
  * Starts the server on 127.0.0.1; resolves to { server, url, collector, overrides }. `overrides`
  * maps a path to a handler `(request, response) => void` that answers instead of the file. `csp`
  * sends the demo's Content-Security-Policy; `cors` lets any origin read the files, as a CDN does.
+ * `appRoot` serves a built app at the root: paths outside the repository's served folders (the
+ * models, the package) are read from it, `/` as its index.html.
  */
-export function startServer({ port = 0, csp = true, cors = false } = {}) {
+export function startServer({ port = 0, csp = true, cors = false, appRoot } = {}) {
   const collector = createCollector();
   const overrides = new Map();
   const server = createServer(async (request, response) => {
@@ -91,12 +93,16 @@ export function startServer({ port = 0, csp = true, cors = false } = {}) {
       await receiveEvents(collector, request, response);
       return;
     }
-    if (path === "/") {
+    if (path === "/" && !appRoot) {
       response.writeHead(302, { location: "/www/index.html" }).end();
       return;
     }
-    const file = normalize(join(ROOT, path));
-    const allowed = SERVED.some((dir) => file.startsWith(join(ROOT, dir) + sep));
+    let file = normalize(join(ROOT, path));
+    let allowed = SERVED.some((dir) => file.startsWith(join(ROOT, dir) + sep));
+    if (!allowed && appRoot) {
+      file = normalize(join(appRoot, path.endsWith("/") ? `${path}index.html` : path));
+      allowed = file.startsWith(resolve(appRoot) + sep);
+    }
     try {
       const info = allowed ? await stat(file) : null;
       if (!info?.isFile()) throw new Error("not served");

@@ -172,6 +172,10 @@ impl Predictor {
     /// Predicts one row of `features` values.
     pub fn predict(&mut self, row: &[f32]) -> Result<Prediction> {
         self.check_values(row, 1)?;
+        if let (None, Engine::Compiled(runner), Batching::Any) = (&self.trees, &mut self.engine, self.batching) {
+            let (outputs, _) = runner.run(row, 1).map_err(|e| PredictError::Inference(e.to_string()))?;
+            return interpret(&self.manifest, outputs, 0);
+        }
         let outputs = match &self.trees {
             Some(forest) => evaluate_trees(forest, row, 1)?,
             None => self.run_single(row, 1)?,
@@ -282,25 +286,7 @@ impl Predictor {
 
     /// The prediction of row `r` of a flat output array.
     pub fn interpret(&self, outputs: &[f32], r: usize) -> Result<Prediction> {
-        let width = self.manifest.classes().len().max(1);
-        let row = outputs.get(r * width..(r + 1) * width).ok_or_else(|| {
-            PredictError::Inference(format!(
-                "the model gave {} values, row {r} needs {width} of them",
-                outputs.len()
-            ))
-        })?;
-        Ok(match self.manifest.task {
-            Task::Classification => {
-                let (label_index, confidence) = argmax(row);
-                Prediction::Classification {
-                    label: self.manifest.classes()[label_index].clone(),
-                    label_index,
-                    confidence,
-                    probabilities: row.to_vec(),
-                }
-            }
-            Task::Regression => Prediction::Regression { value: row[0] },
-        })
+        interpret(&self.manifest, outputs, r)
     }
 
     fn check_values(&self, flat: &[f32], rows: usize) -> Result<()> {
@@ -355,6 +341,29 @@ impl Predictor {
         }
         Ok(())
     }
+}
+
+/// The prediction of row `r` of a flat output array of a model that `manifest` describes.
+fn interpret(manifest: &Manifest, outputs: &[f32], r: usize) -> Result<Prediction> {
+    let width = manifest.classes().len().max(1);
+    let row = outputs.get(r * width..(r + 1) * width).ok_or_else(|| {
+        PredictError::Inference(format!(
+            "the model gave {} values, row {r} needs {width} of them",
+            outputs.len()
+        ))
+    })?;
+    Ok(match manifest.task {
+        Task::Classification => {
+            let (label_index, confidence) = argmax(row);
+            Prediction::Classification {
+                label: manifest.classes().get(label_index).cloned().unwrap_or_default(),
+                label_index,
+                confidence,
+                probabilities: row.to_vec(),
+            }
+        }
+        Task::Regression => Prediction::Regression { value: row[0] },
+    })
 }
 
 fn record_error(error: crate::manifest::record::RecordError) -> PredictError {

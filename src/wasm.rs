@@ -121,12 +121,10 @@ impl Predictor {
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "Float32Array | FeatureRecord")] features: JsValue,
     ) -> Result<Prediction, JsValue> {
-        let prediction = if is_record(&features) {
-            let record = record_of(&features)?;
-            self.inner.predict_record(&record)
-        } else {
-            let row = float32_values(&features)?;
-            self.inner.predict(&row)
+        let prediction = match features.dyn_ref::<Float32Array>() {
+            Some(row) => self.inner.predict(&row.to_vec()),
+            None if is_record(&features) => self.inner.predict_record(&record_of(&features)?),
+            None => self.inner.predict(&float32_values(&features)?),
         };
         Ok(Prediction(prediction.map_err(|e| js_error(&e))?))
     }
@@ -198,6 +196,35 @@ impl Predictor {
     #[wasm_bindgen(getter)]
     pub fn model(&self) -> String {
         self.inner.manifest().id()
+    }
+
+    /// The model's name, as its manifest gives it.
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.inner.manifest().name.clone()
+    }
+
+    /// The model's version, as its manifest gives it.
+    #[wasm_bindgen(getter)]
+    pub fn version(&self) -> String {
+        self.inner.manifest().version.clone()
+    }
+
+    /// `"classification"` or `"regression"`.
+    #[wasm_bindgen(getter, unchecked_return_type = "\"classification\" | \"regression\"")]
+    pub fn task(&self) -> String {
+        match self.inner.manifest().task {
+            crate::manifest::Task::Classification => "classification".into(),
+            crate::manifest::Task::Regression => "regression".into(),
+        }
+    }
+
+    /// The first regression fixture's row (a missing value as NaN), to time or warm the model
+    /// without reading the whole manifest; `undefined` when the bundle has none.
+    #[wasm_bindgen(getter, js_name = firstFixture)]
+    pub fn first_fixture(&self) -> Option<Vec<f32>> {
+        let case = self.inner.manifest().fixtures.cases.first()?;
+        Some(case.input.clone())
     }
 
     /// sha256 of the loaded `model.onnx`.

@@ -6,14 +6,12 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { launchChromium } from "./chromium.mjs";
+import { installPackedApp, ROOT } from "./packed-app.mjs";
 import { startServer } from "../../scripts/serve.mjs";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const APP = join(ROOT, "tests/package-app");
 const DIST = join(APP, "dist");
 const BUNDLE = "/models/digits-mlp/1.0.0/";
@@ -22,14 +20,7 @@ const HOLDOUT = JSON.parse(readFileSync(join(ROOT, "models/digits-mlp/1.0.0/mani
 /** @type {import("playwright-core").Browser} */
 let browser;
 before(async () => {
-  rmSync(DIST, { recursive: true, force: true });
-  for (const file of ["index.html", "main.js", "sw.js"]) cpSync(join(APP, file), join(DIST, file));
-  // Its own package.json: npm installs into the nearest project, which must be the app.
-  writeFileSync(join(DIST, "package.json"), `${JSON.stringify({ name: "package-app", private: true }, null, 2)}\n`);
-  const packDir = mkdtempSync(join(tmpdir(), "wasm-predict-pack-"));
-  const [pack] = JSON.parse(execFileSync("npm", ["pack", "--json", "--loglevel=error", "--pack-destination", packDir], { cwd: join(ROOT, "pkg"), encoding: "utf8" }));
-  execFileSync("npm", ["install", "--no-audit", "--no-fund", "--no-package-lock", "--loglevel=error", join(packDir, pack.filename)], { cwd: DIST, stdio: ["ignore", "ignore", "inherit"] });
-  rmSync(packDir, { recursive: true, force: true });
+  installPackedApp(APP, DIST, ["index.html", "main.js", "sw.js"]);
   browser = await launchChromium();
 });
 after(async () => {
@@ -113,6 +104,38 @@ test("an app built on the packed package loads a bundle by URL, then returns wit
     own.server.closeAllConnections();
     await new Promise((resolve) => own.server.close(resolve));
     await assertPredicts(await visit(context, own.url), "cache");
+  } finally {
+    await context.close();
+    own.server.close();
+  }
+});
+
+test("predictors loaded in one page share one worker, and each closes alone", async () => {
+  const own = await startServer();
+  const context = await browser.newContext();
+  try {
+    const { page } = await visit(context, own.url);
+    assert.equal(page.workers().length, 1, "the app's predictor runs in a worker");
+    const outcome = await page.evaluate(async (bundle) => {
+      const { loadPredictor } = await import("./node_modules/wasm-predict/shell/index.js");
+      const app = /** @type {any} */ (globalThis).predictor;
+      const row = Array(64).fill(3);
+      const [second, third] = [await loadPredictor(bundle), await loadPredictor(bundle)];
+      const labels = [app, second, third].map((p) => p.predict(row).then((/** @type {any} */ r) => r.label));
+      const before = await Promise.all(labels);
+      second.close();
+      const afterOneClosed = await Promise.all([app.predict(row), third.predict(row)]);
+      const closed = await second.predict(row).then(() => "answered", (/** @type {any} */ e) => e.code);
+      third.close();
+      const afterBoth = (await app.predict(row)).label;
+      return { where: [second.where, third.where], before, afterOneClosed: afterOneClosed.map((r) => r.label), closed, afterBoth };
+    }, BUNDLE);
+    assert.equal(page.workers().length, 1, "two more predictors started no other worker");
+    assert.deepEqual(outcome.where, ["worker", "worker"]);
+    assert.equal(new Set(outcome.before).size, 1, "the three predictors of one bundle agree");
+    assert.deepEqual(outcome.afterOneClosed, outcome.before.slice(0, 2), "closing one predictor leaves the others working");
+    assert.equal(outcome.closed, "CLOSED");
+    assert.equal(outcome.afterBoth, outcome.before[0], "the app's predictor outlives the others");
   } finally {
     await context.close();
     own.server.close();

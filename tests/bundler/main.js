@@ -1,5 +1,6 @@
-// An app that imports the npm package's shell the way a bundler user does, built by Vite in the
-// test (tests/browser/bundler.test.mjs): the worker and the wasm must come along in the build.
+// An app that imports the npm package's shell the way a bundler user does, built by Vite and
+// webpack and served by Vite's dev server in tests/browser/bundler.test.mjs: the worker and the wasm
+// must come along.
 import { createClient } from "wasm-predict/shell";
 
 const config = {

@@ -326,12 +326,20 @@ export async function clearCachedModels({ name } = {}) {
  * @returns {Promise<BundleRef>}
  */
 export async function bundleAt(url, { sha256, signal, fresh = false } = {}) {
+  const seen = fresh ? undefined : seenInPage.get(url);
+  if (seen) {
+    openCache()
+      .then((cache) => readManifestAt(url, cache, memoKey(url)))
+      .catch(() => undefined);
+    return { ...seen, url, sha256 };
+  }
   const cache = await openCache();
-  const memo = new URL(`${KEY_PATH}by-url/${encodeURIComponent(url)}`, globalThis.location?.origin ?? "http://localhost").href;
+  const memo = memoKey(url);
   const remembered = async () => {
     const response = cache && (await cache.match(memo).catch(() => undefined));
     if (!response) return null;
     const { name, version } = await response.json();
+    seenInPage.set(url, { name, version });
     return { name, version, url, sha256 };
   };
   if (!fresh) {
@@ -348,6 +356,11 @@ export async function bundleAt(url, { sha256, signal, fresh = false } = {}) {
     if (!known) throw error;
     return known;
   }
+}
+
+/** The Cache API key under which the bundle a folder URL names is remembered. */
+function memoKey(/** @type {string} */ url) {
+  return new URL(`${KEY_PATH}by-url/${encodeURIComponent(url)}`, globalThis.location?.origin ?? "http://localhost").href;
 }
 
 /**
@@ -367,6 +380,14 @@ async function readManifestAt(url, cache, memo, sha256, signal) {
   }
   // The bytes travel with the ref, so that loadBundle does not fetch them again.
   const ref = { name: manifest.name, version: manifest.version, url, sha256, manifest: bytes };
+  seenInPage.set(url, { name: ref.name, version: ref.version });
   await cache?.put(memo, Response.json({ name: ref.name, version: ref.version })).catch(() => undefined);
   return ref;
 }
+
+/**
+ * The bundle each folder URL named when this page last read its manifest, so that a page loading
+ * a URL again does not ask the Cache API.
+ * @type {Map<string, {name: string, version: string}>}
+ */
+const seenInPage = new Map();

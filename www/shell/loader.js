@@ -63,10 +63,16 @@ export async function loadInto(runtime, slot, ref, { onProgress, onWarning, sign
 /** A bundle loaded by {@link loadPredictor}: predictions, its manifest, its checks. */
 export class LoadedPredictor {
   /**
-   * @param {PredictorRuntime} runtime
+   * @param {import("./runtime.js").RuntimeLease} lease the page's runtime, shared with other predictors
+   * @param {string} slot this predictor's slot in it
    * @param {LoadedBundle} model
    */
-  constructor(runtime, model) {
+  constructor(lease, slot, model) {
+    /** @private */
+    this.lease = lease;
+    /** @private */
+    this.slot = slot;
+    const { runtime } = lease;
     this.runtime = runtime;
     /** The bundle's identity and shape. */
     this.model = model;
@@ -83,7 +89,7 @@ export class LoadedPredictor {
    * @returns {Promise<Prediction>}
    */
   predict(features) {
-    return this.call({ op: "predict", slot: SLOT, features: asInput(features) });
+    return this.call({ op: "predict", slot: this.slot, features: asInput(features) });
   }
 
   /**
@@ -96,7 +102,7 @@ export class LoadedPredictor {
   async predictBatch(rows) {
     if (Array.isArray(rows) && rows.length > 0 && rows.every((r) => r !== null && typeof r === "object" && !Array.isArray(r) && !ArrayBuffer.isView(r))) {
       const records = /** @type {import("../../pkg/wasm_predict.js").FeatureRecord[]} */ (rows);
-      return this.call({ op: "predictBatch", slot: SLOT, features: records, rows: records.length });
+      return this.call({ op: "predictBatch", slot: this.slot, features: records, rows: records.length });
     }
     const width = this.model.featureCount;
     /** @type {Float32Array} */
@@ -111,7 +117,7 @@ export class LoadedPredictor {
       });
     }
     const count = width > 0 ? Math.floor(flat.length / width) : 0;
-    return this.call({ op: "predictBatch", slot: SLOT, features: flat, rows: count }, [flat.buffer]);
+    return this.call({ op: "predictBatch", slot: this.slot, features: flat, rows: count }, [flat.buffer]);
   }
 
   /**
@@ -119,7 +125,7 @@ export class LoadedPredictor {
    * @returns {Promise<import("../../pkg/wasm_predict.js").Manifest & {runtime: import("../../pkg/wasm_predict.js").RuntimeInfo}>}
    */
   info() {
-    return this.call({ op: "info", slot: SLOT });
+    return this.call({ op: "info", slot: this.slot });
   }
 
   /**
@@ -127,13 +133,15 @@ export class LoadedPredictor {
    * @returns {Promise<any>}
    */
   verify() {
-    return this.call({ op: "verify", slot: SLOT });
+    return this.call({ op: "verify", slot: this.slot });
   }
 
-  /** Frees the predictor and stops its worker; later calls reject. */
+  /** Frees the predictor (and stops the worker when no other predictor of the page uses it); later calls reject. */
   close() {
+    if (this.closed) return;
     this.closed = true;
-    this.runtime.close();
+    this.runtime.call({ op: "unload", slot: this.slot }).catch(() => undefined);
+    this.lease.release();
   }
 
   /**
@@ -147,7 +155,7 @@ export class LoadedPredictor {
   }
 }
 
-const SLOT = "model";
+let loaded = 0;
 
 /**
  * Loads the bundle at `bundleUrl` (its folder, holding manifest.json and model.plan or model.onnx) into a
@@ -162,17 +170,19 @@ export async function loadPredictor(bundleUrl, options = {}) {
   signal?.throwIfAborted();
   const href = new URL(String(bundleUrl), globalThis.location?.href).href;
   const folder = href.endsWith("/manifest.json") ? href.slice(0, -"manifest.json".length) : href.endsWith("/") ? href : `${href}/`;
-  const [found, started] = await Promise.allSettled([bundleAt(folder, { sha256: options.sha256, signal, fresh: options.fresh }), PredictorRuntime.start({ worker: options.worker })]);
+  const [found, started] = await Promise.allSettled([bundleAt(folder, { sha256: options.sha256, signal, fresh: options.fresh }), PredictorRuntime.lease({ worker: options.worker })]);
   if (started.status === "rejected") throw started.reason;
-  const runtime = started.value;
+  const lease = started.value;
+  const slot = `model-${++loaded}`;
   try {
     if (found.status === "rejected") throw found.reason;
     const ref = found.value;
-    const model = await loadInto(runtime, SLOT, ref, options);
+    const model = await loadInto(lease.runtime, slot, ref, options);
     signal?.throwIfAborted();
-    return new LoadedPredictor(runtime, model);
+    return new LoadedPredictor(lease, slot, model);
   } catch (error) {
-    runtime.close();
+    lease.runtime.call({ op: "unload", slot }).catch(() => undefined);
+    lease.release();
     throw error;
   }
 }

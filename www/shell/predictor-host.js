@@ -135,12 +135,11 @@ export class PredictorHost {
     const loadMs = performance.now() - start;
     this.predictors.get(slot)?.free();
     this.predictors.set(slot, predictor);
-    const manifest = predictor.info();
     return {
-      name: manifest.name,
-      version: manifest.version,
+      name: predictor.name,
+      version: predictor.version,
       sha256: predictor.sha256,
-      task: manifest.task,
+      task: predictor.task,
       classes: predictor.classes,
       featureCount: predictor.featureCount,
       entry,
@@ -208,27 +207,30 @@ export class PredictorHost {
 
   /**
    * Median time per prediction of the bundle's first fixture over `runs` timed loops, in
-   * milliseconds. The page's clock may be coarsened (to 100 µs in Chromium), so each loop makes
-   * as many predictions as last at least a millisecond (at most 10,000): a fast model's loop of
-   * ten would measure 0.
+   * milliseconds. The page's clock may be coarsened (to 100 µs in Chromium), so each loop predicts
+   * until at least a millisecond has passed (at most 100,000 times): a loop of a fixed count, sized
+   * in a moment the machine was slow, could read 0.
    * @param {string} slot
    * @param {number} runs
    */
   warmup(slot, runs) {
     const predictor = this.get(slot);
-    const input = predictor.info().fixtures.cases[0]?.input;
-    if (!input) return 0;
-    // A missing value is null in the manifest and NaN in a row.
-    const features = Float32Array.from(input, (v) => v ?? NaN);
-    const loop = (/** @type {number} */ count) => {
+    const features = predictor.firstFixture;
+    if (!features) return 0;
+    const loop = () => {
       const start = performance.now();
-      for (let i = 0; i < count; i++) predictor.predict(features).free();
-      return performance.now() - start;
+      let count = 0;
+      let elapsed = 0;
+      do {
+        for (let i = 0; i < 10; i++) predictor.predict(features).free();
+        count += 10;
+        elapsed = performance.now() - start;
+      } while (elapsed < 1 && count < 100_000);
+      return elapsed / count;
     };
-    let perLoop = 10;
-    while (perLoop < 10_000 && loop(perLoop) < 1) perLoop *= 4;
+    loop();
     const times = [];
-    for (let run = 0; run < runs; run++) times.push(loop(perLoop) / perLoop);
+    for (let run = 0; run < runs; run++) times.push(loop());
     times.sort((a, b) => a - b);
     return times[Math.floor(times.length / 2)];
   }

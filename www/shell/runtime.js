@@ -29,13 +29,13 @@ export class PredictorRuntime {
    * Starts a runtime: a worker unless `worker` is false or no worker can start (no Worker, or a
    * Content-Security-Policy without worker-src 'self'); the wasm is instantiated before this
    * resolves.
-   * @param {{worker?: boolean}} [options]
+   * @param {{worker?: boolean, onBroken?: () => void}} [options] `onBroken` is called if the worker fails
    * @returns {Promise<PredictorRuntime>}
    */
-  static async start({ worker = true } = {}) {
+  static async start({ worker = true, onBroken } = {}) {
     if (worker && typeof Worker !== "undefined") {
       try {
-        const runtime = startWorker();
+        const runtime = startWorker(onBroken);
         await runtime.call({ op: "init" });
         offerLoadedFiles(runtime);
         return runtime;
@@ -50,7 +50,58 @@ export class PredictorRuntime {
     offerLoadedFiles(runtime);
     return runtime;
   }
+
+  /**
+   * The page's runtime of this kind, started on first use and shared by every predictor that
+   * leases it (one worker and one wasm instance however many models the page loads), stopped
+   * when the last lease is released. A worker that fails is not handed out again.
+   * @param {{worker?: boolean}} [options]
+   * @returns {Promise<RuntimeLease>}
+   */
+  static async lease({ worker = true } = {}) {
+    const key = worker ? "worker" : "main-thread";
+    let entry = shared.get(key);
+    if (!entry) {
+      const drop = () => {
+        if (shared.get(key) === created) shared.delete(key);
+      };
+      const created = { runtime: PredictorRuntime.start({ worker, onBroken: drop }), users: 0 };
+      created.runtime.catch(drop);
+      shared.set(key, created);
+      entry = created;
+    }
+    const held = entry;
+    held.users++;
+    let runtime;
+    try {
+      runtime = await held.runtime;
+    } catch (error) {
+      held.users--;
+      throw error;
+    }
+    let released = false;
+    return {
+      runtime,
+      release() {
+        if (released) return;
+        released = true;
+        held.users--;
+        if (held.users > 0) return;
+        if (shared.get(key) === held) shared.delete(key);
+        runtime.close();
+      },
+    };
+  }
 }
+
+/**
+ * @typedef {object} RuntimeLease
+ * @property {PredictorRuntime} runtime
+ * @property {() => void} release gives the runtime back (stopped when nobody else holds it)
+ */
+
+/** @type {Map<string, {runtime: Promise<PredictorRuntime>, users: number}>} */
+const shared = new Map();
 
 /**
  * Offers what the runtime loaded (the worker's script, the wasm) to the offline service worker,
@@ -67,7 +118,8 @@ function offerLoadedFiles(runtime) {
 /** The worker's script beside this module, named so that bundlers leave it alone (see below). */
 const WORKER_SCRIPT = "./predict-worker.js";
 
-function startWorker() {
+/** @param {() => void} [onBroken] */
+function startWorker(onBroken) {
   // Bundlers emit the worker for the literal form. Loaded from another origin (a CDN), the package
   // cannot start its worker from its own URL: a page only starts same-origin workers. A module
   // worker made from a blob, importing the script by its full URL, can (the CDN answering CORS).
@@ -95,6 +147,7 @@ function startWorker() {
     broken = Object.assign(new Error(`the prediction worker failed: ${event.message || "it could not start"}`), { code: "WORKER_FAILED" });
     for (const call of pending.values()) call.reject(broken);
     pending.clear();
+    onBroken?.();
   });
   return new PredictorRuntime(
     "worker",

@@ -129,14 +129,23 @@ impl PackedF32 {
 
     /// `rows` rows of `k` values in `x` times the weight: `rows * m` outputs.
     pub fn apply(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        let mut out = Vec::new();
+        self.apply_into(x, rows, &mut out);
+        out
+    }
+
+    /// [`PackedF32::apply`] into `out`, whose allocation is reused from one call to the next.
+    pub fn apply_into(&self, x: &[f32], rows: usize, out: &mut Vec<f32>) {
         let (k, m) = (self.k, self.m);
-        let mut out = vec![0f32; rows * m];
+        out.clear();
+        out.resize(rows * m, 0.0);
+        let out = out.as_mut_slice();
         let tiled = rows / TILE_ROWS * TILE_ROWS;
         for r in (0..tiled).step_by(TILE_ROWS) {
             let x = x.get(r * k..(r + TILE_ROWS) * k).unwrap_or_default();
             for block in 0..self.bias.len() {
                 for (i, sums) in self.tile(x, block).into_iter().enumerate() {
-                    self.store_sums(&mut out, r + i, block, sums);
+                    self.store_sums(out, r + i, block, sums);
                 }
             }
         }
@@ -145,14 +154,13 @@ impl PackedF32 {
             let mut block = 0;
             while block < self.bias.len() {
                 let [first, second] = self.row_blocks(x, block);
-                self.store_sums(&mut out, r, block, first);
+                self.store_sums(out, r, block, first);
                 if block + 1 < self.bias.len() {
-                    self.store_sums(&mut out, r, block + 1, second);
+                    self.store_sums(out, r, block + 1, second);
                 }
                 block += 2;
             }
         }
-        out
     }
 
     /// Writes one row's sums of one block (the columns before `m`) through the bias and the Relu.

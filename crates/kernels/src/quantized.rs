@@ -188,14 +188,21 @@ impl QuantizedDense {
 
     /// Computes `rows` rows of `k` values into `rows * m` outputs.
     pub fn apply(&self, x: &[f32], rows: usize) -> Vec<f32> {
-        let mut out = vec![0f32; rows * self.m];
+        let mut out = Vec::new();
+        self.apply_into(x, rows, &mut out);
+        out
+    }
+
+    /// [`QuantizedDense::apply`] into `out`, whose allocation is reused from one call to the next.
+    pub fn apply_into(&self, x: &[f32], rows: usize, out: &mut Vec<f32>) {
+        out.clear();
+        out.resize(rows * self.m, 0.0);
         let Some((rounding, input_scale)) = self.rounding(x) else {
             out.fill(f32::NAN);
-            return out;
+            return;
         };
         let ints = IntRows::round(x.get(..rows * self.k).unwrap_or_default(), self.k, rounding);
-        self.packed.apply(&ints, input_scale, &mut out);
-        out
+        self.packed.apply(&ints, input_scale, out);
     }
 
     /// How this input is rounded, and its scale; `None` when a dynamic range is not finite.

@@ -168,14 +168,18 @@ impl Manifest {
     /// The first value of `row` that cannot stand for its feature: its index, the feature's name
     /// and why.
     pub fn refused_value(&self, row: &[f32]) -> Option<(usize, String, String)> {
-        let kinds = self.feature_kinds();
-        let width = kinds.len().max(1);
-        let numbers = |missing: bool| kinds.iter().all(|k| *k == FeatureKind::Number { missing });
+        let numbers = |missing: bool| {
+            self.inputs
+                .iter()
+                .all(|i| i.feature_kind() == FeatureKind::Number { missing })
+        };
         // The usual rows, checked without a call per value.
         if numbers(false) && row.iter().all(|v| v.is_finite()) || numbers(true) && !row.iter().any(|v| v.is_infinite())
         {
             return None;
         }
+        let kinds = self.feature_kinds();
+        let width = kinds.len().max(1);
         let (r, f, why) = row.chunks(width).enumerate().find_map(|(r, values)| {
             values
                 .iter()

@@ -202,8 +202,8 @@ fn eval(
         out.extend_from_slice(x);
     };
     match op {
-        Op::Dense(packed) => *out = packed.apply(x, x.len().checked_div(packed.k()).unwrap_or(0)),
-        Op::QuantizedDense(dense) => *out = dense.apply(x, x.len() / dense.depth().max(1)),
+        Op::Dense(packed) => packed.apply_into(x, x.len().checked_div(packed.k()).unwrap_or(0), out),
+        Op::QuantizedDense(dense) => dense.apply_into(x, x.len() / dense.depth().max(1), out),
         Op::QuantizedSoftmax(softmax) => *out = softmax.apply(x, softmax.layout(shape)?),
         Op::Conv(conv) => {
             let &[n, _, h, w] = shape else {
