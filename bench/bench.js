@@ -120,6 +120,12 @@ window.cachedLoad = async ({ name, worker, runs = 9 }) => {
   return { median: median(times), source: "cache", where: open.where };
 };
 
+/** Turns on the package's offline support as an app does (bench/sw.js); whether it registered. */
+window.registerOffline = async () => {
+  const { registerOfflineSupport } = await import("../pkg/shell/index.js");
+  return (await registerOfflineSupport({ url: "sw.js" })) !== null;
+};
+
 async function sha256Hex(bytes) {
   const digest = await crypto.subtle.digest("SHA-256", bytes);
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
