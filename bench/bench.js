@@ -117,7 +117,7 @@ window.cachedLoad = async ({ name, worker, runs = 9 }) => {
     predictor.close();
   }
   open.close();
-  return { median: median(times), source: "cache", where: open.where };
+  return { median: median(times), where: open.where };
 };
 
 /** Turns on the package's offline support as an app does (bench/sw.js); whether it registered. */

@@ -34,8 +34,7 @@ async function assertPredictsInWorker(url, selector = "body") {
   try {
     await page.waitForSelector(`${selector}[data-state=ready], ${selector}[data-state=failed]`, { timeout: 60_000 });
     assert.equal(await page.getAttribute(selector, "data-state"), "ready", await page.locator("#out").innerText());
-    const where = (await page.getAttribute(selector, "data-runtime")) ?? (await page.getAttribute(selector, "data-where"));
-    assert.equal(where, "worker", "the worker starts");
+    assert.equal(await page.getAttribute(selector, "data-runtime"), "worker", "the worker starts");
     assert.equal(page.workers().length, 1);
     assert.deepEqual(errors, []);
   } finally {

@@ -96,12 +96,19 @@ function cacheKey(name, version, sha256, file) {
 }
 
 /** @returns {Promise<Cache | null>} */
-async function openCache() {
-  try {
-    return typeof caches === "undefined" ? null : await caches.open(BUNDLE_CACHE);
-  } catch {
-    return null; // opaque origins and some private modes refuse the Cache API
-  }
+/** @type {Promise<Cache | null> | undefined} */
+let opened;
+
+/** The shell's bundle cache, opened once per page; null where the Cache API is refused. */
+function openCache() {
+  opened ??= (async () => {
+    try {
+      return typeof caches === "undefined" ? null : await caches.open(BUNDLE_CACHE);
+    } catch {
+      return null; // opaque origins and some private modes refuse the Cache API
+    }
+  })();
+  return opened;
 }
 
 /**
@@ -326,16 +333,11 @@ export async function clearCachedModels({ name } = {}) {
  * @returns {Promise<BundleRef>}
  */
 export async function bundleAt(url, { sha256, signal, fresh = false } = {}) {
-  const seen = fresh ? undefined : seenInPage.get(url);
-  if (seen) {
-    openCache()
-      .then((cache) => readManifestAt(url, cache, memoKey(url)))
-      .catch(() => undefined);
-    return { ...seen, url, sha256 };
-  }
   const cache = await openCache();
-  const memo = memoKey(url);
+  const memo = new URL(`${KEY_PATH}by-url/${encodeURIComponent(url)}`, globalThis.location?.origin ?? "http://localhost").href;
   const remembered = async () => {
+    const seen = seenInPage.get(url);
+    if (seen) return { ...seen, url, sha256 };
     const response = cache && (await cache.match(memo).catch(() => undefined));
     if (!response) return null;
     const { name, version } = await response.json();
@@ -356,11 +358,6 @@ export async function bundleAt(url, { sha256, signal, fresh = false } = {}) {
     if (!known) throw error;
     return known;
   }
-}
-
-/** The Cache API key under which the bundle a folder URL names is remembered. */
-function memoKey(/** @type {string} */ url) {
-  return new URL(`${KEY_PATH}by-url/${encodeURIComponent(url)}`, globalThis.location?.origin ?? "http://localhost").href;
 }
 
 /**

@@ -140,8 +140,7 @@ export class LoadedPredictor {
   close() {
     if (this.closed) return;
     this.closed = true;
-    this.runtime.call({ op: "unload", slot: this.slot }).catch(() => undefined);
-    this.lease.release();
+    freeSlot(this.lease, this.slot);
   }
 
   /**
@@ -156,6 +155,16 @@ export class LoadedPredictor {
 }
 
 let loaded = 0;
+
+/**
+ * Unloads `slot`'s predictor and gives the runtime back.
+ * @param {import("./runtime.js").RuntimeLease} lease
+ * @param {string} slot
+ */
+function freeSlot(lease, slot) {
+  lease.runtime.call({ op: "unload", slot }).catch(() => undefined);
+  lease.release();
+}
 
 /**
  * Loads the bundle at `bundleUrl` (its folder, holding manifest.json and model.plan or model.onnx) into a
@@ -181,8 +190,7 @@ export async function loadPredictor(bundleUrl, options = {}) {
     signal?.throwIfAborted();
     return new LoadedPredictor(lease, slot, model);
   } catch (error) {
-    lease.runtime.call({ op: "unload", slot }).catch(() => undefined);
-    lease.release();
+    freeSlot(lease, slot);
     throw error;
   }
 }

@@ -4,7 +4,7 @@
 import { useEffect, useState } from "react";
 
 export default function Predict({ bundle }) {
-  const [shown, setShown] = useState({ state: "loading", text: "loading…", where: "" });
+  const [shown, setShown] = useState({ state: "loading", text: "loading…", runtime: "" });
   useEffect(() => {
     let predictor;
     let gone = false;
@@ -13,15 +13,15 @@ export default function Predict({ bundle }) {
       predictor = await loadPredictor(new URL(bundle, location.href));
       if (gone) return predictor.close();
       const result = await predictor.predict(new Float32Array(predictor.model.featureCount));
-      setShown({ state: "ready", text: `${result.label} via ${predictor.where}`, where: predictor.where });
-    })().catch((error) => setShown({ state: "failed", text: String(error), where: "" }));
+      setShown({ state: "ready", text: `${result.label} via ${predictor.where}`, runtime: predictor.where });
+    })().catch((error) => setShown({ state: "failed", text: String(error), runtime: "" }));
     return () => {
       gone = true;
       predictor?.close();
     };
   }, [bundle]);
   return (
-    <output id="out" data-state={shown.state} data-where={shown.where}>
+    <output id="out" data-state={shown.state} data-runtime={shown.runtime}>
       {shown.text}
     </output>
   );
