@@ -8,8 +8,10 @@ use std::time::Duration;
 use chrono::{TimeDelta, Utc};
 use serde_json::json;
 
-use crate::http::{report_inputs, App};
-use crate::reports::now_test::{now_test, Verdict, DEFAULT_MIN_OUTCOMES};
+use crate::experiment::Experiment;
+use crate::http::App;
+use crate::reports::from_store;
+use crate::reports::now_test::{Verdict, DEFAULT_MIN_OUTCOMES};
 use crate::store::{Alert, EventStore};
 
 /// How the watchdog runs.
@@ -46,14 +48,14 @@ pub async fn check_once<S: EventStore>(
     failing: &mut HashMap<String, bool>,
 ) -> Vec<Alert> {
     let mut raised = Vec::new();
-    let inputs = report_inputs(&app.store, &app.experiment_path, Some(Utc::now() - watchdog.window)).await;
-    let (experiment, events) = match inputs {
-        Ok(inputs) => inputs,
+    let experiment = match Experiment::read(&app.experiment_path) {
+        Ok(experiment) => experiment,
         Err(e) => {
             tracing::warn!("now-test skipped: {e:#}");
             return raised;
         }
     };
+    let since = Some(Utc::now() - watchdog.window);
     for arm in &experiment.arms {
         let Ok((name, version)) = arm.bundle_id() else { continue };
         let manifest = match app.bundles.manifest(name, version) {
@@ -63,7 +65,13 @@ pub async fn check_once<S: EventStore>(
                 continue;
             }
         };
-        let report = now_test(&manifest, &events, DEFAULT_MIN_OUTCOMES);
+        let report = match from_store::now_test(&app.store, &experiment, &manifest, since, DEFAULT_MIN_OUTCOMES).await {
+            Ok(report) => report,
+            Err(e) => {
+                tracing::warn!("now-test of {}: {e:#}", arm.bundle);
+                continue;
+            }
+        };
         let was_failing = failing
             .insert(report.model.clone(), report.verdict == Verdict::Fail)
             .unwrap_or(false);

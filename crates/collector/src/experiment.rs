@@ -2,7 +2,9 @@
 //! (its JSON Schema, `www/experiment.schema.json`, then the rules a schema cannot state) and read
 //! as far as the collector needs it: arms, weights, champion.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -117,14 +119,60 @@ impl Experiment {
     }
 }
 
+/// Most manifests [`Bundles::cached`] keeps (events name their model: a sender of made-up names
+/// must not grow it without bound).
+const CACHED_MANIFESTS: usize = 256;
+/// How long a model found missing is not looked for again.
+const RETRY_MISSING: std::time::Duration = std::time::Duration::from_secs(60);
+
+type ManifestCache = HashMap<(String, String), (std::time::Instant, Option<Arc<Manifest>>)>;
+
 /// Where bundles live: `<root>/<name>/<version>/manifest.json`.
 #[derive(Debug, Clone)]
 pub struct Bundles {
     /// The models folder.
     pub root: PathBuf,
+    cache: Arc<Mutex<ManifestCache>>,
 }
 
 impl Bundles {
+    /// The bundles under the models folder `root`.
+    pub fn new(root: PathBuf) -> Self {
+        Self {
+            root,
+            cache: Arc::default(),
+        }
+    }
+
+    /// The manifest of `name@version` from memory after its first read, `None` when there is no
+    /// such bundle (or the names could leave the models folder). For ingest, which must not wait
+    /// on the disk for every event.
+    pub fn cached(&self, name: &str, version: &str) -> Option<Arc<Manifest>> {
+        let safe = |part: &str| {
+            !part.is_empty()
+                && !part.starts_with('.')
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+'))
+        };
+        if !safe(name) || !safe(version) {
+            return None;
+        }
+        let key = (name.to_string(), version.to_string());
+        let mut cache = self.cache.lock().ok()?;
+        if let Some((read_at, manifest)) = cache.get(&key) {
+            if manifest.is_some() || read_at.elapsed() < RETRY_MISSING {
+                return manifest.clone();
+            }
+        }
+        let manifest = self.manifest(name, version).ok().map(Arc::new);
+        if cache.len() >= CACHED_MANIFESTS {
+            cache.clear();
+        }
+        cache.insert(key, (std::time::Instant::now(), manifest.clone()));
+        manifest
+    }
+
     /// The manifest of `name@version`.
     pub fn manifest(&self, name: &str, version: &str) -> Result<Manifest> {
         let path = self.root.join(name).join(version).join("manifest.json");

@@ -22,8 +22,9 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::events::{validate_batch, BatchError};
 use crate::experiment::{Bundles, Experiment};
 use crate::rate_limit::RateLimiter;
-use crate::reports;
-use crate::store::{EventQuery, EventStore};
+use crate::reports::{self, from_store};
+use crate::rollup::drift::observations_in;
+use crate::store::{EventStore, Incoming};
 
 /// The policy every page is served under: no inline script, wasm compiled from same-origin bytes.
 pub const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'";
@@ -183,7 +184,15 @@ async fn ingest<S: EventStore>(
     let fresh = if batch.events.is_empty() {
         Vec::new()
     } else {
-        app.store.insert(batch.events).await.map_err(AppError::Storage)?
+        let incoming = batch
+            .events
+            .into_iter()
+            .map(|event| Incoming {
+                drift: observations_in(&app.bundles, &event),
+                event,
+            })
+            .collect();
+        app.store.insert(incoming).await.map_err(AppError::Storage)?
     };
     let (accepted, duplicates): (Vec<_>, Vec<_>) = ids.into_iter().zip(fresh).partition(|(_, new)| *new);
     let status = if batch.rejected.is_empty() {
@@ -233,6 +242,8 @@ pub struct ReportQuery {
     pub min_outcomes: Option<u64>,
     /// Bucket width in minutes (timeline).
     pub minutes: Option<i64>,
+    /// Most items (review).
+    pub limit: Option<usize>,
 }
 
 impl ReportQuery {
@@ -242,33 +253,21 @@ impl ReportQuery {
     }
 }
 
-/// Everything a report needs, read once per request.
-pub async fn report_inputs<S: EventStore>(
-    store: &S,
-    experiment_path: &Path,
-    since: Option<DateTime<Utc>>,
-) -> anyhow::Result<(Experiment, Vec<crate::events::Event>)> {
-    let experiment = Experiment::read(experiment_path)?;
-    let events = store
-        .events(EventQuery {
-            experiment: Some(experiment.id.clone()),
-            since,
-            ..EventQuery::default()
-        })
-        .await?;
-    Ok((experiment, events))
-}
-
 type Answer<T> = Result<Json<T>, AppError>;
+
+fn experiment_of<S>(app: &App<S>) -> Result<Experiment, AppError> {
+    Experiment::read(&app.experiment_path).map_err(AppError::Internal)
+}
 
 async fn ab_report<S: EventStore>(
     State(app): State<Arc<App<S>>>,
     Query(q): Query<ReportQuery>,
 ) -> Answer<reports::ab::AbReport> {
-    let (experiment, events) = report_inputs(&app.store, &app.experiment_path, q.since())
+    let experiment = experiment_of(&app)?;
+    let report = from_store::ab(&app.store, &experiment, q.since())
         .await
         .map_err(AppError::Internal)?;
-    Ok(Json(reports::ab::ab_report(&experiment, &events)))
+    Ok(Json(report))
 }
 
 fn model_of(experiment: &Experiment, q: &ReportQuery) -> anyhow::Result<(String, String)> {
@@ -286,54 +285,53 @@ async fn drift_report<S: EventStore>(
     State(app): State<Arc<App<S>>>,
     Query(q): Query<ReportQuery>,
 ) -> Answer<reports::drift::DriftReport> {
-    let result = async {
-        let (experiment, events) = report_inputs(&app.store, &app.experiment_path, q.since()).await?;
-        let (name, version) = model_of(&experiment, &q)?;
-        let manifest = app.bundles.manifest(&name, &version)?;
-        Ok::<_, anyhow::Error>(reports::drift::drift_report(
-            &manifest,
-            &events,
-            q.threshold.unwrap_or(reports::drift::DEFAULT_PSI_THRESHOLD),
-        ))
-    };
-    Ok(Json(result.await.map_err(AppError::BadRequest)?))
+    let experiment = experiment_of(&app)?;
+    let (name, version) = model_of(&experiment, &q).map_err(AppError::BadRequest)?;
+    let manifest = app.bundles.manifest(&name, &version).map_err(AppError::BadRequest)?;
+    let threshold = q.threshold.unwrap_or(reports::drift::DEFAULT_PSI_THRESHOLD);
+    let report = from_store::drift(&app.store, &experiment, &manifest, q.since(), threshold)
+        .await
+        .map_err(AppError::Internal)?;
+    Ok(Json(report))
 }
 
 async fn now_test_report<S: EventStore>(
     State(app): State<Arc<App<S>>>,
     Query(q): Query<ReportQuery>,
 ) -> Answer<reports::now_test::NowTest> {
-    let result = async {
-        let (experiment, events) = report_inputs(&app.store, &app.experiment_path, q.since()).await?;
-        let (name, version) = model_of(&experiment, &q)?;
-        let manifest = app.bundles.manifest(&name, &version)?;
-        Ok::<_, anyhow::Error>(reports::now_test::now_test(
-            &manifest,
-            &events,
-            q.min_outcomes.unwrap_or(reports::now_test::DEFAULT_MIN_OUTCOMES),
-        ))
-    };
-    Ok(Json(result.await.map_err(AppError::BadRequest)?))
+    let experiment = experiment_of(&app)?;
+    let (name, version) = model_of(&experiment, &q).map_err(AppError::BadRequest)?;
+    let manifest = app.bundles.manifest(&name, &version).map_err(AppError::BadRequest)?;
+    let min_outcomes = q.min_outcomes.unwrap_or(reports::now_test::DEFAULT_MIN_OUTCOMES);
+    let report = from_store::now_test(&app.store, &experiment, &manifest, q.since(), min_outcomes)
+        .await
+        .map_err(AppError::Internal)?;
+    Ok(Json(report))
+}
+
+async fn review_items<S: EventStore>(
+    app: &App<S>,
+    q: &ReportQuery,
+) -> Result<Vec<reports::review::ReviewItem>, AppError> {
+    let experiment = experiment_of(app)?;
+    let limit = q.limit.unwrap_or(from_store::DEFAULT_REVIEW_LIMIT).clamp(1, 100_000);
+    from_store::review(&app.store, &experiment, q.since(), limit)
+        .await
+        .map_err(AppError::Internal)
 }
 
 async fn review_report<S: EventStore>(
     State(app): State<Arc<App<S>>>,
     Query(q): Query<ReportQuery>,
 ) -> Answer<Vec<reports::review::ReviewItem>> {
-    let (_, events) = report_inputs(&app.store, &app.experiment_path, q.since())
-        .await
-        .map_err(AppError::Internal)?;
-    Ok(Json(reports::review::review_queue(&events)))
+    Ok(Json(review_items(&app, &q).await?))
 }
 
 async fn review_csv<S: EventStore>(
     State(app): State<Arc<App<S>>>,
     Query(q): Query<ReportQuery>,
 ) -> Result<Response, AppError> {
-    let (_, events) = report_inputs(&app.store, &app.experiment_path, q.since())
-        .await
-        .map_err(AppError::Internal)?;
-    let csv = reports::review::review_csv(&reports::review::review_queue(&events)).map_err(AppError::Internal)?;
+    let csv = reports::review::review_csv(&review_items(&app, &q).await?).map_err(AppError::Internal)?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -348,11 +346,12 @@ async fn timeline_report<S: EventStore>(
     State(app): State<Arc<App<S>>>,
     Query(q): Query<ReportQuery>,
 ) -> Answer<Vec<reports::timeline::TimelinePoint>> {
-    let bucket = TimeDelta::minutes(q.minutes.unwrap_or(1).clamp(1, 24 * 60));
-    let (_, events) = report_inputs(&app.store, &app.experiment_path, q.since())
+    let experiment = experiment_of(&app)?;
+    let width = q.minutes.unwrap_or(1).clamp(1, 24 * 60);
+    let points = from_store::timeline(&app.store, &experiment, q.since(), width)
         .await
         .map_err(AppError::Internal)?;
-    Ok(Json(reports::timeline::timeline(&events, bucket)))
+    Ok(Json(points))
 }
 
 async fn alerts<S: EventStore>(State(app): State<Arc<App<S>>>) -> Answer<Vec<crate::store::Alert>> {

@@ -10,5 +10,6 @@ pub mod load_test;
 pub mod rate_limit;
 pub mod render;
 pub mod reports;
+pub mod rollup;
 pub mod serve;
 pub mod store;

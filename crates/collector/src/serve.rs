@@ -95,13 +95,13 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
 
 async fn run<S: EventStore>(store: S, described: &str, options: ServeOptions) -> Result<()> {
     let version = store.schema_version().await?;
+    let bundles = Bundles::new(options.root.join("models"));
+    crate::rollup::rebuild_if_stale(&store, &bundles).await?;
     let app = Arc::new(App {
         store,
         root: options.root.clone(),
         experiment_path: options.experiment.clone(),
-        bundles: Bundles {
-            root: options.root.join("models"),
-        },
+        bundles,
         admin_token: options.admin_token.clone(),
         limiter: RateLimiter::new(options.rate_limit.0, options.rate_limit.1),
     });

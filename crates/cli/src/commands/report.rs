@@ -4,10 +4,10 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use wasm_predict_collector::alerts::post_webhook;
-use wasm_predict_collector::experiment::Bundles;
-use wasm_predict_collector::http::report_inputs;
+use wasm_predict_collector::experiment::{Bundles, Experiment};
 use wasm_predict_collector::render;
-use wasm_predict_collector::reports::{ab, drift, now_test, review};
+use wasm_predict_collector::reports::{drift, from_store, now_test, review};
+use wasm_predict_collector::rollup;
 use wasm_predict_collector::serve::{parse_duration, window, Database};
 use wasm_predict_collector::store::postgres::PostgresStore;
 use wasm_predict_collector::store::sqlite::SqliteStore;
@@ -45,6 +45,9 @@ pub struct Args {
     /// Print the review queue as CSV.
     #[arg(long)]
     pub csv: bool,
+    /// Most review items, newest first.
+    #[arg(long, default_value_t = from_store::DEFAULT_REVIEW_LIMIT)]
+    pub limit: usize,
 }
 
 /// Runs `wasm-predict report`.
@@ -59,6 +62,7 @@ pub async fn exec(args: Args) -> Result<ExitCode> {
         webhook,
         json,
         csv,
+        limit,
     } = args;
     let request = ReportRequest {
         kind,
@@ -70,6 +74,7 @@ pub async fn exec(args: Args) -> Result<ExitCode> {
         webhook,
         json,
         csv,
+        limit,
     };
     match Database::parse(&sources.db) {
         Database::Sqlite(path) => {
@@ -104,6 +109,7 @@ struct ReportRequest {
     webhook: Option<String>,
     json: bool,
     csv: bool,
+    limit: usize,
 }
 
 async fn report<S: EventStore>(store: S, request: ReportRequest) -> Result<ExitCode> {
@@ -111,10 +117,9 @@ async fn report<S: EventStore>(store: S, request: ReportRequest) -> Result<ExitC
         Some(text) => Some(chrono::Utc::now() - window(parse_duration(text)?)),
         None => None,
     };
-    let (experiment, events) = report_inputs(&store, &request.sources.experiment, since).await?;
-    let bundles = Bundles {
-        root: request.sources.root.join("models"),
-    };
+    let experiment = Experiment::read(&request.sources.experiment)?;
+    let bundles = Bundles::new(request.sources.root.join("models"));
+    rollup::rebuild_if_stale(&store, &bundles).await?;
     let bundle = request
         .model
         .clone()
@@ -131,17 +136,19 @@ async fn report<S: EventStore>(store: S, request: ReportRequest) -> Result<ExitC
     };
     match request.kind {
         ReportKind::Ab => {
-            let r = ab::ab_report(&experiment, &events);
+            let r = from_store::ab(&store, &experiment, since).await?;
             print(render::ab(&r), serde_json::to_value(&r)?);
             Ok(ExitCode::SUCCESS)
         }
         ReportKind::Drift => {
-            let r = drift::drift_report(&bundles.manifest(name, version)?, &events, request.threshold);
+            let manifest = bundles.manifest(name, version)?;
+            let r = from_store::drift(&store, &experiment, &manifest, since, request.threshold).await?;
             print(render::drift(&r), serde_json::to_value(&r)?);
             Ok(ExitCode::SUCCESS)
         }
         ReportKind::NowTest => {
-            let r = now_test::now_test(&bundles.manifest(name, version)?, &events, request.min_outcomes);
+            let manifest = bundles.manifest(name, version)?;
+            let r = from_store::now_test(&store, &experiment, &manifest, since, request.min_outcomes).await?;
             print(render::now_test(&r), serde_json::to_value(&r)?);
             if r.verdict != now_test::Verdict::Fail {
                 return Ok(ExitCode::SUCCESS);
@@ -163,7 +170,7 @@ async fn report<S: EventStore>(store: S, request: ReportRequest) -> Result<ExitC
             Ok(ExitCode::from(1))
         }
         ReportKind::Review => {
-            let items = review::review_queue(&events);
+            let items = from_store::review(&store, &experiment, since, request.limit).await?;
             if request.csv {
                 print!("{}", review::review_csv(&items)?);
             } else {

@@ -2,14 +2,13 @@
 //! came back, accuracy (or mean absolute error) with a 95% interval; each challenger against the
 //! champion with a p-value; and the sample ratio mismatch check.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use super::stats::{self, ChiSquare, Comparison, Proportion};
-use super::{joined_outcomes, label_of_actual, shown_predictions, JoinedOutcome};
-use crate::events::{Event, EventKind};
 use crate::experiment::Experiment;
+use crate::rollup::{sketch, AbTotals, Counts};
 
 /// SRM is flagged below this p-value.
 pub const SRM_THRESHOLD: f64 = 0.001;
@@ -31,7 +30,7 @@ pub struct ArmReport {
     pub errors: u64,
     /// Times it was refused and replaced by the champion.
     pub fallbacks: u64,
-    /// Latency quantiles in ms (p50, p95, p99).
+    /// Latency quantiles in ms (p50, p95, p99), within 1% ([`sketch::ALPHA`]).
     pub latency_ms: Option<Latency>,
     /// Mean confidence of its classifications.
     pub mean_confidence: Option<f64>,
@@ -104,70 +103,51 @@ pub struct AbReport {
     pub comparisons: Vec<ArmComparison>,
     /// SRM.
     pub sample_ratio: SampleRatio,
-    /// Events read.
+    /// Events counted: exposures, shown predictions, fallbacks and joined outcomes.
     pub events: usize,
 }
 
-struct Outcomes {
-    correct: u64,
-    labelled: u64,
-    absolute_errors: Vec<f64>,
+/// The summary (mean, sample variance, n) of values known by their count, sum and sum of squares.
+pub fn summary_of_sums(n: u64, sum: f64, sum_sq: f64) -> Option<stats::Summary> {
+    if n == 0 {
+        return None;
+    }
+    let n_f = n as f64;
+    let mean = sum / n_f;
+    let variance = if n > 1 {
+        ((sum_sq - sum * sum / n_f) / (n_f - 1.0)).max(0.0)
+    } else {
+        0.0
+    };
+    Some(stats::Summary { mean, variance, n })
 }
 
-/// Builds the report from the experiment's events (any order). Events of clients outside the
-/// experiment (kill switch, coverage) are left out.
-pub fn ab_report(experiment: &Experiment, events: &[Event]) -> AbReport {
-    let events: Vec<&Event> = events
-        .iter()
-        .filter(|e| e.experiment == experiment.id && e.in_experiment)
-        .collect();
-    let predictions = shown_predictions(events.iter().copied());
-    let joined = joined_outcomes(events.iter().copied(), &predictions);
+/// Builds the report from the experiment's sums ([`crate::store::EventStore::ab_totals`]).
+/// Events of clients outside the experiment (kill switch, coverage) are left out.
+pub fn ab_report(experiment: &Experiment, totals: &AbTotals) -> AbReport {
     let mut arms = Vec::new();
-    let mut outcome_sets: BTreeMap<String, Outcomes> = BTreeMap::new();
+    let mut sums: BTreeMap<String, Counts> = BTreeMap::new();
     for arm in &experiment.arms {
-        let served: Vec<&&Event> = events
+        let mut counts = Counts::default();
+        for row in totals
+            .arms
             .iter()
-            .filter(|e| {
-                e.kind == EventKind::Prediction
-                    && e.fields.shadow != Some(true)
-                    && e.fields.arm.as_deref() == Some(&arm.name)
-            })
-            .collect();
-        let exposures: Vec<&&Event> = events
-            .iter()
-            .filter(|e| e.kind == EventKind::Exposure && e.fields.arm.as_deref() == Some(&arm.name))
-            .collect();
-        let clients: BTreeSet<&str> = served
-            .iter()
-            .chain(exposures.iter())
-            .map(|e| e.client_id.as_str())
-            .collect();
-        let mut latencies: Vec<f64> = served.iter().filter_map(|e| e.fields.latency_ms).collect();
-        latencies.sort_by(f64::total_cmp);
-        let confidences: Vec<f64> = served
-            .iter()
-            .filter_map(|e| e.fields.output.as_ref()?.confidence)
-            .collect();
-        let mut outcomes = Outcomes {
-            correct: 0,
-            labelled: 0,
-            absolute_errors: Vec::new(),
-        };
-        for JoinedOutcome { output, actual, .. } in joined
-            .iter()
-            .filter(|j| j.prediction.fields.arm.as_deref() == Some(&arm.name))
+            .filter(|r| r.key.in_experiment && r.key.arm == arm.name)
         {
-            match (&output.label, output.value, actual.as_f64()) {
-                (Some(label), _, _) => {
-                    outcomes.labelled += 1;
-                    outcomes.correct += u64::from(label_of_actual(actual).as_deref() == Some(label.as_str()));
-                }
-                (None, Some(value), Some(truth)) => outcomes.absolute_errors.push((value - truth).abs()),
-                _ => {}
-            }
+            counts.add(&row.counts);
         }
-        let mae = stats::summary(&outcomes.absolute_errors).map(|s| {
+        let latency: Vec<(i32, u64)> = totals
+            .latency
+            .iter()
+            .filter(|r| r.in_experiment && r.arm == arm.name)
+            .map(|r| (r.bucket, r.n))
+            .collect();
+        let clients = totals
+            .clients
+            .iter()
+            .find(|(name, _)| *name == arm.name)
+            .map_or(0, |(_, n)| *n);
+        let mae = summary_of_sums(counts.numeric_n, counts.abs_sum, counts.sq_sum).map(|s| {
             let interval = stats::mean_interval(&s);
             MeanWithInterval {
                 mean: s.mean,
@@ -179,28 +159,25 @@ pub fn ab_report(experiment: &Experiment, events: &[Event]) -> AbReport {
         arms.push(ArmReport {
             arm: arm.name.clone(),
             weight: arm.weight,
-            clients: clients.len(),
-            exposures: exposures.len() as u64,
-            predictions: served.len() as u64,
-            errors: served.iter().filter(|e| e.fields.error.is_some()).count() as u64,
-            fallbacks: events
-                .iter()
-                .filter(|e| e.kind == EventKind::Fallback && e.fields.from_arm.as_deref() == Some(&arm.name))
-                .count() as u64,
+            clients: clients as usize,
+            exposures: counts.exposures,
+            predictions: counts.predictions,
+            errors: counts.errors,
+            fallbacks: counts.fallbacks,
             latency_ms: match (
-                stats::quantile(&latencies, 0.5),
-                stats::quantile(&latencies, 0.95),
-                stats::quantile(&latencies, 0.99),
+                sketch::quantile(&latency, 0.5),
+                sketch::quantile(&latency, 0.95),
+                sketch::quantile(&latency, 0.99),
             ) {
                 (Some(p50), Some(p95), Some(p99)) => Some(Latency { p50, p95, p99 }),
                 _ => None,
             },
-            mean_confidence: stats::summary(&confidences).map(|s| s.mean),
-            outcomes: outcomes.labelled + outcomes.absolute_errors.len() as u64,
-            accuracy: stats::wilson(outcomes.correct, outcomes.labelled),
+            mean_confidence: (counts.confidence_n > 0).then(|| counts.confidence_sum / counts.confidence_n as f64),
+            outcomes: counts.labelled + counts.numeric_n,
+            accuracy: stats::wilson(counts.correct, counts.labelled),
             mean_absolute_error: mae,
         });
-        outcome_sets.insert(arm.name.clone(), outcomes);
+        sums.insert(arm.name.clone(), counts);
     }
     let champion = experiment.champion_arm().name.clone();
     let comparisons = experiment
@@ -208,13 +185,13 @@ pub fn ab_report(experiment: &Experiment, events: &[Event]) -> AbReport {
         .iter()
         .filter(|a| a.name != champion)
         .filter_map(|arm| {
-            let (base, other) = (outcome_sets.get(&champion)?, outcome_sets.get(&arm.name)?);
+            let (base, other) = (sums.get(&champion)?, sums.get(&arm.name)?);
             Some(ArmComparison {
                 arm: arm.name.clone(),
                 accuracy: stats::two_proportion_z(base.correct, base.labelled, other.correct, other.labelled),
                 mean_absolute_error: match (
-                    stats::summary(&base.absolute_errors),
-                    stats::summary(&other.absolute_errors),
+                    summary_of_sums(base.numeric_n, base.abs_sum, base.sq_sum),
+                    summary_of_sums(other.numeric_n, other.abs_sum, other.sq_sum),
                 ) {
                     (Some(a), Some(b)) => stats::welch_t(&a, &b),
                     _ => None,
@@ -226,6 +203,10 @@ pub fn ab_report(experiment: &Experiment, events: &[Event]) -> AbReport {
     let weights: Vec<f64> = experiment.arms.iter().map(|a| a.weight).collect();
     let test = stats::chi_square_fit(&observed, &weights);
     let weight_sum: f64 = weights.iter().sum();
+    let events = sums
+        .values()
+        .map(|c| c.exposures + c.predictions + c.fallbacks + c.labelled + c.numeric_n)
+        .sum::<u64>() as usize;
     AbReport {
         experiment: experiment.id.clone(),
         champion,
@@ -237,6 +218,6 @@ pub fn ab_report(experiment: &Experiment, events: &[Event]) -> AbReport {
         },
         arms,
         comparisons,
-        events: events.len(),
+        events,
     }
 }

@@ -6,7 +6,8 @@ use serde::Serialize;
 use wasm_predict_manifest::Manifest;
 
 use super::stats::{self, ChiSquare};
-use crate::events::{Event, EventKind};
+use crate::rollup::drift as series;
+use crate::rollup::DriftRows;
 
 /// PSI above this is flagged by default (the usual "significant shift" rule of thumb).
 pub const DEFAULT_PSI_THRESHOLD: f64 = 0.2;
@@ -70,37 +71,21 @@ fn share(part: u64, whole: u64) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)
 }
 
-fn binned(edges: &[f64], values: impl Iterator<Item = f64>) -> Vec<u64> {
-    let mut counts = vec![0; edges.len() + 1];
-    for value in values {
-        counts[stats::bin_of(edges, value)] += 1;
-    }
-    counts
-}
-
-/// Compares the model's shown predictions among `events` (the window) with its manifest.
-pub fn drift_report(manifest: &Manifest, events: &[Event], threshold: f64) -> DriftReport {
+/// Compares the model's predictions in the window, as drift counts
+/// ([`crate::store::EventStore::drift_rows`]), with its manifest.
+pub fn drift_report(manifest: &Manifest, rows: &DriftRows, threshold: f64) -> DriftReport {
     let model = format!("{}@{}", manifest.name, manifest.version);
-    let mine: Vec<&Event> = events
-        .iter()
-        .filter(|e| {
-            e.kind == EventKind::Prediction
-                && e.fields.error.is_none()
-                && e.fields
-                    .model
-                    .as_ref()
-                    .is_some_and(|m| m.name == manifest.name && m.version == manifest.version)
-        })
-        .collect();
-    let width = manifest.feature_count();
-    let rows: Vec<Vec<Option<f64>>> = mine
-        .iter()
-        .filter_map(|e| e.fields.inputs.as_ref())
-        .filter_map(|inputs| inputs.row_for(manifest))
-        .filter(|row| row.len() == width)
-        .collect();
+    let count = |series: i32, bin: i32| {
+        rows.iter()
+            .filter(|(s, b, _)| *s == series && *b == bin)
+            .map(|(_, _, n)| n)
+            .sum::<u64>()
+    };
+    let binned = |series: i32, bins: usize| -> Vec<u64> { (0..bins).map(|b| count(series, b as i32)).collect() };
+    let predictions = count(series::PREDICTIONS, 0);
+    let with_inputs = count(series::WITH_INPUTS, 0);
     let reference = &manifest.reference;
-    let features = if rows.is_empty() {
+    let features = if with_inputs == 0 {
         Vec::new()
     } else {
         reference
@@ -108,11 +93,11 @@ pub fn drift_report(manifest: &Manifest, events: &[Event], threshold: f64) -> Dr
             .iter()
             .enumerate()
             .map(|(i, histogram)| {
-                let live = binned(&histogram.edges, rows.iter().filter_map(|row| row[i]));
-                let missing = rows.iter().filter(|row| row[i].is_none()).count() as u64;
+                let live = binned(i as i32, histogram.edges.len() + 1);
+                let missing = count(i as i32, series::MISSING);
                 let reference = histogram.counts.iter().sum::<u64>() + histogram.missing;
                 DistributionDrift {
-                    missing_share: share(missing, rows.len() as u64),
+                    missing_share: share(missing, with_inputs),
                     reference_missing_share: share(histogram.missing, reference),
                     ..compare(histogram.name.clone(), &histogram.counts, live, threshold)
                 }
@@ -121,24 +106,12 @@ pub fn drift_report(manifest: &Manifest, events: &[Event], threshold: f64) -> Dr
     };
     let mut predictions_drift = Vec::new();
     if let Some(labels) = &reference.predictions.labels {
-        let names: Vec<&String> = labels.keys().collect();
-        let mut live = vec![0; names.len()];
-        for event in &mine {
-            if let Some(i) = event
-                .label()
-                .and_then(|label| names.iter().position(|n| n.as_str() == label))
-            {
-                live[i] += 1;
-            }
-        }
         let expected: Vec<u64> = labels.values().copied().collect();
+        let live = binned(series::LABEL, expected.len());
         predictions_drift.push(compare("prediction.label".into(), &expected, live, threshold));
     }
     if let Some(histogram) = &reference.predictions.confidence {
-        let live = binned(
-            &histogram.edges,
-            mine.iter().filter_map(|e| e.fields.output.as_ref()?.confidence),
-        );
+        let live = binned(series::CONFIDENCE, histogram.edges.len() + 1);
         predictions_drift.push(compare(
             "prediction.confidence".into(),
             &histogram.counts,
@@ -147,10 +120,7 @@ pub fn drift_report(manifest: &Manifest, events: &[Event], threshold: f64) -> Dr
         ));
     }
     if let Some(histogram) = &reference.predictions.value {
-        let live = binned(
-            &histogram.edges,
-            mine.iter().filter_map(|e| e.fields.output.as_ref()?.value),
-        );
+        let live = binned(series::VALUE, histogram.edges.len() + 1);
         predictions_drift.push(compare("prediction.value".into(), &histogram.counts, live, threshold));
     }
     let drifted = features
@@ -162,8 +132,8 @@ pub fn drift_report(manifest: &Manifest, events: &[Event], threshold: f64) -> Dr
     DriftReport {
         model,
         threshold,
-        predictions: mine.len() as u64,
-        with_inputs: rows.len() as u64,
+        predictions,
+        with_inputs,
         features,
         predictions_drift,
         drifted,
@@ -176,8 +146,15 @@ mod tests {
     use serde_json::{json, Value};
     use wasm_predict_manifest::Manifest;
 
-    use super::drift_report;
+    use super::{drift_report, DriftReport};
     use crate::events::validate_batch;
+    use crate::rollup::{delta_of, drift::observations};
+
+    fn report_of(manifest: &Manifest, events: &[crate::events::Event]) -> DriftReport {
+        let delta = delta_of(events, |e| observations(manifest, e));
+        let model = format!("{}@{}", manifest.name, manifest.version);
+        drift_report(manifest, &delta.drift_rows("e", &model, None), 0.2)
+    }
 
     /// A prediction event of `manifest`'s model, its id ending in `suffix` (two digits).
     fn prediction(manifest: &Manifest, suffix: &str, label: &str, inputs: Value) -> Value {
@@ -210,7 +187,7 @@ mod tests {
             .collect();
         let batch = validate_batch(&serde_json::to_vec(&json!({"schema": 1, "events": events})).unwrap()).unwrap();
         assert!(batch.rejected.is_empty(), "{:?}", batch.rejected);
-        let report = drift_report(&manifest, &batch.events, 0.2);
+        let report = report_of(&manifest, &batch.events);
         let first = &report.features[0];
         assert_eq!(first.missing_share, Some(0.75));
         assert_eq!(first.reference_missing_share, Some(10.0 / reference as f64));
@@ -228,7 +205,7 @@ mod tests {
         let events = vec![record(0, "Lyon"), record(1, "Lyon"), record(2, "Atlantis")];
         let batch = validate_batch(&serde_json::to_vec(&json!({"schema": 1, "events": events})).unwrap()).unwrap();
         assert!(batch.rejected.is_empty(), "{:?}", batch.rejected);
-        let report = drift_report(&manifest, &batch.events, 0.2);
+        let report = report_of(&manifest, &batch.events);
         assert_eq!(report.with_inputs, 3);
         let city = report.features.iter().find(|f| f.name == "city").unwrap();
         assert_eq!(city.n, 3);

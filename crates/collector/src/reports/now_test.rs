@@ -6,8 +6,7 @@ use wasm_predict_manifest::Manifest;
 use wasm_predict_manifest::Metric;
 
 use super::stats::{self, Proportion};
-use super::{joined_outcomes, label_of_actual, shown_predictions, JoinedOutcome};
-use crate::events::Event;
+use crate::rollup::{AbTotals, Counts};
 
 /// Fewer labelled outcomes than this give no verdict.
 pub const DEFAULT_MIN_OUTCOMES: u64 = 30;
@@ -45,48 +44,20 @@ pub struct NowTest {
     pub verdict: Verdict,
 }
 
-/// Tests the model on the outcomes among `events` (its window).
-pub fn now_test(manifest: &Manifest, events: &[Event], min_outcomes: u64) -> NowTest {
-    let predictions = shown_predictions(events);
-    let mut truth = Vec::new();
-    let mut answers = Vec::new();
-    let mut correct = 0;
-    for JoinedOutcome {
-        prediction,
-        output,
-        actual,
-    } in joined_outcomes(events, &predictions)
-    {
-        let same_model = prediction
-            .fields
-            .model
-            .as_ref()
-            .is_some_and(|m| m.name == manifest.name && m.version == manifest.version);
-        if !same_model {
-            continue;
-        }
-        match manifest.performance.metric {
-            Metric::Accuracy => {
-                if let Some(label) = &output.label {
-                    answers.push(0.0);
-                    correct += u64::from(label_of_actual(actual).as_deref() == Some(label.as_str()));
-                }
-            }
-            Metric::R2 => {
-                if let (Some(value), Some(real)) = (output.value, actual.as_f64()) {
-                    answers.push(value);
-                    truth.push(real);
-                }
-            }
-        }
+/// Tests the model on its outcomes in the window: the rows of
+/// [`crate::store::EventStore::ab_totals`] whose model is `manifest`'s, any arm.
+pub fn now_test(manifest: &Manifest, totals: &AbTotals, min_outcomes: u64) -> NowTest {
+    let model = format!("{}@{}", manifest.name, manifest.version);
+    let mut counts = Counts::default();
+    for row in totals.arms.iter().filter(|r| r.key.model == model) {
+        counts.add(&row.counts);
     }
-    let outcomes = answers.len() as u64;
-    let (achieved, interval) = match manifest.performance.metric {
+    let (outcomes, achieved, interval) = match manifest.performance.metric {
         Metric::Accuracy => {
-            let interval = stats::wilson(correct, outcomes);
-            (interval.map(|p| p.value), interval)
+            let interval = stats::wilson(counts.correct, counts.labelled);
+            (counts.labelled, interval.map(|p| p.value), interval)
         }
-        Metric::R2 => (r2(&truth, &answers), None),
+        Metric::R2 => (counts.numeric_n, r2(&counts), None),
     };
     let verdict = match achieved {
         _ if outcomes < min_outcomes => Verdict::NotEnoughData,
@@ -95,7 +66,7 @@ pub fn now_test(manifest: &Manifest, events: &[Event], min_outcomes: u64) -> Now
         None => Verdict::NotEnoughData,
     };
     NowTest {
-        model: format!("{}@{}", manifest.name, manifest.version),
+        model,
         metric: manifest.performance.metric,
         minimum: manifest.performance.minimum,
         at_bundling: manifest.performance.achieved,
@@ -106,12 +77,16 @@ pub fn now_test(manifest: &Manifest, events: &[Event], min_outcomes: u64) -> Now
     }
 }
 
-fn r2(truth: &[f64], predicted: &[f64]) -> Option<f64> {
-    let mean = stats::summary(truth)?.mean;
-    let total: f64 = truth.iter().map(|t| (t - mean).powi(2)).sum();
-    if total == 0.0 {
+/// R² = 1 − Σ(t − p)² / Σ(t − t̄)², from sums.
+fn r2(counts: &Counts) -> Option<f64> {
+    if counts.numeric_n == 0 {
         return None;
     }
-    let residual: f64 = truth.iter().zip(predicted).map(|(t, p)| (t - p).powi(2)).sum();
-    Some(1.0 - residual / total)
+    let n = counts.numeric_n as f64;
+    let total = counts.truth_sq - counts.truth_sum * counts.truth_sum / n;
+    // Below this share of Σt², the truths are one value up to rounding: R² is undefined.
+    if total <= 1e-12 * counts.truth_sq.max(f64::MIN_POSITIVE) {
+        return None;
+    }
+    Some(1.0 - counts.sq_sum / total)
 }

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::events::{Event, EventKind};
+use crate::store::ReviewRow;
 
 /// One prediction to label.
 #[derive(Debug, Clone, Serialize)]
@@ -29,21 +29,14 @@ pub struct ReviewItem {
     pub labelled: bool,
 }
 
-/// The review events among `events`, newest first, each marked labelled when an outcome exists.
-pub fn review_queue(events: &[Event]) -> Vec<ReviewItem> {
-    let labelled: std::collections::HashSet<&str> = events
-        .iter()
-        .filter(|e| e.kind == EventKind::Outcome)
-        .filter_map(|e| e.fields.prediction_id.as_deref())
-        .collect();
-    let mut items: Vec<ReviewItem> = events
-        .iter()
-        .filter(|e| e.kind == EventKind::Review)
-        .filter_map(|e| {
-            let prediction_id = e.fields.prediction_id.clone()?;
+/// The review items of the store's review rows ([`crate::store::EventStore::review_rows`]),
+/// in their order (newest first).
+pub fn review_queue(rows: &[ReviewRow]) -> Vec<ReviewItem> {
+    rows.iter()
+        .filter_map(|ReviewRow { event: e, labelled }| {
             Some(ReviewItem {
-                labelled: labelled.contains(prediction_id.as_str()),
-                prediction_id,
+                labelled: *labelled,
+                prediction_id: e.fields.prediction_id.clone()?,
                 time: e.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 experiment: e.experiment.clone(),
                 arm: e.fields.arm.clone(),
@@ -53,9 +46,7 @@ pub fn review_queue(events: &[Event]) -> Vec<ReviewItem> {
                 inputs: e.fields.inputs.clone(),
             })
         })
-        .collect();
-    items.reverse();
-    items
+        .collect()
 }
 
 /// The queue as CSV: one row per item, then a column per input: `input_0..input_{n-1}` for rows,

@@ -1,12 +1,9 @@
 //! Predictions and latency per arm over time, for the dashboard's charts.
 
-use std::collections::BTreeMap;
-
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
-use super::stats;
-use crate::events::{Event, EventKind};
+use crate::rollup::{sketch, TimelineRow};
 
 /// One arm's counts in one time bucket.
 #[derive(Debug, Clone, Serialize)]
@@ -17,36 +14,19 @@ pub struct TimelinePoint {
     pub arm: String,
     /// Predictions shown.
     pub predictions: u64,
-    /// Median latency, ms.
+    /// Median latency, ms (within 1%).
     pub p50_latency_ms: Option<f64>,
 }
 
-/// Shown predictions per arm per `bucket` of time, oldest first.
-pub fn timeline(events: &[Event], bucket: TimeDelta) -> Vec<TimelinePoint> {
-    let mut groups: BTreeMap<(DateTime<Utc>, String), Vec<f64>> = BTreeMap::new();
-    for event in events
-        .iter()
-        .filter(|e| e.kind == EventKind::Prediction && e.fields.shadow != Some(true))
-    {
-        let Some(arm) = &event.fields.arm else { continue };
-        let start = event.time.duration_trunc(bucket).unwrap_or(event.time);
-        groups
-            .entry((start, arm.clone()))
-            .or_default()
-            .push(event.fields.latency_ms.unwrap_or(f64::NAN));
-    }
-    groups
-        .into_iter()
-        .map(|((time, arm), mut latencies)| {
-            let predictions = latencies.len() as u64;
-            latencies.retain(|l| l.is_finite());
-            latencies.sort_by(f64::total_cmp);
-            TimelinePoint {
-                time,
-                arm,
-                predictions,
-                p50_latency_ms: stats::quantile(&latencies, 0.5),
-            }
+/// Shown predictions and median latency per arm per bucket, oldest first, from the store's
+/// [`crate::store::EventStore::timeline_rows`].
+pub fn timeline(rows: &[TimelineRow]) -> Vec<TimelinePoint> {
+    rows.iter()
+        .map(|row| TimelinePoint {
+            time: DateTime::<Utc>::UNIX_EPOCH + TimeDelta::minutes(row.minute),
+            arm: row.arm.clone(),
+            predictions: row.predictions,
+            p50_latency_ms: sketch::quantile(&row.latency, 0.5),
         })
         .collect()
 }

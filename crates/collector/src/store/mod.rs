@@ -4,6 +4,7 @@
 
 mod migrations;
 pub mod postgres;
+mod rollup_sql;
 pub mod sqlite;
 
 use std::future::Future;
@@ -13,6 +14,34 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::events::{Event, EventKind};
+use crate::rollup::{AbTotals, DriftRows, TimelineRow};
+
+/// An event to store, with its drift observations ([`crate::rollup::drift::observations`],
+/// empty when its model's manifest is unknown).
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    /// The validated event.
+    pub event: Event,
+    /// `(series, bin)` pairs it adds to its model's drift counts.
+    pub drift: Vec<(i32, i32)>,
+}
+
+/// A review event and whether an outcome came back for its prediction.
+#[derive(Debug, Clone)]
+pub struct ReviewRow {
+    /// The review event.
+    pub event: Event,
+    /// Whether an outcome names its prediction.
+    pub labelled: bool,
+}
+
+/// The drift observations of an event, for a rebuild of the rollups.
+pub type DriftOf = Box<dyn Fn(&Event) -> Vec<(i32, i32)> + Send + Sync>;
+
+/// The beginning of time for windows without a start.
+pub fn epoch() -> DateTime<Utc> {
+    DateTime::<Utc>::UNIX_EPOCH
+}
 
 /// Which events a report reads.
 #[derive(Debug, Clone, Default)]
@@ -44,12 +73,51 @@ pub struct Alert {
 
 /// The storage backends' common face.
 pub trait EventStore: Send + Sync + 'static {
-    /// Stores the events in one durable transaction; per event, true when it was new and false
-    /// when its id was already stored.
-    fn insert(&self, events: Vec<Event>) -> impl Future<Output = Result<Vec<bool>>> + Send;
+    /// Stores the events and their contributions to the rollups in one durable transaction; per
+    /// event, true when it was new and false when its id was already stored (and so not counted
+    /// again).
+    fn insert(&self, events: Vec<Incoming>) -> impl Future<Output = Result<Vec<bool>>> + Send;
 
     /// The stored events matching `query`, oldest first.
     fn events(&self, query: EventQuery) -> impl Future<Output = Result<Vec<Event>>> + Send;
+
+    /// The A/B sums of `experiment` from the minute `since` (all when `None`).
+    fn ab_totals(&self, experiment: &str, since: Option<i64>) -> impl Future<Output = Result<AbTotals>> + Send;
+
+    /// The drift counts of `model` (`name@version`) in `experiment`, from the hour holding the
+    /// minute `since`.
+    fn drift_rows(
+        &self,
+        experiment: &str,
+        model: &str,
+        since: Option<i64>,
+    ) -> impl Future<Output = Result<DriftRows>> + Send;
+
+    /// Shown predictions and latency per arm in buckets of `width` minutes from `since`.
+    fn timeline_rows(
+        &self,
+        experiment: &str,
+        since: Option<i64>,
+        width: i64,
+    ) -> impl Future<Output = Result<Vec<TimelineRow>>> + Send;
+
+    /// The first minute `experiment` has counts for.
+    fn first_minute(&self, experiment: &str) -> impl Future<Output = Result<Option<i64>>> + Send;
+
+    /// The newest `limit` review events of `experiment` from `since`, newest first.
+    fn review_rows(
+        &self,
+        experiment: &str,
+        since: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ReviewRow>>> + Send;
+
+    /// Whether the rollups must be rebuilt (events were stored before they existed).
+    fn rollups_stale(&self) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Recomputes every rollup from the stored events in one transaction (ingest waits for it);
+    /// returns how many events were read.
+    fn rebuild_rollups(&self, drift: DriftOf) -> impl Future<Output = Result<u64>> + Send;
 
     /// How many events are stored.
     fn count(&self) -> impl Future<Output = Result<u64>> + Send;

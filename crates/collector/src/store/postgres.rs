@@ -10,8 +10,137 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::NoTls;
 
 use super::migrations::MIGRATIONS;
-use super::{Alert, EventQuery, EventStore};
-use crate::events::Event;
+use super::rollup_sql;
+use super::{epoch, Alert, DriftOf, EventQuery, EventStore, Incoming, ReviewRow};
+use crate::events::{Event, EventKind};
+use crate::rollup::{self, AbTotals, ArmKey, ArmRow, Counts, Delta, DriftRows, LatencyRow, TimelineRow};
+
+/// Rollup rows are spread over this many shards, one picked per transaction, so that concurrent
+/// ingest transactions rarely wait on each other's row locks; reports sum the shards.
+const SHARDS: u8 = 16;
+
+fn stored(body: serde_json::Value) -> Result<Event> {
+    crate::events::validate_event(body).map_err(|e| anyhow!("stored event no longer valid: {e}"))
+}
+
+/// The canonical text of a UUID, as PostgreSQL prints it.
+fn canonical(id: &str) -> String {
+    uuid::Uuid::try_parse(id).map_or_else(|_| id.to_string(), |u| u.to_string())
+}
+
+/// Adds `delta` to the rollups, in `shard`.
+async fn flush(transaction: &deadpool_postgres::Transaction<'_>, delta: &Delta, shard: i16) -> Result<()> {
+    if delta.is_empty() {
+        return Ok(());
+    }
+    let arms = transaction.prepare_cached(rollup_sql::UPSERT_ARMS).await?;
+    for ((key, minute), c) in &delta.arms {
+        let counts = [c.exposures, c.predictions, c.errors, c.fallbacks, c.confidence_n].map(|n| n as i64);
+        let outcomes = [c.labelled, c.correct, c.numeric_n].map(|n| n as i64);
+        transaction
+            .execute(
+                &arms,
+                &[
+                    &key.experiment,
+                    minute,
+                    &key.arm,
+                    &key.model,
+                    &key.in_experiment,
+                    &shard,
+                    &counts[0],
+                    &counts[1],
+                    &counts[2],
+                    &counts[3],
+                    &counts[4],
+                    &c.confidence_sum,
+                    &outcomes[0],
+                    &outcomes[1],
+                    &outcomes[2],
+                    &c.abs_sum,
+                    &c.sq_sum,
+                    &c.truth_sum,
+                    &c.truth_sq,
+                ],
+            )
+            .await?;
+    }
+    let latency = transaction.prepare_cached(rollup_sql::UPSERT_LATENCY).await?;
+    for ((key, minute), n) in &delta.latency {
+        let n = *n as i64;
+        transaction
+            .execute(
+                &latency,
+                &[
+                    &key.experiment,
+                    minute,
+                    &key.arm,
+                    &key.in_experiment,
+                    &key.bucket,
+                    &shard,
+                    &n,
+                ],
+            )
+            .await?;
+    }
+    let clients = transaction
+        .prepare_cached(&rollup_sql::UPSERT_CLIENT.replace("{LATEST}", "GREATEST"))
+        .await?;
+    for (key, minute) in &delta.clients {
+        transaction
+            .execute(&clients, &[&key.experiment, &key.arm, &key.client, minute])
+            .await?;
+    }
+    let drift = transaction.prepare_cached(rollup_sql::UPSERT_DRIFT).await?;
+    for ((key, hour), n) in &delta.drift {
+        let n = *n as i64;
+        transaction
+            .execute(
+                &drift,
+                &[&key.experiment, &key.model, hour, &key.series, &key.bin, &shard, &n],
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+fn pick_shard() -> i16 {
+    let mut byte = [0u8; 1];
+    // Any shard will do when randomness fails; spreading is an optimisation.
+    let _ = getrandom::fill(&mut byte);
+    i16::from(byte[0] % SHARDS)
+}
+
+/// Joins stored outcomes whose prediction is stored too but arrived in a concurrent
+/// transaction (neither saw the other), at most `limit` of them; returns how many.
+async fn settle(transaction: &deadpool_postgres::Transaction<'_>, limit: i64, skip_locked: bool) -> Result<usize> {
+    let lock = if skip_locked { "FOR UPDATE OF o SKIP LOCKED" } else { "" };
+    let rows = transaction
+        .query(
+            &format!(
+                "SELECT o.id::text, o.body, p.body FROM events o
+                 JOIN events p ON p.id = o.prediction_id AND p.kind = 'prediction'
+                 WHERE o.pending LIMIT $1 {lock}"
+            ),
+            &[&limit],
+        )
+        .await?;
+    let mut delta = Delta::default();
+    let mut ids = Vec::with_capacity(rows.len());
+    for row in &rows {
+        delta.add_join(&stored(row.try_get(1)?)?, &stored(row.try_get(2)?)?);
+        ids.push(row.try_get::<_, String>(0)?);
+    }
+    if !ids.is_empty() {
+        transaction
+            .execute(
+                "UPDATE events SET pending = FALSE WHERE id = ANY($1::text[]::uuid[])",
+                &[&ids],
+            )
+            .await?;
+        flush(transaction, &delta, pick_shard()).await?;
+    }
+    Ok(rows.len())
+}
 
 /// An arbitrary constant naming this schema's migration lock.
 const MIGRATION_LOCK: i64 = 0x7761_736d_7072;
@@ -87,27 +216,82 @@ fn redact(url: &str) -> String {
 }
 
 impl EventStore for PostgresStore {
-    async fn insert(&self, events: Vec<Event>) -> Result<Vec<bool>> {
+    async fn insert(&self, events: Vec<Incoming>) -> Result<Vec<bool>> {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
+        let wanted: Vec<String> = events
+            .iter()
+            .filter(|i| i.event.kind == EventKind::Outcome)
+            .filter_map(|i| i.event.fields.prediction_id.as_deref())
+            .map(canonical)
+            .collect();
+        let mut predictions = std::collections::HashMap::new();
+        if !wanted.is_empty() {
+            for row in transaction
+                .query(
+                    "SELECT id::text, body FROM events WHERE kind = 'prediction' AND id = ANY($1::text[]::uuid[])",
+                    &[&wanted],
+                )
+                .await?
+            {
+                predictions.insert(row.try_get::<_, String>(0)?, stored(row.try_get(1)?)?);
+            }
+        }
         let statement = transaction
             .prepare_cached(
-                "INSERT INTO events (id, kind, time, client_id, experiment, body) VALUES ($1::text::uuid, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO events (id, kind, time, client_id, experiment, body, prediction_id, pending) VALUES ($1::text::uuid, $2, $3, $4, $5, $6, $7::text::uuid, $8) ON CONFLICT (id) DO NOTHING",
             )
             .await?;
+        let mut delta = Delta::default();
         let mut fresh = Vec::with_capacity(events.len());
-        for event in &events {
+        let mut new_predictions = Vec::new();
+        for Incoming { event, drift } in &events {
+            let prediction = match (event.kind, &event.fields.prediction_id) {
+                (EventKind::Outcome, Some(id)) => predictions.get(&canonical(id)),
+                _ => None,
+            };
+            let pending = event.kind == EventKind::Outcome && prediction.is_none();
             let body = event.to_json();
-            let params: [&(dyn ToSql + Sync); 6] = [
+            let params: [&(dyn ToSql + Sync); 8] = [
                 &event.id,
                 &event.kind.as_str(),
                 &event.time,
                 &event.client_id,
                 &event.experiment,
                 &body,
+                &event.fields.prediction_id,
+                &pending,
             ];
-            fresh.push(transaction.execute(&statement, &params).await? == 1);
+            let changed = transaction.execute(&statement, &params).await? == 1;
+            if changed {
+                delta.add_event(event, drift);
+                if let Some(prediction) = prediction {
+                    delta.add_join(event, prediction);
+                }
+                if event.kind == EventKind::Prediction {
+                    new_predictions.push(event);
+                }
+            }
+            fresh.push(changed);
         }
+        if !new_predictions.is_empty() {
+            let ids: Vec<String> = new_predictions.iter().map(|e| canonical(&e.id)).collect();
+            let waiting = transaction
+                .query(
+                    "UPDATE events SET pending = FALSE WHERE pending AND prediction_id = ANY($1::text[]::uuid[])
+                     RETURNING body, prediction_id::text",
+                    &[&ids],
+                )
+                .await?;
+            for row in waiting {
+                let outcome = stored(row.try_get(0)?)?;
+                let id: String = row.try_get(1)?;
+                if let Some(prediction) = new_predictions.iter().find(|p| canonical(&p.id) == id) {
+                    delta.add_join(&outcome, prediction);
+                }
+            }
+        }
+        flush(&transaction, &delta, pick_shard()).await?;
         transaction.commit().await?;
         Ok(fresh)
     }
@@ -144,6 +328,187 @@ impl EventStore for PostgresStore {
             .collect::<Result<Vec<_>>>()?;
         events.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
         Ok(events)
+    }
+
+    async fn ab_totals(&self, experiment: &str, since: Option<i64>) -> Result<AbTotals> {
+        {
+            let mut client = self.pool.get().await?;
+            let transaction = client.transaction().await?;
+            if settle(&transaction, 10_000, true).await? > 0 {
+                transaction.commit().await?;
+            }
+        }
+        let client = self.pool.get().await?;
+        let from = since.unwrap_or(i64::MIN);
+        let arms = client
+            .query(rollup_sql::AB_ARMS, &[&experiment, &from])
+            .await?
+            .iter()
+            .map(|row| {
+                let n = |i: usize| row.try_get::<_, i64>(i).map(|v| v as u64);
+                Ok(ArmRow {
+                    key: ArmKey {
+                        experiment: experiment.to_string(),
+                        arm: row.try_get(0)?,
+                        model: row.try_get(1)?,
+                        in_experiment: row.try_get(2)?,
+                    },
+                    counts: Counts {
+                        exposures: n(3)?,
+                        predictions: n(4)?,
+                        errors: n(5)?,
+                        fallbacks: n(6)?,
+                        confidence_n: n(7)?,
+                        confidence_sum: row.try_get(8)?,
+                        labelled: n(9)?,
+                        correct: n(10)?,
+                        numeric_n: n(11)?,
+                        abs_sum: row.try_get(12)?,
+                        sq_sum: row.try_get(13)?,
+                        truth_sum: row.try_get(14)?,
+                        truth_sq: row.try_get(15)?,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let latency = client
+            .query(rollup_sql::AB_LATENCY, &[&experiment, &from])
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(LatencyRow {
+                    arm: row.try_get(0)?,
+                    in_experiment: row.try_get(1)?,
+                    bucket: row.try_get(2)?,
+                    n: row.try_get::<_, i64>(3)? as u64,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let clients = client
+            .query(rollup_sql::AB_CLIENTS, &[&experiment, &from])
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get::<_, i64>(1)? as u64)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(AbTotals { arms, latency, clients })
+    }
+
+    async fn drift_rows(&self, experiment: &str, model: &str, since: Option<i64>) -> Result<DriftRows> {
+        let client = self.pool.get().await?;
+        let from = since.map_or(i64::MIN, rollup::hour_of);
+        client
+            .query(rollup_sql::DRIFT, &[&experiment, &model, &from])
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get::<_, i64>(2)? as u64)))
+            .collect()
+    }
+
+    async fn timeline_rows(&self, experiment: &str, since: Option<i64>, width: i64) -> Result<Vec<TimelineRow>> {
+        let client = self.pool.get().await?;
+        let from = since.unwrap_or(i64::MIN);
+        let width = width.max(1);
+        let counts = client
+            .query(rollup_sql::TIMELINE_COUNTS, &[&experiment, &from, &width])
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get::<_, i64>(2)? as u64)))
+            .collect::<Result<Vec<_>>>()?;
+        let latency = client
+            .query(rollup_sql::TIMELINE_LATENCY, &[&experiment, &from, &width])
+            .await?
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get(0)?,
+                    row.try_get(1)?,
+                    row.try_get(2)?,
+                    row.try_get::<_, i64>(3)? as u64,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(rollup::timeline_of(counts, latency))
+    }
+
+    async fn first_minute(&self, experiment: &str) -> Result<Option<i64>> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query_one(rollup_sql::FIRST_MINUTE, &[&experiment])
+            .await?
+            .try_get(0)?)
+    }
+
+    async fn review_rows(
+        &self,
+        experiment: &str,
+        since: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<ReviewRow>> {
+        let client = self.pool.get().await?;
+        let from = since.unwrap_or_else(epoch);
+        let limit = limit as i64;
+        client
+            .query(
+                "SELECT r.body, EXISTS (SELECT 1 FROM events o WHERE o.prediction_id = r.prediction_id AND o.kind = 'outcome')
+                 FROM events r WHERE r.experiment = $1 AND r.kind = 'review' AND r.time >= $2
+                 ORDER BY r.time DESC, r.id DESC LIMIT $3",
+                &[&experiment, &from, &limit],
+            )
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(ReviewRow {
+                    event: stored(row.try_get(0)?)?,
+                    labelled: row.try_get(1)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn rollups_stale(&self) -> Result<bool> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query_opt("SELECT 1 FROM rollup_state WHERE name = 'stale'", &[])
+            .await?
+            .is_some())
+    }
+
+    async fn rebuild_rollups(&self, drift: DriftOf) -> Result<u64> {
+        const CHUNK: i64 = 20_000;
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        transaction.batch_execute("LOCK TABLE events IN EXCLUSIVE MODE").await?;
+        transaction.batch_execute(rollup_sql::CLEAR).await?;
+        transaction
+            .execute(
+                "UPDATE events SET pending = TRUE WHERE kind = 'outcome' AND NOT pending",
+                &[],
+            )
+            .await?;
+        transaction
+            .batch_execute("DECLARE rebuild NO SCROLL CURSOR FOR SELECT body FROM events")
+            .await?;
+        let mut read = 0u64;
+        loop {
+            let rows = transaction.query(&format!("FETCH {CHUNK} FROM rebuild"), &[]).await?;
+            if rows.is_empty() {
+                break;
+            }
+            let mut delta = Delta::default();
+            for row in &rows {
+                let event = stored(row.try_get(0)?)?;
+                delta.add_event(&event, &drift(&event));
+            }
+            read += rows.len() as u64;
+            flush(&transaction, &delta, 0).await?;
+        }
+        transaction.batch_execute("CLOSE rebuild").await?;
+        while settle(&transaction, CHUNK, false).await? > 0 {}
+        transaction
+            .execute("DELETE FROM rollup_state WHERE name = 'stale'", &[])
+            .await?;
+        transaction.commit().await?;
+        Ok(read)
     }
 
     async fn count(&self) -> Result<u64> {

@@ -12,15 +12,18 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
 use super::migrations::MIGRATIONS;
-use super::{event_from_json, Alert, EventQuery, EventStore};
-use crate::events::Event;
+use super::rollup_sql::{self as rollup_sql, sqlite as sql};
+use super::{epoch, event_from_json, Alert, DriftOf, EventQuery, EventStore, Incoming, ReviewRow};
+use crate::events::{Event, EventKind};
+use crate::rollup::{self, AbTotals, ArmKey, ArmRow, Counts, Delta, DriftRows, LatencyRow, TimelineRow};
 
 /// Most requests one commit carries.
 const GROUP_COMMIT: usize = 256;
 
 enum Write {
-    Events(Vec<Event>, oneshot::Sender<Result<Vec<bool>>>),
+    Events(Vec<Incoming>, oneshot::Sender<Result<Vec<bool>>>),
     Alert(Alert, oneshot::Sender<Result<()>>),
+    Rebuild(DriftOf, oneshot::Sender<Result<u64>>),
 }
 
 /// Events and alerts in a SQLite file.
@@ -72,13 +75,46 @@ fn timestamp(time: &chrono::DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn insert_events(connection: &Connection, events: &[Event], received_at: &str) -> Result<Vec<bool>> {
+fn prediction_body(connection: &Connection, id: &str) -> Result<Option<Event>> {
+    let mut statement = connection.prepare_cached("SELECT body FROM events WHERE id = ?1 AND kind = 'prediction'")?;
+    let body: Option<String> = statement.query_row([id], |row| row.get(0)).optional()?;
+    body.map(|b| event_from_json(&b)).transpose()
+}
+
+/// Joins the outcomes waiting for `prediction` to it.
+fn join_waiting(connection: &Connection, prediction: &Event, delta: &mut Delta) -> Result<()> {
+    let mut statement =
+        connection.prepare_cached("SELECT id, body FROM events WHERE prediction_id = ?1 AND pending = 1")?;
+    let waiting = statement
+        .query_map([&prediction.id], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut joined = connection.prepare_cached("UPDATE events SET pending = 0 WHERE id = ?1")?;
+    for (id, body) in waiting {
+        delta.add_join(&event_from_json(&body)?, prediction);
+        joined.execute([id])?;
+    }
+    Ok(())
+}
+
+fn insert_events(
+    connection: &Connection,
+    events: &[Incoming],
+    received_at: &str,
+    delta: &mut Delta,
+) -> Result<Vec<bool>> {
     let mut statement = connection.prepare_cached(
-        "INSERT OR IGNORE INTO events (id, kind, time, received_at, client_id, experiment, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT OR IGNORE INTO events (id, kind, time, received_at, client_id, experiment, body, prediction_id, pending) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     events
         .iter()
-        .map(|e| {
+        .map(|Incoming { event: e, drift }| {
+            let prediction = match (e.kind, &e.fields.prediction_id) {
+                (EventKind::Outcome, Some(id)) => prediction_body(connection, id)?,
+                _ => None,
+            };
+            let pending = e.kind == EventKind::Outcome && prediction.is_none();
             let body = e.to_json().to_string();
             let changed = statement.execute(params![
                 e.id,
@@ -87,11 +123,138 @@ fn insert_events(connection: &Connection, events: &[Event], received_at: &str) -
                 received_at,
                 e.client_id,
                 e.experiment,
-                body
-            ])?;
-            Ok(changed == 1)
+                body,
+                e.fields.prediction_id,
+                pending,
+            ])? == 1;
+            if changed {
+                delta.add_event(e, drift);
+                if let Some(prediction) = &prediction {
+                    delta.add_join(e, prediction);
+                }
+                if e.kind == EventKind::Prediction {
+                    join_waiting(connection, e, delta)?;
+                }
+            }
+            Ok(changed)
         })
         .collect()
+}
+
+/// Adds `delta` to the rollups.
+fn flush(connection: &Connection, delta: &Delta) -> Result<()> {
+    let mut arms = connection.prepare_cached(&sql(rollup_sql::UPSERT_ARMS))?;
+    for ((key, minute), c) in &delta.arms {
+        arms.execute(params![
+            key.experiment,
+            minute,
+            key.arm,
+            key.model,
+            key.in_experiment,
+            0,
+            c.exposures as i64,
+            c.predictions as i64,
+            c.errors as i64,
+            c.fallbacks as i64,
+            c.confidence_n as i64,
+            c.confidence_sum,
+            c.labelled as i64,
+            c.correct as i64,
+            c.numeric_n as i64,
+            c.abs_sum,
+            c.sq_sum,
+            c.truth_sum,
+            c.truth_sq,
+        ])?;
+    }
+    let mut latency = connection.prepare_cached(&sql(rollup_sql::UPSERT_LATENCY))?;
+    for ((key, minute), n) in &delta.latency {
+        latency.execute(params![
+            key.experiment,
+            minute,
+            key.arm,
+            key.in_experiment,
+            key.bucket,
+            0,
+            *n as i64
+        ])?;
+    }
+    let mut clients = connection.prepare_cached(&sql(&rollup_sql::UPSERT_CLIENT.replace("{LATEST}", "MAX")))?;
+    for (key, minute) in &delta.clients {
+        clients.execute(params![key.experiment, key.arm, key.client, minute])?;
+    }
+    let mut drift = connection.prepare_cached(&sql(rollup_sql::UPSERT_DRIFT))?;
+    for ((key, hour), n) in &delta.drift {
+        drift.execute(params![
+            key.experiment,
+            key.model,
+            hour,
+            key.series,
+            key.bin,
+            0,
+            *n as i64
+        ])?;
+    }
+    Ok(())
+}
+
+/// Recomputes the rollups from the events, in one transaction.
+fn rebuild(connection: &mut Connection, drift: &DriftOf) -> Result<u64> {
+    const CHUNK: i64 = 20_000;
+    let transaction = connection.transaction()?;
+    transaction.execute_batch(rollup_sql::CLEAR)?;
+    transaction.execute(
+        "UPDATE events SET pending = 1 WHERE kind = 'outcome' AND pending = 0",
+        [],
+    )?;
+    let mut read = 0u64;
+    let mut after = i64::MIN;
+    loop {
+        let mut delta = Delta::default();
+        let mut statement =
+            transaction.prepare_cached("SELECT rowid, body FROM events WHERE rowid > ?1 ORDER BY rowid LIMIT ?2")?;
+        let rows = statement
+            .query_map(params![after, CHUNK], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let Some((last, _)) = rows.last() else { break };
+        after = *last;
+        for (_, body) in &rows {
+            let event = event_from_json(body)?;
+            delta.add_event(&event, &drift(&event));
+        }
+        read += rows.len() as u64;
+        flush(&transaction, &delta)?;
+    }
+    loop {
+        let mut delta = Delta::default();
+        let mut statement = transaction.prepare_cached(
+            "SELECT o.id, o.body, p.body FROM events o JOIN events p ON p.id = o.prediction_id AND p.kind = 'prediction'
+             WHERE o.pending = 1 LIMIT ?1",
+        )?;
+        let rows = statement
+            .query_map([CHUNK], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        if rows.is_empty() {
+            break;
+        }
+        let mut joined = transaction.prepare_cached("UPDATE events SET pending = 0 WHERE id = ?1")?;
+        for (id, outcome, prediction) in &rows {
+            delta.add_join(&event_from_json(outcome)?, &event_from_json(prediction)?);
+            joined.execute([id])?;
+        }
+        flush(&transaction, &delta)?;
+    }
+    transaction.execute("DELETE FROM rollup_state WHERE name = 'stale'", [])?;
+    transaction.commit()?;
+    Ok(read)
 }
 
 /// Commits every waiting write in one transaction and answers each; a failed commit fails all.
@@ -100,9 +263,11 @@ fn commit_group(connection: &mut Connection, group: Vec<Write>) {
     let result = (|| -> Result<Vec<Result<Vec<bool>>>> {
         let transaction = connection.transaction()?;
         let mut outcomes = Vec::with_capacity(group.len());
+        let mut delta = Delta::default();
         for write in &group {
             outcomes.push(match write {
-                Write::Events(events, _) => insert_events(&transaction, events, &received_at),
+                Write::Events(events, _) => insert_events(&transaction, events, &received_at, &mut delta),
+                Write::Rebuild(..) => Ok(Vec::new()),
                 Write::Alert(alert, _) => transaction
                     .execute(
                         "INSERT INTO alerts (time, kind, subject, message, details) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -118,6 +283,7 @@ fn commit_group(connection: &mut Connection, group: Vec<Write>) {
                     .map_err(Into::into),
             });
         }
+        flush(&transaction, &delta)?;
         transaction.commit()?;
         Ok(outcomes)
     })();
@@ -127,6 +293,7 @@ fn commit_group(connection: &mut Connection, group: Vec<Write>) {
                 match write {
                     Write::Events(_, reply) => drop(reply.send(outcome)),
                     Write::Alert(_, reply) => drop(reply.send(outcome.map(|_| ()))),
+                    Write::Rebuild(..) => {}
                 }
             }
         }
@@ -136,6 +303,7 @@ fn commit_group(connection: &mut Connection, group: Vec<Write>) {
                 match write {
                     Write::Events(_, reply) => drop(reply.send(Err(anyhow!("commit failed: {message}")))),
                     Write::Alert(_, reply) => drop(reply.send(Err(anyhow!("commit failed: {message}")))),
+                    Write::Rebuild(..) => {}
                 }
             }
         }
@@ -154,14 +322,25 @@ impl SqliteStore {
             .name("sqlite-writer".into())
             .spawn(move || {
                 while let Some(first) = queue.blocking_recv() {
+                    if let Write::Rebuild(drift, reply) = first {
+                        drop(reply.send(rebuild(&mut writer, &drift)));
+                        continue;
+                    }
                     let mut group = vec![first];
                     while group.len() < GROUP_COMMIT {
                         match queue.try_recv() {
+                            Ok(Write::Rebuild(drift, reply)) => {
+                                commit_group(&mut writer, std::mem::take(&mut group));
+                                drop(reply.send(rebuild(&mut writer, &drift)));
+                                break;
+                            }
                             Ok(write) => group.push(write),
                             Err(_) => break,
                         }
                     }
-                    commit_group(&mut writer, group);
+                    if !group.is_empty() {
+                        commit_group(&mut writer, group);
+                    }
                 }
             })?;
         Ok(Self {
@@ -189,7 +368,7 @@ impl SqliteStore {
 }
 
 impl EventStore for SqliteStore {
-    async fn insert(&self, events: Vec<Event>) -> Result<Vec<bool>> {
+    async fn insert(&self, events: Vec<Incoming>) -> Result<Vec<bool>> {
         let (reply, answer) = oneshot::channel();
         self.writes
             .send(Write::Events(events, reply))
@@ -234,6 +413,159 @@ impl EventStore for SqliteStore {
             Ok(events)
         })
         .await
+    }
+
+    async fn ab_totals(&self, experiment: &str, since: Option<i64>) -> Result<AbTotals> {
+        let experiment = experiment.to_string();
+        let from = since.unwrap_or(i64::MIN);
+        self.read(move |connection| {
+            let mut statement = connection.prepare_cached(&sql(rollup_sql::AB_ARMS))?;
+            let arms = statement
+                .query_map(params![experiment, from], |row| {
+                    Ok(ArmRow {
+                        key: ArmKey {
+                            experiment: experiment.clone(),
+                            arm: row.get(0)?,
+                            model: row.get(1)?,
+                            in_experiment: row.get(2)?,
+                        },
+                        counts: Counts {
+                            exposures: row.get::<_, i64>(3)? as u64,
+                            predictions: row.get::<_, i64>(4)? as u64,
+                            errors: row.get::<_, i64>(5)? as u64,
+                            fallbacks: row.get::<_, i64>(6)? as u64,
+                            confidence_n: row.get::<_, i64>(7)? as u64,
+                            confidence_sum: row.get(8)?,
+                            labelled: row.get::<_, i64>(9)? as u64,
+                            correct: row.get::<_, i64>(10)? as u64,
+                            numeric_n: row.get::<_, i64>(11)? as u64,
+                            abs_sum: row.get(12)?,
+                            sq_sum: row.get(13)?,
+                            truth_sum: row.get(14)?,
+                            truth_sq: row.get(15)?,
+                        },
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut statement = connection.prepare_cached(&sql(rollup_sql::AB_LATENCY))?;
+            let latency = statement
+                .query_map(params![experiment, from], |row| {
+                    Ok(LatencyRow {
+                        arm: row.get(0)?,
+                        in_experiment: row.get(1)?,
+                        bucket: row.get(2)?,
+                        n: row.get::<_, i64>(3)? as u64,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut statement = connection.prepare_cached(&sql(rollup_sql::AB_CLIENTS))?;
+            let clients = statement
+                .query_map(params![experiment, from], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(AbTotals { arms, latency, clients })
+        })
+        .await
+    }
+
+    async fn drift_rows(&self, experiment: &str, model: &str, since: Option<i64>) -> Result<DriftRows> {
+        let (experiment, model) = (experiment.to_string(), model.to_string());
+        let from = since.map_or(i64::MIN, rollup::hour_of);
+        self.read(move |connection| {
+            let mut statement = connection.prepare_cached(&sql(rollup_sql::DRIFT))?;
+            let rows = statement
+                .query_map(params![experiment, model, from], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get::<_, i64>(2)? as u64))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn timeline_rows(&self, experiment: &str, since: Option<i64>, width: i64) -> Result<Vec<TimelineRow>> {
+        let experiment = experiment.to_string();
+        let from = since.unwrap_or(i64::MIN);
+        let width = width.max(1);
+        self.read(move |connection| {
+            let mut statement = connection.prepare_cached(&sql(rollup_sql::TIMELINE_COUNTS))?;
+            let counts = statement
+                .query_map(params![experiment, from, width], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, i64>(2)? as u64,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut statement = connection.prepare_cached(&sql(rollup_sql::TIMELINE_LATENCY))?;
+            let latency = statement
+                .query_map(params![experiment, from, width], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, i32>(2)?,
+                        row.get::<_, i64>(3)? as u64,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rollup::timeline_of(counts, latency))
+        })
+        .await
+    }
+
+    async fn first_minute(&self, experiment: &str) -> Result<Option<i64>> {
+        let experiment = experiment.to_string();
+        self.read(move |connection| {
+            Ok(connection.query_row(&sql(rollup_sql::FIRST_MINUTE), [experiment], |row| row.get(0))?)
+        })
+        .await
+    }
+
+    async fn review_rows(
+        &self,
+        experiment: &str,
+        since: Option<chrono::DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<ReviewRow>> {
+        let experiment = experiment.to_string();
+        let from = timestamp(&since.unwrap_or_else(epoch));
+        self.read(move |connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT r.body, EXISTS (SELECT 1 FROM events o WHERE o.prediction_id = r.prediction_id AND o.kind = 'outcome')
+                 FROM events r WHERE r.experiment = ?1 AND r.kind = 'review' AND r.time >= ?2
+                 ORDER BY r.time DESC, r.id DESC LIMIT ?3",
+            )?;
+            let rows = statement
+                .query_map(params![experiment, from, limit as i64], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, bool>(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter()
+                .map(|(body, labelled)| Ok(ReviewRow { event: event_from_json(&body)?, labelled }))
+                .collect()
+        })
+        .await
+    }
+
+    async fn rollups_stale(&self) -> Result<bool> {
+        self.read(|connection| {
+            Ok(connection
+                .query_row("SELECT 1 FROM rollup_state WHERE name = 'stale'", [], |_| Ok(()))
+                .optional()?
+                .is_some())
+        })
+        .await
+    }
+
+    async fn rebuild_rollups(&self, drift: DriftOf) -> Result<u64> {
+        let (reply, answer) = oneshot::channel();
+        self.writes
+            .send(Write::Rebuild(drift, reply))
+            .await
+            .map_err(|_| anyhow!("the SQLite writer stopped"))?;
+        answer.await.map_err(|_| anyhow!("the SQLite writer stopped"))?
     }
 
     async fn count(&self) -> Result<u64> {

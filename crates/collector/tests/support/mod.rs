@@ -56,9 +56,7 @@ fn with_store<S: EventStore>(store: S, setup: &Setup) -> Router {
     let app = App {
         store,
         experiment_path: root.join("www/experiment.json"),
-        bundles: Bundles {
-            root: root.join("models"),
-        },
+        bundles: Bundles::new(root.join("models")),
         root,
         admin_token: TOKEN.into(),
         limiter: RateLimiter::new(setup.rate.0, setup.rate.1),

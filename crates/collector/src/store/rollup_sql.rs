@@ -1,0 +1,100 @@
+//! The rollups' SQL, one text for both backends: written with PostgreSQL's `$N` placeholders;
+//! [`sqlite`] turns them into SQLite's `?N`. Sums are cast to BIGINT because PostgreSQL sums
+//! BIGINTs into NUMERIC.
+
+use std::borrow::Cow;
+
+/// `sql` for SQLite.
+pub fn sqlite(sql: &str) -> Cow<'_, str> {
+    if sql.contains('$') {
+        Cow::Owned(sql.replace('$', "?"))
+    } else {
+        Cow::Borrowed(sql)
+    }
+}
+
+/// Adds one [`crate::rollup::Counts`] to a minute of an arm and model.
+pub const UPSERT_ARMS: &str = "
+    INSERT INTO rollup_arms (experiment, minute, arm, model, in_experiment, shard, exposures, predictions,
+        errors, fallbacks, confidence_n, confidence_sum, labelled, correct, numeric_n, abs_sum, sq_sum,
+        truth_sum, truth_sq)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+    ON CONFLICT (experiment, minute, arm, model, in_experiment, shard) DO UPDATE SET
+        exposures = rollup_arms.exposures + excluded.exposures,
+        predictions = rollup_arms.predictions + excluded.predictions,
+        errors = rollup_arms.errors + excluded.errors,
+        fallbacks = rollup_arms.fallbacks + excluded.fallbacks,
+        confidence_n = rollup_arms.confidence_n + excluded.confidence_n,
+        confidence_sum = rollup_arms.confidence_sum + excluded.confidence_sum,
+        labelled = rollup_arms.labelled + excluded.labelled,
+        correct = rollup_arms.correct + excluded.correct,
+        numeric_n = rollup_arms.numeric_n + excluded.numeric_n,
+        abs_sum = rollup_arms.abs_sum + excluded.abs_sum,
+        sq_sum = rollup_arms.sq_sum + excluded.sq_sum,
+        truth_sum = rollup_arms.truth_sum + excluded.truth_sum,
+        truth_sq = rollup_arms.truth_sq + excluded.truth_sq";
+
+/// Adds to a latency bucket of a minute of an arm.
+pub const UPSERT_LATENCY: &str = "
+    INSERT INTO rollup_latency (experiment, minute, arm, in_experiment, bucket, shard, n)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT (experiment, minute, arm, in_experiment, bucket, shard) DO UPDATE SET
+        n = rollup_latency.n + excluded.n";
+
+/// Adds to a drift bin of an hour of a model.
+pub const UPSERT_DRIFT: &str = "
+    INSERT INTO rollup_drift (experiment, model, hour, series, bin, shard, n)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT (experiment, model, hour, series, bin, shard) DO UPDATE SET
+        n = rollup_drift.n + excluded.n";
+
+/// Records a client seen in an arm (`{LATEST}`: the backend's two-argument maximum).
+pub const UPSERT_CLIENT: &str = "
+    INSERT INTO rollup_clients (experiment, arm, client_id, last_minute) VALUES ($1, $2, $3, $4)
+    ON CONFLICT (experiment, arm, client_id) DO UPDATE SET
+        last_minute = {LATEST}(rollup_clients.last_minute, excluded.last_minute)";
+
+/// Per arm, model and in-experiment flag, the sums of an experiment's minutes from `$2`.
+pub const AB_ARMS: &str = "
+    SELECT arm, model, in_experiment, CAST(SUM(exposures) AS BIGINT), CAST(SUM(predictions) AS BIGINT),
+        CAST(SUM(errors) AS BIGINT), CAST(SUM(fallbacks) AS BIGINT), CAST(SUM(confidence_n) AS BIGINT),
+        SUM(confidence_sum), CAST(SUM(labelled) AS BIGINT), CAST(SUM(correct) AS BIGINT),
+        CAST(SUM(numeric_n) AS BIGINT), SUM(abs_sum), SUM(sq_sum), SUM(truth_sum), SUM(truth_sq)
+    FROM rollup_arms WHERE experiment = $1 AND minute >= $2
+    GROUP BY arm, model, in_experiment";
+
+/// Per arm, in-experiment flag and bucket, the latency counts of an experiment from `$2`.
+pub const AB_LATENCY: &str = "
+    SELECT arm, in_experiment, bucket, CAST(SUM(n) AS BIGINT)
+    FROM rollup_latency WHERE experiment = $1 AND minute >= $2
+    GROUP BY arm, in_experiment, bucket";
+
+/// Distinct clients per arm seen from `$2`.
+pub const AB_CLIENTS: &str = "
+    SELECT arm, COUNT(*) FROM rollup_clients WHERE experiment = $1 AND last_minute >= $2 GROUP BY arm";
+
+/// A model's drift counts from the hour `$3`.
+pub const DRIFT: &str = "
+    SELECT series, bin, CAST(SUM(n) AS BIGINT)
+    FROM rollup_drift WHERE experiment = $1 AND model = $2 AND hour >= $3
+    GROUP BY series, bin";
+
+/// The first minute an experiment has counts for.
+pub const FIRST_MINUTE: &str = "SELECT MIN(minute) FROM rollup_arms WHERE experiment = $1";
+
+/// Shown predictions per bucket of `$3` minutes and arm, from `$2`.
+pub const TIMELINE_COUNTS: &str = "
+    SELECT (minute / $3) * $3 AS start, arm, CAST(SUM(predictions) AS BIGINT)
+    FROM rollup_arms WHERE experiment = $1 AND minute >= $2
+    GROUP BY start, arm HAVING SUM(predictions) > 0";
+
+/// Latency counts per bucket of `$3` minutes, arm and latency bucket, from `$2`.
+pub const TIMELINE_LATENCY: &str = "
+    SELECT (minute / $3) * $3 AS start, arm, bucket, CAST(SUM(n) AS BIGINT)
+    FROM rollup_latency WHERE experiment = $1 AND minute >= $2
+    GROUP BY start, arm, bucket";
+
+/// Empties every rollup (before a rebuild).
+pub const CLEAR: &str = "
+    DELETE FROM rollup_arms; DELETE FROM rollup_latency; DELETE FROM rollup_clients;
+    DELETE FROM rollup_drift;";
