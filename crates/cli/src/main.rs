@@ -1,4 +1,5 @@
-//! `wasm-predict`: the collector (`serve`), its reports from the command line (`report`), a
+//! `wasm-predict`: the collector (`serve`), its reports from the command line (`report`,
+//! `rebuild-rollups`), a
 //! bounded load generator (`load-test`), and the model operations (`inspect`, `bundle`,
 //! `verify`, `plan`, `quantize`, `diff`, `bench`, `backtest`, `promote`): one module per subcommand in
 //! `commands/`, each with its arguments and an `exec` that calls the library crates.
@@ -44,6 +45,8 @@ enum Command {
     Serve(commands::serve::Args),
     /// Print a report from the stored events.
     Report(commands::report::Args),
+    /// Recompute the tables the reports read (rollups) from the stored events.
+    RebuildRollups(commands::rebuild_rollups::Args),
     /// Load the ingest with concurrent clients for a bounded time; prints throughput and latency.
     LoadTest(commands::load_test::Args),
 }
@@ -84,6 +87,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Promote(args) => commands::promote::exec(args),
         Command::Serve(args) => commands::serve::exec(args).await,
         Command::Report(args) => commands::report::exec(args).await,
+        Command::RebuildRollups(args) => commands::rebuild_rollups::exec(args).await,
         Command::LoadTest(args) => commands::load_test::exec(args).await,
     }
 }

@@ -333,3 +333,55 @@ async fn rollups_hold_what_the_events_contribute_in_any_arrival_order() {
         }
     }
 }
+
+/// A database written by a collector from before the rollups (schema v1): opening it marks the
+/// rollups stale, and the rebuild `serve` and `report` run then makes them whole.
+#[tokio::test]
+async fn a_store_from_before_the_rollups_is_rebuilt_from_its_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    let all = validated(&events(800, 3));
+    {
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        // Schema v1 as it shipped (store/migrations.rs, migration 1).
+        connection
+            .execute_batch(
+                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL);
+                 INSERT INTO schema_migrations VALUES (1, 'events and alerts', '2026-11-01T00:00:00Z');
+                 CREATE TABLE events (id TEXT PRIMARY KEY, kind TEXT NOT NULL, time TEXT NOT NULL, received_at TEXT NOT NULL,
+                     client_id TEXT NOT NULL, experiment TEXT NOT NULL, body TEXT NOT NULL);
+                 CREATE INDEX events_by_experiment ON events (experiment, kind, time);
+                 CREATE TABLE alerts (id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, kind TEXT NOT NULL,
+                     subject TEXT NOT NULL, message TEXT NOT NULL, details TEXT NOT NULL);",
+            )
+            .unwrap();
+        for e in &all {
+            connection
+                .execute(
+                    "INSERT INTO events VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6)",
+                    rusqlite::params![
+                        e.id,
+                        e.kind.as_str(),
+                        stamp(e.time),
+                        e.client_id,
+                        e.experiment,
+                        e.to_json().to_string()
+                    ],
+                )
+                .unwrap();
+        }
+    }
+    let bundles = Bundles::new(repo().join("models"));
+    let store = SqliteStore::open(&path).unwrap();
+    assert!(store.rollups_stale().await.unwrap());
+    assert_eq!(store.schema_version().await.unwrap(), 2);
+    rollup::rebuild_if_stale(&store, &bundles).await.unwrap();
+    assert!(!store.rollups_stale().await.unwrap());
+    let want = delta_of(&all, |e| observations_in(&bundles, e));
+    check("v1 store rebuilt", &store, &want).await;
+    let labelled = store.review_rows(EXPERIMENT, None, 10_000).await.unwrap();
+    assert!(
+        labelled.iter().any(|r| r.labelled),
+        "reviews see the outcomes the migration indexed"
+    );
+}

@@ -9,6 +9,7 @@ pub mod load_test;
 pub mod plan;
 pub mod promote;
 pub mod quantize;
+pub mod rebuild_rollups;
 pub mod report;
 pub mod serve;
 pub mod verify;

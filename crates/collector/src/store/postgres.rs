@@ -28,75 +28,89 @@ fn canonical(id: &str) -> String {
     uuid::Uuid::try_parse(id).map_or_else(|_| id.to_string(), |u| u.to_string())
 }
 
-/// Adds `delta` to the rollups, in `shard`.
+/// Adds `delta` to the rollups, in `shard`: one statement per table (arrays unnested), the
+/// keys in order so that concurrent transactions lock rows in one order.
 async fn flush(transaction: &deadpool_postgres::Transaction<'_>, delta: &Delta, shard: i16) -> Result<()> {
-    if delta.is_empty() {
-        return Ok(());
-    }
-    let arms = transaction.prepare_cached(rollup_sql::UPSERT_ARMS).await?;
-    for ((key, minute), c) in &delta.arms {
-        let counts = [c.exposures, c.predictions, c.errors, c.fallbacks, c.confidence_n].map(|n| n as i64);
-        let outcomes = [c.labelled, c.correct, c.numeric_n].map(|n| n as i64);
+    if !delta.arms.is_empty() {
+        let keys = || delta.arms.keys();
+        let text = |f: fn(&rollup::ArmKey) -> &String| keys().map(|(k, _)| f(k).clone()).collect::<Vec<_>>();
+        let int = |f: fn(&Counts) -> u64| delta.arms.values().map(|c| f(c) as i64).collect::<Vec<_>>();
+        let real = |f: fn(&Counts) -> f64| delta.arms.values().map(f).collect::<Vec<_>>();
+        let minutes: Vec<i64> = keys().map(|(_, m)| *m).collect();
+        let inside: Vec<bool> = keys().map(|(k, _)| k.in_experiment).collect();
+        let shards = vec![shard; delta.arms.len()];
         transaction
             .execute(
-                &arms,
+                rollup_sql::UPSERT_ARMS_MANY,
                 &[
-                    &key.experiment,
-                    minute,
-                    &key.arm,
-                    &key.model,
-                    &key.in_experiment,
-                    &shard,
-                    &counts[0],
-                    &counts[1],
-                    &counts[2],
-                    &counts[3],
-                    &counts[4],
-                    &c.confidence_sum,
-                    &outcomes[0],
-                    &outcomes[1],
-                    &outcomes[2],
-                    &c.abs_sum,
-                    &c.sq_sum,
-                    &c.truth_sum,
-                    &c.truth_sq,
+                    &text(|k| &k.experiment),
+                    &minutes,
+                    &text(|k| &k.arm),
+                    &text(|k| &k.model),
+                    &inside,
+                    &shards,
+                    &int(|c| c.exposures),
+                    &int(|c| c.predictions),
+                    &int(|c| c.errors),
+                    &int(|c| c.fallbacks),
+                    &int(|c| c.confidence_n),
+                    &real(|c| c.confidence_sum),
+                    &int(|c| c.labelled),
+                    &int(|c| c.correct),
+                    &int(|c| c.numeric_n),
+                    &real(|c| c.abs_sum),
+                    &real(|c| c.sq_sum),
+                    &real(|c| c.truth_sum),
+                    &real(|c| c.truth_sq),
                 ],
             )
             .await?;
     }
-    let latency = transaction.prepare_cached(rollup_sql::UPSERT_LATENCY).await?;
-    for ((key, minute), n) in &delta.latency {
-        let n = *n as i64;
+    if !delta.latency.is_empty() {
+        let keys: Vec<_> = delta.latency.keys().collect();
         transaction
             .execute(
-                &latency,
+                rollup_sql::UPSERT_LATENCY_MANY,
                 &[
-                    &key.experiment,
-                    minute,
-                    &key.arm,
-                    &key.in_experiment,
-                    &key.bucket,
-                    &shard,
-                    &n,
+                    &keys.iter().map(|(k, _)| k.experiment.clone()).collect::<Vec<_>>(),
+                    &keys.iter().map(|(_, m)| *m).collect::<Vec<_>>(),
+                    &keys.iter().map(|(k, _)| k.arm.clone()).collect::<Vec<_>>(),
+                    &keys.iter().map(|(k, _)| k.in_experiment).collect::<Vec<_>>(),
+                    &keys.iter().map(|(k, _)| k.bucket).collect::<Vec<_>>(),
+                    &vec![shard; keys.len()],
+                    &delta.latency.values().map(|n| *n as i64).collect::<Vec<_>>(),
                 ],
             )
             .await?;
     }
-    let clients = transaction
-        .prepare_cached(&rollup_sql::UPSERT_CLIENT.replace("{LATEST}", "GREATEST"))
-        .await?;
-    for (key, minute) in &delta.clients {
-        transaction
-            .execute(&clients, &[&key.experiment, &key.arm, &key.client, minute])
-            .await?;
-    }
-    let drift = transaction.prepare_cached(rollup_sql::UPSERT_DRIFT).await?;
-    for ((key, hour), n) in &delta.drift {
-        let n = *n as i64;
+    if !delta.clients.is_empty() {
+        let keys: Vec<_> = delta.clients.keys().collect();
         transaction
             .execute(
-                &drift,
-                &[&key.experiment, &key.model, hour, &key.series, &key.bin, &shard, &n],
+                &rollup_sql::UPSERT_CLIENTS_MANY.replace("{LATEST}", "GREATEST"),
+                &[
+                    &keys.iter().map(|k| k.experiment.clone()).collect::<Vec<_>>(),
+                    &keys.iter().map(|k| k.arm.clone()).collect::<Vec<_>>(),
+                    &keys.iter().map(|k| k.client.clone()).collect::<Vec<_>>(),
+                    &delta.clients.values().copied().collect::<Vec<_>>(),
+                ],
+            )
+            .await?;
+    }
+    if !delta.drift.is_empty() {
+        let keys: Vec<_> = delta.drift.keys().collect();
+        transaction
+            .execute(
+                rollup_sql::UPSERT_DRIFT_MANY,
+                &[
+                    &keys.iter().map(|(k, _)| k.experiment.clone()).collect::<Vec<_>>(),
+                    &keys.iter().map(|(k, _)| k.model.clone()).collect::<Vec<_>>(),
+                    &keys.iter().map(|(_, h)| *h).collect::<Vec<_>>(),
+                    &keys.iter().map(|(k, _)| k.series).collect::<Vec<_>>(),
+                    &keys.iter().map(|(k, _)| k.bin).collect::<Vec<_>>(),
+                    &vec![shard; keys.len()],
+                    &delta.drift.values().map(|n| *n as i64).collect::<Vec<_>>(),
+                ],
             )
             .await?;
     }
@@ -237,34 +251,57 @@ impl EventStore for PostgresStore {
                 predictions.insert(row.try_get::<_, String>(0)?, stored(row.try_get(1)?)?);
             }
         }
-        let statement = transaction
-            .prepare_cached(
-                "INSERT INTO events (id, kind, time, client_id, experiment, body, prediction_id, pending) VALUES ($1::text::uuid, $2, $3, $4, $5, $6, $7::text::uuid, $8) ON CONFLICT (id) DO NOTHING",
+        let pending: Vec<bool> = events
+            .iter()
+            .map(|Incoming { event, .. }| {
+                event.kind == EventKind::Outcome
+                    && !event
+                        .fields
+                        .prediction_id
+                        .as_deref()
+                        .is_some_and(|id| predictions.contains_key(&canonical(id)))
+            })
+            .collect();
+        let column = |f: fn(&Event) -> String| events.iter().map(|i| f(&i.event)).collect::<Vec<String>>();
+        let times: Vec<DateTime<Utc>> = events.iter().map(|i| i.event.time).collect();
+        let bodies: Vec<serde_json::Value> = events.iter().map(|i| i.event.to_json()).collect();
+        let predicted: Vec<Option<String>> = events.iter().map(|i| i.event.fields.prediction_id.clone()).collect();
+        // One statement for the whole batch: the round trips, not the rows, are what it costs.
+        let inserted: std::collections::HashSet<String> = transaction
+            .query(
+                "INSERT INTO events (id, kind, time, client_id, experiment, body, prediction_id, pending)
+                 SELECT id::uuid, kind, time, client_id, experiment, body, prediction_id::uuid, pending
+                 FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::jsonb[], $7::text[], $8::bool[])
+                     AS t(id, kind, time, client_id, experiment, body, prediction_id, pending)
+                 ON CONFLICT (id) DO NOTHING RETURNING id::text",
+                &[
+                    &column(|e| e.id.clone()),
+                    &column(|e| e.kind.as_str().to_string()),
+                    &times,
+                    &column(|e| e.client_id.clone()),
+                    &column(|e| e.experiment.clone()),
+                    &bodies,
+                    &predicted,
+                    &pending,
+                ],
             )
-            .await?;
+            .await?
+            .iter()
+            .map(|row| row.try_get::<_, String>(0))
+            .collect::<Result<_, _>>()?;
         let mut delta = Delta::default();
         let mut fresh = Vec::with_capacity(events.len());
         let mut new_predictions = Vec::new();
+        let mut counted = std::collections::HashSet::new();
         for Incoming { event, drift } in &events {
-            let prediction = match (event.kind, &event.fields.prediction_id) {
-                (EventKind::Outcome, Some(id)) => predictions.get(&canonical(id)),
-                _ => None,
-            };
-            let pending = event.kind == EventKind::Outcome && prediction.is_none();
-            let body = event.to_json();
-            let params: [&(dyn ToSql + Sync); 8] = [
-                &event.id,
-                &event.kind.as_str(),
-                &event.time,
-                &event.client_id,
-                &event.experiment,
-                &body,
-                &event.fields.prediction_id,
-                &pending,
-            ];
-            let changed = transaction.execute(&statement, &params).await? == 1;
+            let id = canonical(&event.id);
+            let changed = inserted.contains(&id) && counted.insert(id);
             if changed {
                 delta.add_event(event, drift);
+                let prediction = match (event.kind, &event.fields.prediction_id) {
+                    (EventKind::Outcome, Some(id)) => predictions.get(&canonical(id)),
+                    _ => None,
+                };
                 if let Some(prediction) = prediction {
                     delta.add_join(event, prediction);
                 }

@@ -1,6 +1,8 @@
-//! The rollups' SQL, one text for both backends: written with PostgreSQL's `$N` placeholders;
-//! [`sqlite`] turns them into SQLite's `?N`. Sums are cast to BIGINT because PostgreSQL sums
-//! BIGINTs into NUMERIC.
+//! The rollups' SQL, one text for both backends where they agree: written with PostgreSQL's `$N`
+//! placeholders, [`sqlite`] turns them into SQLite's `?N`. Sums are cast to BIGINT because
+//! PostgreSQL sums BIGINTs into NUMERIC. SQLite adds rows one statement each (in process, a
+//! statement costs little); PostgreSQL adds a table's rows in one statement over arrays (`_MANY`),
+//! since there a round trip is what costs.
 
 use std::borrow::Cow;
 
@@ -53,6 +55,50 @@ pub const UPSERT_CLIENT: &str = "
     INSERT INTO rollup_clients (experiment, arm, client_id, last_minute) VALUES ($1, $2, $3, $4)
     ON CONFLICT (experiment, arm, client_id) DO UPDATE SET
         last_minute = {LATEST}(rollup_clients.last_minute, excluded.last_minute)";
+
+/// [`UPSERT_ARMS`] for arrays of rows (PostgreSQL).
+pub const UPSERT_ARMS_MANY: &str = "
+    INSERT INTO rollup_arms (experiment, minute, arm, model, in_experiment, shard, exposures, predictions,
+        errors, fallbacks, confidence_n, confidence_sum, labelled, correct, numeric_n, abs_sum, sq_sum,
+        truth_sum, truth_sq)
+    SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bool[], $6::smallint[],
+        $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::float8[], $13::bigint[],
+        $14::bigint[], $15::bigint[], $16::float8[], $17::float8[], $18::float8[], $19::float8[])
+    ON CONFLICT (experiment, minute, arm, model, in_experiment, shard) DO UPDATE SET
+        exposures = rollup_arms.exposures + excluded.exposures,
+        predictions = rollup_arms.predictions + excluded.predictions,
+        errors = rollup_arms.errors + excluded.errors,
+        fallbacks = rollup_arms.fallbacks + excluded.fallbacks,
+        confidence_n = rollup_arms.confidence_n + excluded.confidence_n,
+        confidence_sum = rollup_arms.confidence_sum + excluded.confidence_sum,
+        labelled = rollup_arms.labelled + excluded.labelled,
+        correct = rollup_arms.correct + excluded.correct,
+        numeric_n = rollup_arms.numeric_n + excluded.numeric_n,
+        abs_sum = rollup_arms.abs_sum + excluded.abs_sum,
+        sq_sum = rollup_arms.sq_sum + excluded.sq_sum,
+        truth_sum = rollup_arms.truth_sum + excluded.truth_sum,
+        truth_sq = rollup_arms.truth_sq + excluded.truth_sq";
+
+/// [`UPSERT_LATENCY`] for arrays of rows (PostgreSQL).
+pub const UPSERT_LATENCY_MANY: &str = "
+    INSERT INTO rollup_latency (experiment, minute, arm, in_experiment, bucket, shard, n)
+    SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::bool[], $5::int[], $6::smallint[], $7::bigint[])
+    ON CONFLICT (experiment, minute, arm, in_experiment, bucket, shard) DO UPDATE SET
+        n = rollup_latency.n + excluded.n";
+
+/// [`UPSERT_CLIENT`] for arrays of rows (PostgreSQL).
+pub const UPSERT_CLIENTS_MANY: &str = "
+    INSERT INTO rollup_clients (experiment, arm, client_id, last_minute)
+    SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[])
+    ON CONFLICT (experiment, arm, client_id) DO UPDATE SET
+        last_minute = {LATEST}(rollup_clients.last_minute, excluded.last_minute)";
+
+/// [`UPSERT_DRIFT`] for arrays of rows (PostgreSQL).
+pub const UPSERT_DRIFT_MANY: &str = "
+    INSERT INTO rollup_drift (experiment, model, hour, series, bin, shard, n)
+    SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::int[], $5::int[], $6::smallint[], $7::bigint[])
+    ON CONFLICT (experiment, model, hour, series, bin, shard) DO UPDATE SET
+        n = rollup_drift.n + excluded.n";
 
 /// Per arm, model and in-experiment flag, the sums of an experiment's minutes from `$2`.
 pub const AB_ARMS: &str = "
