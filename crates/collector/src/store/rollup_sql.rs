@@ -15,12 +15,10 @@ pub fn sqlite(sql: &str) -> Cow<'_, str> {
     }
 }
 
-/// Adds one [`crate::rollup::Counts`] to a minute of an arm and model.
-pub const UPSERT_ARMS: &str = "
-    INSERT INTO rollup_arms (experiment, minute, arm, model, in_experiment, shard, exposures, predictions,
-        errors, fallbacks, confidence_n, confidence_sum, labelled, correct, numeric_n, abs_sum, sq_sum,
-        truth_sum, truth_sq)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+/// What an arm's row does when it exists: every count and sum adds.
+macro_rules! arms_conflict {
+    () => {
+        "
     ON CONFLICT (experiment, minute, arm, model, in_experiment, shard) DO UPDATE SET
         exposures = rollup_arms.exposures + excluded.exposures,
         predictions = rollup_arms.predictions + excluded.predictions,
@@ -34,7 +32,19 @@ pub const UPSERT_ARMS: &str = "
         abs_sum = rollup_arms.abs_sum + excluded.abs_sum,
         sq_sum = rollup_arms.sq_sum + excluded.sq_sum,
         truth_sum = rollup_arms.truth_sum + excluded.truth_sum,
-        truth_sq = rollup_arms.truth_sq + excluded.truth_sq";
+        truth_sq = rollup_arms.truth_sq + excluded.truth_sq"
+    };
+}
+
+/// Adds one [`crate::rollup::Counts`] to a minute of an arm and model.
+pub const UPSERT_ARMS: &str = concat!(
+    "
+    INSERT INTO rollup_arms (experiment, minute, arm, model, in_experiment, shard, exposures, predictions,
+        errors, fallbacks, confidence_n, confidence_sum, labelled, correct, numeric_n, abs_sum, sq_sum,
+        truth_sum, truth_sq)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+    arms_conflict!()
+);
 
 /// Adds to a latency bucket of a minute of an arm.
 pub const UPSERT_LATENCY: &str = "
@@ -57,27 +67,16 @@ pub const UPSERT_CLIENT: &str = "
         last_minute = {LATEST}(rollup_clients.last_minute, excluded.last_minute)";
 
 /// [`UPSERT_ARMS`] for arrays of rows (PostgreSQL).
-pub const UPSERT_ARMS_MANY: &str = "
+pub const UPSERT_ARMS_MANY: &str = concat!(
+    "
     INSERT INTO rollup_arms (experiment, minute, arm, model, in_experiment, shard, exposures, predictions,
         errors, fallbacks, confidence_n, confidence_sum, labelled, correct, numeric_n, abs_sum, sq_sum,
         truth_sum, truth_sq)
     SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bool[], $6::smallint[],
         $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::float8[], $13::bigint[],
-        $14::bigint[], $15::bigint[], $16::float8[], $17::float8[], $18::float8[], $19::float8[])
-    ON CONFLICT (experiment, minute, arm, model, in_experiment, shard) DO UPDATE SET
-        exposures = rollup_arms.exposures + excluded.exposures,
-        predictions = rollup_arms.predictions + excluded.predictions,
-        errors = rollup_arms.errors + excluded.errors,
-        fallbacks = rollup_arms.fallbacks + excluded.fallbacks,
-        confidence_n = rollup_arms.confidence_n + excluded.confidence_n,
-        confidence_sum = rollup_arms.confidence_sum + excluded.confidence_sum,
-        labelled = rollup_arms.labelled + excluded.labelled,
-        correct = rollup_arms.correct + excluded.correct,
-        numeric_n = rollup_arms.numeric_n + excluded.numeric_n,
-        abs_sum = rollup_arms.abs_sum + excluded.abs_sum,
-        sq_sum = rollup_arms.sq_sum + excluded.sq_sum,
-        truth_sum = rollup_arms.truth_sum + excluded.truth_sum,
-        truth_sq = rollup_arms.truth_sq + excluded.truth_sq";
+        $14::bigint[], $15::bigint[], $16::float8[], $17::float8[], $18::float8[], $19::float8[])",
+    arms_conflict!()
+);
 
 /// [`UPSERT_LATENCY`] for arrays of rows (PostgreSQL).
 pub const UPSERT_LATENCY_MANY: &str = "
