@@ -263,7 +263,7 @@ async fn check<S: EventStore>(label: &str, store: &S, want: &Delta) {
             got.sort();
             assert_eq!(got, want.drift_rows(EXPERIMENT, model, since), "{label}: {model} drift");
         }
-        for width in [1, 7, 60] {
+        for width in [1, 7, 60, 120] {
             let got = store.timeline_rows(EXPERIMENT, since, width).await.unwrap();
             assert_eq!(
                 got,
@@ -374,7 +374,7 @@ async fn a_store_from_before_the_rollups_is_rebuilt_from_its_events() {
     let bundles = Bundles::new(repo().join("models"));
     let store = SqliteStore::open(&path).unwrap();
     assert!(store.rollups_stale().await.unwrap());
-    assert_eq!(store.schema_version().await.unwrap(), 2);
+    assert_eq!(store.schema_version().await.unwrap(), 3);
     rollup::rebuild_if_stale(&store, &bundles).await.unwrap();
     assert!(!store.rollups_stale().await.unwrap());
     let want = delta_of(&all, |e| observations_in(&bundles, e));

@@ -55,7 +55,7 @@ pub async fn drift<S: EventStore>(
 }
 
 /// The timeline from `since` in buckets of `width` minutes, widened so that no arm has more
-/// than [`MAX_TIMELINE_POINTS`] points.
+/// than [`MAX_TIMELINE_POINTS`] points (past an hour, to whole hours, read from hourly rows).
 pub async fn timeline<S: EventStore>(
     store: &S,
     experiment: &Experiment,
@@ -68,7 +68,10 @@ pub async fn timeline<S: EventStore>(
         None => store.first_minute(&experiment.id).await?,
     };
     let span = first.map_or(0, |from| (now - from).max(0));
-    let width = width.max(1).max((span + MAX_TIMELINE_POINTS - 1) / MAX_TIMELINE_POINTS);
+    let mut width = width.max(1).max((span + MAX_TIMELINE_POINTS - 1) / MAX_TIMELINE_POINTS);
+    if width > 60 {
+        width = (width + 59) / 60 * 60;
+    }
     let rows = store.timeline_rows(&experiment.id, minute(since), width).await?;
     Ok(timeline::timeline(&rows))
 }

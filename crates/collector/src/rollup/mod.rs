@@ -137,6 +137,8 @@ pub struct Delta {
     pub arms: BTreeMap<(ArmKey, i64), Counts>,
     /// By key and minute.
     pub latency: BTreeMap<(LatencyKey, i64), u64>,
+    /// By key and hour: what long windows read (a minute's buckets are as many as its events).
+    pub latency_hours: BTreeMap<(LatencyKey, i64), u64>,
     /// The last minute each client was seen.
     pub clients: BTreeMap<ClientKey, i64>,
     /// By key and hour.
@@ -160,7 +162,11 @@ pub fn is_shown_prediction(event: &Event) -> bool {
 impl Delta {
     /// Whether there is nothing to add.
     pub fn is_empty(&self) -> bool {
-        self.arms.is_empty() && self.latency.is_empty() && self.clients.is_empty() && self.drift.is_empty()
+        self.arms.is_empty()
+            && self.latency.is_empty()
+            && self.latency_hours.is_empty()
+            && self.clients.is_empty()
+            && self.drift.is_empty()
     }
 
     fn arm(&mut self, event: &Event, arm: &str, model: String, in_experiment: bool) -> &mut Counts {
@@ -218,7 +224,9 @@ impl Delta {
                             in_experiment: event.in_experiment,
                             bucket,
                         };
-                        *self.latency.entry((key, minute_of(&event.time))).or_default() += 1;
+                        let minute = minute_of(&event.time);
+                        *self.latency_hours.entry((key.clone(), hour_of(minute))).or_default() += 1;
+                        *self.latency.entry((key, minute)).or_default() += 1;
                     }
                     self.client(event, arm);
                 }
@@ -325,7 +333,7 @@ pub type DriftRows = Vec<(i32, i32, u64)>;
 
 /// The totals a store would answer, from a [`Delta`] in memory (tests, and a check of the stores).
 impl Delta {
-    /// [`AbTotals`] of `experiment` since `since` (a minute).
+    /// [`AbTotals`] of `experiment` since `since` (a minute; latency from the hour holding it).
     pub fn ab_totals(&self, experiment: &str, since: Option<i64>) -> AbTotals {
         let from = since.unwrap_or(i64::MIN);
         let mut arms: BTreeMap<ArmKey, Counts> = BTreeMap::new();
@@ -334,9 +342,10 @@ impl Delta {
                 arms.entry(key.clone()).or_default().add(counts);
             }
         }
+        let from_hour = since.map_or(i64::MIN, hour_of);
         let mut latency: BTreeMap<(String, bool, i32), u64> = BTreeMap::new();
-        for ((key, minute), n) in &self.latency {
-            if key.experiment == experiment && *minute >= from {
+        for ((key, hour), n) in &self.latency_hours {
+            if key.experiment == experiment && *hour >= from_hour {
                 *latency
                     .entry((key.arm.clone(), key.in_experiment, key.bucket))
                     .or_default() += n;
@@ -375,7 +384,8 @@ impl Delta {
         rows.into_iter().map(|((series, bin), n)| (series, bin, n)).collect()
     }
 
-    /// Timeline rows of `experiment` since `since`, in buckets of `width` minutes.
+    /// Timeline rows of `experiment` since `since`, in buckets of `width` minutes (latency from
+    /// the hourly rows when the buckets are whole hours, from the hour holding `since`).
     pub fn timeline_rows(&self, experiment: &str, since: Option<i64>, width: i64) -> Vec<TimelineRow> {
         let from = since.unwrap_or(i64::MIN);
         let start = |minute: i64| minute - minute.rem_euclid(width.max(1));
@@ -386,7 +396,12 @@ impl Delta {
             }
         }
         let mut latency: BTreeMap<(i64, String, i32), u64> = BTreeMap::new();
-        for ((key, minute), n) in &self.latency {
+        let (table, from) = if hourly(width) {
+            (&self.latency_hours, since.map_or(i64::MIN, hour_of))
+        } else {
+            (&self.latency, from)
+        };
+        for ((key, minute), n) in table {
             if key.experiment == experiment && *minute >= from {
                 *latency
                     .entry((start(*minute), key.arm.clone(), key.bucket))
@@ -398,6 +413,11 @@ impl Delta {
             latency.into_iter().map(|((m, a, b), n)| (m, a, b, n)).collect(),
         )
     }
+}
+
+/// Whether timeline buckets of `width` minutes read the hourly latency rows (whole hours).
+pub fn hourly(width: i64) -> bool {
+    width >= 60 && width % 60 == 0
 }
 
 /// Timeline rows, oldest first, from predictions per (bucket start, arm) and latency counts per

@@ -125,4 +125,25 @@ pub const MIGRATIONS: &[Migration] = &[
             INSERT INTO rollup_state (name, value)
                 SELECT 'stale', 'events stored before the rollups existed' WHERE EXISTS (SELECT 1 FROM events);",
     },
+    Migration {
+        version: 3,
+        name: "hourly latency rollup",
+        sqlite: "
+            CREATE TABLE rollup_latency_hours (
+                experiment TEXT NOT NULL, hour INTEGER NOT NULL, arm TEXT NOT NULL, in_experiment INTEGER NOT NULL,
+                bucket INTEGER NOT NULL, shard INTEGER NOT NULL, n INTEGER NOT NULL,
+                PRIMARY KEY (experiment, hour, arm, in_experiment, bucket, shard)
+            ) WITHOUT ROWID;
+            INSERT OR IGNORE INTO rollup_state (name, value)
+                SELECT 'stale', 'events stored before the hourly latency rollup existed' WHERE EXISTS (SELECT 1 FROM events);",
+        postgres: "
+            CREATE TABLE rollup_latency_hours (
+                experiment TEXT NOT NULL, hour BIGINT NOT NULL, arm TEXT NOT NULL, in_experiment BOOLEAN NOT NULL,
+                bucket INTEGER NOT NULL, shard SMALLINT NOT NULL, n BIGINT NOT NULL,
+                PRIMARY KEY (experiment, hour, arm, in_experiment, bucket, shard)
+            );
+            INSERT INTO rollup_state (name, value)
+                SELECT 'stale', 'events stored before the hourly latency rollup existed' WHERE EXISTS (SELECT 1 FROM events)
+                ON CONFLICT (name) DO NOTHING;",
+    },
 ];

@@ -83,6 +83,23 @@ async fn flush(transaction: &deadpool_postgres::Transaction<'_>, delta: &Delta, 
             )
             .await?;
     }
+    if !delta.latency_hours.is_empty() {
+        let keys: Vec<_> = delta.latency_hours.keys().collect();
+        transaction
+            .execute(
+                rollup_sql::UPSERT_LATENCY_HOURS_MANY,
+                &[
+                    &keys.iter().map(|(k, _)| k.experiment.clone()).collect::<Vec<_>>(),
+                    &keys.iter().map(|(_, m)| *m).collect::<Vec<_>>(),
+                    &keys.iter().map(|(k, _)| k.arm.clone()).collect::<Vec<_>>(),
+                    &keys.iter().map(|(k, _)| k.in_experiment).collect::<Vec<_>>(),
+                    &keys.iter().map(|(k, _)| k.bucket).collect::<Vec<_>>(),
+                    &vec![shard; keys.len()],
+                    &delta.latency_hours.values().map(|n| *n as i64).collect::<Vec<_>>(),
+                ],
+            )
+            .await?;
+    }
     if !delta.clients.is_empty() {
         let keys: Vec<_> = delta.clients.keys().collect();
         transaction
@@ -408,8 +425,9 @@ impl EventStore for PostgresStore {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let from_hour = since.map_or(i64::MIN, rollup::hour_of);
         let latency = client
-            .query(rollup_sql::AB_LATENCY, &[&experiment, &from])
+            .query(rollup_sql::AB_LATENCY, &[&experiment, &from_hour])
             .await?
             .iter()
             .map(|row| {
@@ -451,8 +469,16 @@ impl EventStore for PostgresStore {
             .iter()
             .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get::<_, i64>(2)? as u64)))
             .collect::<Result<Vec<_>>>()?;
+        let (latency_sql, latency_from) = if rollup::hourly(width) {
+            (
+                rollup_sql::TIMELINE_LATENCY_HOURS,
+                since.map_or(i64::MIN, rollup::hour_of),
+            )
+        } else {
+            (rollup_sql::TIMELINE_LATENCY, from)
+        };
         let latency = client
-            .query(rollup_sql::TIMELINE_LATENCY, &[&experiment, &from, &width])
+            .query(latency_sql, &[&experiment, &latency_from, &width])
             .await?
             .iter()
             .map(|row| {

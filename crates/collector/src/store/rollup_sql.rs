@@ -53,6 +53,13 @@ pub const UPSERT_LATENCY: &str = "
     ON CONFLICT (experiment, minute, arm, in_experiment, bucket, shard) DO UPDATE SET
         n = rollup_latency.n + excluded.n";
 
+/// Adds to a latency bucket of an hour of an arm.
+pub const UPSERT_LATENCY_HOURS: &str = "
+    INSERT INTO rollup_latency_hours (experiment, hour, arm, in_experiment, bucket, shard, n)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT (experiment, hour, arm, in_experiment, bucket, shard) DO UPDATE SET
+        n = rollup_latency_hours.n + excluded.n";
+
 /// Adds to a drift bin of an hour of a model.
 pub const UPSERT_DRIFT: &str = "
     INSERT INTO rollup_drift (experiment, model, hour, series, bin, shard, n)
@@ -85,6 +92,13 @@ pub const UPSERT_LATENCY_MANY: &str = "
     ON CONFLICT (experiment, minute, arm, in_experiment, bucket, shard) DO UPDATE SET
         n = rollup_latency.n + excluded.n";
 
+/// [`UPSERT_LATENCY_HOURS`] for arrays of rows (PostgreSQL).
+pub const UPSERT_LATENCY_HOURS_MANY: &str = "
+    INSERT INTO rollup_latency_hours (experiment, hour, arm, in_experiment, bucket, shard, n)
+    SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::bool[], $5::int[], $6::smallint[], $7::bigint[])
+    ON CONFLICT (experiment, hour, arm, in_experiment, bucket, shard) DO UPDATE SET
+        n = rollup_latency_hours.n + excluded.n";
+
 /// [`UPSERT_CLIENT`] for arrays of rows (PostgreSQL).
 pub const UPSERT_CLIENTS_MANY: &str = "
     INSERT INTO rollup_clients (experiment, arm, client_id, last_minute)
@@ -108,10 +122,10 @@ pub const AB_ARMS: &str = "
     FROM rollup_arms WHERE experiment = $1 AND minute >= $2
     GROUP BY arm, model, in_experiment";
 
-/// Per arm, in-experiment flag and bucket, the latency counts of an experiment from `$2`.
+/// Per arm, in-experiment flag and bucket, the latency counts of an experiment from the hour `$2`.
 pub const AB_LATENCY: &str = "
     SELECT arm, in_experiment, bucket, CAST(SUM(n) AS BIGINT)
-    FROM rollup_latency WHERE experiment = $1 AND minute >= $2
+    FROM rollup_latency_hours WHERE experiment = $1 AND hour >= $2
     GROUP BY arm, in_experiment, bucket";
 
 /// Distinct clients per arm seen from `$2`.
@@ -139,7 +153,13 @@ pub const TIMELINE_LATENCY: &str = "
     FROM rollup_latency WHERE experiment = $1 AND minute >= $2
     GROUP BY start, arm, bucket";
 
+/// [`TIMELINE_LATENCY`] from the hourly rows, for buckets of whole hours (`$3` a multiple of 60).
+pub const TIMELINE_LATENCY_HOURS: &str = "
+    SELECT (hour / $3) * $3 AS start, arm, bucket, CAST(SUM(n) AS BIGINT)
+    FROM rollup_latency_hours WHERE experiment = $1 AND hour >= $2
+    GROUP BY start, arm, bucket";
+
 /// Empties every rollup (before a rebuild).
 pub const CLEAR: &str = "
     DELETE FROM rollup_arms; DELETE FROM rollup_latency; DELETE FROM rollup_clients;
-    DELETE FROM rollup_drift;";
+    DELETE FROM rollup_drift; DELETE FROM rollup_latency_hours;";

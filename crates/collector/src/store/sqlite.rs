@@ -179,6 +179,18 @@ fn flush(connection: &Connection, delta: &Delta) -> Result<()> {
             *n as i64
         ])?;
     }
+    let mut hours = connection.prepare_cached(&sql(rollup_sql::UPSERT_LATENCY_HOURS))?;
+    for ((key, hour), n) in &delta.latency_hours {
+        hours.execute(params![
+            key.experiment,
+            hour,
+            key.arm,
+            key.in_experiment,
+            key.bucket,
+            0,
+            *n as i64
+        ])?;
+    }
     let mut clients = connection.prepare_cached(&sql(&rollup_sql::UPSERT_CLIENT.replace("{LATEST}", "MAX")))?;
     for (key, minute) in &delta.clients {
         clients.execute(params![key.experiment, key.arm, key.client, minute])?;
@@ -418,6 +430,7 @@ impl EventStore for SqliteStore {
     async fn ab_totals(&self, experiment: &str, since: Option<i64>) -> Result<AbTotals> {
         let experiment = experiment.to_string();
         let from = since.unwrap_or(i64::MIN);
+        let from_hour = since.map_or(i64::MIN, rollup::hour_of);
         self.read(move |connection| {
             let mut statement = connection.prepare_cached(&sql(rollup_sql::AB_ARMS))?;
             let arms = statement
@@ -449,7 +462,7 @@ impl EventStore for SqliteStore {
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let mut statement = connection.prepare_cached(&sql(rollup_sql::AB_LATENCY))?;
             let latency = statement
-                .query_map(params![experiment, from], |row| {
+                .query_map(params![experiment, from_hour], |row| {
                     Ok(LatencyRow {
                         arm: row.get(0)?,
                         in_experiment: row.get(1)?,
@@ -499,9 +512,17 @@ impl EventStore for SqliteStore {
                     ))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut statement = connection.prepare_cached(&sql(rollup_sql::TIMELINE_LATENCY))?;
+            let (latency_sql, latency_from) = if rollup::hourly(width) {
+                (
+                    rollup_sql::TIMELINE_LATENCY_HOURS,
+                    since.map_or(i64::MIN, rollup::hour_of),
+                )
+            } else {
+                (rollup_sql::TIMELINE_LATENCY, from)
+            };
+            let mut statement = connection.prepare_cached(&sql(latency_sql))?;
             let latency = statement
-                .query_map(params![experiment, from, width], |row| {
+                .query_map(params![experiment, latency_from, width], |row| {
                     Ok((
                         row.get::<_, i64>(0)?,
                         row.get::<_, String>(1)?,
