@@ -251,6 +251,12 @@ async fn check<S: EventStore>(label: &str, store: &S, want: &Delta) {
         let got = store.ab_totals(EXPERIMENT, since).await.unwrap();
         assert!(!got.arms.is_empty(), "{label}: nothing counted");
         assert_same_totals(&label, &got, &want.ab_totals(EXPERIMENT, since));
+        let arms = store.arm_rows(EXPERIMENT, since).await.unwrap();
+        assert_same_totals(
+            &format!("{label}, arm rows"),
+            &AbTotals { arms, ..got.clone() },
+            &want.ab_totals(EXPERIMENT, since),
+        );
         for model in ["digits-mlp-int8@1.0.0", "diabetes-linreg@1.0.0"] {
             let got = store.drift_rows(EXPERIMENT, model, since).await.unwrap();
             assert!(since.is_some() || got.len() > 20, "{label}: {model} drift {got:?}");

@@ -6,7 +6,7 @@ use wasm_predict_manifest::Manifest;
 use wasm_predict_manifest::Metric;
 
 use super::stats::{self, Proportion};
-use crate::rollup::{AbTotals, Counts};
+use crate::rollup::{ArmRow, Counts};
 
 /// Fewer labelled outcomes than this give no verdict.
 pub const DEFAULT_MIN_OUTCOMES: u64 = 30;
@@ -45,11 +45,11 @@ pub struct NowTest {
 }
 
 /// Tests the model on its outcomes in the window: the rows of
-/// [`crate::store::EventStore::ab_totals`] whose model is `manifest`'s, any arm.
-pub fn now_test(manifest: &Manifest, totals: &AbTotals, min_outcomes: u64) -> NowTest {
+/// [`crate::store::EventStore::arm_rows`] whose model is `manifest`'s, any arm.
+pub fn now_test(manifest: &Manifest, rows: &[ArmRow], min_outcomes: u64) -> NowTest {
     let model = format!("{}@{}", manifest.name, manifest.version);
     let mut counts = Counts::default();
-    for row in totals.arms.iter().filter(|r| r.key.model == model) {
+    for row in rows.iter().filter(|r| r.key.model == model) {
         counts.add(&row.counts);
     }
     let (outcomes, achieved, interval) = match manifest.performance.metric {

@@ -333,8 +333,8 @@ pub type DriftRows = Vec<(i32, i32, u64)>;
 
 /// The totals a store would answer, from a [`Delta`] in memory (tests, and a check of the stores).
 impl Delta {
-    /// [`AbTotals`] of `experiment` since `since` (a minute; latency from the hour holding it).
-    pub fn ab_totals(&self, experiment: &str, since: Option<i64>) -> AbTotals {
+    /// The [`ArmRow`]s of `experiment` since `since` (a minute).
+    pub fn arm_rows(&self, experiment: &str, since: Option<i64>) -> Vec<ArmRow> {
         let from = since.unwrap_or(i64::MIN);
         let mut arms: BTreeMap<ArmKey, Counts> = BTreeMap::new();
         for ((key, minute), counts) in &self.arms {
@@ -342,6 +342,12 @@ impl Delta {
                 arms.entry(key.clone()).or_default().add(counts);
             }
         }
+        arms.into_iter().map(|(key, counts)| ArmRow { key, counts }).collect()
+    }
+
+    /// [`AbTotals`] of `experiment` since `since` (a minute; latency from the hour holding it).
+    pub fn ab_totals(&self, experiment: &str, since: Option<i64>) -> AbTotals {
+        let from = since.unwrap_or(i64::MIN);
         let from_hour = since.map_or(i64::MIN, hour_of);
         let mut latency: BTreeMap<(String, bool, i32), u64> = BTreeMap::new();
         for ((key, hour), n) in &self.latency_hours {
@@ -358,7 +364,7 @@ impl Delta {
             }
         }
         AbTotals {
-            arms: arms.into_iter().map(|(key, counts)| ArmRow { key, counts }).collect(),
+            arms: self.arm_rows(experiment, since),
             latency: latency
                 .into_iter()
                 .map(|((arm, in_experiment, bucket), n)| LatencyRow {

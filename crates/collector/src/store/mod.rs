@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::events::{Event, EventKind};
-use crate::rollup::{AbTotals, DriftRows, TimelineRow};
+use crate::rollup::{AbTotals, ArmRow, DriftRows, TimelineRow};
 
 /// An event to store, with its drift observations ([`crate::rollup::drift::observations`],
 /// empty when its model's manifest is unknown).
@@ -81,7 +81,12 @@ pub trait EventStore: Send + Sync + 'static {
     /// The stored events matching `query`, oldest first.
     fn events(&self, query: EventQuery) -> impl Future<Output = Result<Vec<Event>>> + Send;
 
-    /// The A/B sums of `experiment` from the minute `since` (all when `None`).
+    /// The counts and sums of `experiment` per arm, model and in-experiment flag, from the minute
+    /// `since` (all when `None`): what the now-test reads.
+    fn arm_rows(&self, experiment: &str, since: Option<i64>) -> impl Future<Output = Result<Vec<ArmRow>>> + Send;
+
+    /// The A/B sums of `experiment` from the minute `since` (all when `None`): [`Self::arm_rows`],
+    /// latency buckets and distinct clients.
     fn ab_totals(&self, experiment: &str, since: Option<i64>) -> impl Future<Output = Result<AbTotals>> + Send;
 
     /// The drift counts of `model` (`name@version`) in `experiment`, from the hour holding the

@@ -66,36 +66,25 @@ async fn flush(transaction: &deadpool_postgres::Transaction<'_>, delta: &Delta, 
             )
             .await?;
     }
-    if !delta.latency.is_empty() {
-        let keys: Vec<_> = delta.latency.keys().collect();
+    for (upsert, rows) in [
+        (rollup_sql::UPSERT_LATENCY_MANY, &delta.latency),
+        (rollup_sql::UPSERT_LATENCY_HOURS_MANY, &delta.latency_hours),
+    ] {
+        if rows.is_empty() {
+            continue;
+        }
+        let keys: Vec<_> = rows.keys().collect();
         transaction
             .execute(
-                rollup_sql::UPSERT_LATENCY_MANY,
+                upsert,
                 &[
                     &keys.iter().map(|(k, _)| k.experiment.clone()).collect::<Vec<_>>(),
-                    &keys.iter().map(|(_, m)| *m).collect::<Vec<_>>(),
+                    &keys.iter().map(|(_, time)| *time).collect::<Vec<_>>(),
                     &keys.iter().map(|(k, _)| k.arm.clone()).collect::<Vec<_>>(),
                     &keys.iter().map(|(k, _)| k.in_experiment).collect::<Vec<_>>(),
                     &keys.iter().map(|(k, _)| k.bucket).collect::<Vec<_>>(),
                     &vec![shard; keys.len()],
-                    &delta.latency.values().map(|n| *n as i64).collect::<Vec<_>>(),
-                ],
-            )
-            .await?;
-    }
-    if !delta.latency_hours.is_empty() {
-        let keys: Vec<_> = delta.latency_hours.keys().collect();
-        transaction
-            .execute(
-                rollup_sql::UPSERT_LATENCY_HOURS_MANY,
-                &[
-                    &keys.iter().map(|(k, _)| k.experiment.clone()).collect::<Vec<_>>(),
-                    &keys.iter().map(|(_, m)| *m).collect::<Vec<_>>(),
-                    &keys.iter().map(|(k, _)| k.arm.clone()).collect::<Vec<_>>(),
-                    &keys.iter().map(|(k, _)| k.in_experiment).collect::<Vec<_>>(),
-                    &keys.iter().map(|(k, _)| k.bucket).collect::<Vec<_>>(),
-                    &vec![shard; keys.len()],
-                    &delta.latency_hours.values().map(|n| *n as i64).collect::<Vec<_>>(),
+                    &rows.values().map(|n| *n as i64).collect::<Vec<_>>(),
                 ],
             )
             .await?;
@@ -104,7 +93,7 @@ async fn flush(transaction: &deadpool_postgres::Transaction<'_>, delta: &Delta, 
         let keys: Vec<_> = delta.clients.keys().collect();
         transaction
             .execute(
-                &rollup_sql::UPSERT_CLIENTS_MANY.replace("{LATEST}", "GREATEST"),
+                rollup_sql::UPSERT_CLIENTS_MANY,
                 &[
                     &keys.iter().map(|k| k.experiment.clone()).collect::<Vec<_>>(),
                     &keys.iter().map(|k| k.arm.clone()).collect::<Vec<_>>(),
@@ -384,7 +373,7 @@ impl EventStore for PostgresStore {
         Ok(events)
     }
 
-    async fn ab_totals(&self, experiment: &str, since: Option<i64>) -> Result<AbTotals> {
+    async fn arm_rows(&self, experiment: &str, since: Option<i64>) -> Result<Vec<ArmRow>> {
         {
             let mut client = self.pool.get().await?;
             let transaction = client.transaction().await?;
@@ -394,7 +383,7 @@ impl EventStore for PostgresStore {
         }
         let client = self.pool.get().await?;
         let from = since.unwrap_or(i64::MIN);
-        let arms = client
+        client
             .query(rollup_sql::AB_ARMS, &[&experiment, &from])
             .await?
             .iter()
@@ -424,7 +413,13 @@ impl EventStore for PostgresStore {
                     },
                 })
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()
+    }
+
+    async fn ab_totals(&self, experiment: &str, since: Option<i64>) -> Result<AbTotals> {
+        let arms = self.arm_rows(experiment, since).await?;
+        let client = self.pool.get().await?;
+        let from = since.unwrap_or(i64::MIN);
         let from_hour = since.map_or(i64::MIN, rollup::hour_of);
         let latency = client
             .query(rollup_sql::AB_LATENCY, &[&experiment, &from_hour])

@@ -67,11 +67,11 @@ pub const UPSERT_DRIFT: &str = "
     ON CONFLICT (experiment, model, hour, series, bin, shard) DO UPDATE SET
         n = rollup_drift.n + excluded.n";
 
-/// Records a client seen in an arm (`{LATEST}`: the backend's two-argument maximum).
+/// Records a client seen in an arm (SQLite: its two-argument `MAX` is PostgreSQL's `GREATEST`).
 pub const UPSERT_CLIENT: &str = "
     INSERT INTO rollup_clients (experiment, arm, client_id, last_minute) VALUES ($1, $2, $3, $4)
     ON CONFLICT (experiment, arm, client_id) DO UPDATE SET
-        last_minute = {LATEST}(rollup_clients.last_minute, excluded.last_minute)";
+        last_minute = MAX(rollup_clients.last_minute, excluded.last_minute)";
 
 /// [`UPSERT_ARMS`] for arrays of rows (PostgreSQL).
 pub const UPSERT_ARMS_MANY: &str = concat!(
@@ -104,7 +104,7 @@ pub const UPSERT_CLIENTS_MANY: &str = "
     INSERT INTO rollup_clients (experiment, arm, client_id, last_minute)
     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[])
     ON CONFLICT (experiment, arm, client_id) DO UPDATE SET
-        last_minute = {LATEST}(rollup_clients.last_minute, excluded.last_minute)";
+        last_minute = GREATEST(rollup_clients.last_minute, excluded.last_minute)";
 
 /// [`UPSERT_DRIFT`] for arrays of rows (PostgreSQL).
 pub const UPSERT_DRIFT_MANY: &str = "

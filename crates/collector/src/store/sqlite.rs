@@ -167,31 +167,24 @@ fn flush(connection: &Connection, delta: &Delta) -> Result<()> {
             c.truth_sq,
         ])?;
     }
-    let mut latency = connection.prepare_cached(&sql(rollup_sql::UPSERT_LATENCY))?;
-    for ((key, minute), n) in &delta.latency {
-        latency.execute(params![
-            key.experiment,
-            minute,
-            key.arm,
-            key.in_experiment,
-            key.bucket,
-            0,
-            *n as i64
-        ])?;
+    for (upsert, rows) in [
+        (rollup_sql::UPSERT_LATENCY, &delta.latency),
+        (rollup_sql::UPSERT_LATENCY_HOURS, &delta.latency_hours),
+    ] {
+        let mut statement = connection.prepare_cached(&sql(upsert))?;
+        for ((key, time), n) in rows {
+            statement.execute(params![
+                key.experiment,
+                time,
+                key.arm,
+                key.in_experiment,
+                key.bucket,
+                0,
+                *n as i64
+            ])?;
+        }
     }
-    let mut hours = connection.prepare_cached(&sql(rollup_sql::UPSERT_LATENCY_HOURS))?;
-    for ((key, hour), n) in &delta.latency_hours {
-        hours.execute(params![
-            key.experiment,
-            hour,
-            key.arm,
-            key.in_experiment,
-            key.bucket,
-            0,
-            *n as i64
-        ])?;
-    }
-    let mut clients = connection.prepare_cached(&sql(&rollup_sql::UPSERT_CLIENT.replace("{LATEST}", "MAX")))?;
+    let mut clients = connection.prepare_cached(&sql(rollup_sql::UPSERT_CLIENT))?;
     for (key, minute) in &delta.clients {
         clients.execute(params![key.experiment, key.arm, key.client, minute])?;
     }
@@ -208,6 +201,39 @@ fn flush(connection: &Connection, delta: &Delta) -> Result<()> {
         ])?;
     }
     Ok(())
+}
+
+/// The summed arm rows of `experiment` from the minute `from`.
+fn arm_rows(connection: &Connection, experiment: &str, from: i64) -> Result<Vec<ArmRow>> {
+    let mut statement = connection.prepare_cached(&sql(rollup_sql::AB_ARMS))?;
+    let rows = statement
+        .query_map(params![experiment, from], |row| {
+            Ok(ArmRow {
+                key: ArmKey {
+                    experiment: experiment.to_string(),
+                    arm: row.get(0)?,
+                    model: row.get(1)?,
+                    in_experiment: row.get(2)?,
+                },
+                counts: Counts {
+                    exposures: row.get::<_, i64>(3)? as u64,
+                    predictions: row.get::<_, i64>(4)? as u64,
+                    errors: row.get::<_, i64>(5)? as u64,
+                    fallbacks: row.get::<_, i64>(6)? as u64,
+                    confidence_n: row.get::<_, i64>(7)? as u64,
+                    confidence_sum: row.get(8)?,
+                    labelled: row.get::<_, i64>(9)? as u64,
+                    correct: row.get::<_, i64>(10)? as u64,
+                    numeric_n: row.get::<_, i64>(11)? as u64,
+                    abs_sum: row.get(12)?,
+                    sq_sum: row.get(13)?,
+                    truth_sum: row.get(14)?,
+                    truth_sq: row.get(15)?,
+                },
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
 }
 
 /// Recomputes the rollups from the events, in one transaction.
@@ -427,39 +453,19 @@ impl EventStore for SqliteStore {
         .await
     }
 
+    async fn arm_rows(&self, experiment: &str, since: Option<i64>) -> Result<Vec<ArmRow>> {
+        let experiment = experiment.to_string();
+        let from = since.unwrap_or(i64::MIN);
+        self.read(move |connection| arm_rows(connection, &experiment, from))
+            .await
+    }
+
     async fn ab_totals(&self, experiment: &str, since: Option<i64>) -> Result<AbTotals> {
         let experiment = experiment.to_string();
         let from = since.unwrap_or(i64::MIN);
         let from_hour = since.map_or(i64::MIN, rollup::hour_of);
         self.read(move |connection| {
-            let mut statement = connection.prepare_cached(&sql(rollup_sql::AB_ARMS))?;
-            let arms = statement
-                .query_map(params![experiment, from], |row| {
-                    Ok(ArmRow {
-                        key: ArmKey {
-                            experiment: experiment.clone(),
-                            arm: row.get(0)?,
-                            model: row.get(1)?,
-                            in_experiment: row.get(2)?,
-                        },
-                        counts: Counts {
-                            exposures: row.get::<_, i64>(3)? as u64,
-                            predictions: row.get::<_, i64>(4)? as u64,
-                            errors: row.get::<_, i64>(5)? as u64,
-                            fallbacks: row.get::<_, i64>(6)? as u64,
-                            confidence_n: row.get::<_, i64>(7)? as u64,
-                            confidence_sum: row.get(8)?,
-                            labelled: row.get::<_, i64>(9)? as u64,
-                            correct: row.get::<_, i64>(10)? as u64,
-                            numeric_n: row.get::<_, i64>(11)? as u64,
-                            abs_sum: row.get(12)?,
-                            sq_sum: row.get(13)?,
-                            truth_sum: row.get(14)?,
-                            truth_sq: row.get(15)?,
-                        },
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let arms = arm_rows(connection, &experiment, from)?;
             let mut statement = connection.prepare_cached(&sql(rollup_sql::AB_LATENCY))?;
             let latency = statement
                 .query_map(params![experiment, from_hour], |row| {
