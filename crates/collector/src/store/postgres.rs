@@ -388,7 +388,6 @@ impl EventStore for PostgresStore {
             .await?
             .iter()
             .map(|row| {
-                let n = |i: usize| row.try_get::<_, i64>(i).map(|v| v as u64);
                 Ok(ArmRow {
                     key: ArmKey {
                         experiment: experiment.to_string(),
@@ -396,21 +395,7 @@ impl EventStore for PostgresStore {
                         model: row.try_get(1)?,
                         in_experiment: row.try_get(2)?,
                     },
-                    counts: Counts {
-                        exposures: n(3)?,
-                        predictions: n(4)?,
-                        errors: n(5)?,
-                        fallbacks: n(6)?,
-                        confidence_n: n(7)?,
-                        confidence_sum: row.try_get(8)?,
-                        labelled: n(9)?,
-                        correct: n(10)?,
-                        numeric_n: n(11)?,
-                        abs_sum: row.try_get(12)?,
-                        sq_sum: row.try_get(13)?,
-                        truth_sum: row.try_get(14)?,
-                        truth_sq: row.try_get(15)?,
-                    },
+                    counts: rollup_sql::counts_of(|i| row.try_get(i), |i| row.try_get(i))?,
                 })
             })
             .collect::<Result<Vec<_>>>()

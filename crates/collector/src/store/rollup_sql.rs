@@ -122,6 +122,30 @@ pub const AB_ARMS: &str = "
     FROM rollup_arms WHERE experiment = $1 AND minute >= $2
     GROUP BY arm, model, in_experiment";
 
+/// The counts of one [`AB_ARMS`] row (its columns from the fourth on), read by the backend's
+/// `int` and `real` column getters.
+pub fn counts_of<E>(
+    int: impl Fn(usize) -> Result<i64, E>,
+    real: impl Fn(usize) -> Result<f64, E>,
+) -> Result<crate::rollup::Counts, E> {
+    let n = |i| int(i).map(|v| v as u64);
+    Ok(crate::rollup::Counts {
+        exposures: n(3)?,
+        predictions: n(4)?,
+        errors: n(5)?,
+        fallbacks: n(6)?,
+        confidence_n: n(7)?,
+        confidence_sum: real(8)?,
+        labelled: n(9)?,
+        correct: n(10)?,
+        numeric_n: n(11)?,
+        abs_sum: real(12)?,
+        sq_sum: real(13)?,
+        truth_sum: real(14)?,
+        truth_sq: real(15)?,
+    })
+}
+
 /// Per arm, in-experiment flag and bucket, the latency counts of an experiment from the hour `$2`.
 pub const AB_LATENCY: &str = "
     SELECT arm, in_experiment, bucket, CAST(SUM(n) AS BIGINT)

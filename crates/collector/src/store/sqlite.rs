@@ -15,7 +15,7 @@ use super::migrations::MIGRATIONS;
 use super::rollup_sql::{self as rollup_sql, sqlite as sql};
 use super::{epoch, event_from_json, Alert, DriftOf, EventQuery, EventStore, Incoming, ReviewRow};
 use crate::events::{Event, EventKind};
-use crate::rollup::{self, AbTotals, ArmKey, ArmRow, Counts, Delta, DriftRows, LatencyRow, TimelineRow};
+use crate::rollup::{self, AbTotals, ArmKey, ArmRow, Delta, DriftRows, LatencyRow, TimelineRow};
 
 /// Most requests one commit carries.
 const GROUP_COMMIT: usize = 256;
@@ -215,21 +215,7 @@ fn arm_rows(connection: &Connection, experiment: &str, from: i64) -> Result<Vec<
                     model: row.get(1)?,
                     in_experiment: row.get(2)?,
                 },
-                counts: Counts {
-                    exposures: row.get::<_, i64>(3)? as u64,
-                    predictions: row.get::<_, i64>(4)? as u64,
-                    errors: row.get::<_, i64>(5)? as u64,
-                    fallbacks: row.get::<_, i64>(6)? as u64,
-                    confidence_n: row.get::<_, i64>(7)? as u64,
-                    confidence_sum: row.get(8)?,
-                    labelled: row.get::<_, i64>(9)? as u64,
-                    correct: row.get::<_, i64>(10)? as u64,
-                    numeric_n: row.get::<_, i64>(11)? as u64,
-                    abs_sum: row.get(12)?,
-                    sq_sum: row.get(13)?,
-                    truth_sum: row.get(14)?,
-                    truth_sq: row.get(15)?,
-                },
+                counts: rollup_sql::counts_of(|i| row.get(i), |i| row.get(i))?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
