@@ -64,6 +64,25 @@ function fillList(list, rows) {
   );
 }
 
+/** @param {number} v */
+const signed = (v) => `${v >= 0 ? "+" : ""}${fmt(v, 4)}`;
+
+/**
+ * One challenger against the champion: the always-valid interval (safe to read at every
+ * refresh), the fixed-horizon p-value, both Holm-adjusted, and the outcomes still needed.
+ * @param {any} ab @param {any} c
+ */
+function comparisonText(ab, c) {
+  const d = c.decision;
+  if (!d) return `${c.arm}: not enough outcomes to compare with ${ab.champion} yet`;
+  const level = Math.round(100 * (1 - ab.analysis.alpha));
+  const metric = d.metric === "accuracy" ? "accuracy" : "MAE";
+  const sequence = d.sequential ? `[${signed(d.sequential.low)}, ${signed(d.sequential.high)}]` : "–";
+  const verdict = { better: `${c.arm} is better`, worse: `${c.arm} is worse`, undecided: "no verdict yet" }[/** @type {"better" | "worse" | "undecided"} */ (d.verdict)];
+  const size = c.sample_size ? ` · to detect ${c.sample_size.minimum_detectable_effect}: ${c.sample_size.remaining} more outcomes` : "";
+  return `${c.arm} − ${ab.champion}: ${metric} ${signed(d.difference)}, always-valid ${level}% interval ${sequence} (p = ${fmt(d.sequential_adjusted_p_value, 4)}) → ${verdict} · fixed-horizon p = ${fmt(d.adjusted_p_value, 4)} (read only at the planned size)${size}`;
+}
+
 /** @param {any} ab */
 function showArms(ab) {
   $("experiment-id").textContent = `${ab.experiment} · champion ${ab.champion} · ${ab.events} events`;
@@ -75,9 +94,9 @@ function showArms(ab) {
     return tr;
   });
   $("arms").querySelector("tbody")?.replaceChildren(...rows);
-  $("comparison").textContent = ab.comparisons
-    .map((/** @type {any} */ c) => (c.accuracy ? `${c.arm} − ${ab.champion}: accuracy ${c.accuracy.difference >= 0 ? "+" : ""}${fmt(c.accuracy.difference, 4)}, z = ${fmt(c.accuracy.statistic, 2)}, p = ${fmt(c.accuracy.p_value, 4)}` : `${c.arm}: not enough outcomes to compare with ${ab.champion} yet`))
-    .join(" · ");
+  $("comparison").replaceChildren(
+    ...ab.comparisons.map((/** @type {any} */ c) => Object.assign(document.createElement("li"), { textContent: comparisonText(ab, c), className: c.decision?.verdict ?? "undecided" })),
+  );
   const srm = ab.sample_ratio;
   const chip = $("srm");
   if (!srm.test) {
@@ -105,7 +124,10 @@ function showArms(ab) {
 function showTimeline(points) {
   const times = [...new Set(points.map((p) => p.time))].sort();
   const arms = [...new Set(points.map((p) => p.arm))].sort();
-  const labels = times.map((t) => new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
+  const days = times.length > 1 && Date.parse(times[times.length - 1]) - Date.parse(times[0]) > 86_400_000;
+  const labels = times.map((t) =>
+    days ? new Date(t).toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }) : new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }),
+  );
   const series = (/** @type {string} */ field) =>
     arms.map((arm, i) => ({
       label: arm,
@@ -183,13 +205,65 @@ function showQueue(items, alerts) {
   );
 }
 
+/** What the pickers chose, kept in the page's query string so that a link shows the same view. */
+const selection = (() => {
+  const params = new URLSearchParams(location.search);
+  return { experiment: params.get("experiment") ?? "", model: params.get("model") ?? "", hours: params.get("hours") ?? "" };
+})();
+
+/** The reports' query string for the selection; `withModel` for drift and the now-test. */
+function query(withModel = false, extra = {}) {
+  const params = new URLSearchParams(extra);
+  if (selection.experiment) params.set("experiment", selection.experiment);
+  if (selection.hours) params.set("hours", selection.hours);
+  if (withModel && selection.model) params.set("model", selection.model);
+  const text = params.toString();
+  return text ? `?${text}` : "";
+}
+
+/** @type {any[]} */
+let experiments = [];
+
+/** Fills the pickers from the configs and the stored events (once, and when the experiment changes). */
+async function loadPickers() {
+  ({ experiments } = await api("/v1/experiments"));
+  const pickExperiment = /** @type {HTMLSelectElement} */ ($("pick-experiment"));
+  pickExperiment.replaceChildren(
+    ...experiments.map((e) =>
+      Object.assign(document.createElement("option"), { value: e.served ? "" : e.id, textContent: e.configured ? e.id : `${e.id} (no config)`, disabled: !e.configured }),
+    ),
+  );
+  pickExperiment.value = selection.experiment;
+  const current = experiments.find((e) => (selection.experiment ? e.id === selection.experiment : e.served));
+  const pickModel = /** @type {HTMLSelectElement} */ ($("pick-model"));
+  pickModel.replaceChildren(
+    Object.assign(document.createElement("option"), { value: "", textContent: "the champion's" }),
+    ...(current?.models ?? []).map((/** @type {string} */ m) => Object.assign(document.createElement("option"), { value: m, textContent: m })),
+  );
+  pickModel.value = selection.model;
+  /** @type {HTMLSelectElement} */ ($("pick-window")).value = selection.hours;
+  $("pickers").hidden = false;
+}
+
+/** @param {Event} event */
+function pick(event) {
+  const target = /** @type {HTMLSelectElement} */ (event.target);
+  const field = /** @type {"experiment" | "model" | "hours"} */ ({ "pick-experiment": "experiment", "pick-model": "model", "pick-window": "hours" }[target.id]);
+  selection[field] = target.value;
+  if (field === "experiment") selection.model = "";
+  const params = new URLSearchParams(Object.entries(selection).filter(([, v]) => v));
+  history.replaceState(null, "", `${location.pathname}${params.size ? `?${params}` : ""}`);
+  document.body.dataset.state = "loading";
+  (field === "experiment" ? loadPickers() : Promise.resolve()).then(refresh).catch(showFailure);
+}
+
 async function refresh() {
   const [ab, timeline, drift, test, review, alerts] = await Promise.all([
-    api("/v1/reports/ab"),
-    api("/v1/reports/timeline?minutes=1"),
-    api("/v1/reports/drift"),
-    api("/v1/reports/now-test"),
-    api("/v1/reports/review"),
+    api(`/v1/reports/ab${query()}`),
+    api(`/v1/reports/timeline${query(false, { minutes: "1" })}`),
+    api(`/v1/reports/drift${query(true)}`),
+    api(`/v1/reports/now-test${query(true)}`),
+    api(`/v1/reports/review${query()}`),
     api("/v1/alerts"),
   ]);
   showArms(ab);
@@ -205,6 +279,7 @@ async function start() {
   $("board").hidden = false;
   $("login").hidden = true;
   try {
+    await loadPickers();
     await refresh();
   } catch (error) {
     if (/** @type {any} */ (error).unauthorized) return askForToken("That token was refused.");
@@ -231,7 +306,7 @@ $("login").addEventListener("submit", (event) => {
   start().catch(showFailure);
 });
 $("review-csv").addEventListener("click", async () => {
-  const csv = await api("/v1/reports/review.csv");
+  const csv = await api(`/v1/reports/review.csv${query()}`);
   const link = Object.assign(document.createElement("a"), { href: URL.createObjectURL(new Blob([csv], { type: "text/csv" })), download: "review.csv" });
   link.click();
   URL.revokeObjectURL(link.href);
@@ -243,6 +318,8 @@ function showFailure(error) {
   $("updated").textContent = `failed: ${error.message}`;
   document.body.dataset.state = "failed";
 }
+
+$("pickers").addEventListener("change", pick);
 
 if (takeToken()) start().catch(showFailure);
 else askForToken();

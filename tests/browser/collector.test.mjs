@@ -15,6 +15,7 @@ const BINARY = join(TARGET, "debug", "wasm-predict");
 const TOKEN = "dashboard-test-token";
 const HOLDOUT = JSON.parse(readFileSync("models/digits-mlp-int8/1.0.0/manifest.json", "utf8")).performance.holdout;
 const env = {};
+const SECOND = "second-experiment";
 
 /** Starts `wasm-predict serve` on a free loopback port; resolves to { process, url }. */
 export function startCollector(args) {
@@ -38,6 +39,9 @@ before(async () => {
   config.telemetry.includeInputs = true;
   config.telemetry.reviewBelowConfidence = 0.9;
   writeFileSync(join(dir, "experiment.json"), JSON.stringify(config));
+  mkdirSync(join(dir, "experiments"));
+  const second = { ...config, id: SECOND, analysis: { minimumDetectableEffect: 0.05 } };
+  writeFileSync(join(dir, "experiments", "second.json"), JSON.stringify(second));
   env.alerts = [];
   env.webhook = createServer((request, response) => {
     let body = "";
@@ -49,7 +53,7 @@ before(async () => {
   });
   await new Promise((resolve) => env.webhook.listen(0, "127.0.0.1", resolve));
   const webhook = `http://127.0.0.1:${env.webhook.address().port}/alerts`;
-  const args = ["--db", join(dir, "events.db"), "--experiment", join(dir, "experiment.json"), "--webhook", webhook, "--now-test-every", "1s"];
+  const args = ["--db", join(dir, "events.db"), "--experiment", join(dir, "experiment.json"), "--webhook", webhook, "--now-test-every", "1s", "--experiments", join(dir, "experiments")];
   Object.assign(env, await startCollector(args));
   env.browser = await launchChromium();
 });
@@ -64,6 +68,22 @@ const report = async (name) => {
   assert.equal(response.status, 200, `${name}: ${response.status}`);
   return response.json();
 };
+
+/** `n` predictions of `arm` in the second experiment with their outcomes, `correct` of them right. */
+function secondExperimentEvents(arm, n, correct) {
+  const bundle = arm === "int8" ? "digits-mlp-int8" : "digits-mlp-qdq";
+  const { sha256 } = JSON.parse(readFileSync(`models/${bundle}/1.0.0/manifest.json`, "utf8"));
+  const time = new Date().toISOString();
+  return Array.from({ length: n }, (_, i) => {
+    const id = crypto.randomUUID();
+    const clientId = `second-${arm}-${i}`;
+    const common = { time, clientId, experiment: SECOND, inExperiment: true, arm };
+    return [
+      { ...common, id, kind: "prediction", assignedArm: arm, model: { name: bundle, version: "1.0.0", sha256 }, shadow: false, source: "cache", latencyMs: 0.5, computeMs: 0.01, output: { label: "3", confidence: 0.9, topK: [{ label: "3", probability: 0.9 }] }, error: null, review: false },
+      { ...common, id: crypto.randomUUID(), kind: "outcome", predictionId: id, actual: i < correct ? "3" : "5" },
+    ];
+  }).flat();
+}
 
 /** The same digit moved one column right: what a camera mounted differently would send. */
 const shifted = (row) => row.map((_, i) => (i % 8 === 0 ? 0 : row[i - 1]));
@@ -135,6 +155,27 @@ test("visitors' telemetry reaches the collector, the reports and the dashboard",
   mkdirSync("target/screenshots", { recursive: true });
   const png = await page.screenshot({ path: "target/screenshots/dashboard.png", fullPage: true });
   assert.ok(png.length > 50_000);
+
+  // A second experiment in the same store, picked on the dashboard; the view is in the address.
+  const posted = await fetch(`${env.url}/v1/events`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ schema: 1, sentAt: new Date().toISOString(), events: [...secondExperimentEvents("int8", 40, 30), ...secondExperimentEvents("qdq", 40, 36)] }),
+  });
+  assert.equal(posted.status, 200, await posted.text());
+  await page.reload();
+  await page.waitForSelector("body[data-state=ready]", { timeout: 20_000 });
+  assert.deepEqual(await page.locator("#pick-experiment option").allInnerTexts(), [JSON.parse(readFileSync("www/experiment.json", "utf8")).id, SECOND]);
+  await page.selectOption("#pick-experiment", SECOND);
+  await page.waitForFunction((id) => document.body.dataset.state === "ready" && document.getElementById("experiment-id")?.textContent?.startsWith(id), SECOND, { timeout: 20_000 });
+  assert.match(await page.locator("#comparison").innerText(), /qdq − int8: accuracy \+0\.1500, always-valid 95% interval .* · to detect 0\.05: \d+ more outcomes/);
+  await page.selectOption("#pick-window", "1");
+  await page.selectOption("#pick-model", "digits-mlp-qdq@1.0.0");
+  await page.waitForFunction(() => document.body.dataset.state === "ready" && document.getElementById("drift-model")?.textContent === "digits-mlp-qdq@1.0.0", null, { timeout: 20_000 });
+  assert.match(page.url(), /\?experiment=second-experiment&model=digits-mlp-qdq%401\.0\.0&hours=1$/);
+  assert.equal(await page.locator("#arms tbody tr").count(), 2);
+  await page.screenshot({ path: "target/screenshots/dashboard-second-experiment.png", fullPage: true });
+  assert.deepEqual(errors, []);
 
   await page.evaluate(() => sessionStorage.clear());
   await page.goto("about:blank");

@@ -58,6 +58,7 @@ export interface ExperimentConfig {
    */
   cacheSeconds?: number;
   telemetry: TelemetryConfig;
+  analysis?: AnalysisConfig;
 }
 /**
  * One arm: a name and the bundle it serves to its share of clients.
@@ -112,4 +113,25 @@ export interface TelemetryConfig {
    * How often queued events are sent (default 5000).
    */
   flushIntervalMs?: number;
+}
+/**
+ * How the collector judges the experiment (the shell ignores it): the significance level, the sequential test's tuning, and the smallest effect worth detecting, for the sample size still needed.
+ */
+export interface AnalysisConfig {
+  /**
+   * Significance level of every test and interval (default 0.05).
+   */
+  alpha?: number;
+  /**
+   * The chance of detecting an effect of minimumDetectableEffect, for the sample size (default 0.8).
+   */
+  power?: number;
+  /**
+   * The smallest difference worth detecting, absolute: in accuracy for classifiers (0.02 is two points), in mean absolute error for regressors (the target's unit). Without it no sample size is given.
+   */
+  minimumDetectableEffect?: number;
+  /**
+   * The number of outcomes (both arms together) at which the always-valid interval is narrowest (default 5000, GrowthBook's).
+   */
+  sequentialTuning?: number;
 }

@@ -92,9 +92,41 @@ export const EXPERIMENT_CONFIG_SCHEMA = {
     },
     "telemetry": {
       "$ref": "#/$defs/telemetry"
+    },
+    "analysis": {
+      "$ref": "#/$defs/analysis"
     }
   },
   "$defs": {
+    "analysis": {
+      "title": "AnalysisConfig",
+      "description": "How the collector judges the experiment (the shell ignores it): the significance level, the sequential test's tuning, and the smallest effect worth detecting, for the sample size still needed.",
+      "type": "object",
+      "properties": {
+        "alpha": {
+          "description": "Significance level of every test and interval (default 0.05).",
+          "type": "number",
+          "exclusiveMinimum": 0,
+          "maximum": 0.5
+        },
+        "power": {
+          "description": "The chance of detecting an effect of minimumDetectableEffect, for the sample size (default 0.8).",
+          "type": "number",
+          "exclusiveMinimum": 0,
+          "exclusiveMaximum": 1
+        },
+        "minimumDetectableEffect": {
+          "description": "The smallest difference worth detecting, absolute: in accuracy for classifiers (0.02 is two points), in mean absolute error for regressors (the target's unit). Without it no sample size is given.",
+          "type": "number",
+          "exclusiveMinimum": 0
+        },
+        "sequentialTuning": {
+          "description": "The number of outcomes (both arms together) at which the always-valid interval is narrowest (default 5000, GrowthBook's).",
+          "type": "number",
+          "exclusiveMinimum": 0
+        }
+      }
+    },
     "arm": {
       "title": "ArmConfig",
       "description": "One arm: a name and the bundle it serves to its share of clients.",

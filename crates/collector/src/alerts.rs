@@ -8,7 +8,6 @@ use std::time::Duration;
 use chrono::{TimeDelta, Utc};
 use serde_json::json;
 
-use crate::experiment::Experiment;
 use crate::http::App;
 use crate::reports::from_store;
 use crate::reports::now_test::{Verdict, DEFAULT_MIN_OUTCOMES};
@@ -48,15 +47,19 @@ pub async fn check_once<S: EventStore>(
     failing: &mut HashMap<String, bool>,
 ) -> Vec<Alert> {
     let mut raised = Vec::new();
-    let experiment = match Experiment::read(&app.experiment_path) {
-        Ok(experiment) => experiment,
+    let experiments = match app.experiments.all() {
+        Ok((experiments, _)) => experiments,
         Err(e) => {
             tracing::warn!("now-test skipped: {e:#}");
             return raised;
         }
     };
     let since = Some(Utc::now() - watchdog.window);
-    for arm in &experiment.arms {
+    let pairs: Vec<(&crate::experiment::Experiment, &crate::experiment::Arm)> = experiments
+        .iter()
+        .flat_map(|e| e.arms.iter().map(move |a| (e, a)))
+        .collect();
+    for (experiment, arm) in pairs {
         let Ok((name, version)) = arm.bundle_id() else { continue };
         let manifest = match app.bundles.manifest(name, version) {
             Ok(manifest) => manifest,
@@ -65,7 +68,7 @@ pub async fn check_once<S: EventStore>(
                 continue;
             }
         };
-        let report = match from_store::now_test(&app.store, &experiment, &manifest, since, DEFAULT_MIN_OUTCOMES).await {
+        let report = match from_store::now_test(&app.store, experiment, &manifest, since, DEFAULT_MIN_OUTCOMES).await {
             Ok(report) => report,
             Err(e) => {
                 tracing::warn!("now-test of {}: {e:#}", arm.bundle);
@@ -73,7 +76,10 @@ pub async fn check_once<S: EventStore>(
             }
         };
         let was_failing = failing
-            .insert(report.model.clone(), report.verdict == Verdict::Fail)
+            .insert(
+                format!("{}/{}", experiment.id, report.model),
+                report.verdict == Verdict::Fail,
+            )
             .unwrap_or(false);
         if report.verdict != Verdict::Fail || was_failing {
             continue;

@@ -46,6 +46,36 @@ pub struct Experiment {
     /// The arm that serves when the champion cannot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
+    /// How the reports judge it.
+    #[serde(default)]
+    pub analysis: Analysis,
+}
+
+/// The config's `analysis`: the significance level, power, smallest effect worth detecting and
+/// the sequential test's tuning (`www/experiment.schema.json` documents each).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Analysis {
+    /// Significance level.
+    pub alpha: f64,
+    /// Power for the sample size.
+    pub power: f64,
+    /// Absolute difference in accuracy or mean absolute error worth detecting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minimum_detectable_effect: Option<f64>,
+    /// Outcomes at which the always-valid interval is narrowest.
+    pub sequential_tuning: f64,
+}
+
+impl Default for Analysis {
+    fn default() -> Self {
+        Self {
+            alpha: 0.05,
+            power: 0.8,
+            minimum_detectable_effect: None,
+            sequential_tuning: crate::reports::sequential::DEFAULT_TUNING,
+        }
+    }
 }
 
 /// The experiment config's JSON Schema, the one the shell checks configs with.
@@ -116,6 +146,70 @@ impl Experiment {
             .iter()
             .find(|a| a.name == self.champion)
             .unwrap_or(&self.arms[0])
+    }
+}
+
+/// The experiment configs the collector judges: the one it serves to the shell, and those of a
+/// folder (one JSON file each) for other experiments writing to the same store. Read on each
+/// use, so an edited config counts at once.
+#[derive(Debug, Clone)]
+pub struct Configs {
+    /// The config served at `/www/experiment.json`.
+    pub served: PathBuf,
+    /// A folder of more configs.
+    pub folder: Option<PathBuf>,
+}
+
+/// A config file of the folder that cannot be used, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct BrokenConfig {
+    /// The file.
+    pub path: String,
+    /// What is wrong.
+    pub error: String,
+}
+
+impl Configs {
+    /// Every usable config (the served one first; a later file with the same id is skipped) and
+    /// the folder's files that are not.
+    pub fn all(&self) -> Result<(Vec<Experiment>, Vec<BrokenConfig>)> {
+        let mut found = vec![Experiment::read(&self.served)?];
+        let mut broken = Vec::new();
+        if let Some(folder) = &self.folder {
+            let mut paths: Vec<PathBuf> = std::fs::read_dir(folder)
+                .with_context(|| format!("reading the experiments folder {}", folder.display()))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|path| path.extension().is_some_and(|e| e == "json") && *path != self.served)
+                .collect();
+            paths.sort();
+            for path in paths {
+                match Experiment::read(&path) {
+                    Ok(e) if found.iter().any(|f| f.id == e.id) => broken.push(BrokenConfig {
+                        path: path.display().to_string(),
+                        error: format!("experiment id \"{}\" is already configured", e.id),
+                    }),
+                    Ok(e) => found.push(e),
+                    Err(e) => broken.push(BrokenConfig {
+                        path: path.display().to_string(),
+                        error: format!("{e:#}"),
+                    }),
+                }
+            }
+        }
+        Ok((found, broken))
+    }
+
+    /// The config of experiment `id`, or the served one when `None`.
+    pub fn get(&self, id: Option<&str>) -> Result<Experiment> {
+        let Some(id) = id else {
+            return Experiment::read(&self.served);
+        };
+        let (found, _) = self.all()?;
+        found.into_iter().find(|e| e.id == id).ok_or_else(|| {
+            anyhow!(
+                "experiment \"{id}\" has no config: put its experiment.json in the folder given to `serve --experiments`"
+            )
+        })
     }
 }
 

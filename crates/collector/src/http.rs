@@ -20,7 +20,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::events::{validate_batch, BatchError};
-use crate::experiment::{Bundles, Experiment};
+use crate::experiment::{Bundles, Configs, Experiment};
 use crate::rate_limit::RateLimiter;
 use crate::reports::{self, from_store};
 use crate::rollup::drift::observations_in;
@@ -37,8 +37,8 @@ pub struct App<S> {
     pub store: S,
     /// The folder holding www/, pkg/ and models/.
     pub root: PathBuf,
-    /// The experiment config served at /www/experiment.json.
-    pub experiment_path: PathBuf,
+    /// The experiment configs: the one served at /www/experiment.json and the folder's.
+    pub experiments: Configs,
     /// The bundles, for the reports.
     pub bundles: Bundles,
     /// The bearer token the reports require.
@@ -72,6 +72,7 @@ pub fn router<S: EventStore>(app: Arc<App<S>>, cors_origins: &[String]) -> anyho
         .route("/v1/reports/review.csv", get(review_csv::<S>))
         .route("/v1/reports/timeline", get(timeline_report::<S>))
         .route("/v1/alerts", get(alerts::<S>))
+        .route("/v1/experiments", get(experiments::<S>))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&app),
             require_admin::<S>,
@@ -232,6 +233,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// Query parameters of the reports.
 #[derive(Debug, Deserialize)]
 pub struct ReportQuery {
+    /// The experiment's id; default: the served config's.
+    pub experiment: Option<String>,
     /// `name@version` (drift, now-test); default: the champion's bundle.
     pub model: Option<String>,
     /// Only events of the last this many hours.
@@ -255,15 +258,18 @@ impl ReportQuery {
 
 type Answer<T> = Result<Json<T>, AppError>;
 
-fn experiment_of<S>(app: &App<S>) -> Result<Experiment, AppError> {
-    Experiment::read(&app.experiment_path).map_err(AppError::Internal)
+fn experiment_of<S>(app: &App<S>, q: &ReportQuery) -> Result<Experiment, AppError> {
+    match q.experiment.as_deref() {
+        None => app.experiments.get(None).map_err(AppError::Internal),
+        Some(id) => app.experiments.get(Some(id)).map_err(AppError::BadRequest),
+    }
 }
 
 async fn ab_report<S: EventStore>(
     State(app): State<Arc<App<S>>>,
     Query(q): Query<ReportQuery>,
 ) -> Answer<reports::ab::AbReport> {
-    let experiment = experiment_of(&app)?;
+    let experiment = experiment_of(&app, &q)?;
     let report = from_store::ab(&app.store, &experiment, q.since())
         .await
         .map_err(AppError::Internal)?;
@@ -285,7 +291,7 @@ async fn drift_report<S: EventStore>(
     State(app): State<Arc<App<S>>>,
     Query(q): Query<ReportQuery>,
 ) -> Answer<reports::drift::DriftReport> {
-    let experiment = experiment_of(&app)?;
+    let experiment = experiment_of(&app, &q)?;
     let (name, version) = model_of(&experiment, &q).map_err(AppError::BadRequest)?;
     let manifest = app.bundles.manifest(&name, &version).map_err(AppError::BadRequest)?;
     let threshold = q.threshold.unwrap_or(reports::drift::DEFAULT_PSI_THRESHOLD);
@@ -299,7 +305,7 @@ async fn now_test_report<S: EventStore>(
     State(app): State<Arc<App<S>>>,
     Query(q): Query<ReportQuery>,
 ) -> Answer<reports::now_test::NowTest> {
-    let experiment = experiment_of(&app)?;
+    let experiment = experiment_of(&app, &q)?;
     let (name, version) = model_of(&experiment, &q).map_err(AppError::BadRequest)?;
     let manifest = app.bundles.manifest(&name, &version).map_err(AppError::BadRequest)?;
     let min_outcomes = q.min_outcomes.unwrap_or(reports::now_test::DEFAULT_MIN_OUTCOMES);
@@ -313,7 +319,7 @@ async fn review_items<S: EventStore>(
     app: &App<S>,
     q: &ReportQuery,
 ) -> Result<Vec<reports::review::ReviewItem>, AppError> {
-    let experiment = experiment_of(app)?;
+    let experiment = experiment_of(app, q)?;
     let limit = q.limit.unwrap_or(from_store::DEFAULT_REVIEW_LIMIT).clamp(1, 100_000);
     from_store::review(&app.store, &experiment, q.since(), limit)
         .await
@@ -346,7 +352,7 @@ async fn timeline_report<S: EventStore>(
     State(app): State<Arc<App<S>>>,
     Query(q): Query<ReportQuery>,
 ) -> Answer<Vec<reports::timeline::TimelinePoint>> {
-    let experiment = experiment_of(&app)?;
+    let experiment = experiment_of(&app, &q)?;
     let width = q.minutes.unwrap_or(1).clamp(1, 24 * 60);
     let points = from_store::timeline(&app.store, &experiment, q.since(), width)
         .await
@@ -354,12 +360,66 @@ async fn timeline_report<S: EventStore>(
     Ok(Json(points))
 }
 
+/// One experiment for the dashboard's pickers.
+#[derive(Debug, serde::Serialize)]
+struct ExperimentEntry {
+    id: String,
+    /// Whether a config judges it (reports need one).
+    configured: bool,
+    /// Whether it is the one the shell is served.
+    served: bool,
+    /// Its arms' bundles, then the other models its events name.
+    models: Vec<String>,
+    /// Its first and last event, when it has any.
+    first: Option<DateTime<Utc>>,
+    last: Option<DateTime<Utc>>,
+}
+
+/// The experiments of the configs and of the stored events, for the dashboard's pickers.
+async fn experiments<S: EventStore>(State(app): State<Arc<App<S>>>) -> Result<Response, AppError> {
+    let (configs, broken) = app.experiments.all().map_err(AppError::Internal)?;
+    let stored = app.store.experiments().await.map_err(AppError::Internal)?;
+    let time = |minute: i64| DateTime::<Utc>::from_timestamp(minute * 60, 0);
+    let mut entries: Vec<ExperimentEntry> = configs
+        .iter()
+        .enumerate()
+        .map(|(i, config)| {
+            let seen = stored.iter().find(|s| s.id == config.id);
+            let mut models: Vec<String> = config.arms.iter().map(|a| a.bundle.clone()).collect();
+            for model in seen.map(|s| s.models.clone()).unwrap_or_default() {
+                if !models.contains(&model) {
+                    models.push(model);
+                }
+            }
+            ExperimentEntry {
+                id: config.id.clone(),
+                configured: true,
+                served: i == 0,
+                models,
+                first: seen.and_then(|s| time(s.first_minute)),
+                last: seen.and_then(|s| time(s.last_minute)),
+            }
+        })
+        .collect();
+    for s in stored.iter().filter(|s| !configs.iter().any(|c| c.id == s.id)) {
+        entries.push(ExperimentEntry {
+            id: s.id.clone(),
+            configured: false,
+            served: false,
+            models: s.models.clone(),
+            first: time(s.first_minute),
+            last: time(s.last_minute),
+        });
+    }
+    Ok(Json(json!({ "experiments": entries, "broken_configs": broken })).into_response())
+}
+
 async fn alerts<S: EventStore>(State(app): State<Arc<App<S>>>) -> Answer<Vec<crate::store::Alert>> {
     Ok(Json(app.store.alerts(50).await.map_err(AppError::Internal)?))
 }
 
 async fn experiment_config<S: EventStore>(State(app): State<Arc<App<S>>>) -> Result<Response, AppError> {
-    let bytes = tokio::fs::read(&app.experiment_path)
+    let bytes = tokio::fs::read(&app.experiments.served)
         .await
         .map_err(|e| AppError::NotFound(format!("no experiment config: {e}")))?;
     Ok((

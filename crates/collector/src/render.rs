@@ -76,6 +76,32 @@ pub fn ab(report: &AbReport) -> String {
         if c.accuracy.is_none() && c.mean_absolute_error.is_none() {
             let _ = writeln!(out, "{} vs {}: not enough outcomes to compare", c.arm, report.champion);
         }
+        if let Some(d) = &c.decision {
+            let level = 100.0 * (1.0 - report.analysis.alpha);
+            let sequence = d
+                .sequential
+                .map_or_else(|| "–".to_string(), |s| format!("[{:+.4}, {:+.4}]", s.low, s.high));
+            let _ = writeln!(
+                out,
+                "  {}: always-valid {level:.0}% interval {sequence}, p = {} (Holm); fixed-horizon p = {:.4} (Holm) -> {}",
+                d.metric,
+                opt(d.sequential_adjusted_p_value, 4),
+                d.adjusted_p_value,
+                d.verdict
+            );
+        }
+        if let Some(s) = &c.sample_size {
+            let _ = writeln!(
+                out,
+                "  to detect {}: {} outcomes for {} and {} for {}; {} still to come",
+                s.minimum_detectable_effect,
+                s.champion_needed,
+                report.champion,
+                s.challenger_needed,
+                c.arm,
+                s.remaining
+            );
+        }
     }
     let srm = &report.sample_ratio;
     match &srm.test {

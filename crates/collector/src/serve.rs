@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use chrono::TimeDelta;
 
 use crate::alerts::{self, Watchdog};
-use crate::experiment::{Bundles, Experiment};
+use crate::experiment::{Bundles, Configs, Experiment};
 use crate::http::{router, App};
 use crate::rate_limit::RateLimiter;
 use crate::store::postgres::PostgresStore;
@@ -49,8 +49,10 @@ pub struct ServeOptions {
     pub root: PathBuf,
     /// The database.
     pub database: Database,
-    /// The experiment config.
+    /// The experiment config served to the shell.
     pub experiment: PathBuf,
+    /// A folder of more experiment configs to judge (other experiments in the same store).
+    pub experiments_dir: Option<PathBuf>,
     /// The admin token (reports, dashboard).
     pub admin_token: String,
     /// Origins allowed to post events from other sites.
@@ -73,6 +75,16 @@ pub fn random_token() -> Result<String> {
 /// Runs the collector until Ctrl-C.
 pub async fn serve(options: ServeOptions) -> Result<()> {
     Experiment::read(&options.experiment)?;
+    if let Some(folder) = &options.experiments_dir {
+        let (_, broken) = Configs {
+            served: options.experiment.clone(),
+            folder: Some(folder.clone()),
+        }
+        .all()?;
+        for b in broken {
+            eprintln!("warning: experiment config {} is not used: {}", b.path, b.error);
+        }
+    }
     for folder in ["www", "models"] {
         if !options.root.join(folder).is_dir() {
             bail!(
@@ -100,7 +112,10 @@ async fn run<S: EventStore>(store: S, described: &str, options: ServeOptions) ->
     let app = Arc::new(App {
         store,
         root: options.root.clone(),
-        experiment_path: options.experiment.clone(),
+        experiments: Configs {
+            served: options.experiment.clone(),
+            folder: options.experiments_dir.clone(),
+        },
         bundles,
         admin_token: options.admin_token.clone(),
         limiter: RateLimiter::new(options.rate_limit.0, options.rate_limit.1),

@@ -327,6 +327,7 @@ async fn cors_rate_limit_static_files_and_admin_token() {
         Setup {
             cors_origins: vec!["https://shop.example".into()],
             rate: (1.0, 2.0),
+            ..Setup::default()
         },
     )
     .await;

@@ -42,6 +42,10 @@ pub struct Args {
     /// PostgreSQL connections per collector.
     #[arg(long, default_value_t = 16)]
     pub pool_size: usize,
+    /// A folder of more experiment configs (one JSON file each) to report on and watch: other
+    /// experiments writing to the same store.
+    #[arg(long, env = "WASM_PREDICT_EXPERIMENTS")]
+    pub experiments: Option<std::path::PathBuf>,
 }
 
 /// Runs `wasm-predict serve`.
@@ -57,12 +61,14 @@ pub async fn exec(args: Args) -> Result<ExitCode> {
         now_test_window,
         webhook,
         pool_size,
+        experiments,
     } = args;
     let options = ServeOptions {
         addr,
         root: sources.root,
         database: Database::parse(&sources.db),
         experiment: sources.experiment,
+        experiments_dir: experiments,
         admin_token: match admin_token {
             Some(token) if !token.is_empty() => token,
             _ => random_token()?,

@@ -8,6 +8,7 @@ pub mod drift;
 pub mod from_store;
 pub mod now_test;
 pub mod review;
+pub mod sequential;
 pub mod stats;
 pub mod timeline;
 

@@ -239,14 +239,61 @@ pub fn psi(expected: &[u64], actual: &[u64]) -> Option<f64> {
     )
 }
 
+/// Holm's step-down adjustment of p-values tested together (a challenger each against the
+/// champion): the i-th smallest is multiplied by (m − i + 1), kept monotone and capped at 1.
+/// Rejecting where the adjusted value is below α keeps the chance of any false positive at α.
+pub fn holm(p_values: &[f64]) -> Vec<f64> {
+    let m = p_values.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p_values[a].total_cmp(&p_values[b]));
+    let mut adjusted = vec![1.0; m];
+    let mut running: f64 = 0.0;
+    for (rank, &i) in order.iter().enumerate() {
+        running = running.max(((m - rank) as f64 * p_values[i]).min(1.0));
+        adjusted[i] = running;
+    }
+    adjusted
+}
+
+/// Observations per group a two-sided test at level `alpha` needs to detect a difference of
+/// `effect` with probability `power`, when the groups' observations have variances `variance_a`
+/// and `variance_b` and group b gets `ratio` times as many as group a: (n_a, n_b). `None` for
+/// unusable inputs.
+pub fn sample_size(
+    effect: f64,
+    variance_a: f64,
+    variance_b: f64,
+    ratio: f64,
+    alpha: f64,
+    power: f64,
+) -> Option<(u64, u64)> {
+    let positive = |x: f64| x.is_finite() && x > 0.0;
+    let usable = positive(effect) && positive(ratio) && alpha > 0.0 && alpha < 1.0 && power > 0.0 && power < 1.0;
+    if !usable {
+        return None;
+    }
+    if !(variance_a.is_finite() && variance_b.is_finite()) || variance_a < 0.0 || variance_b < 0.0 {
+        return None;
+    }
+    let normal = Normal::standard();
+    let z = normal.inverse_cdf(1.0 - alpha / 2.0) + normal.inverse_cdf(power);
+    let n_a = (z * z * (variance_a + variance_b / ratio) / (effect * effect)).ceil();
+    if !n_a.is_finite() || n_a > 1e15 {
+        return None;
+    }
+    let n_a = n_a.max(2.0);
+    Some((n_a as u64, (n_a * ratio).ceil().max(2.0) as u64))
+}
+
 pub use wasm_predict_manifest::histogram::{bin_of, quantile};
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn close(a: f64, b: f64, tolerance: f64) -> bool {
+    /// Whether `a` is within `tolerance` of `b`.
+    pub(crate) fn close(a: f64, b: f64, tolerance: f64) -> bool {
         (a - b).abs() <= tolerance
     }
 
@@ -324,6 +371,31 @@ mod tests {
         let expected = (1e-4 - 0.5) * (1e-4_f64 / 0.5).ln() + (1.0 - 0.5) * (1.0_f64 / 0.5).ln();
         assert!(close(emptied, expected, 1e-9), "{emptied} {expected}");
         assert!(psi(&[], &[]).is_none());
+    }
+
+    #[test]
+    fn holm_matches_a_hand_computation() {
+        // .01, .04, .03 (m = 3): sorted .01·3 = .03, .03·2 = .06, .04·1 = .04 -> kept monotone .06
+        let adjusted = holm(&[0.01, 0.04, 0.03]);
+        assert!(close(adjusted[0], 0.03, 1e-12) && close(adjusted[1], 0.06, 1e-12) && close(adjusted[2], 0.06, 1e-12));
+        assert_eq!(holm(&[0.5]), vec![0.5]);
+        assert_eq!(holm(&[0.6, 0.9]), vec![1.0, 1.0]);
+        assert!(holm(&[]).is_empty());
+    }
+
+    #[test]
+    fn sample_size_matches_a_hand_computation() {
+        // accuracy .80 vs .82, α .05, power .8: (1.95996 + .84162)² = 7.84887;
+        // (.16 + .1476) · 7.84887 / .0004 = 6035.8 -> 6036 per arm
+        let (a, b) = sample_size(0.02, 0.16, 0.82 * 0.18, 1.0, 0.05, 0.8).unwrap();
+        assert_eq!((a, b), (6036, 6036));
+        // twice as many in b: n_a = 7.84887 · (.16 + .0738) / .0004 = 4587.6 -> 4588, n_b = 9176
+        assert_eq!(
+            sample_size(0.02, 0.16, 0.82 * 0.18, 2.0, 0.05, 0.8).unwrap(),
+            (4588, 9176)
+        );
+        assert!(sample_size(0.0, 0.16, 0.16, 1.0, 0.05, 0.8).is_none());
+        assert!(sample_size(0.02, 0.16, 0.16, 1.0, 0.05, 1.0).is_none());
     }
 
     #[test]

@@ -35,6 +35,45 @@ pub struct ReviewRow {
     pub labelled: bool,
 }
 
+/// An experiment as the stored events know it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredExperiment {
+    /// Its id.
+    pub id: String,
+    /// The models (`name@version`) that served its predictions.
+    pub models: Vec<String>,
+    /// Its first minute with events (minutes since the epoch).
+    pub first_minute: i64,
+    /// Its last.
+    pub last_minute: i64,
+}
+
+/// Groups [`rollup_sql::EXPERIMENTS`] rows `(experiment, model, first, last)`, ordered by
+/// experiment, into experiments.
+fn stored_experiments(rows: Vec<(String, String, i64, i64)>) -> Vec<StoredExperiment> {
+    let mut out: Vec<StoredExperiment> = Vec::new();
+    for (id, model, first, last) in rows {
+        match out.last_mut() {
+            Some(e) if e.id == id => {
+                e.first_minute = e.first_minute.min(first);
+                e.last_minute = e.last_minute.max(last);
+            }
+            _ => out.push(StoredExperiment {
+                id,
+                models: Vec::new(),
+                first_minute: first,
+                last_minute: last,
+            }),
+        }
+        if let Some(e) = out.last_mut() {
+            if !model.is_empty() {
+                e.models.push(model);
+            }
+        }
+    }
+    out
+}
+
 /// The drift observations of an event, for a rebuild of the rollups.
 pub type DriftOf = Box<dyn Fn(&Event) -> Vec<(i32, i32)> + Send + Sync>;
 
@@ -105,6 +144,9 @@ pub trait EventStore: Send + Sync + 'static {
         since: Option<i64>,
         width: i64,
     ) -> impl Future<Output = Result<Vec<TimelineRow>>> + Send;
+
+    /// Every experiment with stored counts, with its models and the minutes they span.
+    fn experiments(&self) -> impl Future<Output = Result<Vec<StoredExperiment>>> + Send;
 
     /// The first minute `experiment` has counts for.
     fn first_minute(&self, experiment: &str) -> impl Future<Output = Result<Option<i64>>> + Send;

@@ -473,6 +473,17 @@ impl EventStore for PostgresStore {
         Ok(rollup::timeline_of(counts, latency))
     }
 
+    async fn experiments(&self) -> Result<Vec<super::StoredExperiment>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(rollup_sql::EXPERIMENTS, &[])
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?)))
+            .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
+        Ok(super::stored_experiments(rows))
+    }
+
     async fn first_minute(&self, experiment: &str) -> Result<Option<i64>> {
         let client = self.pool.get().await?;
         Ok(client

@@ -162,6 +162,12 @@ pub const DRIFT: &str = "
     FROM rollup_drift WHERE experiment = $1 AND model = $2 AND hour >= $3
     GROUP BY series, bin";
 
+/// Every experiment and model with counts, and the minutes they span (`""` is the model of
+/// exposures and fallbacks).
+pub const EXPERIMENTS: &str = "
+    SELECT experiment, model, MIN(minute), MAX(minute) FROM rollup_arms
+    GROUP BY experiment, model ORDER BY experiment, model";
+
 /// The first minute an experiment has counts for.
 pub const FIRST_MINUTE: &str = "SELECT MIN(minute) FROM rollup_arms WHERE experiment = $1";
 

@@ -528,6 +528,17 @@ impl EventStore for SqliteStore {
         .await
     }
 
+    async fn experiments(&self) -> Result<Vec<super::StoredExperiment>> {
+        self.read(move |connection| {
+            let mut statement = connection.prepare_cached(rollup_sql::EXPERIMENTS)?;
+            let rows = statement
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(super::stored_experiments(rows))
+        })
+        .await
+    }
+
     async fn first_minute(&self, experiment: &str) -> Result<Option<i64>> {
         let experiment = experiment.to_string();
         self.read(move |connection| {

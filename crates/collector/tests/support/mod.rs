@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use axum::Router;
 use serde_json::Value;
 use tower::ServiceExt;
-use wasm_predict_collector::experiment::Bundles;
+use wasm_predict_collector::experiment::{Bundles, Configs};
 use wasm_predict_collector::http::{router, App};
 use wasm_predict_collector::rate_limit::RateLimiter;
 use wasm_predict_collector::serve::Database;
@@ -28,6 +28,8 @@ pub struct Setup {
     pub cors_origins: Vec<String>,
     /// Requests a second per client (0: no limit), and the burst.
     pub rate: (f64, f64),
+    /// A folder of more experiment configs.
+    pub experiments: Option<std::path::PathBuf>,
 }
 
 impl Default for Setup {
@@ -35,6 +37,7 @@ impl Default for Setup {
         Setup {
             cors_origins: vec![],
             rate: (0.0, 1.0),
+            experiments: None,
         }
     }
 }
@@ -55,7 +58,10 @@ fn with_store<S: EventStore>(store: S, setup: &Setup) -> Router {
     let root = repo();
     let app = App {
         store,
-        experiment_path: root.join("www/experiment.json"),
+        experiments: Configs {
+            served: root.join("www/experiment.json"),
+            folder: setup.experiments.clone(),
+        },
         bundles: Bundles::new(root.join("models")),
         root,
         admin_token: TOKEN.into(),
@@ -82,6 +88,17 @@ impl Collector {
     /// Posts a body to the ingest: the status and the JSON answer.
     pub async fn post(&self, body: impl Into<Body>) -> (u16, Value) {
         let request = Request::post("/v1/events").body(body.into()).unwrap();
+        let (status, _, bytes) = self.send(request).await;
+        (status.as_u16(), serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// GETs `path` with the admin token: the status and the JSON answer.
+    #[allow(dead_code)]
+    pub async fn admin_json(&self, path: &str) -> (u16, Value) {
+        let request = Request::get(path)
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(Body::empty())
+            .unwrap();
         let (status, _, bytes) = self.send(request).await;
         (status.as_u16(), serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
