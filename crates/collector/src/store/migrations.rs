@@ -146,4 +146,15 @@ pub const MIGRATIONS: &[Migration] = &[
                 SELECT 'stale', 'events stored before the hourly latency rollup existed' WHERE EXISTS (SELECT 1 FROM events)
                 ON CONFLICT (name) DO NOTHING;",
     },
+    Migration {
+        version: 4,
+        name: "purge by client; outcomes left waiting by time",
+        sqlite: "
+            CREATE INDEX events_by_client ON events (client_id);
+            CREATE INDEX rollup_clients_by_client ON rollup_clients (client_id);",
+        postgres: "
+            CREATE INDEX events_by_client ON events (client_id);
+            CREATE INDEX rollup_clients_by_client ON rollup_clients (client_id);
+            CREATE INDEX events_pending_received ON events (received_at) WHERE pending;",
+    },
 ];

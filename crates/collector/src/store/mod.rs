@@ -77,6 +77,9 @@ fn stored_experiments(rows: Vec<(String, String, i64, i64)>) -> Vec<StoredExperi
 /// The drift observations of an event, for a rebuild of the rollups.
 pub type DriftOf = Box<dyn Fn(&Event) -> Vec<(i32, i32)> + Send + Sync>;
 
+/// The schema version a store is at once its migrations are applied.
+pub const SCHEMA_VERSION: i64 = migrations::MIGRATIONS[migrations::MIGRATIONS.len() - 1].version;
+
 /// The beginning of time for windows without a start.
 pub fn epoch() -> DateTime<Utc> {
     DateTime::<Utc>::UNIX_EPOCH

@@ -130,20 +130,63 @@ fn pick_shard() -> i16 {
     i16::from(byte[0] % SHARDS)
 }
 
+/// Which waiting outcomes [`settle`] looks at.
+#[derive(Clone, Copy, PartialEq)]
+enum Waiting {
+    /// All of them (a rebuild).
+    All,
+    /// Those received since the last complete settle, less [`SETTLE_MARGIN`]: a race is between
+    /// two transactions running at once, so an outcome that waited through a settle that came
+    /// after its commit by more than the margin has no prediction to wait for, and reads must not
+    /// scan such orphans again and again.
+    Recent,
+}
+
+/// Longer than any ingest transaction.
+const SETTLE_MARGIN: &str = "5 minutes";
+
 /// Joins stored outcomes whose prediction is stored too but arrived in a concurrent
 /// transaction (neither saw the other), at most `limit` of them; returns how many.
-async fn settle(transaction: &deadpool_postgres::Transaction<'_>, limit: i64, skip_locked: bool) -> Result<usize> {
+async fn settle(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    limit: i64,
+    skip_locked: bool,
+    waiting: Waiting,
+) -> Result<usize> {
     let lock = if skip_locked { "FOR UPDATE OF o SKIP LOCKED" } else { "" };
+    let recent = match waiting {
+        Waiting::All => "",
+        Waiting::Recent => {
+            "AND o.received_at >= COALESCE(
+            (SELECT value::timestamptz FROM rollup_state WHERE name = 'settled'), '-infinity'::timestamptz)
+            - $2::text::interval"
+        }
+    };
+    let margin = SETTLE_MARGIN.to_string();
+    let parameters: Vec<&(dyn ToSql + Sync)> = match waiting {
+        Waiting::All => vec![&limit],
+        Waiting::Recent => vec![&limit, &margin],
+    };
     let rows = transaction
         .query(
             &format!(
                 "SELECT o.id::text, o.body, p.body FROM events o
                  JOIN events p ON p.id = o.prediction_id AND p.kind = 'prediction'
-                 WHERE o.pending LIMIT $1 {lock}"
+                 WHERE o.pending {recent} LIMIT $1 {lock}"
             ),
-            &[&limit],
+            &parameters,
         )
         .await?;
+    if waiting == Waiting::Recent && (rows.len() as i64) < limit {
+        transaction
+            .execute(
+                "INSERT INTO rollup_state (name, value) VALUES ('settled', now()::text)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value
+                 WHERE rollup_state.value::timestamptz < excluded.value::timestamptz",
+                &[],
+            )
+            .await?;
+    }
     let mut delta = Delta::default();
     let mut ids = Vec::with_capacity(rows.len());
     for row in &rows {
@@ -377,9 +420,8 @@ impl EventStore for PostgresStore {
         {
             let mut client = self.pool.get().await?;
             let transaction = client.transaction().await?;
-            if settle(&transaction, 10_000, true).await? > 0 {
-                transaction.commit().await?;
-            }
+            settle(&transaction, 10_000, true, Waiting::Recent).await?;
+            transaction.commit().await?;
         }
         let client = self.pool.get().await?;
         let from = since.unwrap_or(i64::MIN);
@@ -557,7 +599,7 @@ impl EventStore for PostgresStore {
             flush(&transaction, &delta, 0).await?;
         }
         transaction.batch_execute("CLOSE rebuild").await?;
-        while settle(&transaction, CHUNK, false).await? > 0 {}
+        while settle(&transaction, CHUNK, false, Waiting::All).await? > 0 {}
         transaction
             .execute("DELETE FROM rollup_state WHERE name = 'stale'", &[])
             .await?;
