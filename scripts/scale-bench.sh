@@ -22,6 +22,8 @@ for db in "$work/events.db" "$pg_url"; do
   echo "== $store: filling with $events events" >&2
   fill=$("$target/examples/fill_store" "$db" "$events" 7 4)
   echo "   $fill" >&2
+  # After a bulk load the planner's statistics are stale until autovacuum comes by.
+  [ "$store" = postgres ] && psql "$db" -qc "ANALYZE"
   port=$(free_port)
   "$target/wasm-predict" serve --db "$db" --addr "127.0.0.1:$port" --admin-token scale >"$work/serve.log" 2>&1 &
   server=$!
