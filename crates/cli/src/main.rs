@@ -1,5 +1,5 @@
 //! `wasm-predict`: the collector (`serve`), its reports from the command line (`report`,
-//! `rebuild-rollups`), a
+//! `rebuild-rollups`), retention (`purge`), a
 //! bounded load generator (`load-test`), and the model operations (`inspect`, `bundle`,
 //! `verify`, `plan`, `quantize`, `diff`, `bench`, `backtest`, `promote`): one module per subcommand in
 //! `commands/`, each with its arguments and an `exec` that calls the library crates.
@@ -47,6 +47,8 @@ enum Command {
     Report(commands::report::Args),
     /// Recompute the tables the reports read (rollups) from the stored events.
     RebuildRollups(commands::rebuild_rollups::Args),
+    /// Delete old events, or a client's (a request to be forgotten), and what they added to the reports.
+    Purge(commands::purge::Args),
     /// Load the ingest with concurrent clients for a bounded time; prints throughput and latency.
     LoadTest(commands::load_test::Args),
 }
@@ -88,6 +90,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => commands::serve::exec(args).await,
         Command::Report(args) => commands::report::exec(args).await,
         Command::RebuildRollups(args) => commands::rebuild_rollups::exec(args).await,
+        Command::Purge(args) => commands::purge::exec(args).await,
         Command::LoadTest(args) => commands::load_test::exec(args).await,
     }
 }

@@ -1,6 +1,7 @@
 //! `wasm-predict report …` on events sent through the ingest: the figures match hand-computed
 //! values, the now-test exits non-zero below the manifest's minimum and posts to the webhook,
-//! and the review queue exports as CSV. On SQLite and PostgreSQL.
+//! the review queue exports as CSV, and `purge` takes a client's events out of the reports. On
+//! SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -38,6 +39,20 @@ fn run_report(db: &str, args: &[&str]) -> (i32, String, String) {
 fn report(db: &str, args: &[&str]) -> (i32, String) {
     let (code, out, err) = run_report(db, args);
     (code, out + &err)
+}
+
+/// Runs `wasm-predict purge`: (exit code, stdout then stderr).
+fn purge(db: &str, args: &[&str]) -> (i32, String) {
+    let output = Command::new(BINARY)
+        .arg("purge")
+        .args(args)
+        .args(["--db", db])
+        .arg("--root")
+        .arg(repo())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    (output.status.code().unwrap(), text)
 }
 
 fn report_json(db: &str, args: &[&str]) -> Value {
@@ -173,6 +188,39 @@ async fn reports_from_the_command_line() {
         let (code, text) = report(&db, &["drift", "--model", "nope"]);
         assert_eq!(code, 2, "a bad --model is an error: {text}");
         assert!(text.contains("name@version"), "{text}");
+
+        // A user asks to be forgotten: their prediction, outcome and exposure go, and the report with them.
+        let (code, text) = purge(&db, &["--client", "int8-client-0"]);
+        assert_eq!(
+            (code, text.trim()),
+            (0, "deleted 3 events of client int8-client-0"),
+            "{backend}"
+        );
+        let ab = report_json(&db, &["ab", "--json"]);
+        let int8 = &ab["arms"][0];
+        assert_eq!(
+            (
+                int8["predictions"].as_u64(),
+                int8["outcomes"].as_u64(),
+                int8["exposures"].as_u64(),
+                int8["clients"].as_u64()
+            ),
+            (Some(39), Some(39), Some(59), Some(59)),
+            "{backend}: {int8}"
+        );
+        assert!(
+            (int8["accuracy"]["value"].as_f64().unwrap() - 29.0 / 39.0).abs() < 1e-12,
+            "{int8}"
+        );
+        let (code, text) = purge(&db, &["--older-than", "1h"]);
+        assert_eq!(code, 0, "{text}");
+        assert!(text.starts_with("deleted 0 events made before "), "{text}");
+        let (code, text) = purge(&db, &[]);
+        assert_eq!(code, 2, "{text}");
+        assert!(text.contains("--older-than") && text.contains("--client"), "{text}");
+        let (code, text) = purge(&db, &["--older-than", "soon"]);
+        assert_eq!(code, 2, "{text}");
+        assert!(text.contains("--older-than: `soon` is not a duration"), "{text}");
     }
     let alerts = received.lock().unwrap();
     assert!(!alerts.is_empty(), "the failing now-test was posted");

@@ -73,6 +73,7 @@ pub fn router<S: EventStore>(app: Arc<App<S>>, cors_origins: &[String]) -> anyho
         .route("/v1/reports/timeline", get(timeline_report::<S>))
         .route("/v1/alerts", get(alerts::<S>))
         .route("/v1/experiments", get(experiments::<S>))
+        .route("/v1/admin/purge", post(purge::<S>))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&app),
             require_admin::<S>,
@@ -412,6 +413,50 @@ async fn experiments<S: EventStore>(State(app): State<Arc<App<S>>>) -> Result<Re
         });
     }
     Ok(Json(json!({ "experiments": entries, "broken_configs": broken })).into_response())
+}
+
+/// What `POST /v1/admin/purge` deletes: one of the two.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PurgeRequest {
+    /// Events older than this (`90d`, `12h`), to the hour.
+    pub older_than: Option<String>,
+    /// Every event of this client id.
+    pub client: Option<String>,
+}
+
+async fn purge<S: EventStore>(State(app): State<Arc<App<S>>>, body: Bytes) -> Result<Response, AppError> {
+    let request: PurgeRequest = serde_json::from_slice(&body).map_err(|e| {
+        AppError::BadRequest(anyhow::anyhow!(
+            "the body must be {{\"olderThan\": \"90d\"}} or {{\"client\": \"ID\"}}: {e}"
+        ))
+    })?;
+    let answer = match (request.older_than, request.client) {
+        (Some(age), None) => {
+            let age = crate::serve::parse_duration(&age).map_err(AppError::BadRequest)?;
+            let before = Utc::now() - crate::serve::window(age);
+            let deleted = app.store.purge_before(before).await.map_err(AppError::Internal)?;
+            let kept_from = DateTime::<Utc>::from_timestamp(crate::rollup::purge_cut(&before) * 60, 0);
+            json!({ "deleted": deleted, "kept_from": kept_from })
+        }
+        (None, Some(client)) if !client.is_empty() => {
+            let bundles = app.bundles.clone();
+            let drift = Box::new(move |e: &crate::events::Event| observations_in(&bundles, e));
+            let deleted = app
+                .store
+                .purge_client(&client, drift)
+                .await
+                .map_err(AppError::Internal)?;
+            json!({ "deleted": deleted, "client": client })
+        }
+        _ => {
+            return Err(AppError::BadRequest(anyhow::anyhow!(
+                "give exactly one of olderThan (\"90d\") and client (a client id)"
+            )))
+        }
+    };
+    tracing::info!("purge: {answer}");
+    Ok(Json(answer).into_response())
 }
 
 async fn alerts<S: EventStore>(State(app): State<Arc<App<S>>>) -> Answer<Vec<crate::store::Alert>> {

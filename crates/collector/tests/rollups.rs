@@ -15,7 +15,7 @@ use wasm_predict_collector::rollup::{self, delta_of, drift::observations_in, AbT
 use wasm_predict_collector::serve::Database;
 use wasm_predict_collector::store::postgres::PostgresStore;
 use wasm_predict_collector::store::sqlite::SqliteStore;
-use wasm_predict_collector::store::{EventStore, Incoming};
+use wasm_predict_collector::store::{EventQuery, EventStore, Incoming};
 
 const EXPERIMENT: &str = "rollup-test";
 
@@ -391,4 +391,94 @@ async fn a_store_from_before_the_rollups_is_rebuilt_from_its_events() {
         labelled.iter().any(|r| r.labelled),
         "reviews see the outcomes the migration indexed"
     );
+}
+
+async fn purge_case<S: EventStore>(backend: &str, store: S) {
+    let bundles = Bundles::new(repo().join("models"));
+    let mut all = validated(&events(2000, 11));
+    // A server that reports outcomes under its own id, for predictions of client-5's.
+    let extra: Vec<Value> = all
+        .iter()
+        .filter(|e| e.client_id == "client-5" && rollup::is_shown_prediction(e) && e.fields.output.is_some())
+        .take(8)
+        .enumerate()
+        .map(|(k, p)| {
+            json!({
+                "id": id((11 << 24) + 0xfd_0000 + k as u64), "kind": "outcome", "time": stamp(p.time),
+                "clientId": "crm-server", "experiment": EXPERIMENT, "inExperiment": true, "arm": "int8",
+                "predictionId": p.id, "actual": "3"
+            })
+        })
+        .collect();
+    assert_eq!(extra.len(), 8, "client-5 has shown predictions");
+    all.extend(validated(&extra));
+    for chunk in all.chunks(50) {
+        let batch = chunk
+            .iter()
+            .map(|e| Incoming {
+                event: e.clone(),
+                drift: observations_in(&bundles, e),
+            })
+            .collect();
+        store.insert(batch).await.unwrap();
+    }
+    let drift_of = |e: &Event| observations_in(&bundles, e);
+
+    let purged = store
+        .purge_client(
+            "client-5",
+            Box::new({
+                let bundles = bundles.clone();
+                move |e| observations_in(&bundles, e)
+            }),
+        )
+        .await
+        .unwrap();
+    let kept: Vec<Event> = all.iter().filter(|e| e.client_id != "client-5").cloned().collect();
+    assert_eq!(purged, (all.len() - kept.len()) as u64, "{backend}");
+    check(
+        &format!("{backend} after purging a client"),
+        &store,
+        &delta_of(&kept, drift_of),
+    )
+    .await;
+    let stored = store.events(EventQuery::default()).await.unwrap();
+    assert_eq!(stored.len(), kept.len(), "{backend}");
+    assert!(stored.iter().all(|e| e.client_id != "client-5"), "{backend}");
+
+    let before = Utc::now() - TimeDelta::minutes(100);
+    let cut = rollup::purge_cut(&before);
+    let purged = store.purge_before(before).await.unwrap();
+    let recent: Vec<Event> = kept
+        .iter()
+        .filter(|e| rollup::minute_of(&e.time) >= cut)
+        .cloned()
+        .collect();
+    assert_eq!(purged, (kept.len() - recent.len()) as u64, "{backend}");
+    assert!(recent.len() < kept.len() && !recent.is_empty());
+    check(
+        &format!("{backend} after purging old events"),
+        &store,
+        &delta_of(&recent, drift_of),
+    )
+    .await;
+    // What is left agrees with the events: a rebuild changes nothing.
+    rollup::rebuild(&store, &bundles).await.unwrap();
+    check(
+        &format!("{backend} rebuilt after the purges"),
+        &store,
+        &delta_of(&recent, drift_of),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn purges_take_away_exactly_what_the_purged_events_contributed() {
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, db) in backends(dir.path()).await {
+        match Database::parse(&db) {
+            Database::Sqlite(path) => purge_case(backend, SqliteStore::open(&path).unwrap()).await,
+            Database::Postgres(url) => purge_case(backend, PostgresStore::connect(&url, 4).await.unwrap()).await,
+        }
+    }
 }

@@ -469,6 +469,47 @@ pub fn delta_of(events: &[Event], drift: impl Fn(&Event) -> Vec<(i32, i32)>) -> 
     delta
 }
 
+/// What one client's stored events contributed, joins included, for a purge to subtract: `own`
+/// are the client's events, each with whether it is an outcome joined to its prediction;
+/// `predictions` the predictions its joined outcomes name (any client's); `others` the joined
+/// outcomes of other clients naming its predictions. The clients rollup is left out: a purge
+/// deletes the client's rows instead.
+pub fn client_contribution(
+    own: &[(Event, bool)],
+    predictions: &[Event],
+    others: &[Event],
+    drift: impl Fn(&Event) -> Vec<(i32, i32)>,
+) -> Delta {
+    let mut delta = Delta::default();
+    let find = |id: &str| {
+        own.iter()
+            .map(|(e, _)| e)
+            .chain(predictions)
+            .find(|e| e.kind == EventKind::Prediction && e.id == id)
+    };
+    for (event, joined) in own {
+        delta.add_event(event, &drift(event));
+        if *joined && event.kind == EventKind::Outcome {
+            if let Some(prediction) = event.fields.prediction_id.as_deref().and_then(find) {
+                delta.add_join(event, prediction);
+            }
+        }
+    }
+    for outcome in others {
+        if let Some(prediction) = outcome.fields.prediction_id.as_deref().and_then(find) {
+            delta.add_join(outcome, prediction);
+        }
+    }
+    delta.clients.clear();
+    delta
+}
+
+/// The first minute a purge of events made before `before` keeps: rounded down to the hour, so
+/// that the hourly rollup rows it deletes hold only purged events.
+pub fn purge_cut(before: &DateTime<Utc>) -> i64 {
+    hour_of(minute_of(before))
+}
+
 /// Recomputes the rollups of `store` from its events, with the drift bins of the manifests in
 /// `bundles`; returns how many events were read.
 pub async fn rebuild<S: crate::store::EventStore>(

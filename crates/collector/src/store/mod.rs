@@ -169,6 +169,15 @@ pub trait EventStore: Send + Sync + 'static {
     /// returns how many events were read.
     fn rebuild_rollups(&self, drift: DriftOf) -> impl Future<Output = Result<u64>> + Send;
 
+    /// Deletes every event made before the hour holding `before` ([`crate::rollup::purge_cut`])
+    /// and the rollup rows of those hours; kept outcomes whose prediction goes lose their join.
+    /// One transaction; returns how many events were deleted.
+    fn purge_before(&self, before: DateTime<Utc>) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Deletes every event of the client `client` and subtracts what they contributed to the
+    /// rollups (`drift` as at ingest); one transaction; returns how many events were deleted.
+    fn purge_client(&self, client: &str, drift: DriftOf) -> impl Future<Output = Result<u64>> + Send;
+
     /// How many events are stored.
     fn count(&self) -> impl Future<Output = Result<u64>> + Send;
 

@@ -29,13 +29,14 @@ fn canonical(id: &str) -> String {
 }
 
 /// Adds `delta` to the rollups, in `shard`: one statement per table (arrays unnested), the
-/// keys in order so that concurrent transactions lock rows in one order.
-async fn flush(transaction: &deadpool_postgres::Transaction<'_>, delta: &Delta, shard: i16) -> Result<()> {
+/// keys in order so that concurrent transactions lock rows in one order. `sign` −1 subtracts it
+/// (the clients rollup is then left alone).
+async fn flush(transaction: &deadpool_postgres::Transaction<'_>, delta: &Delta, shard: i16, sign: i64) -> Result<()> {
     if !delta.arms.is_empty() {
         let keys = || delta.arms.keys();
         let text = |f: fn(&rollup::ArmKey) -> &String| keys().map(|(k, _)| f(k).clone()).collect::<Vec<_>>();
-        let int = |f: fn(&Counts) -> u64| delta.arms.values().map(|c| f(c) as i64).collect::<Vec<_>>();
-        let real = |f: fn(&Counts) -> f64| delta.arms.values().map(f).collect::<Vec<_>>();
+        let int = |f: fn(&Counts) -> u64| delta.arms.values().map(|c| sign * f(c) as i64).collect::<Vec<_>>();
+        let real = |f: fn(&Counts) -> f64| delta.arms.values().map(|c| sign as f64 * f(c)).collect::<Vec<_>>();
         let minutes: Vec<i64> = keys().map(|(_, m)| *m).collect();
         let inside: Vec<bool> = keys().map(|(k, _)| k.in_experiment).collect();
         let shards = vec![shard; delta.arms.len()];
@@ -84,12 +85,12 @@ async fn flush(transaction: &deadpool_postgres::Transaction<'_>, delta: &Delta, 
                     &keys.iter().map(|(k, _)| k.in_experiment).collect::<Vec<_>>(),
                     &keys.iter().map(|(k, _)| k.bucket).collect::<Vec<_>>(),
                     &vec![shard; keys.len()],
-                    &rows.values().map(|n| *n as i64).collect::<Vec<_>>(),
+                    &rows.values().map(|n| sign * *n as i64).collect::<Vec<_>>(),
                 ],
             )
             .await?;
     }
-    if !delta.clients.is_empty() {
+    if sign > 0 && !delta.clients.is_empty() {
         let keys: Vec<_> = delta.clients.keys().collect();
         transaction
             .execute(
@@ -115,7 +116,7 @@ async fn flush(transaction: &deadpool_postgres::Transaction<'_>, delta: &Delta, 
                     &keys.iter().map(|(k, _)| k.series).collect::<Vec<_>>(),
                     &keys.iter().map(|(k, _)| k.bin).collect::<Vec<_>>(),
                     &vec![shard; keys.len()],
-                    &delta.drift.values().map(|n| *n as i64).collect::<Vec<_>>(),
+                    &delta.drift.values().map(|n| sign * *n as i64).collect::<Vec<_>>(),
                 ],
             )
             .await?;
@@ -200,7 +201,7 @@ async fn settle(
                 &[&ids],
             )
             .await?;
-        flush(transaction, &delta, pick_shard()).await?;
+        flush(transaction, &delta, pick_shard(), 1).await?;
     }
     Ok(rows.len())
 }
@@ -377,7 +378,7 @@ impl EventStore for PostgresStore {
                 }
             }
         }
-        flush(&transaction, &delta, pick_shard()).await?;
+        flush(&transaction, &delta, pick_shard(), 1).await?;
         transaction.commit().await?;
         Ok(fresh)
     }
@@ -596,7 +597,7 @@ impl EventStore for PostgresStore {
                 delta.add_event(&event, &drift(&event));
             }
             read += rows.len() as u64;
-            flush(&transaction, &delta, 0).await?;
+            flush(&transaction, &delta, 0, 1).await?;
         }
         transaction.batch_execute("CLOSE rebuild").await?;
         while settle(&transaction, CHUNK, false, Waiting::All).await? > 0 {}
@@ -605,6 +606,96 @@ impl EventStore for PostgresStore {
             .await?;
         transaction.commit().await?;
         Ok(read)
+    }
+
+    async fn purge_before(&self, before: DateTime<Utc>) -> Result<u64> {
+        let cut_minute = rollup::purge_cut(&before);
+        let cut = DateTime::<Utc>::from_timestamp(cut_minute * 60, 0).unwrap_or_default();
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        let mut delta = Delta::default();
+        let mut unjoined = Vec::new();
+        for row in transaction.query(rollup_sql::JOINS_ACROSS, &[&cut, &false]).await? {
+            delta.add_join(&stored(row.try_get(1)?)?, &stored(row.try_get(2)?)?);
+            unjoined.push(row.try_get::<_, String>(0)?);
+        }
+        flush(&transaction, &delta, 0, -1).await?;
+        transaction
+            .execute(
+                "UPDATE events SET pending = TRUE WHERE id = ANY($1::text[]::uuid[])",
+                &[&unjoined],
+            )
+            .await?;
+        let deleted = transaction
+            .execute("DELETE FROM events WHERE time < $1", &[&cut])
+            .await?;
+        for statement in rollup_sql::PURGE_ROLLUPS {
+            transaction.execute(statement, &[&cut_minute]).await?;
+        }
+        transaction.commit().await?;
+        Ok(deleted)
+    }
+
+    async fn purge_client(&self, client_id: &str, drift: DriftOf) -> Result<u64> {
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        let own = transaction
+            .query(
+                "SELECT body, kind = 'outcome' AND NOT pending FROM events WHERE client_id = $1 FOR UPDATE",
+                &[&client_id],
+            )
+            .await?
+            .iter()
+            .map(|row| Ok((stored(row.try_get(0)?)?, row.try_get::<_, bool>(1)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let named: Vec<String> = own
+            .iter()
+            .filter(|(_, joined)| *joined)
+            .filter_map(|(e, _)| e.fields.prediction_id.as_deref().map(canonical))
+            .collect();
+        let predictions = transaction
+            .query(
+                "SELECT body FROM events WHERE kind = 'prediction' AND id = ANY($1::text[]::uuid[])",
+                &[&named],
+            )
+            .await?
+            .iter()
+            .map(|row| stored(row.try_get(0)?))
+            .collect::<Result<Vec<_>>>()?;
+        let others = transaction
+            .query(
+                "SELECT o.id::text, o.body FROM events p
+                 JOIN events o ON o.prediction_id = p.id AND o.kind = 'outcome' AND NOT o.pending AND o.client_id <> $1
+                 WHERE p.client_id = $1 AND p.kind = 'prediction' FOR UPDATE OF o",
+                &[&client_id],
+            )
+            .await?;
+        let other_ids = others
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<Vec<String>, _>>()?;
+        let other_events = others
+            .iter()
+            .map(|row| stored(row.try_get(1)?))
+            .collect::<Result<Vec<_>>>()?;
+        let delta = rollup::client_contribution(&own, &predictions, &other_events, drift);
+        flush(&transaction, &delta, 0, -1).await?;
+        transaction
+            .execute(
+                "UPDATE events SET pending = TRUE WHERE id = ANY($1::text[]::uuid[])",
+                &[&other_ids],
+            )
+            .await?;
+        transaction
+            .execute("DELETE FROM rollup_clients WHERE client_id = $1", &[&client_id])
+            .await?;
+        // The events read, not whatever the client sent since: those keep their contributions.
+        let ids: Vec<String> = own.iter().map(|(e, _)| canonical(&e.id)).collect();
+        let deleted = transaction
+            .execute("DELETE FROM events WHERE id = ANY($1::text[]::uuid[])", &[&ids])
+            .await?;
+        transaction.commit().await?;
+        Ok(deleted)
     }
 
     async fn count(&self) -> Result<u64> {

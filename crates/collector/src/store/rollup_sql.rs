@@ -2,7 +2,8 @@
 //! placeholders, [`sqlite`] turns them into SQLite's `?N`. Sums are cast to BIGINT because
 //! PostgreSQL sums BIGINTs into NUMERIC. SQLite adds rows one statement each (in process, a
 //! statement costs little); PostgreSQL adds a table's rows in one statement over arrays (`_MANY`),
-//! since there a round trip is what costs.
+//! since there a round trip is what costs. A purge subtracts, so a count can come back to 0: the
+//! reads leave out groups that sum to 0 (`HAVING`).
 
 use std::borrow::Cow;
 
@@ -150,7 +151,7 @@ pub fn counts_of<E>(
 pub const AB_LATENCY: &str = "
     SELECT arm, in_experiment, bucket, CAST(SUM(n) AS BIGINT)
     FROM rollup_latency_hours WHERE experiment = $1 AND hour >= $2
-    GROUP BY arm, in_experiment, bucket";
+    GROUP BY arm, in_experiment, bucket HAVING SUM(n) <> 0";
 
 /// Distinct clients per arm seen from `$2`.
 pub const AB_CLIENTS: &str = "
@@ -160,7 +161,7 @@ pub const AB_CLIENTS: &str = "
 pub const DRIFT: &str = "
     SELECT series, bin, CAST(SUM(n) AS BIGINT)
     FROM rollup_drift WHERE experiment = $1 AND model = $2 AND hour >= $3
-    GROUP BY series, bin";
+    GROUP BY series, bin HAVING SUM(n) <> 0";
 
 /// Every experiment and model with counts, and the minutes they span (`""` is the model of
 /// exposures and fallbacks).
@@ -181,13 +182,29 @@ pub const TIMELINE_COUNTS: &str = "
 pub const TIMELINE_LATENCY: &str = "
     SELECT (minute / $3) * $3 AS start, arm, bucket, CAST(SUM(n) AS BIGINT)
     FROM rollup_latency WHERE experiment = $1 AND minute >= $2
-    GROUP BY start, arm, bucket";
+    GROUP BY start, arm, bucket HAVING SUM(n) <> 0";
 
 /// [`TIMELINE_LATENCY`] from the hourly rows, for buckets of whole hours (`$3` a multiple of 60).
 pub const TIMELINE_LATENCY_HOURS: &str = "
     SELECT (hour / $3) * $3 AS start, arm, bucket, CAST(SUM(n) AS BIGINT)
     FROM rollup_latency_hours WHERE experiment = $1 AND hour >= $2
-    GROUP BY start, arm, bucket";
+    GROUP BY start, arm, bucket HAVING SUM(n) <> 0";
+
+/// Deletes the rollup rows before the minute `$1` (an hour's first minute).
+pub const PURGE_ROLLUPS: [&str; 5] = [
+    "DELETE FROM rollup_arms WHERE minute < $1",
+    "DELETE FROM rollup_latency WHERE minute < $1",
+    "DELETE FROM rollup_latency_hours WHERE hour < $1",
+    "DELETE FROM rollup_drift WHERE hour < $1",
+    "DELETE FROM rollup_clients WHERE last_minute < $1",
+];
+
+/// The joined outcomes made from `$1` on whose prediction was made before `$1` (a purge keeps
+/// them and takes their joins away): outcome id, outcome body, prediction body.
+pub const JOINS_ACROSS: &str = "
+    SELECT CAST(o.id AS TEXT), o.body, p.body FROM events p
+    JOIN events o ON o.prediction_id = p.id AND o.kind = 'outcome' AND o.pending = $2 AND o.time >= $1
+    WHERE p.kind = 'prediction' AND p.time < $1";
 
 /// Empties every rollup (before a rebuild).
 pub const CLEAR: &str = "

@@ -23,7 +23,8 @@ const GROUP_COMMIT: usize = 256;
 enum Write {
     Events(Vec<Incoming>, oneshot::Sender<Result<Vec<bool>>>),
     Alert(Alert, oneshot::Sender<Result<()>>),
-    Rebuild(DriftOf, oneshot::Sender<Result<u64>>),
+    /// Work in a transaction of its own (a rebuild, a purge), answering by itself.
+    Alone(Box<dyn FnOnce(&mut Connection) + Send>),
 }
 
 /// Events and alerts in a SQLite file.
@@ -141,8 +142,9 @@ fn insert_events(
         .collect()
 }
 
-/// Adds `delta` to the rollups.
-fn flush(connection: &Connection, delta: &Delta) -> Result<()> {
+/// Adds `delta` to the rollups (`sign` −1: subtracts it; the clients rollup is then left alone).
+fn flush(connection: &Connection, delta: &Delta, sign: i64) -> Result<()> {
+    let real = sign as f64;
     let mut arms = connection.prepare_cached(&sql(rollup_sql::UPSERT_ARMS))?;
     for ((key, minute), c) in &delta.arms {
         arms.execute(params![
@@ -152,19 +154,19 @@ fn flush(connection: &Connection, delta: &Delta) -> Result<()> {
             key.model,
             key.in_experiment,
             0,
-            c.exposures as i64,
-            c.predictions as i64,
-            c.errors as i64,
-            c.fallbacks as i64,
-            c.confidence_n as i64,
-            c.confidence_sum,
-            c.labelled as i64,
-            c.correct as i64,
-            c.numeric_n as i64,
-            c.abs_sum,
-            c.sq_sum,
-            c.truth_sum,
-            c.truth_sq,
+            sign * c.exposures as i64,
+            sign * c.predictions as i64,
+            sign * c.errors as i64,
+            sign * c.fallbacks as i64,
+            sign * c.confidence_n as i64,
+            real * c.confidence_sum,
+            sign * c.labelled as i64,
+            sign * c.correct as i64,
+            sign * c.numeric_n as i64,
+            real * c.abs_sum,
+            real * c.sq_sum,
+            real * c.truth_sum,
+            real * c.truth_sq,
         ])?;
     }
     for (upsert, rows) in [
@@ -180,13 +182,15 @@ fn flush(connection: &Connection, delta: &Delta) -> Result<()> {
                 key.in_experiment,
                 key.bucket,
                 0,
-                *n as i64
+                sign * *n as i64
             ])?;
         }
     }
-    let mut clients = connection.prepare_cached(&sql(rollup_sql::UPSERT_CLIENT))?;
-    for (key, minute) in &delta.clients {
-        clients.execute(params![key.experiment, key.arm, key.client, minute])?;
+    if sign > 0 {
+        let mut clients = connection.prepare_cached(&sql(rollup_sql::UPSERT_CLIENT))?;
+        for (key, minute) in &delta.clients {
+            clients.execute(params![key.experiment, key.arm, key.client, minute])?;
+        }
     }
     let mut drift = connection.prepare_cached(&sql(rollup_sql::UPSERT_DRIFT))?;
     for ((key, hour), n) in &delta.drift {
@@ -197,7 +201,7 @@ fn flush(connection: &Connection, delta: &Delta) -> Result<()> {
             key.series,
             key.bin,
             0,
-            *n as i64
+            sign * *n as i64
         ])?;
     }
     Ok(())
@@ -249,7 +253,7 @@ fn rebuild(connection: &mut Connection, drift: &DriftOf) -> Result<u64> {
             delta.add_event(&event, &drift(&event));
         }
         read += rows.len() as u64;
-        flush(&transaction, &delta)?;
+        flush(&transaction, &delta, 1)?;
     }
     loop {
         let mut delta = Delta::default();
@@ -274,11 +278,92 @@ fn rebuild(connection: &mut Connection, drift: &DriftOf) -> Result<u64> {
             delta.add_join(&event_from_json(outcome)?, &event_from_json(prediction)?);
             joined.execute([id])?;
         }
-        flush(&transaction, &delta)?;
+        flush(&transaction, &delta, 1)?;
     }
     transaction.execute("DELETE FROM rollup_state WHERE name = 'stale'", [])?;
     transaction.commit()?;
     Ok(read)
+}
+
+/// [`EventStore::purge_before`] in one transaction.
+fn purge_before(connection: &mut Connection, before: &chrono::DateTime<Utc>) -> Result<u64> {
+    let cut_minute = rollup::purge_cut(before);
+    let cut = timestamp(&chrono::DateTime::<Utc>::from_timestamp(cut_minute * 60, 0).unwrap_or_default());
+    let transaction = connection.transaction()?;
+    let mut delta = Delta::default();
+    let mut unjoined = Vec::new();
+    {
+        let mut statement = transaction.prepare(&sql(rollup_sql::JOINS_ACROSS))?;
+        let rows = statement.query_map(params![cut, false], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, outcome, prediction) = row?;
+            delta.add_join(&event_from_json(&outcome)?, &event_from_json(&prediction)?);
+            unjoined.push(id);
+        }
+    }
+    flush(&transaction, &delta, -1)?;
+    let mut waiting = transaction.prepare_cached("UPDATE events SET pending = 1 WHERE id = ?1")?;
+    for id in &unjoined {
+        waiting.execute([id])?;
+    }
+    drop(waiting);
+    let deleted = transaction.execute("DELETE FROM events WHERE time < ?1", [&cut])? as u64;
+    for statement in rollup_sql::PURGE_ROLLUPS {
+        transaction.execute(&sql(statement), [cut_minute])?;
+    }
+    transaction.commit()?;
+    Ok(deleted)
+}
+
+/// [`EventStore::purge_client`] in one transaction.
+fn purge_client(connection: &mut Connection, client: &str, drift: &DriftOf) -> Result<u64> {
+    let transaction = connection.transaction()?;
+    let own = {
+        let mut statement =
+            transaction.prepare("SELECT body, kind = 'outcome' AND pending = 0 FROM events WHERE client_id = ?1")?;
+        let rows = statement
+            .query_map([client], |row| Ok((row.get::<_, String>(0)?, row.get::<_, bool>(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.iter()
+            .map(|(body, joined)| Ok((event_from_json(body)?, *joined)))
+            .collect::<Result<Vec<_>>>()?
+    };
+    let mut predictions = Vec::new();
+    for (event, joined) in &own {
+        if let (true, Some(id)) = (joined, &event.fields.prediction_id) {
+            predictions.extend(prediction_body(&transaction, id)?);
+        }
+    }
+    let others = {
+        let mut statement = transaction.prepare(
+            "SELECT o.id, o.body FROM events p
+             JOIN events o ON o.prediction_id = p.id AND o.kind = 'outcome' AND o.pending = 0 AND o.client_id <> ?1
+             WHERE p.client_id = ?1 AND p.kind = 'prediction'",
+        )?;
+        let rows = statement
+            .query_map([client], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows
+    };
+    let other_events = others
+        .iter()
+        .map(|(_, body)| event_from_json(body))
+        .collect::<Result<Vec<_>>>()?;
+    let delta = rollup::client_contribution(&own, &predictions, &other_events, drift);
+    flush(&transaction, &delta, -1)?;
+    for (id, _) in &others {
+        transaction.execute("UPDATE events SET pending = 1 WHERE id = ?1", [id])?;
+    }
+    transaction.execute("DELETE FROM rollup_clients WHERE client_id = ?1", [client])?;
+    let deleted = transaction.execute("DELETE FROM events WHERE client_id = ?1", [client])? as u64;
+    transaction.commit()?;
+    Ok(deleted)
 }
 
 /// Commits every waiting write in one transaction and answers each; a failed commit fails all.
@@ -291,7 +376,7 @@ fn commit_group(connection: &mut Connection, group: Vec<Write>) {
         for write in &group {
             outcomes.push(match write {
                 Write::Events(events, _) => insert_events(&transaction, events, &received_at, &mut delta),
-                Write::Rebuild(..) => Ok(Vec::new()),
+                Write::Alone(..) => Ok(Vec::new()),
                 Write::Alert(alert, _) => transaction
                     .execute(
                         "INSERT INTO alerts (time, kind, subject, message, details) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -307,7 +392,7 @@ fn commit_group(connection: &mut Connection, group: Vec<Write>) {
                     .map_err(Into::into),
             });
         }
-        flush(&transaction, &delta)?;
+        flush(&transaction, &delta, 1)?;
         transaction.commit()?;
         Ok(outcomes)
     })();
@@ -317,7 +402,7 @@ fn commit_group(connection: &mut Connection, group: Vec<Write>) {
                 match write {
                     Write::Events(_, reply) => drop(reply.send(outcome)),
                     Write::Alert(_, reply) => drop(reply.send(outcome.map(|_| ()))),
-                    Write::Rebuild(..) => {}
+                    Write::Alone(..) => {}
                 }
             }
         }
@@ -327,7 +412,7 @@ fn commit_group(connection: &mut Connection, group: Vec<Write>) {
                 match write {
                     Write::Events(_, reply) => drop(reply.send(Err(anyhow!("commit failed: {message}")))),
                     Write::Alert(_, reply) => drop(reply.send(Err(anyhow!("commit failed: {message}")))),
-                    Write::Rebuild(..) => {}
+                    Write::Alone(..) => {}
                 }
             }
         }
@@ -346,16 +431,16 @@ impl SqliteStore {
             .name("sqlite-writer".into())
             .spawn(move || {
                 while let Some(first) = queue.blocking_recv() {
-                    if let Write::Rebuild(drift, reply) = first {
-                        drop(reply.send(rebuild(&mut writer, &drift)));
+                    if let Write::Alone(work) = first {
+                        work(&mut writer);
                         continue;
                     }
                     let mut group = vec![first];
                     while group.len() < GROUP_COMMIT {
                         match queue.try_recv() {
-                            Ok(Write::Rebuild(drift, reply)) => {
+                            Ok(Write::Alone(work)) => {
                                 commit_group(&mut writer, std::mem::take(&mut group));
-                                drop(reply.send(rebuild(&mut writer, &drift)));
+                                work(&mut writer);
                                 break;
                             }
                             Ok(write) => group.push(write),
@@ -372,6 +457,21 @@ impl SqliteStore {
             reader: Arc::new(Mutex::new(reader)),
             path: path.to_path_buf(),
         })
+    }
+
+    /// Runs `work` on the writer's connection between group commits.
+    async fn alone<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (reply, answer) = oneshot::channel();
+        self.writes
+            .send(Write::Alone(Box::new(move |connection| {
+                drop(reply.send(work(connection)))
+            })))
+            .await
+            .map_err(|_| anyhow!("the SQLite writer has stopped"))?;
+        answer.await.map_err(|_| anyhow!("the SQLite writer has stopped"))?
     }
 
     /// The database file.
@@ -584,12 +684,17 @@ impl EventStore for SqliteStore {
     }
 
     async fn rebuild_rollups(&self, drift: DriftOf) -> Result<u64> {
-        let (reply, answer) = oneshot::channel();
-        self.writes
-            .send(Write::Rebuild(drift, reply))
+        self.alone(move |connection| rebuild(connection, &drift)).await
+    }
+
+    async fn purge_before(&self, before: chrono::DateTime<Utc>) -> Result<u64> {
+        self.alone(move |connection| purge_before(connection, &before)).await
+    }
+
+    async fn purge_client(&self, client: &str, drift: DriftOf) -> Result<u64> {
+        let client = client.to_string();
+        self.alone(move |connection| purge_client(connection, &client, &drift))
             .await
-            .map_err(|_| anyhow!("the SQLite writer stopped"))?;
-        answer.await.map_err(|_| anyhow!("the SQLite writer stopped"))?
     }
 
     async fn count(&self) -> Result<u64> {

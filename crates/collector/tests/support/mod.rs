@@ -103,6 +103,18 @@ impl Collector {
         (status.as_u16(), serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
+    /// POSTs `body` to `path` with the admin token: the status and the JSON answer.
+    #[allow(dead_code)]
+    pub async fn admin_post(&self, path: &str, body: &str) -> (u16, Value) {
+        let request = Request::post(path)
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let (status, _, bytes) = self.send(request).await;
+        (status.as_u16(), serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
     /// GETs `path` with `headers`: the status and the headers.
     pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> (u16, HeaderMap) {
         let mut request = Request::get(path);
