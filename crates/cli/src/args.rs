@@ -70,10 +70,10 @@ pub struct Sources {
     #[arg(long, env = "WASM_PREDICT_DB", default_value = "target/wasm-predict.db")]
     pub db: String,
     /// The experiment config (the one the shell reads).
-    #[arg(long, default_value = "www/experiment.json")]
+    #[arg(long, env = "WASM_PREDICT_EXPERIMENT", default_value = "www/experiment.json")]
     pub experiment: PathBuf,
     /// Folder holding www/, pkg/ and models/.
-    #[arg(long, default_value = ".")]
+    #[arg(long, env = "WASM_PREDICT_ROOT", default_value = ".")]
     pub root: PathBuf,
 }
 

@@ -125,3 +125,103 @@ async fn a_bounded_load_test_of_100_clients_loses_nothing() {
         eprintln!("load test, {backend}: {}", serde_json::to_string(&result).unwrap());
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_under_load_answers_what_is_in_flight_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, db) in backends(dir.path()).await {
+        let mut collector = start(&db, 0, &["--rate-limit", "0"]);
+        let acked = dir.path().join(format!("term-{backend}.txt"));
+        let generator = load_test(&collector.url, 20, 8.0, &acked);
+        let waited = std::time::Instant::now();
+        while acked_ids(&acked).len() < 50 && waited.elapsed() < Duration::from_secs(60) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Command::new("kill")
+            .args(["-TERM", &collector.child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = collector.child.wait().unwrap();
+        assert!(status.success(), "{backend}: SIGTERM is a clean stop: {status}");
+        let output = generator.wait_with_output().unwrap();
+        assert!(output.status.success());
+        let acknowledged = acked_ids(&acked);
+        assert!(acknowledged.len() >= 50, "{backend}");
+        let stored = stored_ids(&db, "load-test").await;
+        let lost: Vec<_> = acknowledged.difference(&stored).collect();
+        assert!(
+            lost.is_empty(),
+            "{backend}: {} acknowledged events lost after SIGTERM",
+            lost.len()
+        );
+        eprintln!(
+            "{backend}: SIGTERM after {} acknowledged events, all stored",
+            acknowledged.len()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_supplied_token_is_never_printed_and_readiness_follows_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    let root = repo();
+    let token = "secret-token-from-the-environment";
+    let mut child = Command::new(BINARY)
+        .args(["serve", "--addr", "127.0.0.1:0", "--log-format", "json"])
+        .arg("--db")
+        .arg(&db)
+        .arg("--root")
+        .arg(&root)
+        .env("WASM_PREDICT_ADMIN_TOKEN", token)
+        .env("WASM_PREDICT_EXPERIMENT", root.join("www/experiment.json"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let mut printed = Vec::new();
+    while printed.len() < 4 {
+        printed.push(lines.next().unwrap().unwrap());
+    }
+    let text = printed.join("\n");
+    assert!(!text.contains(token), "{text}");
+    assert!(text.contains("the admin token you supplied"), "{text}");
+    let url = printed
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("demo:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches("/www/index.html")
+        .to_string();
+    let client = reqwest::Client::new();
+    for path in ["/healthz", "/readyz"] {
+        let response = client.get(format!("{url}{path}")).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+    // Another collector's newer schema: this one is up but not ready.
+    let connection = rusqlite::Connection::open(&db).unwrap();
+    connection
+        .execute(
+            "INSERT INTO schema_migrations VALUES (999, 'from a newer collector', '2026-12-03T00:00:00Z')",
+            [],
+        )
+        .unwrap();
+    let response = client.get(format!("{url}/readyz")).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(response.text().await.unwrap().contains("schema is v999"));
+    assert_eq!(client.get(format!("{url}/healthz")).send().await.unwrap().status(), 200);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut logs).unwrap();
+    let last: serde_json::Value = serde_json::from_str(logs.lines().last().unwrap()).unwrap();
+    assert!(
+        last["fields"]["message"].as_str().unwrap().starts_with("stopped"),
+        "{logs}"
+    );
+    assert!(!logs.contains(token), "{logs}");
+}

@@ -81,6 +81,7 @@ pub fn router<S: EventStore>(app: Arc<App<S>>, cors_origins: &[String]) -> anyho
     Ok(Router::new()
         .route("/", get(|| async { Redirect::temporary("/www/index.html") }))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz::<S>))
         .route("/www/experiment.json", get(experiment_config::<S>))
         .merge(ingest)
         .merge(reports)
@@ -359,6 +360,27 @@ async fn timeline_report<S: EventStore>(
         .await
         .map_err(AppError::Internal)?;
     Ok(Json(points))
+}
+
+/// Ready when the database answers and its schema is this collector's: a load balancer sends
+/// traffic only then (`/healthz` says only that the process is up).
+async fn readyz<S: EventStore>(State(app): State<Arc<App<S>>>) -> Response {
+    match app.store.schema_version().await {
+        Ok(version) if version == crate::store::SCHEMA_VERSION => (StatusCode::OK, "ready\n").into_response(),
+        Ok(version) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "not ready: the database schema is v{version}, this collector needs v{}\n",
+                crate::store::SCHEMA_VERSION
+            ),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: the database does not answer: {e:#}\n"),
+        )
+            .into_response(),
+    }
 }
 
 /// One experiment for the dashboard's pickers.

@@ -55,6 +55,8 @@ pub struct ServeOptions {
     pub experiments_dir: Option<PathBuf>,
     /// The admin token (reports, dashboard).
     pub admin_token: String,
+    /// Whether the operator supplied the token (then it is never printed: logs are collected).
+    pub token_supplied: bool,
     /// Origins allowed to post events from other sites.
     pub cors_origins: Vec<String>,
     /// Ingest requests per second per client (0: no limit), and the burst.
@@ -127,18 +129,44 @@ async fn run<S: EventStore>(store: S, described: &str, options: ServeOptions) ->
     let addr = listener.local_addr()?;
     println!("wasm-predict collector: {described} (schema v{version})");
     println!("  demo:      http://{addr}/www/index.html");
-    println!(
-        "  dashboard: http://{addr}/www/dashboard.html#token={}",
-        options.admin_token
-    );
+    if options.token_supplied {
+        println!("  dashboard: http://{addr}/www/dashboard.html (the admin token you supplied)");
+    } else {
+        println!(
+            "  dashboard: http://{addr}/www/dashboard.html#token={}",
+            options.admin_token
+        );
+    }
     println!("  ingest:    POST http://{addr}/v1/events");
-    tokio::spawn(alerts::run(Arc::clone(&app), options.watchdog.clone()));
+    let watchdog = tokio::spawn(alerts::run(Arc::clone(&app), options.watchdog.clone()));
     axum::serve(listener, routes.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(stop_signal())
         .await?;
+    watchdog.abort();
+    let _ = watchdog.await;
+    tracing::info!("stopped: every request in flight was answered");
     Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (systemd, Docker, Kubernetes): the server then stops
+/// accepting, answers the requests in flight (each after its commit) and returns.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => drop(tokio::signal::ctrl_c().await),
+        }
+    }
+    #[cfg(not(unix))]
+    drop(tokio::signal::ctrl_c().await);
+    tracing::info!("stopping: draining requests in flight");
 }
 
 /// Parses `30s`, `5m`, `2h`, `1d` (or plain seconds).

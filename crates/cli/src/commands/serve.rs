@@ -16,31 +16,31 @@ pub struct Args {
     #[command(flatten)]
     pub sources: Sources,
     /// Address to listen on (loopback by default).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, default_value = "127.0.0.1:8080", env = "WASM_PREDICT_ADDR")]
     pub addr: SocketAddr,
     /// Bearer token for the reports and the dashboard (random when not given).
     #[arg(long, env = "WASM_PREDICT_ADMIN_TOKEN")]
     pub admin_token: Option<String>,
     /// An origin allowed to post events cross-site (repeatable); none: same origin only.
-    #[arg(long = "cors-origin")]
+    #[arg(long = "cors-origin", env = "WASM_PREDICT_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
     /// Ingest requests per second per client (0: unlimited).
-    #[arg(long, default_value_t = 50.0)]
+    #[arg(long, default_value_t = 50.0, env = "WASM_PREDICT_RATE_LIMIT")]
     pub rate_limit: f64,
     /// Burst size of the rate limit.
-    #[arg(long, default_value_t = 100.0)]
+    #[arg(long, default_value_t = 100.0, env = "WASM_PREDICT_RATE_BURST")]
     pub rate_burst: f64,
     /// How often the now-test runs (30s, 5m, 1h).
-    #[arg(long, default_value = "60s")]
+    #[arg(long, default_value = "60s", env = "WASM_PREDICT_NOW_TEST_EVERY")]
     pub now_test_every: String,
     /// How far back the now-test looks.
-    #[arg(long, default_value = "7d")]
+    #[arg(long, default_value = "7d", env = "WASM_PREDICT_NOW_TEST_WINDOW")]
     pub now_test_window: String,
     /// Where alerts are posted as JSON.
     #[arg(long, env = "WASM_PREDICT_WEBHOOK")]
     pub webhook: Option<String>,
     /// PostgreSQL connections per collector.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, env = "WASM_PREDICT_POOL_SIZE")]
     pub pool_size: usize,
     /// A folder of more experiment configs (one JSON file each) to report on and watch: other
     /// experiments writing to the same store.
@@ -69,6 +69,7 @@ pub async fn exec(args: Args) -> Result<ExitCode> {
         database: Database::parse(&sources.db),
         experiment: sources.experiment,
         experiments_dir: experiments,
+        token_supplied: admin_token.as_ref().is_some_and(|t| !t.is_empty()),
         admin_token: match admin_token {
             Some(token) if !token.is_empty() => token,
             _ => random_token()?,
