@@ -16,7 +16,7 @@ trap cleanup EXIT
 pg_url=$(scripts/postgres.sh start "$work/pg" "$pg_port")
 for db in "$work/events.db" "$pg_url"; do
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  "$bin" serve --db "$db" --addr "127.0.0.1:$port" --admin-token load >"$work/serve.log" 2>&1 &
+  "$bin" serve --db "$db" --addr "127.0.0.1:$port" --admin-token load --rate-limit 0 >"$work/serve.log" 2>&1 &
   server=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
   echo "== ${db%%:*} (${db##*/})"

@@ -25,7 +25,7 @@ for db in "$work/events.db" "$pg_url"; do
   # After a bulk load the planner's statistics are stale until autovacuum comes by.
   [ "$store" = postgres ] && psql "$db" -qc "ANALYZE"
   port=$(free_port)
-  "$target/wasm-predict" serve --db "$db" --addr "127.0.0.1:$port" --admin-token scale >"$work/serve.log" 2>&1 &
+  "$target/wasm-predict" serve --db "$db" --addr "127.0.0.1:$port" --admin-token scale --rate-limit 0 >"$work/serve.log" 2>&1 &
   server=$!
   for _ in $(seq 600); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
   timings="{"

@@ -21,7 +21,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::events::{validate_batch, BatchError};
 use crate::experiment::{Bundles, Configs, Experiment};
-use crate::rate_limit::RateLimiter;
+use crate::rate_limit::{client_address, RateLimiter};
 use crate::reports::{self, from_store};
 use crate::rollup::drift::observations_in;
 use crate::store::{EventStore, Incoming};
@@ -43,15 +43,21 @@ pub struct App<S> {
     pub bundles: Bundles,
     /// The bearer token the reports require.
     pub admin_token: String,
-    /// Per-client request limit on ingest.
+    /// The ingest's limits per address and per client id.
     pub limiter: RateLimiter,
+    /// Proxies whose `X-Forwarded-For` names the sender.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// The router, with CORS on the ingest for `cors_origins` (none: same origin only).
 pub fn router<S: EventStore>(app: Arc<App<S>>, cors_origins: &[String]) -> anyhow::Result<Router> {
     let mut ingest = Router::new()
         .route("/v1/events", post(ingest::<S>))
-        .layer(DefaultBodyLimit::max(MAX_BODY));
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            limit_by_address::<S>,
+        ));
     if !cors_origins.is_empty() {
         let origins = cors_origins
             .iter()
@@ -170,10 +176,11 @@ async fn ingest<S: EventStore>(
     body: Bytes,
 ) -> Result<Response, AppError> {
     let batch = validate_batch(&body)?;
-    let client = batch.events.first().map_or("", |e| e.client_id.as_str());
-    app.limiter
-        .check(&format!("{}/{client}", peer.ip()))
-        .map_err(AppError::RateLimited)?;
+    if let Some(first) = batch.events.first() {
+        app.limiter
+            .check_client(&first.client_id)
+            .map_err(AppError::RateLimited)?;
+    }
     if let Some(first) = batch.rejected.first() {
         tracing::warn!(
             "refused {} event(s) from {}; first: #{} {}",
@@ -209,6 +216,18 @@ async fn ingest<S: EventStore>(
         "rejected": batch.rejected,
     });
     Ok((status, Json(reply)).into_response())
+}
+
+/// The first limit, by the sender's address, before the body is read.
+async fn limit_by_address<S: EventStore>(
+    State(app): State<Arc<App<S>>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request<Body>,
+    next: axum::middleware::Next,
+) -> Result<Response, AppError> {
+    let address = client_address(peer.ip(), request.headers(), &app.trusted_proxies);
+    app.limiter.check_address(address).map_err(AppError::RateLimited)?;
+    Ok(next.run(request).await)
 }
 
 async fn require_admin<S: EventStore>(

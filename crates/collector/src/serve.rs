@@ -59,8 +59,10 @@ pub struct ServeOptions {
     pub token_supplied: bool,
     /// Origins allowed to post events from other sites.
     pub cors_origins: Vec<String>,
-    /// Ingest requests per second per client (0: no limit), and the burst.
+    /// Ingest requests per second per address and per client id (0: no limit), and the burst.
     pub rate_limit: (f64, f64),
+    /// Proxies (addresses or networks) whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The now-test watchdog.
     pub watchdog: Watchdog,
     /// PostgreSQL pool size.
@@ -121,6 +123,7 @@ async fn run<S: EventStore>(store: S, described: &str, options: ServeOptions) ->
         bundles,
         admin_token: options.admin_token.clone(),
         limiter: RateLimiter::new(options.rate_limit.0, options.rate_limit.1),
+        trusted_proxies: options.trusted_proxies.clone(),
     });
     let routes = router(Arc::clone(&app), &options.cors_origins)?;
     let listener = tokio::net::TcpListener::bind(options.addr)

@@ -364,8 +364,43 @@ async fn cors_rate_limit_static_files_and_admin_token() {
     assert!(headers.get("retry-after").is_some());
     assert_eq!(
         collector.post(one("another-client")).await.0,
+        429,
+        "the limit is per address: another client id is no way around it"
+    );
+    assert_eq!(
+        collector.post(b"not even json".to_vec()).await.0,
+        429,
+        "refused before the body is read"
+    );
+    // Behind a trusted proxy, each sender its own bucket; a direct sender's header is not believed.
+    let proxied = in_process(
+        &dir.path().join("proxied.db").display().to_string(),
+        Setup {
+            rate: (1.0, 2.0),
+            trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
+            ..Setup::default()
+        },
+    )
+    .await;
+    let from = |address: &str, client: &str| {
+        Request::post("/v1/events")
+            .header("x-forwarded-for", format!("203.0.113.50, {address}"))
+            .body(Body::from(one(client)))
+            .unwrap()
+    };
+    for _ in 0..2 {
+        assert_eq!(proxied.send(from("198.51.100.1", "a")).await.0, 200);
+    }
+    assert_eq!(proxied.send(from("198.51.100.1", "b")).await.0, 429);
+    assert_eq!(
+        proxied.send(from("198.51.100.2", "c")).await.0,
         200,
-        "the limit is per client"
+        "another sender behind the proxy"
+    );
+    assert_eq!(
+        collector.send(from("198.51.100.3", "d")).await.0,
+        429,
+        "an untrusted peer's header is ignored"
     );
 
     let (status, headers) = collector.get("/pkg/wasm_predict_bg.wasm", &[]).await;

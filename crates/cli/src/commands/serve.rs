@@ -42,10 +42,21 @@ pub struct Args {
     /// PostgreSQL connections per collector.
     #[arg(long, default_value_t = 16, env = "WASM_PREDICT_POOL_SIZE")]
     pub pool_size: usize,
+    /// A proxy or network (10.0.0.0/8) whose X-Forwarded-For names the sender, for the rate
+    /// limit behind a load balancer (repeatable).
+    #[arg(long = "trusted-proxy", env = "WASM_PREDICT_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_network)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// A folder of more experiment configs (one JSON file each) to report on and watch: other
     /// experiments writing to the same store.
     #[arg(long, env = "WASM_PREDICT_EXPERIMENTS")]
     pub experiments: Option<std::path::PathBuf>,
+}
+
+/// An address (a network of one) or a network in CIDR notation.
+fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{text}` is neither an address nor a network like 10.0.0.0/8"))
 }
 
 /// Runs `wasm-predict serve`.
@@ -62,6 +73,7 @@ pub async fn exec(args: Args) -> Result<ExitCode> {
         webhook,
         pool_size,
         experiments,
+        trusted_proxies,
     } = args;
     let options = ServeOptions {
         addr,
@@ -76,6 +88,7 @@ pub async fn exec(args: Args) -> Result<ExitCode> {
         },
         cors_origins,
         rate_limit: (rate_limit, rate_burst),
+        trusted_proxies,
         watchdog: Watchdog {
             every: parse_duration(&now_test_every)?,
             window: window(parse_duration(&now_test_window)?),

@@ -30,6 +30,8 @@ pub struct Setup {
     pub rate: (f64, f64),
     /// A folder of more experiment configs.
     pub experiments: Option<std::path::PathBuf>,
+    /// Proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for Setup {
@@ -38,6 +40,7 @@ impl Default for Setup {
             cors_origins: vec![],
             rate: (0.0, 1.0),
             experiments: None,
+            trusted_proxies: vec![],
         }
     }
 }
@@ -66,6 +69,7 @@ fn with_store<S: EventStore>(store: S, setup: &Setup) -> Router {
         root,
         admin_token: TOKEN.into(),
         limiter: RateLimiter::new(setup.rate.0, setup.rate.1),
+        trusted_proxies: setup.trusted_proxies.clone(),
     };
     router(Arc::new(app), &setup.cors_origins).unwrap()
 }
