@@ -145,6 +145,16 @@ const NEQ: u32 = 5;
 const MEMBER: u32 = 6;
 /// Nodes of several modes: each node's own mode is read.
 const MIXED: u32 = 7;
+/// Every mode, at the index of its code in a node's bits.
+const MODES: [Mode; 7] = [
+    Mode::Leq,
+    Mode::Lt,
+    Mode::Gte,
+    Mode::Gt,
+    Mode::Eq,
+    Mode::Neq,
+    Mode::Member,
+];
 
 const FEATURE_BITS: u32 = 24;
 const FEATURE_MASK: u32 = (1 << FEATURE_BITS) - 1;
@@ -155,8 +165,26 @@ const MISSING_TRUE: u32 = 1 << 28;
 const BLOCK_ROWS: usize = 128;
 /// Walks interleaved: independent cursors whose loads overlap.
 const LANES: usize = 8;
+/// Trees walked interleaved for one row.
+const ROW_LANES: usize = 8;
+/// Trees whose leaves for one row are gathered before they are added in the trees' order (the
+/// sums then do not depend on the order of the walks).
+const TREE_WINDOW: usize = 128;
+/// The deepest tree evaluated level by level (its leaf table has `2^depth` entries).
+const MAX_LEVELS: usize = 10;
+/// Threads a native batch is shared between at most, whatever the machine has.
+#[cfg(not(target_arch = "wasm32"))]
+const MAX_THREADS: usize = 8;
+/// Walk steps (1 to 2 ns each) each thread of a native batch must have. On two cores, a second
+/// thread lost up to 30% below about 300k steps a batch when the other core was busy, and gained
+/// 1.2-1.8x from 400k on.
+#[cfg(not(target_arch = "wasm32"))]
+const STEPS_PER_THREAD: usize = 200_000;
 
-/// One node, leaves included: a leaf's children are itself.
+/// One node, leaves included: a leaf's children are itself. A leaf of a forest whose leaves
+/// each add one weight ([`Forest::inline_leaves`]) holds that weight as its threshold and its
+/// target as its feature, so the walk that reaches it has them at hand (the leaf's own step,
+/// which compares that feature, goes back to the leaf either way).
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Node {
     /// The threshold, or for a member split the index of its member list, as bits.
@@ -165,6 +193,19 @@ struct Node {
     bits: u32,
     /// `[if false, if true]`.
     children: [u32; 2],
+}
+
+/// A tree whose splits at each level all make the same comparison (CatBoost's oblivious trees):
+/// its leaf follows from one comparison per level, independent of each other, instead of a walk.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct LevelTree {
+    /// Its levels' splits, root first, from this index in [`Forest::levels`].
+    first: u32,
+    /// Levels.
+    depth: u32,
+    /// Its `2^depth` leaf nodes from this index in [`Forest::level_leaves`], by the levels'
+    /// outcomes read as a binary number (the root's the highest bit, true as 1).
+    leaves: u32,
 }
 
 /// Finalization of a classifier with two classes, as onnxruntime does it.
@@ -182,17 +223,27 @@ struct BinaryRule {
 #[serde(try_from = "Ensemble", into = "Ensemble")]
 pub struct Forest {
     nodes: Vec<Node>,
-    /// Per node: the leaf it is, for leaves.
-    leaf_of: Vec<u32>,
     roots: Vec<u32>,
-    /// The trees by their depth (the longest path to a leaf), shallowest first.
+    /// The trees by their depth (the longest path to a leaf), shallowest first, within each
+    /// window of [`TREE_WINDOW`] trees.
     by_depth: Vec<u32>,
     /// Nodes from this index on are leaves.
     first_leaf: u32,
-    /// When every leaf adds one weight to one target (boosted trees, one-target regressors):
-    /// each leaf's target and weight, for the fast accumulation.
-    single_targets: Vec<u32>,
-    single_weights: Vec<f32>,
+    /// Every leaf adds one weight to one target and trees sum (boosted trees, one-target
+    /// regressors): leaf nodes hold their target and weight.
+    inline_leaves: bool,
+    /// With inline leaves, the target of every leaf when they all have the same one (and hits
+    /// need no tracking).
+    sole_target: Option<u32>,
+    /// For a classifier, the classes every row's leaves add to, when that does not depend on
+    /// the row (each tree's leaves all add to the same classes): then hits are not tracked.
+    fixed_hits: Option<Vec<bool>>,
+    /// Every tree as a [`LevelTree`], when every tree is one (else empty).
+    level_trees: Vec<LevelTree>,
+    levels: Vec<Node>,
+    level_leaves: Vec<u32>,
+    /// Roughly the steps of a row's walk through every tree (the sum of their depths).
+    steps_per_row: usize,
     /// Member lists, delimited by `member_offsets` (list 0 is empty: what leaves point to).
     members: Vec<f32>,
     member_offsets: Vec<u32>,
@@ -212,72 +263,6 @@ pub struct Forest {
     base_values: Vec<f32>,
     output: Output,
     binary: BinaryRule,
-}
-
-/// The scores of a batch while leaves are added, and which classes were hit (classifiers only).
-struct Scores {
-    values: Vec<f32>,
-    hits: Vec<bool>,
-}
-
-impl Scores {
-    #[inline(always)]
-    fn add(&mut self, forest: &Forest, row: usize, leaf: u32) {
-        let t = forest.targets;
-        let at = row * t..(row + 1) * t;
-        let hits = self.hits.get_mut(at.clone()).unwrap_or_default();
-        if let Some(values) = self.values.get_mut(at) {
-            forest.add_leaf(leaf, values, hits);
-        }
-    }
-
-    /// Adds every tree's leaf for the first row.
-    fn add_trees(&mut self, forest: &Forest, leaves: &[u32]) {
-        self.add_each(forest, leaves, |_| 0);
-    }
-
-    /// Adds one tree's leaves for consecutive rows from `start`.
-    #[inline(always)]
-    fn add_rows(&mut self, forest: &Forest, start: usize, leaves: &[u32]) {
-        self.add_each(forest, leaves, |r| start + r);
-    }
-
-    /// Adds `leaves[k]` to the scores of row `row_of(k)`.
-    #[inline(always)]
-    fn add_each(&mut self, forest: &Forest, leaves: &[u32], row_of: impl Fn(usize) -> usize) {
-        let sums = matches!(forest.aggregate, Aggregate::Sum | Aggregate::Average);
-        if !sums || forest.single_weights.is_empty() {
-            for (k, &leaf) in leaves.iter().enumerate() {
-                self.add(forest, row_of(k), leaf);
-            }
-            return;
-        }
-        let t = forest.targets;
-        for (k, &leaf) in leaves.iter().enumerate() {
-            let leaf = leaf as usize;
-            let target = forest.single_targets.get(leaf).copied().unwrap_or(0) as usize;
-            let at = row_of(k) * t + target;
-            if let (Some(s), Some(w)) = (self.values.get_mut(at), forest.single_weights.get(leaf)) {
-                *s += w;
-            }
-            if let Some(hit) = self.hits.get_mut(at) {
-                *hit = true;
-            }
-        }
-    }
-
-    /// Finalizes every row: the outputs, and each row's winning index.
-    fn finish(mut self, forest: &Forest) -> (Vec<f32>, Vec<usize>) {
-        let t = forest.targets;
-        let labels = (0..self.values.len() / t)
-            .map(|r| {
-                let at = r * t..(r + 1) * t;
-                let hits = self.hits.get(at.clone()).unwrap_or_default();
-                forest.finalize(&mut self.values[at], hits)
-            })
-            .collect();
-        (self.values, labels)
-    }
 }
 
 /// Calls `$self.$method::<MODE, TRACK>(args)` for the forest's comparison mode, `TRACK` being
@@ -370,7 +355,10 @@ impl Forest {
             Child::Leaf(_) => 0,
         };
         let mut by_depth: Vec<u32> = (0..ensemble.roots.len() as u32).collect();
-        by_depth.sort_by_key(|t| depth_of(&ensemble.roots[*t as usize]));
+        for window in by_depth.chunks_mut(TREE_WINDOW) {
+            window.sort_by_key(|t| depth_of(&ensemble.roots[*t as usize]));
+        }
+        let steps_per_row = ensemble.roots.iter().map(|r| depth_of(r) as usize).sum();
 
         // Splits first, then leaves, each once; a leaf shared by several branches is one node.
         let leaf_node = |l: usize| (splits.len() + l) as u32;
@@ -411,16 +399,25 @@ impl Forest {
                 children: [node_of(split.if_false), node_of(split.if_true)],
             });
         }
-        for l in 0..leaves.len() {
+        let sums =
+            ensemble.output == Output::Classifier || matches!(ensemble.aggregate, Aggregate::Sum | Aggregate::Average);
+        let inline_leaves =
+            sums && ensemble.targets <= FEATURE_MASK as usize + 1 && leaves.iter().all(|l| l.len() == 1);
+        for (l, leaf) in leaves.iter().enumerate() {
             let me = leaf_node(l);
+            let (target, weight) = match leaf.first() {
+                Some(&(target, weight)) if inline_leaves => (target as u32, weight),
+                _ => (0, 0.0),
+            };
             nodes.push(Node {
-                threshold: 0.0,
-                bits: LEQ << MODE_SHIFT,
+                threshold: weight,
+                bits: target | LEQ << MODE_SHIFT,
                 children: [me, me],
             });
         }
-        let mut leaf_of = vec![0u32; splits.len()];
-        leaf_of.extend(0..leaves.len() as u32);
+        let roots: Vec<u32> = ensemble.roots.iter().map(|r| node_of(*r)).collect();
+        let first_leaf = splits.len() as u32;
+        let (level_trees, levels, level_leaves) = level_trees(&nodes, first_leaf, &roots).unwrap_or_default();
         let mut leaf_offsets = vec![0u32];
         let (mut leaf_targets, mut leaf_weights) = (Vec::new(), Vec::new());
         for leaf in leaves {
@@ -435,19 +432,28 @@ impl Forest {
             let first = classes.next();
             first.is_some() && classes.all(|c| Some(c) == first)
         };
-        let single = leaves.iter().all(|l| l.len() == 1);
         let binary = BinaryRule {
             one_class: ensemble.targets == 2 && one_class,
             all_positive: leaf_weights.iter().all(|w| *w >= 0.0),
         };
+        let fixed_hits = fixed_hits(ensemble, &depths);
+        // Its accumulation does not track hits: only where they are not needed.
+        let untracked = ensemble.output == Output::Regressor || fixed_hits.is_some();
         Ok(Forest {
-            roots: ensemble.roots.iter().map(|r| node_of(*r)).collect(),
-            first_leaf: splits.len() as u32,
+            roots,
+            first_leaf,
             by_depth,
-            single_targets: if single { leaf_targets.clone() } else { vec![] },
-            single_weights: if single { leaf_weights.clone() } else { vec![] },
+            inline_leaves,
+            sole_target: match leaf_targets.first() {
+                Some(&target) if inline_leaves && one_class && untracked => Some(target),
+                _ => None,
+            },
+            fixed_hits,
+            level_trees,
+            levels,
+            level_leaves,
+            steps_per_row,
             nodes,
-            leaf_of,
             members,
             member_offsets,
             thresholds: splits.iter().map(|s| s.threshold).collect(),
@@ -479,22 +485,13 @@ impl Forest {
             Some(leaf) => Child::Leaf(leaf),
             None => Child::Split(node as usize),
         };
-        let modes = [
-            Mode::Leq,
-            Mode::Lt,
-            Mode::Gte,
-            Mode::Gt,
-            Mode::Eq,
-            Mode::Neq,
-            Mode::Member,
-        ];
         let splits = self
             .nodes
             .iter()
             .take(first_leaf)
             .enumerate()
             .map(|(i, node)| {
-                let mode = modes
+                let mode = MODES
                     .get(((node.bits >> MODE_SHIFT) & 7) as usize)
                     .copied()
                     .unwrap_or(Mode::Leq);
@@ -578,36 +575,21 @@ impl Forest {
 
     /// Evaluates `rows` rows of `width` values each (`width >= min_width()`), given one after the
     /// other in `x`: `rows * targets()` scores, row after row, and each row's winning target
-    /// (for a classifier, the index of its label, by onnxruntime's rules).
+    /// (for a classifier, the index of its label, by onnxruntime's rules). Natively, a large
+    /// batch is shared out between threads.
     // One copy of the walks however many callers: inlined into each, they doubled in the wasm.
     #[inline(never)]
     pub fn evaluate(&self, x: &[f32], width: usize, rows: usize) -> Result<(Vec<f32>, Vec<usize>), EnsembleError> {
         self.check_rows(x.len(), width, rows)?;
-        let mut scores = self.scores(rows);
-        let mut leaves = vec![
-            0u32;
-            if rows == 1 {
-                self.roots.len()
-            } else {
-                BLOCK_ROWS.min(rows)
-            }
-        ];
+        let (mut values, mut hits) = self.scores(rows);
+        let x = x.get(..rows * width).unwrap_or_default();
         if rows == 1 {
-            let row = x.get(..width).unwrap_or_default();
-            self.walk_trees(row, &mut leaves);
-            scores.add_trees(self, &leaves[..self.roots.len()]);
+            dispatch!(self, self.tracks(x), score_row, x, &mut values, &mut hits);
         } else {
-            for start in (0..rows).step_by(BLOCK_ROWS) {
-                let end = (start + BLOCK_ROWS).min(rows);
-                let block = x.get(start * width..end * width).unwrap_or_default();
-                let track = self.tracks(block);
-                for &root in &self.roots {
-                    self.walk_rows(root, block, track, width, &mut leaves[..end - start]);
-                    scores.add_rows(self, start, &leaves[..end - start]);
-                }
-            }
+            self.score_batch(x, width, &mut values, &mut hits);
         }
-        Ok(scores.finish(self))
+        let labels = self.finish(&mut values, &hits);
+        Ok((values, labels))
     }
 
     /// [`Forest::evaluate`] for rows of doubles, compared with the thresholds as the model gave
@@ -615,7 +597,8 @@ impl Forest {
     #[inline(never)]
     pub fn evaluate_f64(&self, x: &[f64], width: usize, rows: usize) -> Result<(Vec<f32>, Vec<usize>), EnsembleError> {
         self.check_rows(x.len(), width, rows)?;
-        let mut scores = self.scores(rows);
+        let (mut values, mut hits) = self.scores(rows);
+        let t = self.targets;
         for (r, row) in x.chunks_exact(width).take(rows).enumerate() {
             for &root in &self.roots {
                 let mut at = root as usize;
@@ -630,10 +613,13 @@ impl Forest {
                     }
                     at = next;
                 }
-                scores.add(self, r, self.leaf_of.get(at).copied().unwrap_or(0));
+                let scores = values.get_mut(r * t..(r + 1) * t).unwrap_or_default();
+                let hits = hits.get_mut(r * t..(r + 1) * t).unwrap_or_default();
+                self.add_leaf(at as u32, scores, hits);
             }
         }
-        Ok(scores.finish(self))
+        let labels = self.finish(&mut values, &hits);
+        Ok((values, labels))
     }
 
     fn goes_true_f64(&self, at: usize, node: &Node, x: f64) -> bool {
@@ -656,27 +642,53 @@ impl Forest {
         Ok(())
     }
 
-    fn scores(&self, rows: usize) -> Scores {
+    /// Empty scores for `rows` rows, and which classes each row's leaves added to, for a
+    /// classifier whose hits depend on the row (else empty).
+    fn scores(&self, rows: usize) -> (Vec<f32>, Vec<bool>) {
         let empty = match self.aggregate {
             Aggregate::Min | Aggregate::Max => f32::NAN,
             Aggregate::Sum | Aggregate::Average => 0.0,
         };
         // Which classes got a contribution: onnxruntime's labels and binary layouts depend on it.
-        let hits = if self.output == Output::Classifier {
+        let hits = if self.output == Output::Classifier && self.fixed_hits.is_none() {
             rows * self.targets
         } else {
             0
         };
-        Scores {
-            values: vec![empty; rows * self.targets],
-            hits: vec![false; hits],
-        }
+        (vec![empty; rows * self.targets], vec![false; hits])
     }
 
-    /// Adds a leaf's contributions to one row's scores (`hits` empty when not tracked).
+    /// Finalizes every row's scores in place; returns each row's winning index.
+    fn finish(&self, values: &mut [f32], hits: &[bool]) -> Vec<usize> {
+        let t = self.targets;
+        let fixed = self.fixed_hits.as_deref();
+        values
+            .chunks_exact_mut(t)
+            .enumerate()
+            .map(|(r, scores)| {
+                let hits = fixed.unwrap_or_else(|| hits.get(r * t..(r + 1) * t).unwrap_or_default());
+                self.finalize(scores, hits)
+            })
+            .collect()
+    }
+
+    /// Adds leaf node `leaf`'s contributions to one row's scores (`hits` empty when not
+    /// tracked).
     #[inline(always)]
     fn add_leaf(&self, leaf: u32, scores: &mut [f32], hits: &mut [bool]) {
-        let leaf = leaf as usize;
+        if self.inline_leaves {
+            if let Some(node) = self.nodes.get(leaf as usize) {
+                let target = (node.bits & FEATURE_MASK) as usize;
+                if let Some(s) = scores.get_mut(target) {
+                    *s += node.threshold;
+                }
+                if let Some(h) = hits.get_mut(target) {
+                    *h = true;
+                }
+            }
+            return;
+        }
+        let leaf = leaf.saturating_sub(self.first_leaf) as usize;
         let (from, to) = (
             self.leaf_offsets.get(leaf).copied().unwrap_or(0) as usize,
             self.leaf_offsets.get(leaf + 1).copied().unwrap_or(0) as usize,
@@ -699,9 +711,41 @@ impl Forest {
         }
     }
 
-    /// The leaf each tree sends `row` to, into `leaves[tree]`: [`LANES`] trees at a time.
-    fn walk_trees(&self, row: &[f32], leaves: &mut [u32]) {
-        dispatch!(self, self.tracks(row), walk_trees_with, row, leaves)
+    /// Adds one row's leaf nodes, in the trees' order, to its scores.
+    #[inline(always)]
+    fn add_leaves(&self, leaves: &[u32], scores: &mut [f32], hits: &mut [bool]) {
+        // One target: its sum in a register, not through memory at every tree.
+        if let Some(s) = self.sole_target.and_then(|t| scores.get_mut(t as usize)) {
+            let mut sum = *s;
+            for &leaf in leaves {
+                sum += self.nodes.get(leaf as usize).map_or(0.0, |n| n.threshold);
+            }
+            *s = sum;
+            return;
+        }
+        for &leaf in leaves {
+            self.add_leaf(leaf, scores, hits);
+        }
+    }
+
+    /// Adds one tree's leaf nodes for consecutive rows, `leaves[k]` to the row whose scores
+    /// start at `scores[k * targets]`.
+    #[inline(never)]
+    fn add_rows(&self, leaves: &[u32], scores: &mut [f32], hits: &mut [bool]) {
+        let t = self.targets;
+        if let Some(target) = self.sole_target {
+            for (&leaf, row) in leaves.iter().zip(scores.chunks_exact_mut(t)) {
+                if let (Some(s), Some(node)) = (row.get_mut(target as usize), self.nodes.get(leaf as usize)) {
+                    *s += node.threshold;
+                }
+            }
+            return;
+        }
+        for (k, &leaf) in leaves.iter().enumerate() {
+            let scores = scores.get_mut(k * t..(k + 1) * t).unwrap_or_default();
+            let hits = hits.get_mut(k * t..(k + 1) * t).unwrap_or_default();
+            self.add_leaf(leaf, scores, hits);
+        }
     }
 
     /// Whether walks over `data` must read the splits' missing-value bits: only if some split
@@ -710,59 +754,185 @@ impl Forest {
         self.tracks_missing && data.iter().any(|x| x.is_nan())
     }
 
-    fn walk_trees_with<const MODE: u32, const TRACK: bool>(&self, row: &[f32], leaves: &mut [u32]) {
-        // Trees of like depth walk together, so that few lanes wait on a deeper one.
-        for trees in self.by_depth.chunks(LANES) {
-            let mut cursors = [self.first_leaf; LANES];
-            for (cursor, tree) in cursors.iter_mut().zip(trees) {
-                *cursor = self.roots.get(*tree as usize).copied().unwrap_or(self.first_leaf);
+    /// Adds every tree's leaf for one row to its scores: [`ROW_LANES`] trees walked at a time, or
+    /// the level trees one after the other; the leaves of a window of trees are added in the
+    /// trees' order.
+    fn score_row<const MODE: u32, const TRACK: bool>(&self, row: &[f32], scores: &mut [f32], hits: &mut [bool]) {
+        let mut leaves = [0u32; TREE_WINDOW];
+        if !self.level_trees.is_empty() {
+            for trees in self.level_trees.chunks(TREE_WINDOW) {
+                for (leaf, tree) in leaves.iter_mut().zip(trees) {
+                    *leaf = self.level_leaf::<MODE, TRACK>(tree, row, 0);
+                }
+                self.add_leaves(leaves.get(..trees.len()).unwrap_or_default(), scores, hits);
             }
-            self.descend::<MODE, TRACK>(&mut cursors, row, [0; LANES]);
-            for (tree, cursor) in trees.iter().zip(cursors) {
-                if let Some(leaf) = leaves.get_mut(*tree as usize) {
-                    *leaf = self.leaf_of.get(cursor as usize).copied().unwrap_or(0);
+            return;
+        }
+        for (w, window) in self.by_depth.chunks(TREE_WINDOW).enumerate() {
+            let first = w * TREE_WINDOW;
+            // Trees of like depth walk together, so that few lanes wait on a deeper one.
+            for trees in window.chunks(ROW_LANES) {
+                let mut cursors = [self.first_leaf; ROW_LANES];
+                for (cursor, tree) in cursors.iter_mut().zip(trees) {
+                    *cursor = self.roots.get(*tree as usize).copied().unwrap_or(self.first_leaf);
+                }
+                self.descend::<MODE, TRACK, ROW_LANES>(&mut cursors, row, [0; ROW_LANES]);
+                for (tree, cursor) in trees.iter().zip(cursors) {
+                    if let Some(leaf) = leaves.get_mut((*tree as usize).wrapping_sub(first)) {
+                        *leaf = cursor;
+                    }
                 }
             }
+            self.add_leaves(leaves.get(..window.len()).unwrap_or_default(), scores, hits);
         }
     }
 
-    /// The leaf one tree sends each row of `block` to, into `leaves[row]`: [`LANES`] rows at a
-    /// time.
-    fn walk_rows(&self, root: u32, block: &[f32], track: bool, width: usize, leaves: &mut [u32]) {
-        dispatch!(self, track, walk_rows_with, root, block, width, leaves)
+    /// How many threads a native batch of `rows` rows is shared between (1: none started).
+    #[cfg(not(target_arch = "wasm32"))]
+    fn batch_threads(&self, rows: usize) -> usize {
+        static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let work = rows.saturating_mul(self.steps_per_row.max(1));
+        cores
+            .min(MAX_THREADS)
+            .min(work / STEPS_PER_THREAD)
+            .min(rows / LANES)
+            .max(1)
     }
 
-    fn walk_rows_with<const MODE: u32, const TRACK: bool>(
+    /// [`Forest::score_rows`] over every row of `x`, natively shared out between threads when
+    /// the batch is large enough to pay for them.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn score_batch(&self, x: &[f32], width: usize, values: &mut [f32], hits: &mut [bool]) {
+        let t = self.targets;
+        let rows = values.len() / t;
+        let threads = self.batch_threads(rows);
+        if threads < 2 || width == 0 {
+            return self.score_rows(x, width, values, hits);
+        }
+        // Chunks of rows taken in turn by this thread and the others, several per thread: a
+        // thread that starts late, or not at all, leaves more to the others.
+        let chunk = (rows / (4 * threads))
+            .clamp(4 * LANES, BLOCK_ROWS)
+            .next_multiple_of(LANES);
+        let mut hit_chunks = hits.chunks_mut(chunk * t);
+        let chunks: Vec<_> = x
+            .chunks(chunk * width)
+            .zip(values.chunks_mut(chunk * t))
+            .map(|(x, values)| (x, values, hit_chunks.next().unwrap_or_default()))
+            .collect();
+        let queue = std::sync::Mutex::new(chunks.into_iter());
+        let work = || loop {
+            let next = match queue.lock() {
+                Ok(mut chunks) => chunks.next(),
+                Err(_) => None,
+            };
+            let Some((x, values, hits)) = next else { return };
+            self.score_rows(x, width, values, hits);
+        };
+        std::thread::scope(|scope| {
+            let helpers: Vec<_> = (1..threads)
+                .filter_map(|_| std::thread::Builder::new().spawn_scoped(scope, work).ok())
+                .collect();
+            work();
+            for helper in helpers {
+                // The walks do not panic; a helper that did anyway has left its chunk unscored.
+                let _ = helper.join();
+            }
+        });
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn score_batch(&self, x: &[f32], width: usize, values: &mut [f32], hits: &mut [bool]) {
+        self.score_rows(x, width, values, hits)
+    }
+
+    /// Adds every tree's leaves for the rows of `x` to their scores: blocks of rows, tree by
+    /// tree.
+    fn score_rows(&self, x: &[f32], width: usize, values: &mut [f32], hits: &mut [bool]) {
+        let t = self.targets;
+        let rows = values.len() / t;
+        let mut leaves = [0u32; BLOCK_ROWS];
+        for start in (0..rows).step_by(BLOCK_ROWS) {
+            let end = (start + BLOCK_ROWS).min(rows);
+            let block = x.get(start * width..end * width).unwrap_or_default();
+            let scores = values.get_mut(start * t..end * t).unwrap_or_default();
+            let hits = hits.get_mut(start * t..end * t).unwrap_or_default();
+            let leaves = leaves.get_mut(..end - start).unwrap_or_default();
+            dispatch!(
+                self,
+                self.tracks(block),
+                score_block,
+                block,
+                width,
+                leaves,
+                scores,
+                hits
+            );
+        }
+    }
+
+    /// [`Forest::score_rows`] for one block: each tree's leaves for [`LANES`] rows at a time
+    /// (or for level trees, row by row), added before the next tree.
+    fn score_block<const MODE: u32, const TRACK: bool>(
         &self,
-        root: u32,
         block: &[f32],
         width: usize,
         leaves: &mut [u32],
+        scores: &mut [f32],
+        hits: &mut [bool],
     ) {
-        for (group, out) in leaves.chunks_mut(LANES).enumerate() {
-            let first = group * LANES;
-            // Lanes past the block's last row start on a leaf and read nothing.
-            let cursors = &mut [self.first_leaf; LANES];
-            let mut offsets = [block.len(); LANES];
-            for k in 0..out.len() {
-                cursors[k] = root;
-                offsets[k] = (first + k) * width;
+        if !self.level_trees.is_empty() {
+            for tree in &self.level_trees {
+                for (r, leaf) in leaves.iter_mut().enumerate() {
+                    *leaf = self.level_leaf::<MODE, TRACK>(tree, block, r * width);
+                }
+                self.add_rows(leaves, scores, hits);
             }
-            self.descend::<MODE, TRACK>(cursors, block, offsets);
-            for (leaf, cursor) in out.iter_mut().zip(cursors.iter()) {
-                *leaf = self.leaf_of.get(*cursor as usize).copied().unwrap_or(0);
-            }
+            return;
         }
+        for &root in &self.roots {
+            for (group, out) in leaves.chunks_mut(LANES).enumerate() {
+                let first = group * LANES;
+                // Lanes past the block's last row start on a leaf and read nothing.
+                let cursors = &mut [self.first_leaf; LANES];
+                let mut offsets = [block.len(); LANES];
+                for k in 0..out.len() {
+                    cursors[k] = root;
+                    offsets[k] = (first + k) * width;
+                }
+                self.descend::<MODE, TRACK, LANES>(cursors, block, offsets);
+                for (leaf, cursor) in out.iter_mut().zip(cursors.iter()) {
+                    *leaf = *cursor;
+                }
+            }
+            self.add_rows(leaves, scores, hits);
+        }
+    }
+
+    /// The leaf node a level tree sends the row at `offset` in `data` to.
+    #[inline(always)]
+    fn level_leaf<const MODE: u32, const TRACK: bool>(&self, tree: &LevelTree, data: &[f32], offset: usize) -> u32 {
+        let (first, depth) = (tree.first as usize, tree.depth as usize);
+        let levels = self.levels.get(first..first + depth).unwrap_or_default();
+        let mut index = 0;
+        for node in levels {
+            index = 2 * index + usize::from(self.goes_true::<MODE, TRACK>(node, data, offset));
+        }
+        self.level_leaves
+            .get(tree.leaves as usize + index)
+            .copied()
+            .unwrap_or(self.first_leaf)
     }
 
     /// Moves every cursor down to its leaf, the lanes interleaved; lane `k` reads its features
     /// from `data[offsets[k]..]`. Stops when every lane is on a leaf.
     #[inline(always)]
-    fn descend<const MODE: u32, const TRACK: bool>(
+    fn descend<const MODE: u32, const TRACK: bool, const N: usize>(
         &self,
-        cursors: &mut [u32; LANES],
+        cursors: &mut [u32; N],
         data: &[f32],
-        offsets: [usize; LANES],
+        offsets: [usize; N],
     ) {
         loop {
             for (cursor, offset) in cursors.iter_mut().zip(offsets) {
@@ -775,12 +945,18 @@ impl Forest {
     }
 
     /// One step down from node `at` for the row at `offset` in `data`; a leaf steps to itself.
-    /// A value past the data (only lanes without a row) reads NaN.
     #[inline(always)]
     fn step<const MODE: u32, const TRACK: bool>(&self, at: u32, data: &[f32], offset: usize) -> u32 {
         let Some(node) = self.nodes.get(at as usize) else {
             return self.first_leaf;
         };
+        node.children[usize::from(self.goes_true::<MODE, TRACK>(node, data, offset))]
+    }
+
+    /// Whether split `node` sends the row at `offset` in `data` to its true branch. A value past
+    /// the data (only lanes without a row) reads NaN.
+    #[inline(always)]
+    fn goes_true<const MODE: u32, const TRACK: bool>(&self, node: &Node, data: &[f32], offset: usize) -> bool {
         let x = data
             .get(offset + (node.bits & FEATURE_MASK) as usize)
             .copied()
@@ -795,7 +971,7 @@ impl Forest {
         if TRACK {
             goes_true |= node.bits & MISSING_TRUE != 0 && x.is_nan();
         }
-        node.children[usize::from(goes_true)]
+        goes_true
     }
 
     fn is_member(&self, list: u32, x: f32) -> bool {
@@ -1014,6 +1190,82 @@ fn depths_refusing_cycles(ensemble: &Ensemble) -> Result<Vec<u32>, EnsembleError
         }
     }
     Ok(depth)
+}
+
+/// For a classifier, the classes every row's leaves add to when that does not depend on the row:
+/// when, in every tree, all leaves add to the same classes.
+fn fixed_hits(ensemble: &Ensemble, depths: &[u32]) -> Option<Vec<bool>> {
+    if ensemble.output != Output::Classifier || ensemble.targets > 64 {
+        return None;
+    }
+    let (splits, leaves) = (&ensemble.splits, &ensemble.leaves);
+    // Per split, the classes of every leaf below it as bits, `None` when they differ.
+    let mut below = vec![None::<u64>; splits.len()];
+    let classes = |child: Child, below: &[Option<u64>]| match child {
+        Child::Leaf(l) => leaves.get(l).map(|leaf| {
+            leaf.iter()
+                .fold(0u64, |m, (t, _)| m | 1u64.checked_shl(*t as u32).unwrap_or(0))
+        }),
+        Child::Split(i) => below.get(i).copied().flatten(),
+    };
+    // A split is deeper than its children: by increasing depth, children come first.
+    let mut order: Vec<usize> = (0..splits.len()).collect();
+    order.sort_by_key(|i| depths.get(*i).copied().unwrap_or(0));
+    for i in order {
+        if let Some(split) = splits.get(i) {
+            let (t, f) = (classes(split.if_true, &below), classes(split.if_false, &below));
+            if let Some(b) = below.get_mut(i) {
+                *b = if t == f { t } else { None };
+            }
+        }
+    }
+    let mut hits = vec![false; ensemble.targets];
+    for root in &ensemble.roots {
+        let mask = classes(*root, &below)?;
+        for (k, hit) in hits.iter_mut().enumerate() {
+            *hit |= mask >> k & 1 != 0;
+        }
+    }
+    Some(hits)
+}
+
+/// Every tree as a [`LevelTree`], with the levels' splits and the leaf tables, when every tree
+/// is one: each level's splits all alike (a leaf above the last level stands for itself on
+/// both sides), no member split, [`MAX_LEVELS`] levels at most, and tables not much larger than
+/// the trees.
+fn level_trees(nodes: &[Node], first_leaf: u32, roots: &[u32]) -> Option<(Vec<LevelTree>, Vec<Node>, Vec<u32>)> {
+    let (mut trees, mut levels, mut leaves) = (Vec::new(), Vec::new(), Vec::new());
+    let split = |n: u32| nodes.get(n as usize).filter(|_| n < first_leaf);
+    for &root in roots {
+        let first = levels.len();
+        let mut frontier = vec![root];
+        while let Some(node) = frontier.iter().find_map(|&n| split(n)) {
+            let alike = |n: &u32| {
+                split(*n).is_none_or(|s| s.bits == node.bits && s.threshold.to_bits() == node.threshold.to_bits())
+            };
+            if levels.len() - first == MAX_LEVELS
+                || (node.bits >> MODE_SHIFT) & 7 == MEMBER
+                || !frontier.iter().all(alike)
+            {
+                return None;
+            }
+            levels.push(*node);
+            frontier = frontier
+                .iter()
+                .flat_map(|&n| split(n).map_or([n, n], |s| s.children))
+                .collect();
+        }
+        trees.push(LevelTree {
+            first: first as u32,
+            depth: (levels.len() - first) as u32,
+            leaves: leaves.len() as u32,
+        });
+        leaves.extend(frontier);
+        if leaves.len() > 2 * nodes.len() + 64 {
+            return None;
+        }
+    }
+    Some((trees, levels, leaves))
 }
 
 fn argmax(values: &[f32]) -> usize {
@@ -1367,5 +1619,193 @@ mod tests {
             forest.evaluate(&[0.0, 1.0], 2, 1).is_err(),
             "rows narrower than the features read"
         );
+    }
+
+    /// A small deterministic generator (xorshift), for random ensembles.
+    struct Random(u64);
+
+    impl Random {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+
+        fn value(&mut self) -> f64 {
+            [f64::NAN, -1.5, 0.0, 0.1, 1.0, 2.0, 3.0][self.below(7)] + f64::from(self.below(4) as u32) / 3.0
+        }
+    }
+
+    /// A random ensemble: unbalanced trees or, with `levelled`, trees whose levels split alike
+    /// (each with a leaf or two above the last level); one mode or all of them.
+    fn random_ensemble(random: &mut Random, levelled: bool, targets: usize) -> Ensemble {
+        let one_mode = random.below(2) == 0;
+        let mode = MODES[random.below(4)];
+        let single = random.below(2) == 0;
+        let mut e = Ensemble {
+            splits: vec![],
+            leaves: vec![],
+            roots: vec![],
+            targets,
+            aggregate: [Aggregate::Sum, Aggregate::Average, Aggregate::Min, Aggregate::Max][random.below(4)],
+            post_transform: PostTransform::None,
+            base_values: vec![],
+            output: Output::Regressor,
+        };
+        let mut new_split = |random: &mut Random| {
+            let mut s = split(
+                random.below(4),
+                if one_mode { mode } else { MODES[random.below(7)] },
+                random.value(),
+                Child::Leaf(0),
+                Child::Leaf(0),
+            );
+            s.members = vec![random.value(), random.value()];
+            s.missing_goes_true = random.below(3) == 0;
+            s
+        };
+        let mut new_leaf = |e: &mut Ensemble, random: &mut Random| {
+            let entries = if single { 1 } else { random.below(3) };
+            let leaf = (0..entries)
+                .map(|_| (random.below(targets), random.value().max(-9.0) as f32 * 1.37))
+                .map(|(t, w)| (t, if w.is_nan() { 0.5 } else { w }))
+                .collect();
+            e.leaves.push(leaf);
+            Child::Leaf(e.leaves.len() - 1)
+        };
+        for _ in 0..1 + random.below(40) {
+            let depth = random.below(8);
+            let level_splits: Vec<Split> = (0..depth).map(|_| new_split(random)).collect();
+            // Builds the subtree at `level`, children before parents.
+            fn build(
+                e: &mut Ensemble,
+                random: &mut Random,
+                level: usize,
+                depth: usize,
+                level_splits: &[Split],
+                new_split: &mut dyn FnMut(&mut Random) -> Split,
+                new_leaf: &mut dyn FnMut(&mut Ensemble, &mut Random) -> Child,
+            ) -> Child {
+                if level == depth || random.below(8) == 0 {
+                    return new_leaf(e, random);
+                }
+                let mut s = if level_splits.is_empty() {
+                    new_split(random)
+                } else {
+                    level_splits[level].clone()
+                };
+                s.if_true = build(e, random, level + 1, depth, level_splits, new_split, new_leaf);
+                s.if_false = build(e, random, level + 1, depth, level_splits, new_split, new_leaf);
+                e.splits.push(s);
+                Child::Split(e.splits.len() - 1)
+            }
+            let shared = if levelled { level_splits } else { vec![] };
+            let root = build(&mut e, random, 0, depth, &shared, &mut new_split, &mut new_leaf);
+            e.roots.push(root);
+        }
+        e
+    }
+
+    #[test]
+    fn random_ensembles_walk_as_the_reference_does_alone_and_in_batches() {
+        let mut random = Random(0x9e37_79b9_7f4a_7c15);
+        let mut levelled_seen = 0;
+        for case in 0..120 {
+            let levelled = case % 3 == 0;
+            let targets = 1 + random.below(4);
+            let mut e = random_ensemble(&mut random, levelled, targets);
+            let forest = Forest::compile(&e).unwrap();
+            levelled_seen += usize::from(!forest.level_trees.is_empty());
+            // Enough rows for several blocks.
+            let n = 300 + random.below(700);
+            let rows: Vec<f32> = (0..n * 4).map(|_| random.value() as f32).collect();
+            let (batch, _) = forest.evaluate(&rows, 4, n).unwrap();
+            let trees = e.roots.len() as f32;
+            for (r, row) in rows.chunks(4).enumerate() {
+                let want: Vec<f32> = reference(&e, row)
+                    .iter()
+                    .map(|v| match e.aggregate {
+                        _ if v.is_nan() => 0.0,
+                        Aggregate::Average => v / trees,
+                        _ => *v,
+                    })
+                    .collect();
+                let (one, _) = forest.evaluate(row, 4, 1).unwrap();
+                assert_eq!(one, want, "case {case} row {row:?} alone");
+                assert_eq!(
+                    &batch[r * targets..(r + 1) * targets],
+                    &want[..],
+                    "case {case} row {r} in a batch"
+                );
+            }
+            // As a classifier over 3 classes or more: the label is the best of the classes some
+            // leaf added to.
+            if targets >= 3 {
+                e.output = Output::Classifier;
+                let forest = Forest::compile(&e).unwrap();
+                e.aggregate = Aggregate::Sum;
+                let (batch, labels) = forest.evaluate(&rows, 4, n).unwrap();
+                for (r, row) in rows.chunks(4).enumerate() {
+                    let sums = reference(&e, row);
+                    let mut label = None::<usize>;
+                    for (k, s) in sums.iter().enumerate() {
+                        if !s.is_nan() && label.is_none_or(|best| *s > sums[best]) {
+                            label = Some(k);
+                        }
+                    }
+                    let want: Vec<f32> = sums.iter().map(|v| if v.is_nan() { 0.0 } else { *v }).collect();
+                    let (one, one_label) = forest.evaluate(row, 4, 1).unwrap();
+                    assert_eq!(
+                        (&one, one_label[0]),
+                        (&want, label.unwrap_or(0)),
+                        "case {case} row {row:?}"
+                    );
+                    assert_eq!(
+                        (&batch[r * targets..(r + 1) * targets], labels[r]),
+                        (&want[..], label.unwrap_or(0)),
+                        "case {case} row {r} in a batch"
+                    );
+                }
+            }
+        }
+        assert!(levelled_seen >= 20, "{levelled_seen} levelled forests");
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn a_batch_shared_between_threads_scores_as_its_rows_alone() {
+        let mut random = Random(0x2545_f491_4f6c_dd1d);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut cases = 0;
+        while cases < 6 {
+            let levelled = cases % 2 == 0;
+            let mut e = random_ensemble(&mut random, levelled, 3);
+            if cases >= 3 {
+                e.output = Output::Classifier;
+                e.aggregate = Aggregate::Sum;
+            }
+            let forest = Forest::compile(&e).unwrap();
+            if forest.steps_per_row < 100 {
+                continue;
+            }
+            let n = 2 * STEPS_PER_THREAD / forest.steps_per_row + LANES;
+            assert_eq!(forest.batch_threads(n) >= 2, cores >= 2, "case {cases}");
+            let rows: Vec<f32> = (0..n * 4).map(|_| random.value() as f32).collect();
+            let (batch, labels) = forest.evaluate(&rows, 4, n).unwrap();
+            for (r, row) in rows.chunks(4).enumerate() {
+                let (one, one_label) = forest.evaluate(row, 4, 1).unwrap();
+                assert_eq!(
+                    (&batch[r * 3..(r + 1) * 3], labels[r]),
+                    (&one[..], one_label[0]),
+                    "case {cases} row {r}"
+                );
+            }
+            cases += 1;
+        }
     }
 }
