@@ -12,6 +12,8 @@ use crate::store::EventStore;
 
 /// Most points per arm the timeline answers: a longer span gets wider buckets.
 pub const MAX_TIMELINE_POINTS: i64 = 1440;
+/// Spans longer than this (minutes) get whole-hour buckets.
+pub const HOURLY_PAST: i64 = 24 * 60;
 /// Most review items answered by default.
 pub const DEFAULT_REVIEW_LIMIT: usize = 1000;
 
@@ -55,7 +57,8 @@ pub async fn drift<S: EventStore>(
 }
 
 /// The timeline from `since` in buckets of `width` minutes, widened so that no arm has more
-/// than [`MAX_TIMELINE_POINTS`] points (past an hour, to whole hours, read from hourly rows).
+/// than [`MAX_TIMELINE_POINTS`] points (past an hour, or for spans past [`HOURLY_PAST`], to whole
+/// hours, read from hourly rows).
 pub async fn timeline<S: EventStore>(
     store: &S,
     experiment: &Experiment,
@@ -69,7 +72,8 @@ pub async fn timeline<S: EventStore>(
     };
     let span = first.map_or(0, |from| (now - from).max(0));
     let mut width = width.max(1).max((span + MAX_TIMELINE_POINTS - 1) / MAX_TIMELINE_POINTS);
-    if width > 60 {
+    // Past a day, minute rows of latency buckets are millions: whole hours read the hourly rows.
+    if width > 60 || span > HOURLY_PAST {
         width = (width + 59) / 60 * 60;
     }
     let rows = store.timeline_rows(&experiment.id, minute(since), width).await?;
