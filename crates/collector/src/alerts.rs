@@ -9,6 +9,7 @@ use chrono::{TimeDelta, Utc};
 use serde_json::json;
 
 use crate::http::App;
+use crate::prometheus;
 use crate::reports::from_store;
 use crate::reports::now_test::{Verdict, DEFAULT_MIN_OUTCOMES};
 use crate::store::{Alert, EventStore};
@@ -75,6 +76,8 @@ pub async fn check_once<S: EventStore>(
                 continue;
             }
         };
+        metrics::gauge!(prometheus::NOW_TEST_FAILING, "experiment" => experiment.id.clone(), "model" => report.model.clone())
+            .set(if report.verdict == Verdict::Fail { 1.0 } else { 0.0 });
         let was_failing = failing
             .insert(
                 format!("{}/{}", experiment.id, report.model),

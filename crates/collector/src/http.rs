@@ -21,6 +21,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::events::{validate_batch, BatchError};
 use crate::experiment::{Bundles, Configs, Experiment};
+use crate::prometheus;
 use crate::rate_limit::{client_address, RateLimiter};
 use crate::reports::{self, from_store};
 use crate::rollup::drift::observations_in;
@@ -80,6 +81,7 @@ pub fn router<S: EventStore>(app: Arc<App<S>>, cors_origins: &[String]) -> anyho
         .route("/v1/alerts", get(alerts::<S>))
         .route("/v1/experiments", get(experiments::<S>))
         .route("/v1/admin/purge", post(purge::<S>))
+        .route("/metrics", get(metrics_text))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&app),
             require_admin::<S>,
@@ -101,6 +103,7 @@ pub fn router<S: EventStore>(app: Arc<App<S>>, cors_origins: &[String]) -> anyho
             HeaderValue::from_static("nosniff"),
         ))
         .layer(CompressionLayer::new())
+        .layer(axum::middleware::from_fn(time_request))
         .with_state(app))
 }
 
@@ -175,12 +178,21 @@ async fn ingest<S: EventStore>(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let batch = validate_batch(&body)?;
+    let batch = validate_batch(&body).inspect_err(|e| {
+        let reason = if matches!(e, BatchError::TooManyEvents(_)) {
+            "too_large"
+        } else {
+            "bad_batch"
+        };
+        metrics::counter!(prometheus::BATCHES_REFUSED, "reason" => reason).increment(1);
+    })?;
     if let Some(first) = batch.events.first() {
-        app.limiter
-            .check_client(&first.client_id)
-            .map_err(AppError::RateLimited)?;
+        app.limiter.check_client(&first.client_id).map_err(|wait| {
+            metrics::counter!(prometheus::RATE_LIMITED, "limit" => "client").increment(1);
+            AppError::RateLimited(wait)
+        })?;
     }
+    metrics::counter!(prometheus::REFUSED).increment(batch.rejected.len() as u64);
     if let Some(first) = batch.rejected.first() {
         tracing::warn!(
             "refused {} event(s) from {}; first: #{} {}",
@@ -202,9 +214,17 @@ async fn ingest<S: EventStore>(
                 event,
             })
             .collect();
-        app.store.insert(incoming).await.map_err(AppError::Storage)?
+        let waiting = metrics::gauge!(prometheus::COMMITS_WAITING);
+        waiting.increment(1.0);
+        let started = std::time::Instant::now();
+        let stored = app.store.insert(incoming).await;
+        waiting.decrement(1.0);
+        metrics::histogram!(prometheus::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+        stored.map_err(AppError::Storage)?
     };
     let (accepted, duplicates): (Vec<_>, Vec<_>) = ids.into_iter().zip(fresh).partition(|(_, new)| *new);
+    metrics::counter!(prometheus::ACCEPTED).increment(accepted.len() as u64);
+    metrics::counter!(prometheus::DUPLICATES).increment(duplicates.len() as u64);
     let status = if batch.rejected.is_empty() {
         StatusCode::OK
     } else {
@@ -218,6 +238,42 @@ async fn ingest<S: EventStore>(
     Ok((status, Json(reply)).into_response())
 }
 
+/// The route a path is counted under in the request histogram (a fixed set: paths come from
+/// anyone).
+fn route_of(path: &str) -> &'static str {
+    match path {
+        "/v1/events" => "ingest",
+        "/healthz" => "healthz",
+        "/readyz" => "readyz",
+        "/metrics" => "metrics",
+        "/www/experiment.json" => "experiment",
+        p if p.starts_with("/v1/reports/") || p == "/v1/alerts" || p == "/v1/experiments" => "reports",
+        p if p.starts_with("/v1/admin/") => "admin",
+        _ => "static",
+    }
+}
+
+/// Times every request into [`prometheus::REQUEST_SECONDS`].
+async fn time_request(request: Request<Body>, next: axum::middleware::Next) -> Response {
+    let route = route_of(request.uri().path());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    prometheus::request(route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// The collector's metrics in Prometheus's text format.
+async fn metrics_text() -> Response {
+    match prometheus::handle() {
+        Some(handle) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            handle.render(),
+        )
+            .into_response(),
+        None => AppError::Internal(anyhow::anyhow!("no metrics recorder in this process")).into_response(),
+    }
+}
+
 /// The first limit, by the sender's address, before the body is read.
 async fn limit_by_address<S: EventStore>(
     State(app): State<Arc<App<S>>>,
@@ -226,7 +282,10 @@ async fn limit_by_address<S: EventStore>(
     next: axum::middleware::Next,
 ) -> Result<Response, AppError> {
     let address = client_address(peer.ip(), request.headers(), &app.trusted_proxies);
-    app.limiter.check_address(address).map_err(AppError::RateLimited)?;
+    app.limiter.check_address(address).map_err(|wait| {
+        metrics::counter!(prometheus::RATE_LIMITED, "limit" => "address").increment(1);
+        AppError::RateLimited(wait)
+    })?;
     Ok(next.run(request).await)
 }
 

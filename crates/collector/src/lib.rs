@@ -7,6 +7,7 @@ pub mod events;
 pub mod experiment;
 pub mod http;
 pub mod load_test;
+pub mod prometheus;
 pub mod rate_limit;
 pub mod render;
 pub mod reports;

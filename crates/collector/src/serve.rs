@@ -110,6 +110,9 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
 }
 
 async fn run<S: EventStore>(store: S, described: &str, options: ServeOptions) -> Result<()> {
+    if crate::prometheus::handle().is_none() {
+        tracing::warn!("metrics: another recorder is installed; /metrics will answer 500");
+    }
     let version = store.schema_version().await?;
     let bundles = Bundles::new(options.root.join("models"));
     crate::rollup::rebuild_if_stale(&store, &bundles).await?;

@@ -349,6 +349,23 @@ async fn cors_rate_limit_static_files_and_admin_token() {
     let refused = preflight("https://evil.example").await;
     assert!(refused.get("access-control-allow-origin").is_none());
 
+    // The metrics recorder is installed by the first scrape; counters are per process, so only growth is checked.
+    let scrape = || async {
+        let (status, text) = collector.admin_text("/metrics").await;
+        assert_eq!(status, 200);
+        text
+    };
+    let value = |text: &str, series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+            .map_or(0.0, |v| v.trim().parse().unwrap())
+    };
+    let before = scrape().await;
+    assert_eq!(
+        collector.get("/metrics", &[]).await.0,
+        401,
+        "metrics need the admin token"
+    );
     let one =
         |client: &str| serde_json::to_vec(&batch(vec![prediction("rate-test", client, "int8", "1", 0.9)])).unwrap();
     assert_eq!(collector.post(one("same-client")).await.0, 200);
@@ -372,6 +389,22 @@ async fn cors_rate_limit_static_files_and_admin_token() {
         429,
         "refused before the body is read"
     );
+    let after = scrape().await;
+    for (series, grew_by) in [
+        ("wasm_predict_events_accepted_total", 2.0),
+        ("wasm_predict_rate_limited_total{limit=\"address\"}", 3.0),
+        (
+            "wasm_predict_request_seconds_count{route=\"ingest\",status=\"429\"}",
+            3.0,
+        ),
+        ("wasm_predict_commit_seconds_count", 2.0),
+    ] {
+        assert!(
+            value(&after, series) >= value(&before, series) + grew_by,
+            "{series}:\n{after}"
+        );
+    }
+    assert!(after.contains("wasm_predict_commits_waiting"), "{after}");
     // Behind a trusted proxy, each sender its own bucket; a direct sender's header is not believed.
     let proxied = in_process(
         &dir.path().join("proxied.db").display().to_string(),

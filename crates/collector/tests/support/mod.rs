@@ -119,6 +119,17 @@ impl Collector {
         (status.as_u16(), serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
+    /// GETs `path` with the admin token: the status and the body as text.
+    #[allow(dead_code)]
+    pub async fn admin_text(&self, path: &str) -> (u16, String) {
+        let request = Request::get(path)
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(Body::empty())
+            .unwrap();
+        let (status, _, bytes) = self.send(request).await;
+        (status.as_u16(), String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     /// GETs `path` with `headers`: the status and the headers.
     pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> (u16, HeaderMap) {
         let mut request = Request::get(path);
