@@ -84,8 +84,15 @@ const SCHEMA: &str = include_str!("../../../www/experiment.schema.json");
 /// The first way `config` breaks the schema, as `path: what is wrong` with the path written as
 /// the shell writes it (`arms[0].bundle`), or `None`.
 fn schema_problem(config: &serde_json::Value) -> Result<Option<String>> {
-    let schema: serde_json::Value = serde_json::from_str(SCHEMA)?;
-    let validator = jsonschema::validator_for(&schema).map_err(|e| anyhow!("the experiment schema: {e}"))?;
+    // Every report request reads its config: the schema is compiled once per process.
+    static VALIDATOR: std::sync::OnceLock<Result<jsonschema::Validator, String>> = std::sync::OnceLock::new();
+    let validator = VALIDATOR
+        .get_or_init(|| {
+            let schema: serde_json::Value = serde_json::from_str(SCHEMA).map_err(|e| e.to_string())?;
+            jsonschema::validator_for(&schema).map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| anyhow!("the experiment schema: {e}"))?;
     let problem = validator.iter_errors(config).next().map(|error| {
         let mut path = String::new();
         for part in error.instance_path.to_string().split('/').filter(|p| !p.is_empty()) {

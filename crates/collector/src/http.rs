@@ -24,8 +24,10 @@ use crate::experiment::{Bundles, Configs, Experiment};
 use crate::prometheus;
 use crate::rate_limit::{client_address, RateLimiter};
 use crate::reports::{self, from_store};
+use crate::retention;
 use crate::rollup::drift::observations_in;
 use crate::store::{EventStore, Incoming};
+use wasm_predict_manifest::Manifest;
 
 /// The policy every page is served under: no inline script, wasm compiled from same-origin bytes.
 pub const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'";
@@ -356,6 +358,14 @@ async fn ab_report<S: EventStore>(
     Ok(Json(report))
 }
 
+/// The experiment and the manifest of the model a drift or now-test report is about.
+fn model_report_of<S>(app: &App<S>, q: &ReportQuery) -> Result<(Experiment, Manifest), AppError> {
+    let experiment = experiment_of(app, q)?;
+    let (name, version) = model_of(&experiment, q).map_err(AppError::BadRequest)?;
+    let manifest = app.bundles.manifest(&name, &version).map_err(AppError::BadRequest)?;
+    Ok((experiment, manifest))
+}
+
 fn model_of(experiment: &Experiment, q: &ReportQuery) -> anyhow::Result<(String, String)> {
     let bundle = q
         .model
@@ -371,9 +381,7 @@ async fn drift_report<S: EventStore>(
     State(app): State<Arc<App<S>>>,
     Query(q): Query<ReportQuery>,
 ) -> Answer<reports::drift::DriftReport> {
-    let experiment = experiment_of(&app, &q)?;
-    let (name, version) = model_of(&experiment, &q).map_err(AppError::BadRequest)?;
-    let manifest = app.bundles.manifest(&name, &version).map_err(AppError::BadRequest)?;
+    let (experiment, manifest) = model_report_of(&app, &q)?;
     let threshold = q.threshold.unwrap_or(reports::drift::DEFAULT_PSI_THRESHOLD);
     let report = from_store::drift(&app.store, &experiment, &manifest, q.since(), threshold)
         .await
@@ -385,9 +393,7 @@ async fn now_test_report<S: EventStore>(
     State(app): State<Arc<App<S>>>,
     Query(q): Query<ReportQuery>,
 ) -> Answer<reports::now_test::NowTest> {
-    let experiment = experiment_of(&app, &q)?;
-    let (name, version) = model_of(&experiment, &q).map_err(AppError::BadRequest)?;
-    let manifest = app.bundles.manifest(&name, &version).map_err(AppError::BadRequest)?;
+    let (experiment, manifest) = model_report_of(&app, &q)?;
     let min_outcomes = q.min_outcomes.unwrap_or(reports::now_test::DEFAULT_MIN_OUTCOMES);
     let report = from_store::now_test(&app.store, &experiment, &manifest, q.since(), min_outcomes)
         .await
@@ -480,7 +486,7 @@ struct ExperimentEntry {
 async fn experiments<S: EventStore>(State(app): State<Arc<App<S>>>) -> Result<Response, AppError> {
     let (configs, broken) = app.experiments.all().map_err(AppError::Internal)?;
     let stored = app.store.experiments().await.map_err(AppError::Internal)?;
-    let time = |minute: i64| DateTime::<Utc>::from_timestamp(minute * 60, 0);
+    let time = |minute: i64| Some(crate::rollup::start_of_minute(minute));
     let mut entries: Vec<ExperimentEntry> = configs
         .iter()
         .enumerate()
@@ -533,18 +539,14 @@ async fn purge<S: EventStore>(State(app): State<Arc<App<S>>>, body: Bytes) -> Re
     })?;
     let answer = match (request.older_than, request.client) {
         (Some(age), None) => {
-            let age = crate::serve::parse_duration(&age).map_err(AppError::BadRequest)?;
-            let before = Utc::now() - crate::serve::window(age);
-            let deleted = app.store.purge_before(before).await.map_err(AppError::Internal)?;
-            let kept_from = DateTime::<Utc>::from_timestamp(crate::rollup::purge_cut(&before) * 60, 0);
+            let before = retention::cutoff(&age).map_err(AppError::BadRequest)?;
+            let (deleted, kept_from) = retention::purge_older(&app.store, before)
+                .await
+                .map_err(AppError::Internal)?;
             json!({ "deleted": deleted, "kept_from": kept_from })
         }
         (None, Some(client)) if !client.is_empty() => {
-            let bundles = app.bundles.clone();
-            let drift = Box::new(move |e: &crate::events::Event| observations_in(&bundles, e));
-            let deleted = app
-                .store
-                .purge_client(&client, drift)
+            let deleted = retention::purge_client(&app.store, &app.bundles, &client)
                 .await
                 .map_err(AppError::Internal)?;
             json!({ "deleted": deleted, "client": client })

@@ -11,6 +11,7 @@ pub mod prometheus;
 pub mod rate_limit;
 pub mod render;
 pub mod reports;
+pub mod retention;
 pub mod rollup;
 pub mod serve;
 pub mod store;

@@ -4,10 +4,10 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use chrono::Utc;
 use wasm_predict_collector::experiment::Bundles;
-use wasm_predict_collector::rollup::{self, drift::observations_in};
-use wasm_predict_collector::serve::{parse_duration, window, Database};
+use wasm_predict_collector::retention;
+use wasm_predict_collector::rollup;
+use wasm_predict_collector::serve::Database;
 use wasm_predict_collector::store::postgres::PostgresStore;
 use wasm_predict_collector::store::sqlite::SqliteStore;
 use wasm_predict_collector::store::EventStore;
@@ -46,18 +46,15 @@ async fn purge<S: EventStore>(store: S, args: &Args) -> Result<ExitCode> {
     rollup::rebuild_if_stale(&store, &bundles).await?;
     match (&args.older_than, &args.client) {
         (Some(age), _) => {
-            let before = Utc::now() - window(parse_duration(age).map_err(|e| anyhow::anyhow!("--older-than: {e:#}"))?);
-            let deleted = store.purge_before(before).await?;
-            let kept = chrono::DateTime::<Utc>::from_timestamp(rollup::purge_cut(&before) * 60, 0).unwrap_or_default();
+            let before = retention::cutoff(age).map_err(|e| anyhow::anyhow!("--older-than: {e:#}"))?;
+            let (deleted, kept) = retention::purge_older(&store, before).await?;
             println!("deleted {deleted} events made before {}", kept.to_rfc3339());
         }
         (None, Some(client)) => {
             if client.is_empty() {
                 bail!("--client: the client id is empty");
             }
-            let deleted = store
-                .purge_client(client, Box::new(move |e| observations_in(&bundles, e)))
-                .await?;
+            let deleted = retention::purge_client(&store, &bundles, client).await?;
             println!("deleted {deleted} events of client {client}");
         }
         (None, None) => bail!("give --older-than or --client"),

@@ -23,6 +23,11 @@ pub fn minute_of(time: &DateTime<Utc>) -> i64 {
     time.timestamp().div_euclid(60)
 }
 
+/// The first instant of `minute` (minutes since the epoch).
+pub fn start_of_minute(minute: i64) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp(minute.saturating_mul(60), 0).unwrap_or_default()
+}
+
 /// The hour (in minutes since the epoch, a multiple of 60) holding `minute`.
 pub fn hour_of(minute: i64) -> i64 {
     minute - minute.rem_euclid(60)

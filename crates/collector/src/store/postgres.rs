@@ -610,7 +610,7 @@ impl EventStore for PostgresStore {
 
     async fn purge_before(&self, before: DateTime<Utc>) -> Result<u64> {
         let cut_minute = rollup::purge_cut(&before);
-        let cut = DateTime::<Utc>::from_timestamp(cut_minute * 60, 0).unwrap_or_default();
+        let cut = rollup::start_of_minute(cut_minute);
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
         let mut delta = Delta::default();
@@ -664,10 +664,8 @@ impl EventStore for PostgresStore {
             .collect::<Result<Vec<_>>>()?;
         let others = transaction
             .query(
-                "SELECT o.id::text, o.body FROM events p
-                 JOIN events o ON o.prediction_id = p.id AND o.kind = 'outcome' AND NOT o.pending AND o.client_id <> $1
-                 WHERE p.client_id = $1 AND p.kind = 'prediction' FOR UPDATE OF o",
-                &[&client_id],
+                &format!("{} FOR UPDATE OF o", rollup_sql::OTHERS_JOINED),
+                &[&client_id, &false],
             )
             .await?;
         let other_ids = others

@@ -206,6 +206,13 @@ pub const JOINS_ACROSS: &str = "
     JOIN events o ON o.prediction_id = p.id AND o.kind = 'outcome' AND o.pending = $2 AND o.time >= $1
     WHERE p.kind = 'prediction' AND p.time < $1";
 
+/// The joined outcomes sent by others than the client `$1` for its predictions (a purge of the
+/// client takes their joins away): outcome id, outcome body. `$2` is false.
+pub const OTHERS_JOINED: &str = "
+    SELECT CAST(o.id AS TEXT), o.body FROM events p
+    JOIN events o ON o.prediction_id = p.id AND o.kind = 'outcome' AND o.pending = $2 AND o.client_id <> $1
+    WHERE p.client_id = $1 AND p.kind = 'prediction'";
+
 /// Empties every rollup (before a rebuild).
 pub const CLEAR: &str = "
     DELETE FROM rollup_arms; DELETE FROM rollup_latency; DELETE FROM rollup_clients;

@@ -288,7 +288,7 @@ fn rebuild(connection: &mut Connection, drift: &DriftOf) -> Result<u64> {
 /// [`EventStore::purge_before`] in one transaction.
 fn purge_before(connection: &mut Connection, before: &chrono::DateTime<Utc>) -> Result<u64> {
     let cut_minute = rollup::purge_cut(before);
-    let cut = timestamp(&chrono::DateTime::<Utc>::from_timestamp(cut_minute * 60, 0).unwrap_or_default());
+    let cut = timestamp(&rollup::start_of_minute(cut_minute));
     let transaction = connection.transaction()?;
     let mut delta = Delta::default();
     let mut unjoined = Vec::new();
@@ -341,13 +341,11 @@ fn purge_client(connection: &mut Connection, client: &str, drift: &DriftOf) -> R
         }
     }
     let others = {
-        let mut statement = transaction.prepare(
-            "SELECT o.id, o.body FROM events p
-             JOIN events o ON o.prediction_id = p.id AND o.kind = 'outcome' AND o.pending = 0 AND o.client_id <> ?1
-             WHERE p.client_id = ?1 AND p.kind = 'prediction'",
-        )?;
+        let mut statement = transaction.prepare(&sql(rollup_sql::OTHERS_JOINED))?;
         let rows = statement
-            .query_map([client], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?
+            .query_map(params![client, false], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows
     };

@@ -96,38 +96,36 @@ impl Collector {
         (status.as_u16(), serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
+    /// Sends `request` with the admin token: the status and the body.
+    async fn admin(&self, request: axum::http::request::Builder, body: Body) -> (u16, Vec<u8>) {
+        let request = request
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(body)
+            .unwrap();
+        let (status, _, bytes) = self.send(request).await;
+        (status.as_u16(), bytes)
+    }
+
     /// GETs `path` with the admin token: the status and the JSON answer.
     #[allow(dead_code)]
     pub async fn admin_json(&self, path: &str) -> (u16, Value) {
-        let request = Request::get(path)
-            .header("authorization", format!("Bearer {TOKEN}"))
-            .body(Body::empty())
-            .unwrap();
-        let (status, _, bytes) = self.send(request).await;
-        (status.as_u16(), serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-    }
-
-    /// POSTs `body` to `path` with the admin token: the status and the JSON answer.
-    #[allow(dead_code)]
-    pub async fn admin_post(&self, path: &str, body: &str) -> (u16, Value) {
-        let request = Request::post(path)
-            .header("authorization", format!("Bearer {TOKEN}"))
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap();
-        let (status, _, bytes) = self.send(request).await;
-        (status.as_u16(), serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        let (status, bytes) = self.admin(Request::get(path), Body::empty()).await;
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
     /// GETs `path` with the admin token: the status and the body as text.
     #[allow(dead_code)]
     pub async fn admin_text(&self, path: &str) -> (u16, String) {
-        let request = Request::get(path)
-            .header("authorization", format!("Bearer {TOKEN}"))
-            .body(Body::empty())
-            .unwrap();
-        let (status, _, bytes) = self.send(request).await;
-        (status.as_u16(), String::from_utf8_lossy(&bytes).into_owned())
+        let (status, bytes) = self.admin(Request::get(path), Body::empty()).await;
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// POSTs `body` (JSON) to `path` with the admin token: the status and the JSON answer.
+    #[allow(dead_code)]
+    pub async fn admin_post(&self, path: &str, body: &str) -> (u16, Value) {
+        let request = Request::post(path).header("content-type", "application/json");
+        let (status, bytes) = self.admin(request, Body::from(body.to_string())).await;
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
     /// GETs `path` with `headers`: the status and the headers.
