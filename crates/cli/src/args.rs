@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use wasm_predict_collector::experiment::{self, Configs};
+use wasm_predict_collector::site::Site;
 use wasm_predict_manifest::{Manifest, Task, TimeWindow};
 use wasm_predict_modelops::backtest::Window;
 use wasm_predict_modelops::dataset::{read_table, Columns};
@@ -69,12 +71,44 @@ pub struct Sources {
     /// Database: a SQLite file (or sqlite:PATH), or postgres://user@host/db.
     #[arg(long, env = "WASM_PREDICT_DB", default_value = "target/wasm-predict.db")]
     pub db: String,
-    /// The experiment config (the one the shell reads).
-    #[arg(long, env = "WASM_PREDICT_EXPERIMENT", default_value = "www/experiment.json")]
-    pub experiment: PathBuf,
-    /// Folder holding www/, pkg/ and models/.
-    #[arg(long, env = "WASM_PREDICT_ROOT", default_value = ".")]
-    pub root: PathBuf,
+    /// The experiment config (the one the shell reads; default: www/experiment.json of the site).
+    #[arg(long, env = "WASM_PREDICT_EXPERIMENT")]
+    pub experiment: Option<PathBuf>,
+    /// A folder holding www/, pkg/ and models/ to serve instead of the files built into the
+    /// binary (development: edits show at once).
+    #[arg(long, env = "WASM_PREDICT_ROOT")]
+    pub root: Option<PathBuf>,
+    /// A folder of bundles (<name>/<version>/) to serve and judge instead of the site's models/.
+    #[arg(long, env = "WASM_PREDICT_MODELS")]
+    pub models: Option<PathBuf>,
+}
+
+impl Sources {
+    /// The served files these arguments name.
+    pub fn site(&self) -> Site {
+        let site = match &self.root {
+            Some(root) => Site::folder(root.clone()),
+            None => Site::embedded(),
+        };
+        match &self.models {
+            Some(models) => site.with_models(models.clone()),
+            None => site,
+        }
+    }
+
+    /// The experiment configs these arguments name (no folder of more).
+    pub fn configs(&self) -> Configs {
+        Configs {
+            served: self.experiment.clone(),
+            site: self.site(),
+            folder: None,
+        }
+    }
+
+    /// The bundles these arguments name.
+    pub fn bundles(&self) -> experiment::Bundles {
+        experiment::Bundles::new(self.site())
+    }
 }
 
 /// A training window given as `START..END`.

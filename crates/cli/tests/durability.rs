@@ -169,7 +169,14 @@ async fn a_supplied_token_is_never_printed_and_readiness_follows_the_database() 
     let root = repo();
     let token = "secret-token-from-the-environment";
     let mut child = Command::new(BINARY)
-        .args(["serve", "--addr", "127.0.0.1:0", "--log-format", "json"])
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--log-requests",
+        ])
         .arg("--db")
         .arg(&db)
         .arg("--root")
@@ -219,10 +226,111 @@ async fn a_supplied_token_is_never_printed_and_readiness_follows_the_database() 
     assert!(child.wait().unwrap().success());
     let mut logs = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut logs).unwrap();
-    let last: serde_json::Value = serde_json::from_str(logs.lines().last().unwrap()).unwrap();
+    let lines: Vec<serde_json::Value> = logs.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let requests: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["target"] == "wasm_predict::request")
+        .collect();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r["fields"]["path"] == "/readyz" && r["fields"]["status"] == 503 && r["fields"]["ms"].is_number()),
+        "{logs}"
+    );
+    assert!(
+        requests.iter().all(|r| !r.to_string().contains("127.0.0.1")),
+        "no address in request logs: {logs}"
+    );
+    let last = lines.last().unwrap();
     assert!(
         last["fields"]["message"].as_str().unwrap().starts_with("stopped"),
         "{logs}"
     );
     assert!(!logs.contains(token), "{logs}");
+}
+
+/// The address `child` serves, from its first lines; the rest of its output is drained (a
+/// closed pipe would fail its next print).
+fn started(child: &mut std::process::Child) -> String {
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    loop {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(demo) = line.trim().strip_prefix("demo:") {
+            std::thread::spawn(move || lines.for_each(drop));
+            return demo.trim().trim_end_matches("/www/index.html").to_string();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serves_from_any_folder_with_its_files_built_in_or_an_operators_bundles() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let get = |url: String| {
+        let client = client.clone();
+        async move {
+            let response = client.get(url).send().await.unwrap();
+            (response.status().as_u16(), response.bytes().await.unwrap())
+        }
+    };
+    let serve = |extra: &[&str]| {
+        Command::new(BINARY)
+            .current_dir(dir.path())
+            .args(["serve", "--addr", "127.0.0.1:0", "--db", "events.db"])
+            .args(extra)
+            .env_remove("WASM_PREDICT_ROOT")
+            .env_remove("WASM_PREDICT_EXPERIMENT")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let stop = |mut child: std::process::Child| {
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+    };
+
+    let mut child = serve(&[]);
+    let url = started(&mut child);
+    for path in [
+        "/www/dashboard.html",
+        "/www/shell/client.js",
+        "/models/digits-mlp-int8/1.0.0/manifest.json",
+    ] {
+        let (status, body) = get(format!("{url}{path}")).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(body, std::fs::read(repo().join(&path[1..])).unwrap(), "{path}");
+    }
+    let (status, config) = get(format!("{url}/www/experiment.json")).await;
+    assert_eq!(status, 200);
+    let config: serde_json::Value = serde_json::from_slice(&config).unwrap();
+    assert_eq!(config["id"], "digits-int8-vs-qdq");
+    stop(child);
+    let report = Command::new(BINARY)
+        .current_dir(dir.path())
+        .args(["report", "ab", "--db", "events.db", "--json"])
+        .env_remove("WASM_PREDICT_ROOT")
+        .env_remove("WASM_PREDICT_EXPERIMENT")
+        .output()
+        .unwrap();
+    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+
+    let models = dir.path().join("bundles");
+    let mine = models.join("mine/2.0.0");
+    std::fs::create_dir_all(&mine).unwrap();
+    for file in ["manifest.json", "model.onnx"] {
+        std::fs::copy(repo().join("models/digits-mlp-int8/1.0.0").join(file), mine.join(file)).unwrap();
+    }
+    let mut child = serve(&["--models", "bundles"]);
+    let url = started(&mut child);
+    let (status, _) = get(format!("{url}/models/mine/2.0.0/model.onnx")).await;
+    assert_eq!(status, 200);
+    let (status, _) = get(format!("{url}/models/digits-mlp-int8/1.0.0/manifest.json")).await;
+    assert_eq!(status, 404, "--models replaces the built-in bundles");
+    let (status, _) = get(format!("{url}/www/index.html")).await;
+    assert_eq!(status, 200, "the rest is still built in");
+    stop(child);
 }

@@ -15,6 +15,7 @@ use wasm_predict_collector::events::validate_batch;
 use wasm_predict_collector::experiment::Bundles;
 use wasm_predict_collector::rollup::drift::observations_in;
 use wasm_predict_collector::serve::Database;
+use wasm_predict_collector::site::Site;
 use wasm_predict_collector::store::postgres::PostgresStore;
 use wasm_predict_collector::store::sqlite::SqliteStore;
 use wasm_predict_collector::store::{EventStore, Incoming};
@@ -102,7 +103,7 @@ fn batch(rng: &mut Lcg, next: &mut u64, size: usize, at: chrono::DateTime<Utc>, 
 
 async fn fill<S: EventStore>(store: S, events: u64, days: i64, writers: u64) {
     let store = Arc::new(store);
-    let bundles = Bundles::new("models".into());
+    let bundles = Bundles::new(Site::folder(".".into()));
     let shas = [manifest_sha("digits-mlp-int8"), manifest_sha("digits-mlp-qdq")];
     let started = Instant::now();
     let per_writer = events / writers;

@@ -2,6 +2,7 @@
 //! (its JSON Schema, `www/experiment.schema.json`, then the rules a schema cannot state) and read
 //! as far as the collector needs it: arms, weights, champion.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -9,6 +10,11 @@ use std::sync::{Arc, Mutex};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use wasm_predict_manifest::Manifest;
+
+use crate::site::Site;
+
+/// Where the config served to the shell is among the site's files.
+pub const SERVED_CONFIG: &str = "www/experiment.json";
 
 /// One arm.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,9 +120,14 @@ impl Experiment {
     /// Reads and checks an experiment config file.
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Reads and checks the config `text` of the file `described`.
+    pub fn parse(text: &[u8], described: &str) -> Result<Self> {
         let config: serde_json::Value =
-            serde_json::from_slice(&text).with_context(|| format!("{}: not JSON", path.display()))?;
-        Experiment::from_config(&config).with_context(|| format!("{}: not a usable experiment config", path.display()))
+            serde_json::from_slice(text).with_context(|| format!("{described}: not JSON"))?;
+        Experiment::from_config(&config).with_context(|| format!("{described}: not a usable experiment config"))
     }
 
     /// Checks a parsed config as the shell does (`validateExperiment` in `www/shell/experiment.js`)
@@ -161,8 +172,10 @@ impl Experiment {
 /// use, so an edited config counts at once.
 #[derive(Debug, Clone)]
 pub struct Configs {
-    /// The config served at `/www/experiment.json`.
-    pub served: PathBuf,
+    /// The config served at `/www/experiment.json`: this file, or the site's own when `None`.
+    pub served: Option<PathBuf>,
+    /// Where the site's files are.
+    pub site: Site,
     /// A folder of more configs.
     pub folder: Option<PathBuf>,
 }
@@ -180,13 +193,13 @@ impl Configs {
     /// Every usable config (the served one first; a later file with the same id is skipped) and
     /// the folder's files that are not.
     pub fn all(&self) -> Result<(Vec<Experiment>, Vec<BrokenConfig>)> {
-        let mut found = vec![Experiment::read(&self.served)?];
+        let mut found = vec![self.served()?];
         let mut broken = Vec::new();
         if let Some(folder) = &self.folder {
             let mut paths: Vec<PathBuf> = std::fs::read_dir(folder)
                 .with_context(|| format!("reading the experiments folder {}", folder.display()))?
                 .filter_map(|entry| entry.ok().map(|e| e.path()))
-                .filter(|path| path.extension().is_some_and(|e| e == "json") && *path != self.served)
+                .filter(|path| path.extension().is_some_and(|e| e == "json") && Some(path) != self.served.as_ref())
                 .collect();
             paths.sort();
             for path in paths {
@@ -206,10 +219,29 @@ impl Configs {
         Ok((found, broken))
     }
 
+    /// The text of the config served to the shell.
+    pub fn served_text(&self) -> Result<Cow<'static, [u8]>> {
+        match &self.served {
+            Some(path) => Ok(Cow::Owned(
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+            )),
+            None => self.site.read(SERVED_CONFIG),
+        }
+    }
+
+    /// The config served to the shell, checked.
+    pub fn served(&self) -> Result<Experiment> {
+        let described = match &self.served {
+            Some(path) => path.display().to_string(),
+            None => self.site.locate(SERVED_CONFIG),
+        };
+        Experiment::parse(&self.served_text()?, &described)
+    }
+
     /// The config of experiment `id`, or the served one when `None`.
     pub fn get(&self, id: Option<&str>) -> Result<Experiment> {
         let Some(id) = id else {
-            return Experiment::read(&self.served);
+            return self.served();
         };
         let (found, _) = self.all()?;
         found.into_iter().find(|e| e.id == id).ok_or_else(|| {
@@ -228,19 +260,18 @@ const RETRY_MISSING: std::time::Duration = std::time::Duration::from_secs(60);
 
 type ManifestCache = HashMap<(String, String), (std::time::Instant, Option<Arc<Manifest>>)>;
 
-/// Where bundles live: `<root>/<name>/<version>/manifest.json`.
+/// The site's bundles: `models/<name>/<version>/manifest.json`.
 #[derive(Debug, Clone)]
 pub struct Bundles {
-    /// The models folder.
-    pub root: PathBuf,
+    site: Site,
     cache: Arc<Mutex<ManifestCache>>,
 }
 
 impl Bundles {
-    /// The bundles under the models folder `root`.
-    pub fn new(root: PathBuf) -> Self {
+    /// The bundles `site` serves.
+    pub fn new(site: Site) -> Self {
         Self {
-            root,
+            site,
             cache: Arc::default(),
         }
     }
@@ -276,9 +307,9 @@ impl Bundles {
 
     /// The manifest of `name@version`.
     pub fn manifest(&self, name: &str, version: &str) -> Result<Manifest> {
-        let path = self.root.join(name).join(version).join("manifest.json");
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        Manifest::from_json(&bytes).with_context(|| format!("{}", path.display()))
+        let path = format!("models/{name}/{version}/manifest.json");
+        let bytes = self.site.read(&path)?;
+        Manifest::from_json(&bytes).with_context(|| self.site.locate(&path))
     }
 }
 

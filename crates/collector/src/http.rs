@@ -2,13 +2,11 @@
 //! API, and the admin-only reports. Thin: every decision is in `events`, `store` and `reports`.
 
 use std::net::SocketAddr;
-use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
-use std::time::UNIX_EPOCH;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
+use axum::http::{header, HeaderValue, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -26,6 +24,7 @@ use crate::rate_limit::{client_address, RateLimiter};
 use crate::reports::{self, from_store};
 use crate::retention;
 use crate::rollup::drift::observations_in;
+use crate::site::Site;
 use crate::store::{EventStore, Incoming};
 use wasm_predict_manifest::Manifest;
 
@@ -38,8 +37,8 @@ pub const MAX_BODY: usize = 1 << 20;
 pub struct App<S> {
     /// Where events go.
     pub store: S,
-    /// The folder holding www/, pkg/ and models/.
-    pub root: PathBuf,
+    /// The served files.
+    pub site: Site,
     /// The experiment configs: the one served at /www/experiment.json and the folder's.
     pub experiments: Configs,
     /// The bundles, for the reports.
@@ -50,6 +49,8 @@ pub struct App<S> {
     pub limiter: RateLimiter,
     /// Proxies whose `X-Forwarded-For` names the sender.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Whether every request is logged.
+    pub log_requests: bool,
 }
 
 /// The router, with CORS on the ingest for `cors_origins` (none: same origin only).
@@ -95,6 +96,8 @@ pub fn router<S: EventStore>(app: Arc<App<S>>, cors_origins: &[String]) -> anyho
         .route("/www/experiment.json", get(experiment_config::<S>))
         .merge(ingest)
         .merge(reports)
+        // The API's answers only: the static files come compressed at build time or not at all.
+        .route_layer(CompressionLayer::new())
         .fallback(static_file::<S>)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
@@ -104,8 +107,10 @@ pub fn router<S: EventStore>(app: Arc<App<S>>, cors_origins: &[String]) -> anyho
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .layer(CompressionLayer::new())
-        .layer(axum::middleware::from_fn(time_request))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            time_request::<S>,
+        ))
         .with_state(app))
 }
 
@@ -255,12 +260,32 @@ fn route_of(path: &str) -> &'static str {
     }
 }
 
-/// Times every request into [`prometheus::REQUEST_SECONDS`].
-async fn time_request(request: Request<Body>, next: axum::middleware::Next) -> Response {
+/// Times every request into [`prometheus::REQUEST_SECONDS`] and, when asked, logs it: method,
+/// path (no query string), status and duration; never the sender's address.
+async fn time_request<S: EventStore>(
+    State(app): State<Arc<App<S>>>,
+    request: Request<Body>,
+    next: axum::middleware::Next,
+) -> Response {
     let route = route_of(request.uri().path());
+    let logged = app
+        .log_requests
+        .then(|| (request.method().clone(), request.uri().path().to_string()));
     let started = std::time::Instant::now();
     let response = next.run(request).await;
-    prometheus::request(route, response.status().as_u16(), started.elapsed());
+    let elapsed = started.elapsed();
+    prometheus::request(route, response.status().as_u16(), elapsed);
+    if let Some((method, path)) = logged {
+        tracing::info!(
+            target: "wasm_predict::request",
+            method = %method,
+            path,
+            route,
+            status = response.status().as_u16(),
+            ms = elapsed.as_secs_f64() * 1e3,
+            "request"
+        );
+    }
     response
 }
 
@@ -566,9 +591,10 @@ async fn alerts<S: EventStore>(State(app): State<Arc<App<S>>>) -> Answer<Vec<cra
 }
 
 async fn experiment_config<S: EventStore>(State(app): State<Arc<App<S>>>) -> Result<Response, AppError> {
-    let bytes = tokio::fs::read(&app.experiments.served)
-        .await
-        .map_err(|e| AppError::NotFound(format!("no experiment config: {e}")))?;
+    let bytes = app
+        .experiments
+        .served_text()
+        .map_err(|e| AppError::NotFound(format!("no experiment config: {e:#}")))?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/json"),
@@ -579,87 +605,16 @@ async fn experiment_config<S: EventStore>(State(app): State<Arc<App<S>>>) -> Res
         .into_response())
 }
 
-/// Folders served as static files, under the root.
-const SERVED: [&str; 3] = ["www", "pkg", "models"];
-
-/// The file `uri` names under the root, refusing anything outside the served folders.
-fn served_path(root: &Path, uri: &Uri) -> Option<PathBuf> {
-    let decoded = percent_decode(uri.path())?;
-    let relative = Path::new(decoded.trim_start_matches('/'));
-    let mut parts = relative.components();
-    let first = match parts.next()? {
-        Component::Normal(first) => first.to_str()?,
-        _ => return None,
-    };
-    if !SERVED.contains(&first) || !parts.all(|c| matches!(c, Component::Normal(_))) {
-        return None;
-    }
-    Some(root.join(relative))
-}
-
-fn percent_decode(path: &str) -> Option<String> {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 async fn static_file<S: EventStore>(
     State(app): State<Arc<App<S>>>,
-    method: Method,
-    headers: HeaderMap,
-    uri: Uri,
+    request: Request<Body>,
 ) -> Result<Response, AppError> {
-    if method != Method::GET && method != Method::HEAD {
+    if request.method() != Method::GET && request.method() != Method::HEAD {
         return Err(AppError::ReadOnly);
     }
-    let path = served_path(&app.root, &uri).ok_or_else(not_found)?;
-    let metadata = tokio::fs::metadata(&path).await.map_err(|_| not_found())?;
-    if !metadata.is_file() {
+    let response = app.site.respond(request).await;
+    if response.status() == StatusCode::NOT_FOUND {
         return Err(not_found());
     }
-    let modified = metadata
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
-    let etag = format!("\"{:x}-{:x}\"", metadata.len(), modified);
-    // A bundle's files never change under the same name and version: the shell caches them by hash.
-    let cache = if uri.path().starts_with("/models/") {
-        "public, max-age=31536000, immutable"
-    } else {
-        "no-cache"
-    };
-    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
-        return Ok((
-            StatusCode::NOT_MODIFIED,
-            [(header::ETAG, etag), (header::CACHE_CONTROL, cache.to_string())],
-        )
-            .into_response());
-    }
-    let bytes = tokio::fs::read(&path).await.map_err(|_| not_found())?;
-    let mime = if path.extension().is_some_and(|e| e == "wasm") {
-        "application/wasm".to_string()
-    } else {
-        mime_guess::from_path(&path).first_or_octet_stream().to_string()
-    };
-    Ok((
-        [
-            (header::CONTENT_TYPE, mime),
-            (header::ETAG, etag),
-            (header::CACHE_CONTROL, cache.to_string()),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(response)
 }

@@ -14,4 +14,5 @@ pub mod reports;
 pub mod retention;
 pub mod rollup;
 pub mod serve;
+pub mod site;
 pub mod store;

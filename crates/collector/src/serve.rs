@@ -9,9 +9,10 @@ use anyhow::{bail, Context, Result};
 use chrono::TimeDelta;
 
 use crate::alerts::{self, Watchdog};
-use crate::experiment::{Bundles, Configs, Experiment};
+use crate::experiment::{Bundles, Configs};
 use crate::http::{router, App};
 use crate::rate_limit::RateLimiter;
+use crate::site::Site;
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::EventStore;
@@ -45,12 +46,12 @@ impl Database {
 pub struct ServeOptions {
     /// Address to listen on.
     pub addr: SocketAddr,
-    /// Folder holding www/, pkg/ and models/.
-    pub root: PathBuf,
+    /// The served files: built in, or from folders.
+    pub site: Site,
     /// The database.
     pub database: Database,
-    /// The experiment config served to the shell.
-    pub experiment: PathBuf,
+    /// The experiment config served to the shell (the site's `www/experiment.json` when `None`).
+    pub experiment: Option<PathBuf>,
     /// A folder of more experiment configs to judge (other experiments in the same store).
     pub experiments_dir: Option<PathBuf>,
     /// The admin token (reports, dashboard).
@@ -67,6 +68,8 @@ pub struct ServeOptions {
     pub watchdog: Watchdog,
     /// PostgreSQL pool size.
     pub pool_size: usize,
+    /// Log one line per request.
+    pub log_requests: bool,
 }
 
 /// A random admin token: 128 bits, hex.
@@ -78,24 +81,15 @@ pub fn random_token() -> Result<String> {
 
 /// Runs the collector until Ctrl-C.
 pub async fn serve(options: ServeOptions) -> Result<()> {
-    Experiment::read(&options.experiment)?;
-    if let Some(folder) = &options.experiments_dir {
-        let (_, broken) = Configs {
-            served: options.experiment.clone(),
-            folder: Some(folder.clone()),
-        }
-        .all()?;
-        for b in broken {
-            eprintln!("warning: experiment config {} is not used: {}", b.path, b.error);
-        }
-    }
-    for folder in ["www", "models"] {
-        if !options.root.join(folder).is_dir() {
-            bail!(
-                "{} has no {folder}/ folder: run from the repository or pass --root",
-                options.root.display()
-            );
-        }
+    options.site.check()?;
+    let configs = Configs {
+        served: options.experiment.clone(),
+        site: options.site.clone(),
+        folder: options.experiments_dir.clone(),
+    };
+    let (_, broken) = configs.all()?;
+    for b in broken {
+        eprintln!("warning: experiment config {} is not used: {}", b.path, b.error);
     }
     match &options.database {
         Database::Sqlite(path) => {
@@ -114,19 +108,21 @@ async fn run<S: EventStore>(store: S, described: &str, options: ServeOptions) ->
         tracing::warn!("metrics: another recorder is installed; /metrics will answer 500");
     }
     let version = store.schema_version().await?;
-    let bundles = Bundles::new(options.root.join("models"));
+    let bundles = Bundles::new(options.site.clone());
     crate::rollup::rebuild_if_stale(&store, &bundles).await?;
     let app = Arc::new(App {
         store,
-        root: options.root.clone(),
+        site: options.site.clone(),
         experiments: Configs {
             served: options.experiment.clone(),
+            site: options.site.clone(),
             folder: options.experiments_dir.clone(),
         },
         bundles,
         admin_token: options.admin_token.clone(),
         limiter: RateLimiter::new(options.rate_limit.0, options.rate_limit.1),
         trusted_proxies: options.trusted_proxies.clone(),
+        log_requests: options.log_requests,
     });
     let routes = router(Arc::clone(&app), &options.cors_origins)?;
     let listener = tokio::net::TcpListener::bind(options.addr)

@@ -10,6 +10,7 @@ use axum::body::Body;
 use axum::http::Request;
 use serde_json::{json, Value};
 use support::*;
+use wasm_predict_collector::site::Site;
 
 const EXPERIMENT: &str = "ingest-test";
 
@@ -446,8 +447,10 @@ async fn cors_rate_limit_static_files_and_admin_token() {
         .to_str()
         .unwrap()
         .contains("script-src 'self' 'wasm-unsafe-eval'"));
-    let etag = page["etag"].to_str().unwrap().to_string();
-    let (status, _) = collector.get("/www/index.html", &[("if-none-match", &etag)]).await;
+    let modified = page["last-modified"].to_str().unwrap().to_string();
+    let (status, _) = collector
+        .get("/www/index.html", &[("if-modified-since", &modified)])
+        .await;
     assert_eq!(status, 304);
     let (status, bundle) = collector.get("/models/digits-mlp-int8/1.0.0/model.onnx", &[]).await;
     assert_eq!(status, 200);
@@ -477,5 +480,82 @@ async fn cors_rate_limit_static_files_and_admin_token() {
             .get(path, &[("authorization", &format!("Bearer {TOKEN}"))])
             .await;
         assert_eq!(right.0, 200, "{path}");
+    }
+}
+
+/// The body `encoding` (br, gzip or none) says was sent, decoded.
+fn decoded(encoding: Option<&str>, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    match encoding {
+        Some("br") => brotli::BrotliDecompress(&mut &body[..], &mut out).unwrap(),
+        Some("gzip") => drop(std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(body), &mut out).unwrap()),
+        None => out = body.to_vec(),
+        Some(other) => panic!("unexpected content-encoding {other}"),
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_serves_its_own_files_precompressed_from_any_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    let setup = Setup {
+        site: Site::embedded(),
+        ..Setup::default()
+    };
+    let collector = in_process(db.to_str().unwrap(), setup).await;
+    let mut files = vec![
+        "www/dashboard.js",
+        "www/index.html",
+        "models/digits-mlp-int8/1.0.0/manifest.json",
+    ];
+    // The package is there once scripts/build.sh has run before the build (as in CI).
+    if repo().join("pkg/wasm_predict_bg.wasm").is_file() {
+        files.push("pkg/wasm_predict_bg.wasm");
+    }
+    for file in files {
+        let on_disk = std::fs::read(repo().join(file)).unwrap();
+        let path = format!("/{file}");
+        let mut etags = std::collections::HashSet::new();
+        for (accept, expected) in [
+            ("br, gzip, deflate", Some("br")),
+            ("gzip;q=1.0, br;q=0", Some("gzip")),
+            ("identity", None),
+        ] {
+            let (status, headers, body) = collector.get_body(&path, &[("accept-encoding", accept)]).await;
+            assert_eq!(status, 200, "{file}");
+            let encoding = headers.get("content-encoding").map(|v| v.to_str().unwrap());
+            assert_eq!(encoding, expected, "{file} with accept-encoding: {accept}");
+            assert_eq!(decoded(encoding, &body), on_disk, "{file} as {expected:?}");
+            assert_eq!(headers["vary"], "accept-encoding");
+            let etag = headers["etag"].to_str().unwrap().to_string();
+            assert!(etags.insert(etag.clone()), "{file}: one ETag per variant");
+            let (status, _) = collector
+                .get(&path, &[("accept-encoding", accept), ("if-none-match", &etag)])
+                .await;
+            assert_eq!(status, 304, "{file}");
+        }
+        let (_, headers) = collector.get(&path, &[]).await;
+        let cache = headers["cache-control"].to_str().unwrap();
+        assert_eq!(
+            cache.contains("immutable"),
+            file.starts_with("models/"),
+            "{file}: {cache}"
+        );
+    }
+    let (_, wasm) = collector.get("/pkg/wasm_predict_bg.wasm", &[]).await;
+    if wasm.contains_key("content-type") {
+        assert_eq!(wasm["content-type"], "application/wasm");
+    }
+    let (_, config) = collector.get("/www/experiment.json", &[]).await;
+    assert_eq!(config["cache-control"], "max-age=60");
+    for path in [
+        "/www/../Cargo.toml",
+        "/www/%2e%2e/Cargo.toml",
+        "/www/",
+        "/src/lib.rs",
+        "/www/missing.html",
+    ] {
+        assert_eq!(collector.get(path, &[]).await.0, 404, "{path}");
     }
 }

@@ -13,6 +13,7 @@ use wasm_predict_collector::events::{validate_batch, Event};
 use wasm_predict_collector::experiment::Bundles;
 use wasm_predict_collector::rollup::{self, delta_of, drift::observations_in, AbTotals, Counts, Delta};
 use wasm_predict_collector::serve::Database;
+use wasm_predict_collector::site::Site;
 use wasm_predict_collector::store::postgres::PostgresStore;
 use wasm_predict_collector::store::sqlite::SqliteStore;
 use wasm_predict_collector::store::{EventQuery, EventStore, Incoming};
@@ -287,7 +288,7 @@ async fn check<S: EventStore>(label: &str, store: &S, want: &Delta) {
 }
 
 async fn run_case<S: EventStore>(backend: &str, store: S, concurrent: bool) {
-    let bundles = Bundles::new(repo().join("models"));
+    let bundles = Bundles::new(Site::folder(repo()));
     let values = events(3000, 7);
     let all = validated(&values);
     // Outcomes come first, predictions later, in batches of varied size; a third is sent twice.
@@ -377,7 +378,7 @@ async fn a_store_from_before_the_rollups_is_rebuilt_from_its_events() {
                 .unwrap();
         }
     }
-    let bundles = Bundles::new(repo().join("models"));
+    let bundles = Bundles::new(Site::folder(repo()));
     let store = SqliteStore::open(&path).unwrap();
     assert!(store.rollups_stale().await.unwrap());
     let latest = wasm_predict_collector::store::SCHEMA_VERSION;
@@ -394,7 +395,7 @@ async fn a_store_from_before_the_rollups_is_rebuilt_from_its_events() {
 }
 
 async fn purge_case<S: EventStore>(backend: &str, store: S) {
-    let bundles = Bundles::new(repo().join("models"));
+    let bundles = Bundles::new(Site::folder(repo()));
     let mut all = validated(&events(2000, 11));
     // A server that reports outcomes under its own id, for predictions of client-5's.
     let extra: Vec<Value> = all

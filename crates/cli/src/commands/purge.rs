@@ -4,7 +4,6 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use wasm_predict_collector::experiment::Bundles;
 use wasm_predict_collector::retention;
 use wasm_predict_collector::rollup;
 use wasm_predict_collector::serve::Database;
@@ -42,7 +41,7 @@ pub async fn exec(args: Args) -> Result<ExitCode> {
 }
 
 async fn purge<S: EventStore>(store: S, args: &Args) -> Result<ExitCode> {
-    let bundles = Bundles::new(args.sources.root.join("models"));
+    let bundles = args.sources.bundles();
     rollup::rebuild_if_stale(&store, &bundles).await?;
     match (&args.older_than, &args.client) {
         (Some(age), _) => {

@@ -21,7 +21,7 @@ pub struct Args {
 
 /// Runs `wasm-predict rebuild-rollups`.
 pub async fn exec(args: Args) -> Result<ExitCode> {
-    let bundles = Bundles::new(args.sources.root.join("models"));
+    let bundles = args.sources.bundles();
     match Database::parse(&args.sources.db) {
         Database::Sqlite(path) => {
             if !path.exists() {

@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use wasm_predict_collector::alerts::post_webhook;
-use wasm_predict_collector::experiment::{Bundles, Experiment};
 use wasm_predict_collector::render;
 use wasm_predict_collector::reports::{drift, from_store, now_test, review};
 use wasm_predict_collector::rollup;
@@ -117,8 +116,8 @@ async fn report<S: EventStore>(store: S, request: ReportRequest) -> Result<ExitC
         Some(text) => Some(chrono::Utc::now() - window(parse_duration(text)?)),
         None => None,
     };
-    let experiment = Experiment::read(&request.sources.experiment)?;
-    let bundles = Bundles::new(request.sources.root.join("models"));
+    let experiment = request.sources.configs().served()?;
+    let bundles = request.sources.bundles();
     rollup::rebuild_if_stale(&store, &bundles).await?;
     let bundle = request
         .model

@@ -50,6 +50,10 @@ pub struct Args {
     /// experiments writing to the same store.
     #[arg(long, env = "WASM_PREDICT_EXPERIMENTS")]
     pub experiments: Option<std::path::PathBuf>,
+    /// Log one line per request (method, path, status, milliseconds; no address), as JSON with
+    /// `--log-format json`.
+    #[arg(long, env = "WASM_PREDICT_LOG_REQUESTS")]
+    pub log_requests: bool,
 }
 
 /// An address (a network of one) or a network in CIDR notation.
@@ -74,10 +78,11 @@ pub async fn exec(args: Args) -> Result<ExitCode> {
         pool_size,
         experiments,
         trusted_proxies,
+        log_requests,
     } = args;
     let options = ServeOptions {
         addr,
-        root: sources.root,
+        site: sources.site(),
         database: Database::parse(&sources.db),
         experiment: sources.experiment,
         experiments_dir: experiments,
@@ -95,6 +100,7 @@ pub async fn exec(args: Args) -> Result<ExitCode> {
             webhook,
         },
         pool_size,
+        log_requests,
     };
     serve(options).await?;
     Ok(ExitCode::SUCCESS)

@@ -15,6 +15,7 @@ use wasm_predict_collector::experiment::{Bundles, Configs};
 use wasm_predict_collector::http::{router, App};
 use wasm_predict_collector::rate_limit::RateLimiter;
 use wasm_predict_collector::serve::Database;
+use wasm_predict_collector::site::Site;
 use wasm_predict_collector::store::postgres::PostgresStore;
 use wasm_predict_collector::store::sqlite::SqliteStore;
 use wasm_predict_collector::store::EventStore;
@@ -32,6 +33,8 @@ pub struct Setup {
     pub experiments: Option<std::path::PathBuf>,
     /// Proxies whose X-Forwarded-For is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The served files (the repository's folders unless a test says otherwise).
+    pub site: Site,
 }
 
 impl Default for Setup {
@@ -41,6 +44,7 @@ impl Default for Setup {
             rate: (0.0, 1.0),
             experiments: None,
             trusted_proxies: vec![],
+            site: Site::folder(repo()),
         }
     }
 }
@@ -58,18 +62,20 @@ pub async fn in_process(db: &str, setup: Setup) -> Collector {
 }
 
 fn with_store<S: EventStore>(store: S, setup: &Setup) -> Router {
-    let root = repo();
+    let site = setup.site.clone();
     let app = App {
         store,
         experiments: Configs {
-            served: root.join("www/experiment.json"),
+            served: None,
+            site: site.clone(),
             folder: setup.experiments.clone(),
         },
-        bundles: Bundles::new(root.join("models")),
-        root,
+        bundles: Bundles::new(site.clone()),
+        site,
         admin_token: TOKEN.into(),
         limiter: RateLimiter::new(setup.rate.0, setup.rate.1),
         trusted_proxies: setup.trusted_proxies.clone(),
+        log_requests: false,
     };
     router(Arc::new(app), &setup.cors_origins).unwrap()
 }
@@ -130,11 +136,17 @@ impl Collector {
 
     /// GETs `path` with `headers`: the status and the headers.
     pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> (u16, HeaderMap) {
+        let (status, headers, _) = self.get_body(path, headers).await;
+        (status, headers)
+    }
+
+    /// GETs `path` with `headers`: the status, the headers and the body as sent.
+    pub async fn get_body(&self, path: &str, headers: &[(&str, &str)]) -> (u16, HeaderMap, Vec<u8>) {
         let mut request = Request::get(path);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let (status, headers, _) = self.send(request.body(Body::empty()).unwrap()).await;
-        (status.as_u16(), headers)
+        let (status, headers, body) = self.send(request.body(Body::empty()).unwrap()).await;
+        (status.as_u16(), headers, body)
     }
 }
