@@ -131,12 +131,18 @@ export class PredictClient {
     this.recent = new Map();
   }
 
-  /** The consent in force: "pending", "granted" or "denied" (always "denied" with `telemetry: false`). */
+  /**
+   * The consent in force: "pending", "granted" or "denied" (always "denied" with `telemetry: false`).
+   * @returns {Consent}
+   */
   get consent() {
     return this.gate.consent;
   }
 
-  /** The telemetry queue, while consent is granted; null otherwise. */
+  /**
+   * The telemetry queue, while consent is granted; null otherwise.
+   * @returns {Telemetry | null}
+   */
   get telemetry() {
     return this.gate.telemetry;
   }
