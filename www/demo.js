@@ -52,15 +52,15 @@ async function showCache(client) {
 }
 
 /**
- * @param {import("./shell/index.js").PredictClient} client
  * @param {import("./shell/telemetry.js").TelemetryStats} stats
+ * @param {string} outbox where queued events wait
  */
-function showTelemetry(client, stats) {
+function showTelemetry(stats, outbox) {
   fillList($("telemetry"), [
     ["Queued", String(stats.waiting)],
     ["Delivered", String(stats.acknowledged)],
     ["Retries", stats.failures ? `${stats.failures} (${stats.lastError})` : "0"],
-    ["Outbox", client.telemetry.outbox.kind],
+    ["Outbox", outbox],
   ]);
   document.body.dataset.delivered = String(stats.acknowledged);
 }
@@ -139,8 +139,13 @@ async function main() {
   progress.hidden = true;
   const served = /** @type {import("./shell/client.js").ServedModel} */ (client.served);
   showExperiment(client);
-  client.telemetry.subscribe((stats) => showTelemetry(client, stats));
-  showTelemetry(client, client.telemetry.stats);
+  const telemetry = client.telemetry;
+  if (telemetry) {
+    telemetry.subscribe((stats) => showTelemetry(stats, telemetry.outbox.kind));
+    showTelemetry(telemetry.stats, telemetry.outbox.kind);
+  } else {
+    fillList($("telemetry"), [["Telemetry", `off (consent ${client.consent})`]]);
+  }
 
   /** @type {import("./shell/index.js").PredictionResult | null} */
   let last = null;

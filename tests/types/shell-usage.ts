@@ -1,6 +1,6 @@
 // Compiled by `tsc --strict` in the test command: the shell's public API as an app would use it,
 // typed from the JSDoc of www/shell/ (itself checked against pkg/wasm_predict.d.ts).
-import { createClient, hashToUnit, listCachedModels, loadPredictor, registerOfflineSupport, type PredictClient, type LoadedPredictor, type Prediction, type BatchPrediction, type PrecacheResult } from "../../www/shell/index.js";
+import { createClient, hashToUnit, listCachedModels, loadPredictor, registerOfflineSupport, forgetClientId, deleteOutboxDatabase, globalPrivacyControl, PENDING_EVENTS_LIMIT, type PredictClient, type LoadedPredictor, type Prediction, type BatchPrediction, type PrecacheResult, type Consent, type ClientIdStorage, type TelemetryStats } from "../../www/shell/index.js";
 import type { ExperimentConfig } from "../../www/shell/experiment.js";
 import type { PredictionResult, Fallback } from "../../www/shell/client.js";
 
@@ -33,6 +33,31 @@ export async function app(): Promise<string | null> {
   const bucket: number = hashToUnit(config.seed, client.clientId);
   console.log(arm, latency, top, bytes, bucket, fallbacks.length);
   client.close();
+  return result.label;
+}
+
+export async function withConsent(banner: Promise<boolean>): Promise<Consent> {
+  const storage: ClientIdStorage = "session";
+  const client = await createClient({ experiment: "experiment.json", consent: "pending", clientIdStorage: storage, respectGlobalPrivacyControl: true });
+  const waiting: Consent = client.consent;
+  await client.predict(new Float32Array(64));
+  const stats: TelemetryStats | undefined = client.telemetry?.stats;
+  const now: Consent = await client.setConsent((await banner) ? "granted" : "denied");
+  console.log(waiting, stats?.acknowledged, client.clientId, PENDING_EVENTS_LIMIT, globalPrivacyControl());
+  // @ts-expect-error consent goes back to pending only with a new client
+  await client.setConsent("pending");
+  // @ts-expect-error not a storage
+  await createClient({ experiment: config, clientIdStorage: "cookie" });
+  return now;
+}
+
+export async function withoutTelemetry(): Promise<string | null> {
+  const client = await createClient({ experiment: config, telemetry: false, clientId: "user-42" });
+  const overridden = await createClient({ experiment: config, telemetry: { batchSize: 5, flushIntervalMs: 1000 } });
+  const result = await client.predict([0, 1, 2]);
+  await overridden.flush();
+  forgetClientId();
+  await deleteOutboxDatabase();
   return result.label;
 }
 

@@ -1,12 +1,15 @@
 // The client an app talks to: it reads the experiment, assigns this browser an arm, loads that
 // arm's bundle (falling back to the champion when it misbehaves), runs predictions in a worker,
-// and logs every prediction, exposure, fallback, review and outcome as telemetry.
+// and logs every prediction, exposure, fallback, review and outcome as telemetry, as far as the
+// visitor's consent allows.
 import { listCachedModels, clearCachedModels, BundleError } from "./bundle-cache.js";
 import { loadInto } from "./loader.js";
-import { loadExperiment, validateExperiment, clientId as storedClientId, chooseArm, firstExposure } from "./experiment.js";
+import { loadExperiment, validateExperiment, chooseArm } from "./experiment.js";
 import { PredictorRuntime } from "./runtime.js";
 import { Telemetry, safeCall } from "./telemetry.js";
 import { openOutbox } from "./outbox.js";
+import { ClientIdentity, CLIENT_ID_STORAGES } from "./identity.js";
+import { ConsentGate, CONSENT_STATES, globalPrivacyControl } from "./consent.js";
 import { uuidv7 } from "./uuid.js";
 import { asInput } from "./inputs.js";
 
@@ -17,6 +20,8 @@ import { asInput } from "./inputs.js";
  * @typedef {import("./bundle-cache.js").CachedModel} CachedModel
  * @typedef {import("./predictor-host.js").LoadedModel} LoadedModel
  * @typedef {import("./telemetry.js").TelemetryStats} TelemetryStats
+ * @typedef {import("./consent.js").Consent} Consent
+ * @typedef {import("./identity.js").ClientIdStorage} ClientIdStorage
  *
  * @typedef {"download" | "manifest" | "sha256" | "load" | "fixtures" | "latency"} FallbackReason
  *
@@ -30,11 +35,20 @@ import { asInput } from "./inputs.js";
  * @property {string | ExperimentConfig} experiment the config's URL, or the config itself
  * @property {string} [baseUrl] what relative URLs of a config object resolve against (default: the page)
  * @property {boolean} [worker] run predictions in a Web Worker (default true; the main thread if none can start)
- * @property {string} [clientId] override the anonymous id kept in localStorage
+ * @property {Consent} [consent] the visitor's consent to telemetry and its storage (default
+ *   "granted", or "denied" when the browser sends Global Privacy Control); change it later with
+ *   {@link PredictClient.setConsent}
+ * @property {boolean} [respectGlobalPrivacyControl] treat `navigator.globalPrivacyControl` as a
+ *   denial that no consent overrides (default true)
+ * @property {ClientIdStorage} [clientIdStorage] where the anonymous client id lives once consent is
+ *   granted (default "local")
+ * @property {string} [clientId] the app's own id for this client, used instead of the anonymous one
+ *   and never stored
  * @property {(progress: LoadProgress) => void} [onProgress] bundle download progress
  * @property {(fallback: Fallback) => void} [onFallback] an arm was replaced by the champion
  * @property {(message: string) => void} [onWarning] non-fatal problems (caching, storage)
- * @property {Partial<import("./telemetry.js").TelemetryOptions>} [telemetry] overrides for the telemetry queue
+ * @property {false | Partial<import("./telemetry.js").TelemetryOptions>} [telemetry] overrides for the
+ *   telemetry queue; false: no telemetry at all
  *
  * @typedef {object} ServedModel
  * @property {string} arm
@@ -80,19 +94,24 @@ export class PredictClient {
    * @param {object} parts
    * @param {ExperimentConfig} parts.config
    * @param {string} parts.configUrl
-   * @param {string} parts.clientId
+   * @param {ClientIdentity} parts.identity
+   * @param {ConsentGate} parts.gate
    * @param {PredictorRuntime} parts.runtime
-   * @param {Telemetry} parts.telemetry
    * @param {ClientOptions} parts.options
    */
-  constructor({ config, configUrl, clientId, runtime, telemetry, options }) {
+  constructor({ config, configUrl, identity, gate, runtime, options }) {
     this.config = config;
     this.configUrl = configUrl;
-    this.clientId = clientId;
+    this.identity = identity;
+    /** The id this client is assigned by and its events carry, for the whole page. */
+    this.clientId = identity.id;
+    this.gate = gate;
     this.runtime = runtime;
-    this.telemetry = telemetry;
     this.options = options;
-    const choice = chooseArm(config, clientId);
+    // A client whose events can never be sent under this id would try a challenger unmeasured,
+    // on an arm drawn anew on every load: it gets the champion, outside the experiment.
+    const measurable = identity.fixed || gate.consent !== "denied";
+    const choice = chooseArm(measurable ? config : { ...config, enabled: false }, identity.id);
     /** The arm this client is assigned, whether or not it could load. */
     this.assignedArm = choice.arm;
     this.championArm = choice.champion;
@@ -110,6 +129,35 @@ export class PredictClient {
     this.exposed = false;
     /** Recent predictions, so an outcome event can name the arm and model that made them. */
     this.recent = new Map();
+  }
+
+  /**
+   * The consent in force: "pending", "granted" or "denied" (always "denied" with `telemetry: false`).
+   * @returns {Consent}
+   */
+  get consent() {
+    return this.gate.consent;
+  }
+
+  /**
+   * The telemetry queue, while consent is granted; null otherwise.
+   * @returns {Telemetry | null}
+   */
+  get telemetry() {
+    return this.gate.telemetry;
+  }
+
+  /**
+   * Records the visitor's decision. Granted: the client id is stored, the outbox opened, and the
+   * events held while pending are sent. Denied: nothing more is sent, held events are dropped, and
+   * the stored client id and the outbox are deleted (events already sent stay at the collector).
+   * Resolves to the consent in force once that is done: unchanged with `telemetry: false` or an
+   * honoured Global Privacy Control. Rejects only on a value other than "granted" or "denied".
+   * @param {"granted" | "denied"} consent
+   * @returns {Promise<Consent>}
+   */
+  setConsent(consent) {
+    return this.gate.set(consent);
   }
 
   /** Loads the champion and this client's arm; called once, by {@link createClient}. */
@@ -229,7 +277,7 @@ export class PredictClient {
    */
   track(fields) {
     const id = uuidv7();
-    this.telemetry.track({ id, time: new Date().toISOString(), clientId: this.clientId, experiment: this.config.id, inExperiment: this.inExperiment, ...fields });
+    this.gate.track({ id, time: new Date().toISOString(), clientId: this.clientId, experiment: this.config.id, inExperiment: this.inExperiment, ...fields });
     return id;
   }
 
@@ -257,7 +305,7 @@ export class PredictClient {
     const result = this.describe(raw, served, latencyMs);
     this.log(result, raw, row, served, false);
     if (served.arm !== this.championArm.name) this.checkLatency(served, latencyMs);
-    if (this.shadow) this.runShadow(this.shadow, row);
+    if (this.shadow && this.gate.consent !== "denied") this.runShadow(this.shadow, row);
     return result;
   }
 
@@ -314,7 +362,7 @@ export class PredictClient {
       const inputs = telemetry.includeInputs ? { inputs: row instanceof Float32Array ? Array.from(row) : { ...row } } : {};
       const output = raw.value !== null && raw.label === null ? { value: raw.value } : { label: raw.label, confidence: raw.confidence, topK: result.topK };
       const review = raw.confidence !== null && telemetry.reviewBelowConfidence !== undefined && raw.confidence < telemetry.reviewBelowConfidence;
-      this.telemetry.track({
+      this.gate.track({
         id: result.id,
         time: new Date().toISOString(),
         clientId: this.clientId,
@@ -349,7 +397,7 @@ export class PredictClient {
     if (this.exposed || !this.inExperiment) return;
     this.exposed = true;
     const arm = this.assignedArm.name;
-    if (firstExposure(`${this.config.id}:${arm}:${this.clientId}`)) {
+    if (this.identity.firstExposure(`${this.config.id}:${arm}:${this.clientId}`)) {
       this.track({ kind: "exposure", arm, servedArm: served.arm, mode: this.config.mode, bucket: this.bucket });
     }
   }
@@ -418,43 +466,53 @@ export class PredictClient {
     return clearCachedModels(filter);
   }
 
-  /** Sends queued telemetry now. */
+  /** Sends queued telemetry now (nothing unless consent is granted). */
   flush() {
-    return this.telemetry.flush({ force: true });
+    return this.gate.flush();
   }
 
   /** Stops the worker and the telemetry timers; queued events stay in the outbox. */
   close() {
-    this.telemetry.stop();
+    this.gate.stop();
     this.runtime.close();
   }
 }
 
 /**
  * Reads the experiment, starts the runtime and telemetry, assigns and loads this client's arm.
- * Resolves once a model can answer; rejects only when no config can be read or not even the
- * embedded model loads.
+ * Resolves once a model can answer; rejects only when no config can be read, not even the
+ * embedded model loads, or an option has a value it does not take.
  * @param {ClientOptions} options
  * @returns {Promise<PredictClient>}
  */
 export async function createClient(options) {
+  const asked = options.consent ?? "granted";
+  if (!CONSENT_STATES.includes(asked)) throw new RangeError(`consent must be one of ${CONSENT_STATES.join(", ")}, not ${JSON.stringify(asked)}`);
+  const storage = options.clientIdStorage ?? "local";
+  if (!CLIENT_ID_STORAGES.includes(storage)) throw new RangeError(`clientIdStorage must be one of ${CLIENT_ID_STORAGES.join(", ")}, not ${JSON.stringify(storage)}`);
+  const off = options.telemetry === false;
+  const overrides = options.telemetry === false ? undefined : options.telemetry;
+  const gpc = options.respectGlobalPrivacyControl !== false && globalPrivacyControl();
+  const consent = off || gpc ? "denied" : asked;
+
   const base = options.baseUrl ?? globalThis.location?.href;
   const { config, url } =
     typeof options.experiment === "string"
       ? await loadExperiment(options.experiment)
       : { config: validateExperiment(options.experiment), url: new URL(base ?? "http://localhost/").href };
-  const [runtime, outbox] = await Promise.all([PredictorRuntime.start({ worker: options.worker }), openOutbox()]);
+  const identity = new ClientIdentity({ id: options.clientId, storage, stored: consent === "granted" });
   const settings = config.telemetry;
-  const telemetry = new Telemetry({
-    endpoint: new URL(settings.endpoint, url).href,
-    outbox,
-    batchSize: settings.batchSize,
-    flushIntervalMs: settings.flushIntervalMs,
-    ...options.telemetry,
-  });
-  telemetry.start();
-  const client = new PredictClient({ config, configUrl: url, clientId: options.clientId ?? storedClientId(), runtime, telemetry, options });
+  const open = async () =>
+    new Telemetry({
+      endpoint: new URL(settings.endpoint, url).href,
+      outbox: overrides?.outbox ?? (await openOutbox()),
+      batchSize: settings.batchSize,
+      flushIntervalMs: settings.flushIntervalMs,
+      ...overrides,
+    });
+  const gate = new ConsentGate({ consent, fixed: off || gpc, identity, open: off ? null : open });
+  const [runtime] = await Promise.all([PredictorRuntime.start({ worker: options.worker }), gate.start()]);
+  const client = new PredictClient({ config, configUrl: url, identity, gate, runtime, options });
   await client.start();
   return client;
 }
-

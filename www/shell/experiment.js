@@ -1,5 +1,5 @@
-// The experiment: its JSON config (fetched with a short cache, kept for offline use), the
-// anonymous client id, and which arm this client gets.
+// The experiment: its JSON config (fetched with a short cache, kept for offline use) and which
+// arm a client id gets.
 import { assign } from "./assignment.js";
 import { EXPERIMENT_CONFIG_SCHEMA } from "./experiment-schema.js";
 import { schemaProblem } from "./schema-check.js";
@@ -7,8 +7,6 @@ import { schemaProblem } from "./schema-check.js";
 /** The config format this shell reads. */
 export const EXPERIMENT_SCHEMA = 1;
 const CONFIG_CACHE = "wasm-predict-config-v1";
-const CLIENT_ID_KEY = "wasm-predict.client-id";
-const EXPOSURES_KEY = "wasm-predict.exposures";
 
 /**
  * The config's types, generated from its JSON Schema (www/experiment.schema.json).
@@ -114,33 +112,6 @@ export async function loadExperiment(url, { timeoutMs = 4000 } = {}) {
 }
 
 /**
- * This browser's anonymous client id: a random UUID kept in localStorage (for this page only,
- * with a warning, where storage is refused).
- * @param {Storage | null} [storage]
- */
-export function clientId(storage = safeLocalStorage()) {
-  let id = storage?.getItem(CLIENT_ID_KEY);
-  if (!id) {
-    id = crypto.randomUUID();
-    try {
-      storage?.setItem(CLIENT_ID_KEY, id);
-    } catch {
-      console.warn("wasm-predict: localStorage refused; the client id lasts this page only");
-    }
-  }
-  return id;
-}
-
-/** @returns {Storage | null} */
-export function safeLocalStorage() {
-  try {
-    return typeof localStorage === "undefined" ? null : localStorage;
-  } catch {
-    return null;
-  }
-}
-
-/**
  * @typedef {object} ArmChoice
  * @property {ArmConfig} arm the arm assigned to this client (the champion when outside the experiment)
  * @property {ArmConfig} champion
@@ -161,27 +132,4 @@ export function chooseArm(config, id) {
   const { index, bucket } = assign({ seed: config.seed, weights: config.arms.map((a) => a.weight), coverage: config.coverage, hashVersion: config.hashVersion }, id);
   if (index < 0) return { arm: champion, champion, inExperiment: false, bucket };
   return { arm: config.arms[index], champion, inExperiment: true, bucket };
-}
-
-/**
- * True the first time (experiment, arm, client) is seen in this browser; remembers it.
- * @param {string} key
- * @param {Storage | null} [storage]
- */
-export function firstExposure(key, storage = safeLocalStorage()) {
-  /** @type {string[]} */
-  let seen = [];
-  try {
-    seen = JSON.parse(storage?.getItem(EXPOSURES_KEY) ?? "[]");
-  } catch {
-    seen = [];
-  }
-  if (seen.includes(key)) return false;
-  seen.push(key);
-  try {
-    storage?.setItem(EXPOSURES_KEY, JSON.stringify(seen.slice(-200)));
-  } catch {
-    // storage refused: the exposure may be sent again next visit; the collector counts clients, not events
-  }
-  return true;
 }

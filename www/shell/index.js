@@ -2,10 +2,12 @@
 export { createClient, PredictClient } from "./client.js";
 export { loadPredictor, LoadedPredictor } from "./loader.js";
 export { loadBundle, bundleAt, listCachedModels, clearCachedModels, sha256Hex, BundleError, BUNDLE_CACHE } from "./bundle-cache.js";
-export { loadExperiment, validateExperiment, chooseArm, clientId, ExperimentError, EXPERIMENT_SCHEMA } from "./experiment.js";
+export { loadExperiment, validateExperiment, chooseArm, ExperimentError, EXPERIMENT_SCHEMA } from "./experiment.js";
+export { clientId, forgetClientId, CLIENT_ID_STORAGES } from "./identity.js";
+export { CONSENT_STATES, PENDING_EVENTS_LIMIT, globalPrivacyControl } from "./consent.js";
 export { fnv1a32, hashToUnit, bucketRanges, chooseBucket, assign, HASH_VERSIONS } from "./assignment.js";
 export { Telemetry, safeCall, TELEMETRY_SCHEMA } from "./telemetry.js";
-export { openOutbox, memoryOutbox } from "./outbox.js";
+export { openOutbox, memoryOutbox, deleteOutboxDatabase } from "./outbox.js";
 export { PredictorRuntime } from "./runtime.js";
 export { uuidv7, UUIDV7 } from "./uuid.js";
 export { registerOfflineSupport, offerForOffline } from "./offline.js";
@@ -24,6 +26,8 @@ export { registerOfflineSupport, offerForOffline } from "./offline.js";
  * @typedef {import("./bundle-cache.js").CachedModel} CachedModel
  * @typedef {import("./bundle-cache.js").LoadProgress} LoadProgress
  * @typedef {import("./telemetry.js").TelemetryStats} TelemetryStats
+ * @typedef {import("./consent.js").Consent} Consent
+ * @typedef {import("./identity.js").ClientIdStorage} ClientIdStorage
  * @typedef {import("./loader.js").LoadPredictorOptions} LoadPredictorOptions
  * @typedef {import("./loader.js").LoadedBundle} LoadedBundle
  * @typedef {import("./predictor-host.js").RawPrediction} Prediction

@@ -12,6 +12,8 @@ const STORE = "outbox";
  * @property {(limit: number) => Promise<QueuedEvent[]>} oldest up to `limit` events, oldest id first
  * @property {(ids: string[]) => Promise<void>} remove deletes the events with these ids
  * @property {() => Promise<number>} count how many events wait
+ * @property {() => Promise<void>} [clear] deletes every waiting event
+ * @property {() => void} [close] releases the outbox; later calls store nothing and find nothing
  * @property {"indexeddb" | "memory"} kind where the events live
  */
 
@@ -59,17 +61,79 @@ function openDatabase() {
  * @returns {Promise<Outbox>}
  */
 export async function openIndexedDbOutbox() {
-  const db = await openDatabase();
+  /** @type {Promise<IDBDatabase> | null} */
+  let connection = null;
+  let closed = false;
+  const database = () => {
+    if (!connection) {
+      connection = openDatabase().then((db) => {
+        // A tab deleting the outbox (a withdrawn consent) waits for every open connection to
+        // close: let it go, and open the database again if this tab still writes.
+        db.onversionchange = () => {
+          db.close();
+          connection = null;
+        };
+        return db;
+      });
+      connection.catch(() => (connection = null));
+    }
+    return connection;
+  };
+  await database();
+  /**
+   * @template T
+   * @param {IDBTransactionMode} mode
+   * @param {(store: IDBObjectStore) => T} work
+   * @returns {Promise<T | null>} null once the outbox is closed
+   */
+  const run = async (mode, work) => (closed ? null : transact(await database(), mode, work));
   return {
     kind: "indexeddb",
-    put: (events) => transact(db, "readwrite", (store) => events.forEach((event) => store.put(event))),
-    oldest: async (limit) => {
-      const request = await transact(db, "readonly", (store) => store.getAll(null, limit));
-      return request.result;
+    put: async (events) => {
+      await run("readwrite", (store) => events.forEach((event) => store.put(event)));
     },
-    remove: (ids) => transact(db, "readwrite", (store) => ids.forEach((id) => store.delete(id))),
-    count: async () => (await transact(db, "readonly", (store) => store.count())).result,
+    oldest: async (limit) => (await run("readonly", (store) => store.getAll(null, limit)))?.result ?? [],
+    remove: async (ids) => {
+      await run("readwrite", (store) => ids.forEach((id) => store.delete(id)));
+    },
+    count: async () => (await run("readonly", (store) => store.count()))?.result ?? 0,
+    clear: async () => {
+      await run("readwrite", (store) => store.clear());
+    },
+    close: () => {
+      closed = true;
+      connection?.then((db) => db.close(), () => {});
+      connection = null;
+    },
   };
+}
+
+/**
+ * Deletes the IndexedDB outbox's database. Resolves once it is gone, or once the deletion is
+ * queued when a connection stays open (a tab running an older shell: the browser deletes it when
+ * that tab lets go); never rejects.
+ * @returns {Promise<void>}
+ */
+export function deleteOutboxDatabase() {
+  return new Promise((resolve) => {
+    if (typeof indexedDB === "undefined") return resolve();
+    try {
+      const request = indexedDB.deleteDatabase(DATABASE);
+      request.onsuccess = request.onerror = request.onblocked = () => resolve();
+    } catch {
+      resolve();
+    }
+  });
+}
+
+/**
+ * Deletes every event waiting in `outbox` and closes it.
+ * @param {Outbox} outbox
+ */
+export async function discardOutbox(outbox) {
+  if (outbox.clear) await outbox.clear();
+  else await outbox.remove((await outbox.oldest(2 ** 31)).map((event) => event.id));
+  outbox.close?.();
 }
 
 /**
@@ -85,6 +149,7 @@ export function memoryOutbox() {
     oldest: async (limit) => [...events.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).slice(0, limit),
     remove: async (ids) => ids.forEach((id) => events.delete(id)),
     count: async () => events.size,
+    clear: async () => events.clear(),
   };
 }
 

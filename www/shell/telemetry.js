@@ -74,6 +74,7 @@ export class Telemetry {
     this.flushAgain = false;
     this.consecutiveFailures = 0;
     this.retryAt = 0;
+    this.stopped = false;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.retryTimer = undefined;
     /** @type {Array<() => void>} */
@@ -87,15 +88,27 @@ export class Telemetry {
    * @param {QueuedEvent} event
    */
   track(event) {
-    safeCall(() => {
-      this.stats.tracked += 1;
-      this.unacknowledged.set(event.id, event);
-      return this.outbox.put([event]).then(async () => {
-        const waiting = await this.outbox.count();
-        this.updateStats({ waiting });
-        if (waiting >= this.batchSize) await this.flush();
-      });
-    });
+    this.trackAll([event]);
+  }
+
+  /**
+   * Queues events in one outbox write; resolves once they are in the outbox. Never rejects.
+   * @param {QueuedEvent[]} events
+   * @returns {Promise<void>}
+   */
+  trackAll(events) {
+    if (events.length === 0) return Promise.resolve();
+    return (
+      safeCall(() => {
+        this.stats.tracked += events.length;
+        events.forEach((event) => this.unacknowledged.set(event.id, event));
+        return this.outbox.put(events).then(async () => {
+          const waiting = await this.outbox.count();
+          this.updateStats({ waiting });
+          if (waiting >= this.batchSize) await this.flush();
+        });
+      }) ?? Promise.resolve()
+    );
   }
 
   /**
@@ -123,8 +136,9 @@ export class Telemetry {
     });
   }
 
-  /** Stops the interval and the listeners; queued events stay in the outbox. */
+  /** Stops the interval, the listeners and sending (a request under way still ends); queued events stay in the outbox. */
   stop() {
+    this.stopped = true;
     this.teardown.splice(0).forEach((undo) => undo());
     clearTimeout(this.retryTimer);
   }
@@ -160,11 +174,11 @@ export class Telemetry {
   async drain() {
     do {
       this.flushAgain = false;
-      if (Date.now() < this.retryAt) return;
+      if (this.stopped || Date.now() < this.retryAt) return;
       const waiting = (await this.outbox.oldest(this.batchSize * 10)).filter((e) => !this.inFlight.has(e.id));
       if (waiting.length === 0) break;
       for (const batch of this.batches(waiting)) {
-        if (!(await this.send(batch, false))) return;
+        if (this.stopped || !(await this.send(batch, false))) return;
       }
       this.flushAgain = true;
     } while (this.flushAgain);
