@@ -234,7 +234,7 @@ impl Predictor {
                 .outputs
                 .chunks_exact(width)
                 .map(|row| {
-                    let (index, confidence) = argmax(row);
+                    let (index, confidence) = self.manifest.decide(row);
                     (index as u32, confidence)
                 })
                 .unzip();
@@ -354,7 +354,7 @@ fn interpret(manifest: &Manifest, outputs: &[f32], r: usize) -> Result<Predictio
     })?;
     Ok(match manifest.task {
         Task::Classification => {
-            let (label_index, confidence) = argmax(row);
+            let (label_index, confidence) = manifest.decide(row);
             Prediction::Classification {
                 label: manifest.classes().get(label_index).cloned().unwrap_or_default(),
                 label_index,
@@ -380,13 +380,6 @@ fn evaluate_trees(forest: &Forest, flat: &[f32], rows: usize) -> Result<Vec<f32>
         .evaluate(flat, width, rows)
         .map(|(scores, _)| scores)
         .map_err(|e| PredictError::Inference(e.to_string()))
-}
-
-fn argmax(values: &[f32]) -> (usize, f32) {
-    values.iter().copied().enumerate().fold(
-        (0, f32::NEG_INFINITY),
-        |best, (i, v)| if v > best.1 { (i, v) } else { best },
-    )
 }
 
 /// Runs `rows` rows on our runtime's plan.

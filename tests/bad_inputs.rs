@@ -467,3 +467,53 @@ fn damaged_plan_files_are_refused_and_never_panic() {
         assert!(outcomes[1] > 0, "{name}: some damage must be refused: {outcomes:?}");
     }
 }
+
+#[test]
+fn a_decision_threshold_moves_the_label_and_a_wrong_one_is_named() {
+    let dir = format!("{ROOT}/models/credit-risk/1.0.0");
+    let read = |file: &str| std::fs::read(format!("{dir}/{file}")).unwrap();
+    let manifest: Value = serde_json::from_slice(&read("manifest.json")).unwrap();
+    let with = |decision: Value| {
+        let mut m = manifest.clone();
+        // The fixtures' labels as the threshold gives them (they hold the most probable class).
+        let threshold = decision["threshold"].as_f64().unwrap_or(0.5);
+        for case in m["fixtures"]["cases"].as_array_mut().unwrap() {
+            let p = case["expected"]["probabilities"][1].as_f64().unwrap();
+            case["expected"]["label"] = json!(if p >= threshold { "1" } else { "0" });
+        }
+        m["decision"] = decision;
+        Predictor::load_compiled(&serde_json::to_vec(&m).unwrap(), &read("model.plan"))
+    };
+    let mut low = with(json!({ "positive_class": "1", "threshold": 0.05 })).unwrap();
+    let mut high = with(json!({ "positive_class": "1", "threshold": 0.99 })).unwrap();
+    for row in &Manifest::from_json(&read("manifest.json"))
+        .unwrap()
+        .performance
+        .holdout
+        .inputs
+    {
+        let (
+            wasm_predict::Prediction::Classification {
+                label: l,
+                probabilities: p,
+                ..
+            },
+            wasm_predict::Prediction::Classification { label: h, .. },
+        ) = (low.predict(row).unwrap(), high.predict(row).unwrap())
+        else {
+            panic!("a classifier");
+        };
+        assert_eq!(l, if p[1] >= 0.05 { "1" } else { "0" });
+        assert_eq!(h, if p[1] >= 0.99 { "1" } else { "0" });
+    }
+    for (decision, words) in [
+        (
+            json!({ "positive_class": "yes", "threshold": 0.5 }),
+            "decision.positive_class",
+        ),
+        (json!({ "positive_class": "1", "threshold": 1.5 }), "decision.threshold"),
+        (json!({ "positive_class": "1" }), "threshold"),
+    ] {
+        expect_error(with(decision), "MANIFEST_INVALID", words);
+    }
+}

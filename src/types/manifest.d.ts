@@ -62,6 +62,23 @@ export type Manifest = {
      */
     classes?: string[];
   };
+  /**
+   * A binary classifier's decision threshold, chosen at launch (bundle --threshold or --threshold-for): the label is the positive class when its probability is at least the threshold, the other class otherwise; probabilities are unchanged. Absent: the most probable class.
+   */
+  decision?: {
+    /**
+     * The class the threshold is about (one of outputs.classes; by default the second, as scikit-learn orders them).
+     */
+    positive_class: string;
+    /**
+     * The least probability of the positive class for it to be the label.
+     */
+    threshold: number;
+    /**
+     * How the threshold was chosen, e.g. "recall >= 0.9 on the holdout".
+     */
+    chosen_for?: string;
+  };
   performance: {
     metric: "accuracy" | "r2";
     minimum: number;
@@ -128,6 +145,13 @@ export type Manifest = {
     created: string;
     producer?: string;
   };
+  /**
+   * The model card beside the manifest (wasm-predict card): what the model gets wrong, its calibration, thresholds, slices, size and latency.
+   */
+  card?: {
+    markdown: File;
+    html: File;
+  };
 };
 /**
  * @minItems 1
@@ -139,4 +163,17 @@ export type Row = (number | null)[];
 export interface Histogram {
   edges: number[];
   counts: number[];
+}
+/**
+ * A file of the bundle and its hash.
+ */
+export interface File {
+  /**
+   * Its name, relative to the manifest.
+   */
+  path: string;
+  /**
+   * Lowercase hex sha256 of the file.
+   */
+  sha256: string;
 }

@@ -45,6 +45,8 @@ enum Command {
     Inspect(commands::inspect::Args),
     /// Make a bundle: hash, schema, reference statistics, fixtures and requirement from a holdout.
     Bundle(commands::bundle::Args),
+    /// The model card: what the model gets wrong, calibration, thresholds, slices, size, latency.
+    Card(commands::card::Args),
     /// Load bundles as the browser does; check hash, schema, fixtures and the minimum performance.
     Verify(commands::verify::Args),
     /// Compile bundles for the runtime: model.plan, loaded in the browser without the ONNX importer.
@@ -102,6 +104,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Inspect(args) => commands::inspect::exec(args),
         Command::Bundle(args) => commands::bundle::exec(args),
+        Command::Card(args) => commands::card::exec(args),
         Command::Verify(args) => commands::verify::exec(args),
         Command::Plan(args) => commands::plan::exec(args),
         Command::Quantize(args) => commands::quantize::exec(args),

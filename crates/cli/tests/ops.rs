@@ -65,6 +65,7 @@ fn bundle_example(out: &Path) {
             out,
             "--created",
             "2026-11-23T00:00:00Z",
+            "--no-card",
         ];
         if let Some(parent) = parent {
             args.extend(["--parent", parent]);

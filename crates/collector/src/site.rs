@@ -16,7 +16,8 @@ use tower_http::services::ServeDir;
 pub const FOLDERS: [&str; 3] = ["www", "pkg", "models"];
 
 /// The served folders as `build.rs` prepared them: `raw/<path>`, and `br/<path>`, `gz/<path>`
-/// where compression pays.
+/// where compression pays. Built in even in debug builds (`debug-embed`): the build folder they
+/// come from is shared by every checkout of the workspace that uses the same target directory.
 #[derive(rust_embed::RustEmbed)]
 #[folder = "$OUT_DIR/site/"]
 struct Embedded;

@@ -74,6 +74,9 @@ pub struct Manifest {
     pub inputs: Vec<InputSpec>,
     /// Which graph outputs carry the prediction.
     pub outputs: OutputSpec,
+    /// A binary classifier's decision threshold; absent: the most probable class is the label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
     /// The performance requirement and the holdout it is measured on.
     pub performance: Performance,
     /// Regression fixtures: inputs and the outputs onnxruntime gives for them.
@@ -82,6 +85,43 @@ pub struct Manifest {
     pub reference: Reference,
     /// Where the model came from.
     pub provenance: Provenance,
+    /// The model card beside the manifest, when one was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<CardFiles>,
+}
+
+/// A binary classifier's decision threshold, chosen at launch: the label is the positive class
+/// when its probability is at least the threshold; probabilities are unchanged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    /// The class the threshold is about (one of the classes).
+    pub positive_class: String,
+    /// The least probability of the positive class for it to be the label.
+    pub threshold: f64,
+    /// How it was chosen, e.g. "recall >= 0.9 on the holdout".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chosen_for: Option<String>,
+}
+
+/// The model card's files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardFiles {
+    /// `card.md`.
+    pub markdown: BundleFile,
+    /// `card.html`, self-contained.
+    pub html: BundleFile,
+}
+
+/// A file of the bundle, beside the manifest, and its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleFile {
+    /// Its name, relative to the manifest.
+    pub path: String,
+    /// Lowercase hex sha256 of the file.
+    pub sha256: String,
 }
 
 /// `model.plan`: the bundle's model compiled for the runtime.
@@ -426,6 +466,39 @@ impl Manifest {
         self.outputs.classes.as_deref().unwrap_or(&[])
     }
 
+    /// The label of one row of class probabilities: the positive class when the decision
+    /// threshold says so (a binary classifier with a [`Decision`]), else the most probable class.
+    /// Returns the label's index and its probability.
+    pub fn decide(&self, probabilities: &[f32]) -> (usize, f32) {
+        let positive = self
+            .decision
+            .as_ref()
+            .filter(|_| probabilities.len() == 2)
+            .and_then(|d| Some((self.classes().iter().position(|c| *c == d.positive_class)?, d.threshold)));
+        let index = match positive {
+            Some((p, threshold)) if f64::from(probabilities[p]) >= threshold => p,
+            Some((p, _)) => 1 - p,
+            None => {
+                probabilities
+                    .iter()
+                    .copied()
+                    .enumerate()
+                    .fold(
+                        (0, f32::NEG_INFINITY),
+                        |best, (i, v)| {
+                            if v > best.1 {
+                                (i, v)
+                            } else {
+                                best
+                            }
+                        },
+                    )
+                    .0
+            }
+        };
+        (index, probabilities.get(index).copied().unwrap_or(f32::NAN))
+    }
+
     /// The `name@version` of the model.
     pub fn id(&self) -> String {
         format!("{}@{}", self.name, self.version)
@@ -599,6 +672,39 @@ impl Manifest {
             Task::Regression => {
                 if o.score.is_none() || o.probabilities.is_some() || o.classes.is_some() {
                     return invalid("a regression manifest names outputs.score and no probabilities or classes".into());
+                }
+            }
+        }
+        if let Some(d) = &self.decision {
+            if self.classes().len() != 2 {
+                return invalid(format!(
+                    "decision: a threshold is for a binary classifier, this model has {} classes",
+                    self.classes().len()
+                ));
+            }
+            if !self.classes().contains(&d.positive_class) {
+                return invalid(format!(
+                    "decision.positive_class {:?} is not one of outputs.classes",
+                    d.positive_class
+                ));
+            }
+            if !(0.0..=1.0).contains(&d.threshold) {
+                return invalid(format!("decision.threshold {} must be between 0 and 1", d.threshold));
+            }
+        }
+        if let Some(card) = &self.card {
+            for (field, file) in [("card.markdown", &card.markdown), ("card.html", &card.html)] {
+                let plain = !file.path.is_empty()
+                    && file
+                        .path
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                    && !file.path.starts_with('.');
+                if !plain || file.sha256.len() != 64 || !file.sha256.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f'))
+                {
+                    return invalid(format!(
+                        "{field} must name a file beside the manifest and its 64-hex-digit sha256"
+                    ));
                 }
             }
         }

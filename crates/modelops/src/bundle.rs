@@ -11,13 +11,16 @@ use serde::Serialize;
 use wasm_predict::{Prediction, Predictor};
 use wasm_predict_manifest::{stored_f32, PLAN_FILE};
 use wasm_predict_manifest::{
-    Dim, Dtype, Expected, FeatureHistogram, Fixture, Fixtures, Histogram, Holdout, InputSpec, Manifest, Missing,
-    OutputSpec, Performance, PredictionReference, Provenance, Reference, Target, Task, TrainingData, MANIFEST_FORMAT,
+    Decision, Dim, Dtype, Expected, FeatureHistogram, Fixture, Fixtures, Histogram, Holdout, InputSpec, Manifest,
+    Missing, OutputSpec, Performance, PredictionReference, Provenance, Reference, Target, Task, TrainingData,
+    MANIFEST_FORMAT,
 };
 
 use super::dataset::{Columns, Dataset, RowSchema};
 use super::evaluate::{self, metric_of};
 use super::graph;
+use crate::card::CardRequest;
+use crate::threshold::{Goal, Scored};
 use wasm_predict::records::InputLayout;
 use wasm_predict_manifest::histogram::{category_histogram, quantile_histogram};
 use wasm_predict_manifest::record::{kinds_of, FeatureKind};
@@ -55,6 +58,11 @@ pub struct BundleRequest {
     pub created: Option<String>,
     /// Replace an existing bundle of the same name and version.
     pub force: bool,
+    /// A binary classifier's decision threshold, or the goal it is chosen for on the holdout,
+    /// and the positive class (default: the second).
+    pub threshold: Option<(Goal, Option<String>)>,
+    /// Write the model card (on the holdout), broken down by these columns.
+    pub card: Option<Vec<String>>,
 }
 
 /// What `bundle` made.
@@ -84,6 +92,10 @@ pub struct BundleSummary {
     pub no_plan: Option<String>,
     /// The requirement written.
     pub minimum: f64,
+    /// The decision threshold recorded.
+    pub decision: Option<Decision>,
+    /// The model card's headline, when one was written.
+    pub card: Option<String>,
 }
 
 fn histogram(values: &[f64]) -> Histogram {
@@ -335,6 +347,7 @@ pub fn draft_manifest(model: &ModelDraft, name: &str, version: &str, data: &Data
         task: model.task,
         inputs: inputs.clone(),
         outputs,
+        decision: None,
         performance: Performance {
             metric: metric_of(model.task),
             minimum: 0.0,
@@ -384,6 +397,7 @@ pub fn draft_manifest(model: &ModelDraft, name: &str, version: &str, data: &Data
             created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             producer: Some(format!("wasm-predict {}", env!("CARGO_PKG_VERSION"))),
         },
+        card: None,
     })
 }
 
@@ -412,9 +426,17 @@ pub fn make_bundle(request: &BundleRequest) -> Result<BundleSummary> {
     };
     let classes = manifest.classes().to_vec();
     let targets = manifest.performance.holdout.targets.clone();
-    let mut predictor =
-        Predictor::from_model(manifest.clone(), bytes).map_err(|e| anyhow!("{}: {e}", request.model.display()))?;
-    let holdout = evaluate::run(&mut predictor, &data.inputs)?;
+    let load = |manifest: &Manifest| {
+        Predictor::from_model(manifest.clone(), bytes).map_err(|e| anyhow!("{}: {e}", request.model.display()))
+    };
+    let mut predictor = load(&manifest)?;
+    let mut holdout = evaluate::run(&mut predictor, &data.inputs)?;
+    if let Some((goal, positive)) = &request.threshold {
+        let scored = Scored::of(&manifest, &holdout, &targets, positive.as_deref())?;
+        manifest.decision = Some(goal.decide(&scored)?);
+        predictor = load(&manifest)?;
+        holdout = evaluate::run(&mut predictor, &data.inputs)?;
+    }
     let achieved = evaluate::score(manifest.performance.metric, &holdout, &targets).unwrap_or(0.0);
     manifest.performance.achieved = Some(round6(achieved));
     manifest.performance.minimum = round6(request.minimum.unwrap_or(achieved - request.margin));
@@ -469,7 +491,23 @@ pub fn make_bundle(request: &BundleRequest) -> Result<BundleSummary> {
             serde_json::to_string(&report)?
         );
     }
+    let card = match &request.card {
+        Some(slices) => {
+            let card = crate::card::make_card(&CardRequest {
+                bundle: dir.clone(),
+                data: Some(request.data.clone()),
+                columns: request.columns.clone(),
+                slices: slices.clone(),
+                examples: 10,
+            })
+            .context("writing the model card")?;
+            Some(crate::card::headline(&card))
+        }
+        None => None,
+    };
     Ok(BundleSummary {
+        decision: manifest.decision.clone(),
+        card,
         path: dir,
         model: manifest.id(),
         sha256: manifest.sha256.clone(),
@@ -511,7 +549,7 @@ fn write_bundle(dir: &Path, model: &[u8], manifest: &[u8], plan: Option<&[u8]>, 
 
 /// The summary as text.
 pub fn render(s: &BundleSummary) -> String {
-    format!(
+    let mut text = format!(
         "wrote {} ({})\n  {:?}, {} features{}\n  holdout: {} rows, {:.4} achieved, minimum {}\n  fixtures: {}; loads back and passes verify\n  sha256 {}\n  {}\n",
         s.path.display(),
         s.model,
@@ -530,5 +568,17 @@ pub fn render(s: &BundleSummary) -> String {
                 why.as_deref().unwrap_or("")
             ),
         }
-    )
+    );
+    if let Some(d) = &s.decision {
+        text.push_str(&format!(
+            "  decision: {} when its probability is at least {}{}\n",
+            d.positive_class,
+            d.threshold,
+            d.chosen_for.as_ref().map(|c| format!(" ({c})")).unwrap_or_default()
+        ));
+    }
+    if let Some(headline) = &s.card {
+        text.push_str(&format!("  card.md, card.html: {headline}\n"));
+    }
+    text
 }

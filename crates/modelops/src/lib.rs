@@ -1,10 +1,11 @@
 //! Model operations, one module per subcommand, all on the predictor the browser runs:
-//! inspect, bundle, verify, quantize, diff, bench, backtest, promote.
+//! inspect, bundle, card, verify, quantize, diff, bench, backtest, promote.
 
 pub mod backtest;
 pub mod bench;
 pub mod browser_bench;
 pub mod bundle;
+pub mod card;
 pub mod dataset;
 pub mod diff;
 pub mod evaluate;
@@ -13,6 +14,7 @@ pub mod int8;
 pub mod plan;
 pub mod promote;
 pub mod quantize;
+pub mod threshold;
 pub mod verify;
 
 /// A share written as a percentage (`0.5%`) or a fraction (`0.005`); `None` if it is neither.

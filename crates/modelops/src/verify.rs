@@ -73,11 +73,16 @@ pub fn verify_bundle(dir: &Path) -> BundleCheck {
                 .map_err(|e| format!("from {PLAN_FILE}: {e}"))
         })
     });
-    let (plan, error) = match plan {
+    let (plan, mut error) = match plan {
         Some(Ok(plan)) => (Some(plan), None),
         Some(Err(e)) => (None, Some(e)),
         None => (None, None),
     };
+    if let Ok(parsed) = wasm_predict::Manifest::from_json(&manifest) {
+        if let Err(e) = crate::card::check_card(dir, &parsed) {
+            error = error.or(Some(format!("{e:#}")));
+        }
+    }
     BundleCheck {
         path,
         passed: report.passed && error.is_none() && plan.as_ref().is_none_or(|p| p.passed),

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use wasm_predict_manifest::TrainingData;
 use wasm_predict_modelops::bundle::{self, BundleRequest};
+use wasm_predict_modelops::threshold::Goal;
 
 use crate::args::{task_of, training_window, DataColumns};
 use crate::output::{print, with_spinner};
@@ -60,6 +61,22 @@ pub struct Args {
     /// The creation time to record (default: now).
     #[arg(long)]
     pub created: Option<String>,
+    /// A binary classifier's decision threshold: the positive class's least probability for it
+    /// to be the label (default: the most probable class).
+    #[arg(long, value_parser = Goal::parse_threshold, conflicts_with = "threshold_for")]
+    pub threshold: Option<Goal>,
+    /// Choose the threshold on the holdout for a goal: recall=0.9, precision=0.95 or fpr=0.05.
+    #[arg(long, value_parser = Goal::parse_target)]
+    pub threshold_for: Option<Goal>,
+    /// The class the threshold is about (default: the second class).
+    #[arg(long)]
+    pub positive_class: Option<String>,
+    /// A column of the holdout to break the card's errors down by (repeatable).
+    #[arg(long = "slice")]
+    pub slices: Vec<String>,
+    /// Do not write the model card.
+    #[arg(long)]
+    pub no_card: bool,
     /// Replace an existing bundle of this name and version.
     #[arg(long)]
     pub force: bool,
@@ -70,6 +87,9 @@ pub struct Args {
 
 /// Runs `wasm-predict bundle`.
 pub fn exec(args: Args) -> Result<ExitCode> {
+    if args.positive_class.is_some() && args.threshold.is_none() && args.threshold_for.is_none() {
+        anyhow::bail!("--positive-class names the class of a threshold: give --threshold or --threshold-for too");
+    }
     let request = BundleRequest {
         model: args.model,
         name: args.name,
@@ -90,6 +110,11 @@ pub fn exec(args: Args) -> Result<ExitCode> {
         parent: args.parent,
         created: args.created,
         force: args.force,
+        threshold: args
+            .threshold
+            .or(args.threshold_for)
+            .map(|goal| (goal, args.positive_class)),
+        card: (!args.no_card).then_some(args.slices),
     };
     let summary = with_spinner("bundling", || bundle::make_bundle(&request))?;
     print(args.json, &summary, bundle::render(&summary))?;

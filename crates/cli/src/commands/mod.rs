@@ -3,6 +3,7 @@
 pub mod backtest;
 pub mod bench;
 pub mod bundle;
+pub mod card;
 pub mod diff;
 pub mod inspect;
 pub mod load_test;
