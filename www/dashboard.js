@@ -89,7 +89,9 @@ function showArms(ab) {
   const rows = ab.arms.map((/** @type {any} */ a) => {
     const tr = document.createElement("tr");
     const accuracy = a.accuracy ? `${fmt(a.accuracy.value)} [${fmt(a.accuracy.low)}, ${fmt(a.accuracy.high)}]` : a.mean_absolute_error ? `MAE ${fmt(a.mean_absolute_error.mean)}` : "–";
-    const cells = [a.arm, fmt(a.weight, 2), a.clients, a.exposures, a.predictions, a.errors, a.fallbacks, fmt(a.latency_ms?.p50), fmt(a.latency_ms?.p95), fmt(a.latency_ms?.p99), fmt(a.mean_confidence), a.outcomes, accuracy];
+    const t = a.at_threshold;
+    const atThreshold = t ? `${fmt(t.precision?.value)} / ${fmt(t.recall?.value)} (${t.positive.class} ${t.positive.threshold == null ? "most probable" : `≥ ${t.positive.threshold}`})` : "–";
+    const cells = [a.arm, fmt(a.weight, 2), a.clients, a.exposures, a.predictions, a.errors, a.fallbacks, fmt(a.latency_ms?.p50), fmt(a.latency_ms?.p95), fmt(a.latency_ms?.p99), fmt(a.mean_confidence), a.outcomes, accuracy, atThreshold];
     tr.replaceChildren(...cells.map((c) => Object.assign(document.createElement("td"), { textContent: String(c) })));
     return tr;
   });

@@ -377,7 +377,7 @@ async fn ab_report<S: EventStore>(
     Query(q): Query<ReportQuery>,
 ) -> Answer<reports::ab::AbReport> {
     let experiment = experiment_of(&app, &q)?;
-    let report = from_store::ab(&app.store, &experiment, q.since())
+    let report = from_store::ab(&app.store, &experiment, &app.bundles, q.since())
         .await
         .map_err(AppError::Internal)?;
     Ok(Json(report))

@@ -6,6 +6,7 @@ use crate::reports::ab::AbReport;
 use crate::reports::drift::DriftReport;
 use crate::reports::now_test::{NowTest, Verdict};
 use crate::reports::review::ReviewItem;
+use crate::reports::threshold::AtThreshold;
 
 fn opt(value: Option<f64>, digits: usize) -> String {
     value.map_or_else(|| "–".to_string(), |v| format!("{v:.digits$}"))
@@ -57,6 +58,11 @@ pub fn ab(report: &AbReport) -> String {
             arm.outcomes,
             accuracy
         );
+    }
+    for arm in &report.arms {
+        if let Some(t) = &arm.at_threshold {
+            let _ = writeln!(out, "{:<12} {}", arm.arm, at_threshold(t));
+        }
     }
     for c in &report.comparisons {
         if let Some(a) = &c.accuracy {
@@ -177,7 +183,7 @@ pub fn now_test(report: &NowTest) -> String {
         Verdict::Fail => "FAIL: below the minimum",
         Verdict::NotEnoughData => "no verdict: not enough labelled outcomes",
     };
-    format!(
+    let mut out = format!(
         "now-test of {}: {:?} {} on {} recent outcomes (minimum {}, {} at bundling): {verdict}\n",
         report.model,
         report.metric,
@@ -185,6 +191,28 @@ pub fn now_test(report: &NowTest) -> String {
         report.outcomes,
         report.minimum,
         opt(report.at_bundling, 4)
+    );
+    if let Some(t) = &report.at_threshold {
+        let _ = writeln!(out, "  {}", at_threshold(t));
+    }
+    out
+}
+
+/// Precision and recall of the positive class, and the threshold they were labelled at.
+fn at_threshold(t: &AtThreshold) -> String {
+    let share = |p: &Option<crate::reports::stats::Proportion>| match p {
+        Some(p) => format!("{:.3} [{:.3}, {:.3}] of {}", p.value, p.low, p.high, p.n),
+        None => "–".into(),
+    };
+    format!(
+        "{:?} {}: precision {}, recall {}",
+        t.positive.class,
+        match t.positive.threshold {
+            Some(threshold) => format!("at threshold {threshold}"),
+            None => "as the most probable class".into(),
+        },
+        share(&t.precision),
+        share(&t.recall)
     )
 }
 

@@ -242,6 +242,7 @@ fn assert_same_totals(label: &str, got: &AbTotals, want: &AbTotals) {
         );
     }
     assert_eq!(got_latency, want_latency, "{label}: latency buckets");
+    assert_eq!(got.confusion, want.confusion, "{label}: labels against outcomes");
     assert_eq!(got_clients, want_clients, "{label}: clients");
 }
 
@@ -251,6 +252,9 @@ async fn check<S: EventStore>(label: &str, store: &S, want: &Delta) {
         let label = format!("{label}, since {since:?}");
         let got = store.ab_totals(EXPERIMENT, since).await.unwrap();
         assert!(!got.arms.is_empty(), "{label}: nothing counted");
+        if since.is_none() {
+            assert!(!got.confusion.is_empty(), "{label}: no labels against outcomes");
+        }
         assert_same_totals(&label, &got, &want.ab_totals(EXPERIMENT, since));
         let arms = store.arm_rows(EXPERIMENT, since).await.unwrap();
         assert_same_totals(

@@ -135,7 +135,7 @@ async fn report<S: EventStore>(store: S, request: ReportRequest) -> Result<ExitC
     };
     match request.kind {
         ReportKind::Ab => {
-            let r = from_store::ab(&store, &experiment, since).await?;
+            let r = from_store::ab(&store, &experiment, &bundles, since).await?;
             print(render::ab(&r), serde_json::to_value(&r)?);
             Ok(ExitCode::SUCCESS)
         }

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::sequential::{confidence_sequence, ConfidenceSequence};
 use super::stats::{self, ChiSquare, Comparison, Proportion};
+use super::threshold::{at_threshold, AtThreshold, Positive};
 use crate::experiment::Analysis;
 use crate::experiment::Experiment;
 use crate::rollup::{sketch, AbTotals, Counts};
@@ -42,6 +43,8 @@ pub struct ArmReport {
     pub accuracy: Option<Proportion>,
     /// Mean absolute error on them, with its 95% interval (regression).
     pub mean_absolute_error: Option<MeanWithInterval>,
+    /// A binary classifier's precision and recall at its decision threshold.
+    pub at_threshold: Option<AtThreshold>,
 }
 
 /// Latency quantiles.
@@ -304,9 +307,14 @@ fn compare(
         .collect()
 }
 
-/// Builds the report from the experiment's sums ([`crate::store::EventStore::ab_totals`]).
-/// Events of clients outside the experiment (kill switch, coverage) are left out.
-pub fn ab_report(experiment: &Experiment, totals: &AbTotals) -> AbReport {
+/// Builds the report from the experiment's sums ([`crate::store::EventStore::ab_totals`]);
+/// `positive_of` says which models are binary classifiers, and their positive class and
+/// threshold. Events of clients outside the experiment (kill switch, coverage) are left out.
+pub fn ab_report(
+    experiment: &Experiment,
+    totals: &AbTotals,
+    positive_of: &dyn Fn(&str) -> Option<Positive>,
+) -> AbReport {
     let mut arms = Vec::new();
     let mut sums: BTreeMap<String, Counts> = BTreeMap::new();
     for arm in &experiment.arms {
@@ -358,6 +366,13 @@ pub fn ab_report(experiment: &Experiment, totals: &AbTotals) -> AbReport {
             outcomes: counts.labelled + counts.numeric_n,
             accuracy: stats::wilson(counts.correct, counts.labelled),
             mean_absolute_error: mae,
+            at_threshold: at_threshold(
+                totals
+                    .confusion
+                    .iter()
+                    .filter(|r| r.key.in_experiment && r.key.arm == arm.name),
+                positive_of,
+            ),
         });
         sums.insert(arm.name.clone(), counts);
     }
@@ -450,7 +465,7 @@ mod tests {
             ],
             ..AbTotals::default()
         };
-        let report = ab_report(&e, &totals);
+        let report = ab_report(&e, &totals, &|_| None);
         let (b, c) = (&report.comparisons[0], &report.comparisons[1]);
         let (db, dc) = (b.decision.as_ref().unwrap(), c.decision.as_ref().unwrap());
         // b: +3 points on 20,000 outcomes each is decided even by the always-valid sequence
@@ -473,9 +488,49 @@ mod tests {
                 arms: vec![labelled("a", 20_000, 16_000), labelled("b", 20_000, 15_000)],
                 ..AbTotals::default()
             },
+            &|_| None,
         );
         assert_eq!(worse.comparisons[0].decision.as_ref().unwrap().verdict, "worse");
         assert!(worse.comparisons[0].sample_size.is_none(), "no effect configured");
+    }
+
+    #[test]
+    fn binary_arms_show_precision_and_recall_at_their_threshold() {
+        let cell = |arm: &str, predicted: &str, actual: &str, n: u64| crate::rollup::ConfusionRow {
+            key: key(arm),
+            predicted: predicted.into(),
+            actual: actual.into(),
+            n,
+        };
+        let totals = AbTotals {
+            arms: vec![labelled("a", 100, 70), labelled("b", 100, 70)],
+            confusion: vec![
+                cell("a", "1", "1", 30),
+                cell("a", "1", "0", 10),
+                cell("a", "0", "1", 20),
+                cell("a", "0", "0", 40),
+            ],
+            ..AbTotals::default()
+        };
+        let positive_of = |model: &str| {
+            (model == "a@1").then(|| Positive {
+                class: "1".into(),
+                threshold: Some(0.35),
+            })
+        };
+        let report = ab_report(
+            &experiment(&[("a", 0.5), ("b", 0.5)], Analysis::default()),
+            &totals,
+            &positive_of,
+        );
+        let a = report.arms[0].at_threshold.as_ref().unwrap();
+        assert_eq!(a.positive.threshold, Some(0.35));
+        assert!((a.precision.unwrap().value - 0.75).abs() < 1e-12);
+        assert!((a.recall.unwrap().value - 0.6).abs() < 1e-12);
+        assert!(
+            report.arms[1].at_threshold.is_none(),
+            "no labels against outcomes for b"
+        );
     }
 
     #[test]
@@ -500,6 +555,7 @@ mod tests {
                 arms: vec![row("a", 5_000, 2.0, 1.0), row("b", 5_000, 1.8, 1.0)],
                 ..AbTotals::default()
             },
+            &|_| None,
         );
         let d = report.comparisons[0].decision.as_ref().unwrap();
         assert_eq!((d.metric, d.verdict), ("mean_absolute_error", "better"), "{d:?}");

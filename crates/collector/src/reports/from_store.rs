@@ -5,8 +5,9 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use wasm_predict_manifest::Manifest;
 
+use super::threshold::Positive;
 use super::{ab, drift, now_test, review, timeline};
-use crate::experiment::Experiment;
+use crate::experiment::{Bundles, Experiment};
 use crate::rollup::minute_of;
 use crate::store::EventStore;
 
@@ -25,10 +26,15 @@ fn minute(since: Option<DateTime<Utc>>) -> Option<i64> {
 pub async fn ab<S: EventStore>(
     store: &S,
     experiment: &Experiment,
+    bundles: &Bundles,
     since: Option<DateTime<Utc>>,
 ) -> Result<ab::AbReport> {
     let totals = store.ab_totals(&experiment.id, minute(since)).await?;
-    Ok(ab::ab_report(experiment, &totals))
+    let positive_of = |model: &str| {
+        let (name, version) = model.split_once('@')?;
+        Positive::of(bundles.cached(name, version)?.as_ref())
+    };
+    Ok(ab::ab_report(experiment, &totals, &positive_of))
 }
 
 /// The now-test of `manifest`'s model on outcomes from `since` (to the minute).
@@ -39,8 +45,8 @@ pub async fn now_test<S: EventStore>(
     since: Option<DateTime<Utc>>,
     min_outcomes: u64,
 ) -> Result<now_test::NowTest> {
-    let rows = store.arm_rows(&experiment.id, minute(since)).await?;
-    Ok(now_test::now_test(manifest, &rows, min_outcomes))
+    let totals = store.ab_totals(&experiment.id, minute(since)).await?;
+    Ok(now_test::now_test(manifest, &totals, min_outcomes))
 }
 
 /// The drift report of `manifest`'s model over predictions from the hour holding `since`.

@@ -10,6 +10,7 @@ pub mod now_test;
 pub mod review;
 pub mod sequential;
 pub mod stats;
+pub mod threshold;
 pub mod timeline;
 
 /// An outcome's `actual` as a class label.

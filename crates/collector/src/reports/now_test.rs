@@ -6,7 +6,8 @@ use wasm_predict_manifest::Manifest;
 use wasm_predict_manifest::Metric;
 
 use super::stats::{self, Proportion};
-use crate::rollup::{ArmRow, Counts};
+use super::threshold::{at_threshold, AtThreshold, Positive};
+use crate::rollup::{AbTotals, Counts};
 
 /// Fewer labelled outcomes than this give no verdict.
 pub const DEFAULT_MIN_OUTCOMES: u64 = 30;
@@ -42,12 +43,19 @@ pub struct NowTest {
     pub interval: Option<Proportion>,
     /// The verdict.
     pub verdict: Verdict,
+    /// A binary classifier's precision and recall at its decision threshold.
+    pub at_threshold: Option<AtThreshold>,
 }
 
 /// Tests the model on its outcomes in the window: the rows of
 /// [`crate::store::EventStore::arm_rows`] whose model is `manifest`'s, any arm.
-pub fn now_test(manifest: &Manifest, rows: &[ArmRow], min_outcomes: u64) -> NowTest {
+pub fn now_test(manifest: &Manifest, totals: &AbTotals, min_outcomes: u64) -> NowTest {
     let model = format!("{}@{}", manifest.name, manifest.version);
+    let rows = &totals.arms;
+    let positive = Positive::of(manifest);
+    let at_threshold = at_threshold(totals.confusion.iter().filter(|r| r.key.model == model), &|_| {
+        positive.clone()
+    });
     let mut counts = Counts::default();
     for row in rows.iter().filter(|r| r.key.model == model) {
         counts.add(&row.counts);
@@ -74,6 +82,7 @@ pub fn now_test(manifest: &Manifest, rows: &[ArmRow], min_outcomes: u64) -> NowT
         achieved,
         interval,
         verdict,
+        at_threshold,
     }
 }
 

@@ -148,6 +148,8 @@ pub struct Delta {
     pub clients: BTreeMap<ClientKey, i64>,
     /// By key and hour.
     pub drift: BTreeMap<(DriftKey, i64), u64>,
+    /// Outcomes joined to a classification, by arm key, hour, predicted label and actual label.
+    pub confusion: BTreeMap<(ArmKey, i64, String, String), u64>,
 }
 
 fn model_name(event: &Event) -> String {
@@ -172,6 +174,7 @@ impl Delta {
             && self.latency_hours.is_empty()
             && self.clients.is_empty()
             && self.drift.is_empty()
+            && self.confusion.is_empty()
     }
 
     fn arm(&mut self, event: &Event, arm: &str, model: String, in_experiment: bool) -> &mut Counts {
@@ -269,11 +272,16 @@ impl Delta {
             model: model_name(prediction),
             in_experiment: prediction.in_experiment && outcome.in_experiment,
         };
-        let counts = self.arms.entry((key, minute_of(&outcome.time))).or_default();
+        let counts = self.arms.entry((key.clone(), minute_of(&outcome.time))).or_default();
         match (&output.label, output.value, actual.as_f64()) {
             (Some(label), _, _) => {
+                let actual = label_of_actual(actual);
                 counts.labelled += 1;
-                counts.correct += u64::from(label_of_actual(actual).as_deref() == Some(label.as_str()));
+                counts.correct += u64::from(actual.as_deref() == Some(label.as_str()));
+                if let Some(actual) = actual.filter(|a| a.len() <= MAX_LABEL && label.len() <= MAX_LABEL) {
+                    let hour = hour_of(minute_of(&outcome.time));
+                    *self.confusion.entry((key, hour, label.clone(), actual)).or_default() += 1;
+                }
             }
             (None, Some(value), Some(truth)) => {
                 counts.numeric_n += 1;
@@ -285,6 +293,22 @@ impl Delta {
             _ => {}
         }
     }
+}
+
+/// The longest label the label rollup keeps (longer ones count in accuracy only).
+pub const MAX_LABEL: usize = 64;
+
+/// How often an arm's model predicted a label when the outcome was another, summed over a window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfusionRow {
+    /// The arm, model and flag.
+    pub key: ArmKey,
+    /// The predicted label.
+    pub predicted: String,
+    /// The outcome's label.
+    pub actual: String,
+    /// How many outcomes.
+    pub n: u64,
 }
 
 /// One arm's summed counts, as a store answers them.
@@ -331,6 +355,13 @@ pub struct AbTotals {
     pub latency: Vec<LatencyRow>,
     /// Distinct clients per arm (inside the experiment).
     pub clients: Vec<(String, u64)>,
+    /// Predicted against actual labels per arm and model, ordered by key and labels.
+    pub confusion: Vec<ConfusionRow>,
+}
+
+/// Orders confusion rows as [`AbTotals::confusion`] says.
+pub fn sort_confusion(rows: &mut [ConfusionRow]) {
+    rows.sort_by(|a, b| (&a.key, &a.predicted, &a.actual).cmp(&(&b.key, &b.predicted, &b.actual)));
 }
 
 /// The drift counts of one model: `(series, bin, n)`.
@@ -368,7 +399,25 @@ impl Delta {
                 *clients.entry(key.arm.clone()).or_default() += 1;
             }
         }
+        let mut confusion: BTreeMap<(ArmKey, String, String), u64> = BTreeMap::new();
+        for ((key, hour, predicted, actual), n) in &self.confusion {
+            if key.experiment == experiment && *hour >= from_hour {
+                *confusion
+                    .entry((key.clone(), predicted.clone(), actual.clone()))
+                    .or_default() += n;
+            }
+        }
         AbTotals {
+            confusion: confusion
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|((key, predicted, actual), n)| ConfusionRow {
+                    key,
+                    predicted,
+                    actual,
+                    n,
+                })
+                .collect(),
             arms: self.arm_rows(experiment, since),
             latency: latency
                 .into_iter()

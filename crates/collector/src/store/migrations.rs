@@ -157,4 +157,27 @@ pub const MIGRATIONS: &[Migration] = &[
             CREATE INDEX rollup_clients_by_client ON rollup_clients (client_id);
             CREATE INDEX events_pending_received ON events (received_at) WHERE pending;",
     },
+    Migration {
+        version: 5,
+        name: "labels against outcomes, for precision and recall",
+        sqlite: "
+            CREATE TABLE rollup_confusion (
+                experiment TEXT NOT NULL, hour INTEGER NOT NULL, arm TEXT NOT NULL, model TEXT NOT NULL,
+                in_experiment INTEGER NOT NULL, predicted TEXT NOT NULL, actual TEXT NOT NULL,
+                shard INTEGER NOT NULL, n INTEGER NOT NULL,
+                PRIMARY KEY (experiment, hour, arm, model, in_experiment, predicted, actual, shard)
+            ) WITHOUT ROWID;
+            INSERT OR IGNORE INTO rollup_state (name, value)
+                SELECT 'stale', 'events stored before the label rollup existed' WHERE EXISTS (SELECT 1 FROM events);",
+        postgres: "
+            CREATE TABLE rollup_confusion (
+                experiment TEXT NOT NULL, hour BIGINT NOT NULL, arm TEXT NOT NULL, model TEXT NOT NULL,
+                in_experiment BOOLEAN NOT NULL, predicted TEXT NOT NULL, actual TEXT NOT NULL,
+                shard SMALLINT NOT NULL, n BIGINT NOT NULL,
+                PRIMARY KEY (experiment, hour, arm, model, in_experiment, predicted, actual, shard)
+            );
+            INSERT INTO rollup_state (name, value)
+                SELECT 'stale', 'events stored before the label rollup existed' WHERE EXISTS (SELECT 1 FROM events)
+                ON CONFLICT (name) DO NOTHING;",
+    },
 ];

@@ -104,6 +104,25 @@ async fn flush(transaction: &deadpool_postgres::Transaction<'_>, delta: &Delta, 
             )
             .await?;
     }
+    if !delta.confusion.is_empty() {
+        let keys: Vec<_> = delta.confusion.keys().collect();
+        transaction
+            .execute(
+                rollup_sql::UPSERT_CONFUSION_MANY,
+                &[
+                    &keys.iter().map(|(k, ..)| k.experiment.clone()).collect::<Vec<_>>(),
+                    &keys.iter().map(|(_, h, ..)| *h).collect::<Vec<_>>(),
+                    &keys.iter().map(|(k, ..)| k.arm.clone()).collect::<Vec<_>>(),
+                    &keys.iter().map(|(k, ..)| k.model.clone()).collect::<Vec<_>>(),
+                    &keys.iter().map(|(k, ..)| k.in_experiment).collect::<Vec<_>>(),
+                    &keys.iter().map(|(_, _, p, _)| p.clone()).collect::<Vec<_>>(),
+                    &keys.iter().map(|(_, _, _, a)| a.clone()).collect::<Vec<_>>(),
+                    &vec![shard; keys.len()],
+                    &delta.confusion.values().map(|n| sign * *n as i64).collect::<Vec<_>>(),
+                ],
+            )
+            .await?;
+    }
     if !delta.drift.is_empty() {
         let keys: Vec<_> = delta.drift.keys().collect();
         transaction
@@ -468,7 +487,19 @@ impl EventStore for PostgresStore {
             .iter()
             .map(|row| Ok((row.try_get(0)?, row.try_get::<_, i64>(1)? as u64)))
             .collect::<Result<Vec<_>>>()?;
-        Ok(AbTotals { arms, latency, clients })
+        let mut confusion = client
+            .query(rollup_sql::AB_CONFUSION, &[&experiment, &from_hour])
+            .await?
+            .iter()
+            .map(|row| rollup_sql::confusion_of(experiment, |i| row.try_get(i), |i| row.try_get(i), |i| row.try_get(i)))
+            .collect::<Result<Vec<_>, _>>()?;
+        rollup::sort_confusion(&mut confusion);
+        Ok(AbTotals {
+            arms,
+            latency,
+            clients,
+            confusion,
+        })
     }
 
     async fn drift_rows(&self, experiment: &str, model: &str, since: Option<i64>) -> Result<DriftRows> {

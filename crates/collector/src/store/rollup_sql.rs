@@ -68,6 +68,49 @@ pub const UPSERT_DRIFT: &str = "
     ON CONFLICT (experiment, model, hour, series, bin, shard) DO UPDATE SET
         n = rollup_drift.n + excluded.n";
 
+/// Adds to the count of a predicted label against an outcome's label, in an hour of an arm and model.
+pub const UPSERT_CONFUSION: &str = "
+    INSERT INTO rollup_confusion (experiment, hour, arm, model, in_experiment, predicted, actual, shard, n)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    ON CONFLICT (experiment, hour, arm, model, in_experiment, predicted, actual, shard) DO UPDATE SET
+        n = rollup_confusion.n + excluded.n";
+
+/// [`UPSERT_CONFUSION`] for arrays of rows (PostgreSQL).
+pub const UPSERT_CONFUSION_MANY: &str = "
+    INSERT INTO rollup_confusion (experiment, hour, arm, model, in_experiment, predicted, actual, shard, n)
+    SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bool[], $6::text[], $7::text[],
+        $8::smallint[], $9::bigint[])
+    ON CONFLICT (experiment, hour, arm, model, in_experiment, predicted, actual, shard) DO UPDATE SET
+        n = rollup_confusion.n + excluded.n";
+
+/// Per arm, model and in-experiment flag, predicted label against actual label, of an experiment
+/// from the hour `$2`.
+pub const AB_CONFUSION: &str = "
+    SELECT arm, model, in_experiment, predicted, actual, CAST(SUM(n) AS BIGINT)
+    FROM rollup_confusion WHERE experiment = $1 AND hour >= $2
+    GROUP BY arm, model, in_experiment, predicted, actual HAVING SUM(n) <> 0";
+
+/// One [`AB_CONFUSION`] row of `experiment`, read by the backend's text, flag and integer
+/// column getters.
+pub fn confusion_of<E>(
+    experiment: &str,
+    text: impl Fn(usize) -> Result<String, E>,
+    flag: impl Fn(usize) -> Result<bool, E>,
+    int: impl Fn(usize) -> Result<i64, E>,
+) -> Result<crate::rollup::ConfusionRow, E> {
+    Ok(crate::rollup::ConfusionRow {
+        key: crate::rollup::ArmKey {
+            experiment: experiment.to_string(),
+            arm: text(0)?,
+            model: text(1)?,
+            in_experiment: flag(2)?,
+        },
+        predicted: text(3)?,
+        actual: text(4)?,
+        n: int(5)? as u64,
+    })
+}
+
 /// Records a client seen in an arm (SQLite: its two-argument `MAX` is PostgreSQL's `GREATEST`).
 pub const UPSERT_CLIENT: &str = "
     INSERT INTO rollup_clients (experiment, arm, client_id, last_minute) VALUES ($1, $2, $3, $4)
@@ -191,8 +234,9 @@ pub const TIMELINE_LATENCY_HOURS: &str = "
     GROUP BY start, arm, bucket HAVING SUM(n) <> 0";
 
 /// Deletes the rollup rows before the minute `$1` (an hour's first minute).
-pub const PURGE_ROLLUPS: [&str; 5] = [
+pub const PURGE_ROLLUPS: [&str; 6] = [
     "DELETE FROM rollup_arms WHERE minute < $1",
+    "DELETE FROM rollup_confusion WHERE hour < $1",
     "DELETE FROM rollup_latency WHERE minute < $1",
     "DELETE FROM rollup_latency_hours WHERE hour < $1",
     "DELETE FROM rollup_drift WHERE hour < $1",
@@ -216,4 +260,4 @@ pub const OTHERS_JOINED: &str = "
 /// Empties every rollup (before a rebuild).
 pub const CLEAR: &str = "
     DELETE FROM rollup_arms; DELETE FROM rollup_latency; DELETE FROM rollup_clients;
-    DELETE FROM rollup_drift; DELETE FROM rollup_latency_hours;";
+    DELETE FROM rollup_drift; DELETE FROM rollup_latency_hours; DELETE FROM rollup_confusion;";

@@ -192,6 +192,20 @@ fn flush(connection: &Connection, delta: &Delta, sign: i64) -> Result<()> {
             clients.execute(params![key.experiment, key.arm, key.client, minute])?;
         }
     }
+    let mut confusion = connection.prepare_cached(&sql(rollup_sql::UPSERT_CONFUSION))?;
+    for ((key, hour, predicted, actual), n) in &delta.confusion {
+        confusion.execute(params![
+            key.experiment,
+            hour,
+            key.arm,
+            key.model,
+            key.in_experiment,
+            predicted,
+            actual,
+            0,
+            sign * *n as i64
+        ])?;
+    }
     let mut drift = connection.prepare_cached(&sql(rollup_sql::UPSERT_DRIFT))?;
     for ((key, hour), n) in &delta.drift {
         drift.execute(params![
@@ -567,7 +581,19 @@ impl EventStore for SqliteStore {
                     Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(AbTotals { arms, latency, clients })
+            let mut statement = connection.prepare_cached(&sql(rollup_sql::AB_CONFUSION))?;
+            let mut confusion = statement
+                .query_map(params![experiment, from_hour], |row| {
+                    rollup_sql::confusion_of(&experiment, |i| row.get(i), |i| row.get(i), |i| row.get(i))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rollup::sort_confusion(&mut confusion);
+            Ok(AbTotals {
+                arms,
+                latency,
+                clients,
+                confusion,
+            })
         })
         .await
     }
