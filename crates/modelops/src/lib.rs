@@ -4,6 +4,7 @@
 pub mod backtest;
 pub mod bench;
 pub mod browser_bench;
+pub mod budget;
 pub mod bundle;
 pub mod dataset;
 pub mod diff;

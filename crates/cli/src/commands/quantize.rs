@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use wasm_predict_modelops::budget;
 use wasm_predict_modelops::quantize::{self, QuantizeRequest};
 
 use crate::args::{task_of, DataColumns};
@@ -27,7 +28,7 @@ pub struct Args {
     #[arg(long, value_parser = ["classification", "regression"])]
     pub task: Option<String>,
     /// Refuse the int8 model if the metric drops by more than this (0.5% or 0.005).
-    #[arg(long, default_value = "0.5%", value_parser = quantize::parse_budget)]
+    #[arg(long, default_value = "0.5%", value_parser = budget::parse_budget)]
     pub max_accuracy_drop: f64,
     /// Quantize weights only, not activations.
     #[arg(long)]
@@ -62,5 +63,5 @@ pub fn exec(args: Args) -> Result<ExitCode> {
     };
     let report = with_spinner("calibrating, quantizing, evaluating", || quantize::quantize(&request))?;
     print(args.json, &report, quantize::render(&report))?;
-    Ok(verdict(report.accepted))
+    Ok(verdict(report.evaluation.accepted))
 }
