@@ -216,11 +216,7 @@ pub fn render<S: Sides>(e: &Evaluation<S>, written: Option<&str>) -> String {
 
 /// Reads a budget given as `0.5%` or as a fraction (`0.005`).
 pub fn parse_budget(text: &str) -> Result<f64> {
-    let value = super::parse_share(text).ok_or_else(|| anyhow!("`{text}` is not a budget (say 0.5% or 0.005)"))?;
-    if !(0.0..=1.0).contains(&value) {
-        bail!("`{text}`: the budget is between 0% and 100%");
-    }
-    Ok(value)
+    super::parse_fraction(text, "a budget", "0.5% or 0.005")
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Model operations, one module per subcommand, all on the predictor the browser runs:
-//! inspect, bundle, verify, quantize, diff, bench, backtest, promote.
+//! inspect, bundle, verify, quantize, prune, diff, bench, backtest, promote.
 
 pub mod backtest;
 pub mod bench;
@@ -13,6 +13,7 @@ pub mod graph;
 pub mod int8;
 pub mod plan;
 pub mod promote;
+pub mod prune;
 pub mod quantize;
 pub mod verify;
 
@@ -24,6 +25,14 @@ pub fn parse_share(text: &str) -> Option<f64> {
         None => trimmed.parse::<f64>().ok()?,
     };
     value.is_finite().then_some(value)
+}
+
+/// A share between 0% and 100% given as `50%` or as a fraction (`0.5`); `what` names it in
+/// errors (`a budget`), `example` shows how to write one.
+pub fn parse_fraction(text: &str, what: &str, example: &str) -> anyhow::Result<f64> {
+    let value = parse_share(text).ok_or_else(|| anyhow::anyhow!("`{text}` is not {what} (say {example})"))?;
+    anyhow::ensure!((0.0..=1.0).contains(&value), "`{text}`: {what} is between 0% and 100%");
+    Ok(value)
 }
 
 /// The upper median (the middle value, or the higher of the two middle ones); 0 for no values.
