@@ -1002,7 +1002,7 @@ fn prune_zeros_each_layer_to_its_sparsity_within_the_budget_and_compresses() {
     let (code, text, err) = cli(&[&args[..], &["--force"]].concat());
     assert_eq!(code, 0, "{err}");
     for part in [
-        "2 of 3 weights pruned (layer scope): 20.00% asked",
+        "2 of 3 layers pruned (layer scope): 20.00% asked",
         "coefficient1",
         "left dense: fewer than 256 weights",
         "gzipped",

@@ -344,7 +344,7 @@ pub fn render(r: &PruneReport) -> String {
         None => "layer scope".into(),
     };
     let mut out = format!(
-        "{}: {pruned} of {} weights pruned ({scope}): {} asked, {} reached\n",
+        "{}: {pruned} of {} layers pruned ({scope}): {} asked, {} reached\n",
         r.model,
         r.layers.len(),
         percent(r.sparsity),
