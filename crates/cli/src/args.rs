@@ -7,6 +7,7 @@ use wasm_predict_collector::experiment::{self, Configs};
 use wasm_predict_collector::site::Site;
 use wasm_predict_manifest::{Manifest, Task, TimeWindow};
 use wasm_predict_modelops::backtest::Window;
+use wasm_predict_modelops::budget;
 use wasm_predict_modelops::dataset::{read_table, Columns};
 
 /// Bundles named on the command line, and the output format.
@@ -40,6 +41,23 @@ impl DataColumns {
             features: self.features.clone(),
         }
     }
+}
+
+/// The budget and the output of a rewrite (`quantize`, `prune`).
+#[derive(clap::Args)]
+pub struct RewriteOutput {
+    /// Refuse the rewritten model if the metric drops by more than this (0.5% or 0.005).
+    #[arg(long, default_value = "0.5%", value_parser = budget::parse_budget)]
+    pub max_accuracy_drop: f64,
+    /// Where to write the rewritten model (only if it keeps within the budget).
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The time-stamped history that backtest and promote replay.

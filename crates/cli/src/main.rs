@@ -1,7 +1,7 @@
 //! `wasm-predict`: the collector (`serve`), its reports from the command line (`report`,
 //! `rebuild-rollups`), retention (`purge`), a
 //! bounded load generator (`load-test`), and the model operations (`inspect`, `bundle`,
-//! `verify`, `plan`, `quantize`, `diff`, `bench`, `backtest`, `promote`): one module per subcommand in
+//! `verify`, `plan`, `quantize`, `prune`, `diff`, `bench`, `backtest`, `promote`): one module per subcommand in
 //! `commands/`, each with its arguments and an `exec` that calls the library crates.
 
 mod args;
@@ -53,6 +53,8 @@ enum Command {
     Plan(commands::plan::Args),
     /// Int8 quantization (weights, and activations from calibration data) within an accuracy budget.
     Quantize(commands::quantize::Args),
+    /// Magnitude pruning of MatMul, Gemm and Conv weights within an accuracy budget (smaller gzipped).
+    Prune(commands::prune::Args),
     /// The differential test of two bundles on the same data.
     Diff(commands::diff::Args),
     /// Latency of two bundles per row and per batch, natively and in headless chromium, as NEW/OLD.
@@ -108,6 +110,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Verify(args) => commands::verify::exec(args),
         Command::Plan(args) => commands::plan::exec(args),
         Command::Quantize(args) => commands::quantize::exec(args),
+        Command::Prune(args) => commands::prune::exec(args),
         Command::Diff(args) => commands::diff::exec(args),
         Command::Bench(args) => commands::bench::exec(args),
         Command::Backtest(args) => commands::backtest::exec(args),

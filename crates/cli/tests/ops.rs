@@ -694,13 +694,11 @@ fn onnx_check(model: &Path) {
     assert!(status.success(), "onnx's checker refuses {}", model.display());
 }
 
-#[test]
-fn quantize_writes_a_smaller_int8_model_within_the_budget() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("mlp-int8.onnx");
-    let report = json(&[
+/// `quantize MODEL` calibrated and evaluated on the example's v2 holdout, budget 0.5%, as JSON.
+fn quantize_on_the_holdout(model: &Path, out: &Path) -> Value {
+    json(&[
         "quantize",
-        "models/example/credit-risk-v2-mlp.onnx",
+        model.to_str().unwrap(),
         "--calibration",
         "models/example/holdout-v2.csv",
         "--target",
@@ -710,7 +708,14 @@ fn quantize_writes_a_smaller_int8_model_within_the_budget() {
         "--out",
         out.to_str().unwrap(),
         "--json",
-    ]);
+    ])
+}
+
+#[test]
+fn quantize_writes_a_smaller_int8_model_within_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mlp-int8.onnx");
+    let report = quantize_on_the_holdout(Path::new("models/example/credit-risk-v2-mlp.onnx"), &out);
     assert_eq!(report["accepted"], true, "{report:#}");
     assert_eq!(report["written"], out.to_str().unwrap());
     assert_eq!(report["max_drop"], 0.005);
@@ -778,6 +783,20 @@ fn quantize_writes_a_smaller_int8_model_within_the_budget() {
     assert!(err.contains("exists; pass --force"), "{err}");
 }
 
+/// Runs a rewrite (`quantize`, `prune`) that a budget of 0.5% must refuse: exit 1, the verdict
+/// in words, nothing written at `out`; its JSON report.
+fn refused_past_half_a_point(args: &[&str], out: &Path) -> Value {
+    let (code, text, _) = cli(args);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("refused: the accuracy drops by"), "{text}");
+    assert!(!out.exists(), "a refused model is not written");
+    let report = json(&[args, &["--json"]].concat());
+    assert_eq!(report["accepted"], false);
+    assert!(report["drop"].as_f64().unwrap() > 0.005, "{report:#}");
+    assert_eq!(report["written"], Value::Null);
+    report
+}
+
 #[test]
 fn quantize_refuses_a_model_that_exceeds_its_budget() {
     // Calibration rows in the wrong unit (every feature × 0.05): the activation ranges are far
@@ -812,14 +831,7 @@ fn quantize_refuses_a_model_that_exceeds_its_budget() {
         "--out",
         out.to_str().unwrap(),
     ];
-    let (code, text, _) = cli(&args);
-    assert_eq!(code, 1, "{text}");
-    assert!(text.contains("refused: the accuracy drops by"), "{text}");
-    assert!(!out.exists(), "a refused model is not written");
-    let report = json(&[&args[..], &["--json"]].concat());
-    assert_eq!(report["accepted"], false);
-    assert!(report["drop"].as_f64().unwrap() > 0.005, "{report:#}");
-    assert_eq!(report["written"], Value::Null);
+    refused_past_half_a_point(&args, &out);
 
     // The same model and budget with proper calibration is accepted (the budget, not the model, refused it).
     let good = [&args[..3], &["models/example/holdout-v2.csv"], &args[4..]].concat();
@@ -857,6 +869,343 @@ fn quantize_explains_what_it_cannot_do() {
         assert!(err.contains(message), "{all:?}: {err}");
     }
     assert!(!Path::new(out).exists());
+}
+
+/// The example's MLP pruned on its holdout, as docs/model-operations.md does.
+const PRUNE_MLP: [&str; 6] = [
+    "prune",
+    "models/example/credit-risk-v2-mlp.onnx",
+    "--data",
+    "models/example/holdout-v2.csv",
+    "--target",
+    "defaulted",
+];
+
+/// The values of each float or int8 initializer of an ONNX file, as f32.
+fn initializers(model: &Path) -> std::collections::HashMap<String, Vec<f32>> {
+    use prost::Message;
+    use tract_onnx::pb::tensor_proto::DataType;
+    let proto = tract_onnx::pb::ModelProto::decode(std::fs::read(model).unwrap().as_slice()).unwrap();
+    proto
+        .graph
+        .unwrap()
+        .initializer
+        .into_iter()
+        .filter_map(|t| {
+            let values: Vec<f32> = if t.data_type == DataType::Float as i32 && !t.float_data.is_empty() {
+                t.float_data.clone()
+            } else if t.data_type == DataType::Float as i32 {
+                t.raw_data
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                    .collect()
+            } else if t.data_type == DataType::Int8 as i32 {
+                t.raw_data.iter().map(|&b| f32::from(b as i8)).collect()
+            } else {
+                return None;
+            };
+            Some((t.name, values))
+        })
+        .collect()
+}
+
+fn sparsity_of(values: &[f32]) -> f64 {
+    values.iter().filter(|v| **v == 0.0).count() as f64 / values.len() as f64
+}
+
+fn gzipped(path: &Path) -> usize {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(&std::fs::read(path).unwrap()).unwrap();
+    encoder.finish().unwrap().len()
+}
+
+#[test]
+fn prune_zeros_each_layer_to_its_sparsity_within_the_budget_and_compresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mlp-pruned.onnx");
+    let args = [
+        &PRUNE_MLP[..],
+        &[
+            "--sparsity",
+            "20%",
+            "--max-accuracy-drop",
+            "0.5%",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    ]
+    .concat();
+    let report = json(&[&args[..], &["--json"]].concat());
+    assert_eq!(report["accepted"], true, "{report:#}");
+    assert_eq!(report["written"], out.to_str().unwrap());
+    assert_eq!(report["scope"], "layer");
+    assert_eq!(report["max_layer_sparsity"], Value::Null);
+    // Two of the three MatMul weights are pruned; the 32×1 output layer is under 256 weights.
+    let layers = report["layers"].as_array().unwrap();
+    let summary: Vec<(&str, u64, bool)> = layers
+        .iter()
+        .map(|l| {
+            (
+                l["weight"].as_str().unwrap(),
+                l["weights"].as_u64().unwrap(),
+                l["pruned"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("coefficient", 384, true),
+            ("coefficient1", 2048, true),
+            ("coefficient2", 32, false)
+        ]
+    );
+    let written = initializers(&out);
+    for layer in layers {
+        let values = &written[layer["weight"].as_str().unwrap()];
+        let sparsity = sparsity_of(values);
+        assert!(
+            (sparsity - layer["sparsity"].as_f64().unwrap()).abs() < 1e-12,
+            "{layer}"
+        );
+        let expected = if layer["pruned"] == true { 0.2 } else { 0.0 };
+        assert!(
+            (sparsity - expected).abs() <= 1.0 / values.len() as f64,
+            "{layer}: {sparsity}"
+        );
+    }
+    // Biases and the other initializers are untouched.
+    let dense = initializers(&repo().join("models/example/credit-risk-v2-mlp.onnx"));
+    for name in ["intercepts", "intercepts1", "intercepts2", "coefficient2"] {
+        assert_eq!(dense[name], written[name], "{name}");
+    }
+    assert!((report["score"]["dense"].as_f64().unwrap() - 0.755556).abs() < 1e-5);
+    assert!(report["drop"].as_f64().unwrap() <= 0.005, "{report:#}");
+    assert!(report["agreement"].as_f64().unwrap() >= 0.98);
+    assert_eq!(
+        report["size"]["pruned"].as_u64().unwrap(),
+        std::fs::metadata(&out).unwrap().len()
+    );
+    assert_eq!(report["gzip"]["pruned"].as_u64().unwrap(), gzipped(&out) as u64);
+    let (gzip_dense, gzip_pruned) = (
+        report["gzip"]["dense"].as_u64().unwrap(),
+        report["gzip"]["pruned"].as_u64().unwrap(),
+    );
+    assert!(gzip_pruned * 10 < gzip_dense * 9, "{gzip_dense} → {gzip_pruned}");
+    assert!(report["latency_us"]["dense"].as_f64().unwrap() > 0.0);
+    onnx_check(&out);
+
+    // The same file exists now: refused unless --force; with it, the text report.
+    let (code, _, err) = cli(&args);
+    assert_eq!(code, 2);
+    assert!(err.contains("exists; pass --force"), "{err}");
+    let (code, text, err) = cli(&[&args[..], &["--force"]].concat());
+    assert_eq!(code, 0, "{err}");
+    for part in [
+        "2 of 3 layers pruned (layer scope): 20.00% asked",
+        "coefficient1",
+        "left dense: fewer than 256 weights",
+        "gzipped",
+        "accepted: wrote",
+    ] {
+        assert!(text.contains(part), "{part}: {text}");
+    }
+}
+
+#[test]
+fn prune_refuses_a_sparsity_past_the_budget_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("refused.onnx");
+    let pruning = [&PRUNE_MLP[..], &["--sparsity", "90%", "--out", out.to_str().unwrap()]].concat();
+    let args = [&pruning[..], &["--max-accuracy-drop", "0.5%"]].concat();
+    let report = refused_past_half_a_point(&args, &out);
+    assert!(report["gzip"]["pruned"].as_u64().unwrap() * 3 < report["gzip"]["dense"].as_u64().unwrap());
+
+    // The budget, not the pruning, refused it: with a wider one the same model is written.
+    let wider = [&pruning[..], &["--max-accuracy-drop", "2%"]].concat();
+    let (code, text, err) = cli(&wider);
+    assert_eq!(code, 0, "{text}{err}");
+    assert!((sparsity_of(&initializers(&out)["coefficient1"]) - 0.9).abs() <= 1.0 / 2048.0);
+}
+
+#[test]
+fn prune_global_scope_keeps_the_largest_weights_of_the_model_within_the_layer_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("global.onnx");
+    let prune = |scope: &str, extra: &[&str]| {
+        json(
+            &[
+                &PRUNE_MLP[..],
+                &[
+                    "--sparsity",
+                    "40%",
+                    "--scope",
+                    scope,
+                    "--out",
+                    out.to_str().unwrap(),
+                    "--force",
+                    "--json",
+                ],
+                extra,
+            ]
+            .concat(),
+        )
+    };
+    let dense = initializers(&repo().join("models/example/credit-risk-v2-mlp.onnx"));
+    let report = prune("global", &[]);
+    assert_eq!(report["accepted"], true, "{report:#}");
+    assert_eq!(report["scope"], "global");
+    assert_eq!(report["max_layer_sparsity"], 0.9);
+    let written = initializers(&out);
+    let layers = ["coefficient", "coefficient1"];
+    // 40% of the 2,432 weights of both layers, shared unevenly: one threshold, not one per layer.
+    let zeros: usize = layers
+        .iter()
+        .map(|l| written[*l].iter().filter(|v| **v == 0.0).count())
+        .sum();
+    assert_eq!(zeros, 973);
+    let (first, second) = (sparsity_of(&written[layers[0]]), sparsity_of(&written[layers[1]]));
+    assert!(first < 0.2 && second > 0.4, "{first} {second}");
+    let pruned_max = layers
+        .iter()
+        .flat_map(|l| {
+            dense[*l]
+                .iter()
+                .zip(&written[*l])
+                .filter(|(_, w)| **w == 0.0)
+                .map(|(d, _)| d.abs())
+        })
+        .fold(0f32, f32::max);
+    let kept_min = layers
+        .iter()
+        .flat_map(|l| written[*l].iter().filter(|w| **w != 0.0).map(|w| w.abs()))
+        .fold(f32::INFINITY, f32::min);
+    assert!(pruned_max <= kept_min, "{pruned_max} > {kept_min}");
+    assert!((report["achieved_sparsity"].as_f64().unwrap() - 973.0 / 2432.0).abs() < 1e-12);
+    // Here global scope keeps every label; each layer at 40% loses accuracy past the budget.
+    assert_eq!(report["agreement"], 1.0);
+    let per_layer = prune("layer", &[]);
+    assert_eq!(per_layer["accepted"], false, "{per_layer:#}");
+
+    // A limit per layer: the wide layer stops at 45%, the first makes up the rest.
+    let report = prune("global", &["--max-layer-sparsity", "45%", "--max-accuracy-drop", "5%"]);
+    assert_eq!(report["max_layer_sparsity"], 0.45);
+    let written = initializers(&out);
+    assert_eq!(written["coefficient1"].iter().filter(|v| **v == 0.0).count(), 921);
+    assert_eq!(written["coefficient"].iter().filter(|v| **v == 0.0).count(), 973 - 921);
+}
+
+#[test]
+fn prune_explains_what_it_cannot_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.onnx");
+    let out = out.to_str().unwrap();
+    let mlp = "models/example/credit-risk-v2-mlp.onnx";
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["models/example/credit-risk-v2.onnx", "--sparsity", "50%"],
+            "nothing to prune: no MatMul, Gemm or Conv with a float weight in the file (ops: Scaler, LinearClassifier)",
+        ),
+        (&[mlp, "--sparsity", "150%"], "`150%`: a sparsity is between 0% and 100%"),
+        (&[mlp, "--sparsity", "half"], "`half` is not a sparsity (say 50% or 0.5)"),
+        (
+            &["models/digits-mlp-qdq/1.0.0/model.onnx", "--sparsity", "50%"],
+            "the model is already quantized (it has 4 DequantizeLinear nodes): pruning works on float weights; prune the float model, then quantize the pruned one",
+        ),
+        (
+            &[mlp, "--sparsity", "95%", "--scope", "global"],
+            "--sparsity 95.00% is more than --max-layer-sparsity 90.00%",
+        ),
+        (
+            &[mlp, "--sparsity", "50%", "--min-layer-weights", "5000"],
+            "nothing to prune: every MatMul, Gemm or Conv weight has fewer than 5000 weights (--min-layer-weights): coefficient (384), coefficient1 (2048), coefficient2 (32)",
+        ),
+        (&[mlp, "--sparsity", "50%", "--scope", "row"], "`row` is not a scope: layer or global"),
+    ];
+    for (args, message) in cases {
+        let all = [
+            &["prune"],
+            args,
+            &[
+                "--data",
+                "models/example/holdout-v2.csv",
+                "--target",
+                "defaulted",
+                "--out",
+                out,
+            ],
+        ]
+        .concat();
+        let (code, _, err) = cli(&all);
+        assert_eq!(code, 2, "{all:?}");
+        assert!(err.contains(message), "{all:?}: {err}");
+    }
+    let (code, _, err) = cli(&[
+        "prune",
+        mlp,
+        "--sparsity",
+        "50%",
+        "--data",
+        "models/example/missing.csv",
+        "--target",
+        "defaulted",
+        "--out",
+        out,
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("models/example/missing.csv"), "{err}");
+    assert!(!Path::new(out).exists());
+}
+
+#[test]
+fn prune_then_quantize_keeps_the_zeros_and_the_budget_of_the_dense_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let pruned = dir.path().join("pruned.onnx");
+    let prune = json(
+        &[
+            &PRUNE_MLP[..],
+            &[
+                "--sparsity",
+                "40%",
+                "--scope",
+                "global",
+                "--out",
+                pruned.to_str().unwrap(),
+                "--json",
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(prune["accepted"], true, "{prune:#}");
+    let both = dir.path().join("pruned-int8.onnx");
+    let report = quantize_on_the_holdout(&pruned, &both);
+    assert_eq!(report["accepted"], true, "{report:#}");
+    // Each gate compares with its own input; against the dense float model the two drops add up.
+    assert_eq!(report["score"]["float"], prune["score"]["pruned"]);
+    let total = prune["score"]["dense"].as_f64().unwrap() - report["score"]["int8"].as_f64().unwrap();
+    assert!(total <= 0.005, "dense float → pruned int8: drop {total}");
+    // Symmetric int8 maps zero to zero: the pruned weights stay zeros.
+    let (float, int8) = (initializers(&pruned), initializers(&both));
+    for layer in ["coefficient", "coefficient1"] {
+        let quantized = &int8[&format!("{layer}_quantized")];
+        for (f, q) in float[layer].iter().zip(quantized) {
+            assert!(*f != 0.0 || *q == 0.0, "{layer}: a zero became {q}");
+        }
+    }
+    onnx_check(&both);
+    // And they still compress: smaller gzipped than the dense model quantized alone.
+    let dense_int8 = dir.path().join("dense-int8.onnx");
+    assert_eq!(
+        quantize_on_the_holdout(Path::new(PRUNE_MLP[1]), &dense_int8)["accepted"],
+        true
+    );
+    assert!(
+        gzipped(&both) < gzipped(&dense_int8),
+        "{} ≥ {}",
+        gzipped(&both),
+        gzipped(&dense_int8)
+    );
 }
 
 /// Bundles an MLP on the example's six features (heavier than the logistic regressions) into `out`.

@@ -100,6 +100,11 @@ const INT8_OPS: [&str; 16] = [
     "QLinearAveragePool",
 ];
 
+/// Whether a node of this op computes in int8 (or uint8).
+pub fn is_int8_op(op: &str) -> bool {
+    INT8_OPS.contains(&op)
+}
+
 /// What `inspect` reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct GraphSummary {
@@ -154,7 +159,7 @@ pub fn summarize(bytes: &[u8]) -> Result<GraphSummary> {
             node.domain.clone()
         };
         *ops.entry(domain).or_default().entry(node.op_type.clone()).or_default() += 1;
-        if INT8_OPS.contains(&node.op_type.as_str()) {
+        if is_int8_op(&node.op_type) {
             *int8_ops.entry(node.op_type.clone()).or_default() += 1;
         }
     }

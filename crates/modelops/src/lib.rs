@@ -1,9 +1,10 @@
 //! Model operations, one module per subcommand, all on the predictor the browser runs:
-//! inspect, bundle, card, verify, quantize, diff, bench, backtest, promote.
+//! inspect, bundle, card, verify, quantize, prune, diff, bench, backtest, promote.
 
 pub mod backtest;
 pub mod bench;
 pub mod browser_bench;
+pub mod budget;
 pub mod bundle;
 pub mod card;
 pub mod dataset;
@@ -13,6 +14,7 @@ pub mod graph;
 pub mod int8;
 pub mod plan;
 pub mod promote;
+pub mod prune;
 pub mod quantize;
 pub mod threshold;
 pub mod verify;
@@ -25,6 +27,14 @@ pub fn parse_share(text: &str) -> Option<f64> {
         None => trimmed.parse::<f64>().ok()?,
     };
     value.is_finite().then_some(value)
+}
+
+/// A share between 0% and 100% given as `50%` or as a fraction (`0.5`); `what` names it in
+/// errors (`a budget`), `example` shows how to write one.
+pub fn parse_fraction(text: &str, what: &str, example: &str) -> anyhow::Result<f64> {
+    let value = parse_share(text).ok_or_else(|| anyhow::anyhow!("`{text}` is not {what} (say {example})"))?;
+    anyhow::ensure!((0.0..=1.0).contains(&value), "`{text}`: {what} is between 0% and 100%");
+    Ok(value)
 }
 
 /// The upper median (the middle value, or the higher of the two middle ones); 0 for no values.

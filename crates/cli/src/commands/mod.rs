@@ -9,6 +9,7 @@ pub mod inspect;
 pub mod load_test;
 pub mod plan;
 pub mod promote;
+pub mod prune;
 pub mod purge;
 pub mod quantize;
 pub mod rebuild_rollups;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use wasm_predict_modelops::quantize::{self, QuantizeRequest};
 
-use crate::args::{task_of, DataColumns};
+use crate::args::{task_of, DataColumns, RewriteOutput};
 use crate::output::{print, verdict, with_spinner};
 
 /// The arguments of `wasm-predict quantize`.
@@ -26,24 +26,14 @@ pub struct Args {
     /// Classification or regression (default: read from the graph).
     #[arg(long, value_parser = ["classification", "regression"])]
     pub task: Option<String>,
-    /// Refuse the int8 model if the metric drops by more than this (0.5% or 0.005).
-    #[arg(long, default_value = "0.5%", value_parser = quantize::parse_budget)]
-    pub max_accuracy_drop: f64,
     /// Quantize weights only, not activations.
     #[arg(long)]
     pub weights_only: bool,
     /// Calibration rows used, at most.
     #[arg(long, default_value_t = 1000)]
     pub calibration_rows: usize,
-    /// Where to write the int8 model.
-    #[arg(long, short)]
-    pub out: PathBuf,
-    /// Replace the output file if it exists.
-    #[arg(long)]
-    pub force: bool,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: RewriteOutput,
 }
 
 /// Runs `wasm-predict quantize`.
@@ -56,11 +46,11 @@ pub fn exec(args: Args) -> Result<ExitCode> {
         task: args.task.as_deref().map(task_of),
         activations: !args.weights_only,
         calibration_rows: args.calibration_rows,
-        max_drop: args.max_accuracy_drop,
-        out: args.out,
-        force: args.force,
+        max_drop: args.output.max_accuracy_drop,
+        out: args.output.out,
+        force: args.output.force,
     };
     let report = with_spinner("calibrating, quantizing, evaluating", || quantize::quantize(&request))?;
-    print(args.json, &report, quantize::render(&report))?;
-    Ok(verdict(report.accepted))
+    print(args.output.json, &report, quantize::render(&report))?;
+    Ok(verdict(report.evaluation.accepted))
 }
