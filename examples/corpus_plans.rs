@@ -3,7 +3,7 @@
 //! as the plan predicts it natively, and the plan's hash) and `model.plan`, compiled as `bundle`
 //! compiles it, each loaded back natively first. Prints, as JSON, the cases written and those
 //! without a plan (with why). `tests/browser/corpus-plans.test.mjs` runs them in chromium.
-//! Usage: cargo run --example corpus_plans -- OUT_DIR
+//! Usage: cargo run --example corpus_plans -- OUT_DIR [CASE...]   (no case: every case)
 // The corpus harness it shares with the tests unwraps what the committed corpus guarantees.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -22,10 +22,14 @@ use wasm_predict::{Prediction, Predictor};
 mod corpus;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let out = std::env::args().nth(1).ok_or("usage: corpus_plans OUT_DIR")?;
+    let out = std::env::args().nth(1).ok_or("usage: corpus_plans OUT_DIR [CASE...]")?;
+    let only: Vec<String> = std::env::args().skip(2).collect();
     let mut written = Vec::new();
     let mut without_plan = BTreeMap::new();
     for (name, case_json, model) in corpus::CORPUS {
+        if !only.is_empty() && !only.iter().any(|case| case == name) {
+            continue;
+        }
         let case: corpus::Case = serde_json::from_slice(case_json)?;
         let manifest = corpus::manifest_for(&case, model);
         let compiled = match wasm_predict::predictor::compile_model(&manifest, model) {

@@ -13,6 +13,7 @@ pub mod default_bundle;
 pub mod error;
 pub mod fixtures;
 pub mod hash;
+pub mod memory;
 pub mod plan_file;
 pub mod prediction;
 pub mod predictor;

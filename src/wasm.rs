@@ -10,9 +10,42 @@ use wasm_bindgen::prelude::*;
 use crate::error::PredictError;
 use crate::manifest::ManifestError;
 
+/// The system allocator, counting: the bytes of live allocations and their peak, which
+/// [`heap_stats`] reports and the shell's load-time check reads.
+#[global_allocator]
+static HEAP: peak_alloc::PeakAlloc = peak_alloc::PeakAlloc;
+
 #[wasm_bindgen(start)]
 fn start() {
     console_error_panic_hook::set_once();
+}
+
+/// What this instance's heap and memory hold now, in bytes.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HeapStats {
+    live_bytes: f64,
+    peak_bytes: f64,
+    memory_bytes: f64,
+}
+
+/// This instance's heap and memory, in bytes: `liveBytes` allocated now, `peakBytes` the most
+/// allocated at once since the last [`reset_heap_peak`] (or since start), `memoryBytes` the size of
+/// its linear memory (which only grows, by 64 KiB pages, and holds the heap, the stack and the
+/// module's data).
+#[wasm_bindgen(js_name = heapStats, unchecked_return_type = "HeapStats")]
+pub fn heap_stats() -> Result<JsValue, JsValue> {
+    to_js(&HeapStats {
+        live_bytes: HEAP.current_usage() as f64,
+        peak_bytes: HEAP.peak_usage() as f64,
+        memory_bytes: (core::arch::wasm32::memory_size::<0>() as f64) * 65536.0,
+    })
+}
+
+/// Starts a new peak: `heapStats().peakBytes` is then the bytes allocated now.
+#[wasm_bindgen(js_name = resetHeapPeak)]
+pub fn reset_heap_peak() {
+    HEAP.reset_peak_usage();
 }
 
 /// The manifest's types, generated from its JSON Schema (`scripts/gen-types.mjs`).
@@ -54,6 +87,16 @@ export interface SupportReport {
   supported: boolean;
   /** The batch size the graph fixes, when rows must go through in groups of it. */
   fixedBatch?: number;
+}
+
+/** What `heapStats()` reports, in bytes. */
+export interface HeapStats {
+  /** Allocated now. */
+  liveBytes: number;
+  /** The most allocated at once since `resetHeapPeak()` (or since the module started). */
+  peakBytes: number;
+  /** The size of the instance's linear memory: it only grows, by 64 KiB pages. */
+  memoryBytes: number;
 }
 
 /** What `Predictor.verify()` reports. */
@@ -190,6 +233,24 @@ impl Predictor {
     pub fn verify(&mut self) -> Result<JsValue, JsValue> {
         let report = crate::verify(&mut self.inner).map_err(|e| js_error(&e))?;
         to_js(&report)
+    }
+
+    /// What the browser shell runs once a bundle is loaded, and what the manifest's `memory`
+    /// requirement covers besides the load: `verify()`, then one batch of 256 holdout rows.
+    /// Returns verify's report, passed or not.
+    #[wasm_bindgen(js_name = loadCheck, unchecked_return_type = "VerificationReport")]
+    pub fn load_check(&mut self) -> Result<JsValue, JsValue> {
+        let report = crate::memory::exercise(&mut self.inner).map_err(|e| js_error(&e))?;
+        to_js(&report)
+    }
+
+    /// The manifest's memory requirement, when it states one.
+    #[wasm_bindgen(getter, js_name = memoryRequirement, unchecked_return_type = "MemoryRequirement | undefined")]
+    pub fn memory_requirement(&self) -> Result<JsValue, JsValue> {
+        match &self.inner.manifest().memory {
+            Some(memory) => to_js(memory),
+            None => Ok(JsValue::UNDEFINED),
+        }
     }
 
     /// `name@version` of the loaded model.

@@ -100,6 +100,7 @@ export type Manifest = {
       reason: string;
     }[];
   };
+  memory?: MemoryRequirement;
   fixtures: {
     tolerance: number;
     /**
@@ -160,6 +161,19 @@ export type Manifest = {
  */
 export type Row = (number | null)[];
 
+/**
+ * How much heap the bundle takes: the peak of the bytes it allocates, above those allocated before, while it is loaded from its files (their bytes included), verified (fixtures and holdout) and runs one batch of 256 holdout rows. bundle measures it natively and states it with a margin; verify measures again and fails a bundle past maximum_bytes, the browser shell refuses one. Absent in bundles made before it existed: nothing is enforced for them.
+ */
+export interface MemoryRequirement {
+  /**
+   * The most that peak may be, in bytes.
+   */
+  maximum_bytes: number;
+  /**
+   * The peak measured when the bundle was made (natively, by the wasm-predict binary's counting allocator), for the record; at most maximum_bytes.
+   */
+  measured_bytes?: number;
+}
 export interface Histogram {
   edges: number[];
   counts: number[];

@@ -32,17 +32,19 @@ export async function openPage(browser, url) {
 }
 
 /**
- * Registers before/after hooks that start the loopback server and chromium for a test file;
- * the returned object gets `url` and `browser` once they run.
+ * Registers before/after hooks that start the loopback server (scripts/serve.mjs) and chromium
+ * for a test file; the returned object gets the server's `url`, `server`, `collector` and
+ * `overrides`, and `browser`, once they run.
  */
 export function serveAndLaunch() {
   const context = {};
   before(async () => {
-    ({ server: context.server, url: context.url } = await startServer());
+    Object.assign(context, await startServer());
     context.browser = await launchChromium();
   });
   after(async () => {
     await context.browser?.close();
+    context.server?.closeAllConnections();
     context.server?.close();
   });
   return context;

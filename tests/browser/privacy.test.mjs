@@ -1,11 +1,10 @@
 // The shell's consent paths in Debian's chromium: what each consent state stores (localStorage,
 // sessionStorage, IndexedDB) and sends (requests counted at a per-test stand-in collector), and
 // that predictions answer in every one of them.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { launchChromium } from "./chromium.mjs";
-import { startServer } from "../../scripts/serve.mjs";
+import { serveAndLaunch } from "./chromium.mjs";
 
 const DEMO_CONFIG = JSON.parse(readFileSync(new URL("../../www/experiment.json", import.meta.url), "utf8"));
 const HOLDOUT = JSON.parse(readFileSync(new URL("../../models/digits-mlp-int8/1.0.0/manifest.json", import.meta.url), "utf8")).performance.holdout;
@@ -16,16 +15,7 @@ const GPC_ON = () => Object.defineProperty(Navigator.prototype, "globalPrivacyCo
 const SHORT_INTERVAL_MS = 100;
 const QUIET_MS = 1000;
 
-const env = {};
-before(async () => {
-  Object.assign(env, await startServer());
-  env.browser = await launchChromium();
-});
-after(async () => {
-  await env.browser?.close();
-  env.server?.closeAllConnections();
-  env.server?.close();
-});
+const env = serveAndLaunch();
 
 /**
  * A stand-in collector at its own path, so a test counts only its own requests: every request,

@@ -1,25 +1,16 @@
 // The browser shell end to end in Debian's chromium: caching and offline use, A/B assignment,
 // fallback to the champion, and telemetry that loses nothing, against the stand-in receiver of
 // scripts/serve.mjs.
-import { test, describe, before, after } from "node:test";
+import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { launchChromium, visitDemo } from "./chromium.mjs";
+import { serveAndLaunch, visitDemo } from "./chromium.mjs";
 import { startServer } from "../../scripts/serve.mjs";
 
 const DEMO_CONFIG = JSON.parse(readFileSync(new URL("../../www/experiment.json", import.meta.url), "utf8"));
 const HOLDOUT = JSON.parse(readFileSync(new URL("../../models/digits-mlp-int8/1.0.0/manifest.json", import.meta.url), "utf8")).performance.holdout;
 
-const env = {};
-before(async () => {
-  Object.assign(env, await startServer());
-  env.browser = await launchChromium();
-});
-after(async () => {
-  await env.browser?.close();
-  env.server?.closeAllConnections();
-  env.server?.close();
-});
+const env = serveAndLaunch();
 
 /** Runs `work` in a new browser context (its own storage, caches and service worker), then closes it. */
 async function inFreshContext(work) {
@@ -295,6 +286,16 @@ describe("fallback to the champion", () => {
       setup: () => {
         const changed = structuredClone(manifest);
         changed.fixtures.cases[0].expected.probabilities = changed.fixtures.cases[0].expected.probabilities.map((p) => 1 - p);
+        env.overrides.set(`${QDQ}/manifest.json`, send(JSON.stringify(changed), "application/json"));
+      },
+      cached: true,
+    },
+    {
+      reason: "memory",
+      what: "a bundle that takes more memory than its manifest states",
+      setup: () => {
+        // digits-mlp-qdq takes about 0.7 MB of heap to load and check; its manifest says 64 KiB.
+        const changed = { ...structuredClone(manifest), memory: { maximum_bytes: 65536 } };
         env.overrides.set(`${QDQ}/manifest.json`, send(JSON.stringify(changed), "application/json"));
       },
       cached: true,

@@ -73,6 +73,11 @@ export async function oneCall(): Promise<number> {
   const records: BatchPrediction = await predictor.predictBatch([{ age: 41, city: "Lyon" }]);
   console.log(byName.label, records.rows);
   const info = await predictor.info();
+  const { peakBytes, grownBytes, requirement } = predictor.model.memory;
+  const maximum: number | undefined = requirement?.maximum_bytes;
+  const { memoryBytes, liveBytes, entry } = await predictor.memory();
+  const runsIn: "default" | "full" = entry;
+  console.log(peakBytes, grownBytes, maximum, memoryBytes, liveBytes, runsIn, predictor.model.report?.passed);
   console.log(label, probabilities.length, many.labels?.[0], info.name, predictor.where);
   predictor.close();
   return many.rows;

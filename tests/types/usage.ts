@@ -2,6 +2,10 @@
 // TypeScript user writes it must type-check, and misuse must not (see the @ts-expect-error lines).
 import init, {
   Predictor,
+  heapStats,
+  resetHeapPeak,
+  type HeapStats,
+  type MemoryRequirement,
   type Manifest,
   type VerificationReport,
   type PredictError,
@@ -19,6 +23,15 @@ export async function usage(manifestText: string, model: Uint8Array): Promise<st
   const runtime: RuntimeInfo = predictor.info().runtime;
   const rowsPerCall: number | "any" = runtime.batch === "fixed" ? runtime.rows : runtime.batch;
   const report: VerificationReport = fallback.verify();
+  // What a load takes of the heap, against the manifest's memory requirement.
+  resetHeapPeak();
+  const before: HeapStats = heapStats();
+  const checked: VerificationReport = predictor.loadCheck();
+  const peak: number = heapStats().peakBytes - before.liveBytes;
+  const requirement: MemoryRequirement | undefined = predictor.memoryRequirement;
+  const within: boolean = checked.passed && peak <= (requirement?.maximum_bytes ?? Infinity) && heapStats().memoryBytes > 0;
+  // @ts-expect-error the requirement may be absent
+  predictor.memoryRequirement.maximum_bytes;
   // The check is in the full entry only (it reads ONNX).
   const support: SupportReport = FullPredictor.check(model);
   // @ts-expect-error the default entry has no ONNX importer, so no check
@@ -46,5 +59,5 @@ export async function usage(manifestText: string, model: Uint8Array): Promise<st
     const code = (error as PredictError).code;
     if (code === "INPUT_SHAPE") return "shape";
   }
-  return `${names} ${byName.label} ${records.rows} ${unsupportedOps} ${task} ${rowsPerCall} ${passed} ${probabilities?.length} ${confidence} ${labels} ${indices} ${wrong}`;
+  return `${names} ${byName.label} ${records.rows} ${unsupportedOps} ${task} ${rowsPerCall} ${passed} ${probabilities?.length} ${confidence} ${labels} ${indices} ${wrong} ${within}`;
 }

@@ -23,7 +23,7 @@ import { asInput } from "./inputs.js";
  * @typedef {import("./consent.js").Consent} Consent
  * @typedef {import("./identity.js").ClientIdStorage} ClientIdStorage
  *
- * @typedef {"download" | "manifest" | "sha256" | "load" | "fixtures" | "latency"} FallbackReason
+ * @typedef {"download" | "manifest" | "sha256" | "load" | "fixtures" | "memory" | "latency"} FallbackReason
  *
  * @typedef {object} Fallback
  * @property {string} fromArm the arm that failed
@@ -85,7 +85,8 @@ const LATENCY_STRIKES = 3;
 function fallbackReason(reasonHint, error) {
   if (reasonHint) return reasonHint;
   if (error instanceof BundleError) return error.code;
-  return /** @type {{code?: string}} */ (error)?.code === "FIXTURE_FAILED" ? "fixtures" : "load";
+  const code = /** @type {{code?: string}} */ (error)?.code;
+  return code === "FIXTURE_FAILED" ? "fixtures" : code === "MEMORY_EXCEEDED" ? "memory" : "load";
 }
 
 /** A ready client; make one with {@link createClient}. */
@@ -190,7 +191,8 @@ export class PredictClient {
 
   /**
    * Downloads (or reads from cache), loads and checks one arm's bundle: the package's fixtures
-   * and verify(), then its median latency against the budget.
+   * and verify(), the heap its load took against its manifest's memory requirement, then its
+   * median latency against the budget.
    * @private
    * @param {ArmConfig} arm
    * @returns {Promise<ServedModel>}

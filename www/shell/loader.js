@@ -33,11 +33,18 @@ import { asInput } from "./inputs.js";
  * @property {"default" | "full"} entry the package entry that runs it: the default, or the full
  *   build (with the ONNX importer, fetched only for a bundle without a compiled plan)
  * @property {number} loadMs time to build the predictor
+ * @property {import("./predictor-host.js").LoadMemory} memory the heap its load took at the peak
+ *   (load, check and a batch of 256 rows), how much the instance's memory grew, and the manifest's
+ *   requirement
+ * @property {import("../../pkg/wasm_predict.js").VerificationReport | null} report its load check
  */
 
 /**
  * Reads `ref`'s bundle (memory, then the Cache API, then the network; hash-checked), loads it into
- * `slot` of `runtime` and runs its regression fixtures; rejects (code FIXTURE_FAILED) when they fail.
+ * `slot` of `runtime` and checks it: its regression fixtures and holdout (verify(), code
+ * FIXTURE_FAILED when they fail), then the heap that loading, checking and a batch of 256 holdout
+ * rows took against the manifest's memory requirement (code MEMORY_EXCEEDED when over it). A
+ * refused bundle is unloaded again.
  * @param {PredictorRuntime} runtime
  * @param {string} slot
  * @param {BundleRef} ref
@@ -49,15 +56,38 @@ export async function loadInto(runtime, slot, ref, { onProgress, onWarning, sign
   signal?.throwIfAborted();
   /** @type {LoadedModel} */
   const model = await runtime.call({ op: "load", slot, manifest: bundle.manifest, model: bundle.model, file: bundle.file });
-  const report = await runtime.call({ op: "verify", slot });
-  if (!report.passed) {
-    const failed = report.fixtures.filter((/** @type {{passed: boolean}} */ f) => !f.passed).length;
-    throw Object.assign(
-      new Error(`${ref.name}@${ref.version} failed verify(): ${failed} fixture(s), performance ${report.performance.achieved} < ${report.performance.minimum}`),
-      { code: "FIXTURE_FAILED" },
-    );
+  const refusal = loadRefusal(`${ref.name}@${ref.version}`, model);
+  if (refusal) {
+    runtime.call({ op: "unload", slot }).catch(() => undefined);
+    throw refusal;
+  }
+  const { peakBytes, requirement } = model.memory;
+  if (requirement?.measured_bytes !== undefined && peakBytes > requirement.measured_bytes) {
+    onWarning?.(`${ref.name}@${ref.version} took ${peakBytes} bytes of heap to load, more than the ${requirement.measured_bytes} measured when it was bundled (within its maximum of ${requirement.maximum_bytes})`);
   }
   return { ...model, source: bundle.source, file: bundle.file };
+}
+
+/**
+ * Why a loaded bundle is refused, if it is: its load check failed, or it took more heap than its
+ * manifest allows.
+ * @param {string} id name@version
+ * @param {LoadedModel} model
+ * @returns {Error | null}
+ */
+function loadRefusal(id, { report, memory }) {
+  if (report && !report.passed) {
+    const failed = report.fixtures.filter((f) => !f.passed).length;
+    return Object.assign(new Error(`${id} failed verify(): ${failed} fixture(s), performance ${report.performance.achieved} < ${report.performance.minimum}`), { code: "FIXTURE_FAILED" });
+  }
+  const maximum = memory.requirement?.maximum_bytes;
+  if (maximum !== undefined && memory.peakBytes > maximum) {
+    return Object.assign(
+      new Error(`${id} took ${memory.peakBytes} bytes of heap to load, check and predict a batch of 256 rows, over the ${maximum} bytes its manifest allows (memory.maximum_bytes)`),
+      { code: "MEMORY_EXCEEDED" },
+    );
+  }
+  return null;
 }
 
 /** A bundle loaded by {@link loadPredictor}: predictions, its manifest, its checks. */
@@ -129,6 +159,15 @@ export class LoadedPredictor {
   }
 
   /**
+   * The memory of the wasm instance that runs this predictor (shared by every predictor of the
+   * page's runtime): the size of its linear memory, and the heap allocated now, in bytes.
+   * @returns {Promise<import("./predictor-host.js").MemoryUse>}
+   */
+  memory() {
+    return this.call({ op: "memory", slot: this.slot });
+  }
+
+  /**
    * Runs the bundle's regression fixtures and checks its performance requirement again.
    * @returns {Promise<any>}
    */
@@ -169,7 +208,9 @@ function freeSlot(lease, slot) {
 /**
  * Loads the bundle at `bundleUrl` (its folder, holding manifest.json and model.plan or model.onnx) into a
  * predictor: from the shell's cache when it holds it (offline too), else from the network, the
- * model's sha256 checked against its manifest (and `options.sha256`), its fixtures run.
+ * model's sha256 checked against its manifest (and `options.sha256`), its fixtures run. Rejects
+ * with `code` FIXTURE_FAILED when its fixtures or holdout fail, MEMORY_EXCEEDED when it takes more
+ * heap than its manifest's `memory.maximum_bytes`.
  * @param {string | URL} bundleUrl
  * @param {LoadPredictorOptions} [options]
  * @returns {Promise<LoadedPredictor>}

@@ -1,12 +1,19 @@
 // The side of the runtime that owns the wasm predictors: in the Web Worker, or on the main thread
 // where workers are unavailable. Requests are plain objects; answers carry only small arrays.
-import init, { Predictor } from "../../pkg/wasm_predict.js";
+import init, { Predictor, heapStats, resetHeapPeak } from "../../pkg/wasm_predict.js";
 import { loadedFiles } from "./offline.js";
 
 /** @type {Promise<unknown> | null} */
 let ready = null;
 /** @type {Promise<typeof import("../../pkg/full/wasm_predict.js")> | null} */
 let full = null;
+
+/**
+ * An entry's heap meter: each entry (default, full) is an instance with a memory of its own.
+ * @typedef {{heapStats: () => import("../../pkg/wasm_predict.js").HeapStats, resetHeapPeak: () => void}} HeapMeter
+ */
+/** @type {HeapMeter} */
+const DEFAULT_METER = { heapStats, resetHeapPeak };
 
 /**
  * The full entry (with the ONNX importer), instantiated once: only a bundle without a compiled
@@ -43,6 +50,7 @@ export function initOnce() {
  *   | {op: "verify", slot: string}
  *   | {op: "info", slot: string}
  *   | {op: "warmup", slot: string, runs: number}
+ *   | {op: "memory", slot: string}
  *   | {op: "predict", slot: string, features: Input}
  *   | {op: "predictBatch", slot: string, features: Float32Array | FeatureRecord[], rows: number}
  *   | {op: "unload", slot: string}} HostRequest
@@ -58,7 +66,22 @@ export function initOnce() {
  * @property {string[]} classes
  * @property {number} featureCount
  * @property {"default" | "full"} entry the package entry that runs it
- * @property {number} loadMs time to build and check the predictor
+ * @property {number} loadMs time to build the predictor (its fixtures run)
+ * @property {import("../../pkg/wasm_predict.js").VerificationReport | null} report what the load
+ *   check found (verify(): fixtures and holdout); null for the embedded model, which is not checked
+ * @property {LoadMemory} memory what the load took of the instance's memory
+ *
+ * @typedef {object} LoadMemory
+ * @property {number} peakBytes the most heap the load, its check and a batch of 256 holdout rows
+ *   allocated at once, above what was allocated before: what the manifest's `memory.maximum_bytes` bounds
+ * @property {number} grownBytes how much the instance's linear memory grew meanwhile (0 when the
+ *   heap had room)
+ * @property {import("../../pkg/wasm_predict.js").MemoryRequirement | null} requirement the manifest's
+ *
+ * @typedef {object} MemoryUse
+ * @property {"default" | "full"} entry the instance that runs the predictor
+ * @property {number} memoryBytes the size of its linear memory (it only grows, by 64 KiB pages)
+ * @property {number} liveBytes heap allocated now, by every predictor of the instance
  *
  * @typedef {object} RawPrediction
  * @property {string | null} label
@@ -82,6 +105,8 @@ export class PredictorHost {
   constructor() {
     /** @type {Map<string, Predictor>} predictors of either entry: their interfaces are the same */
     this.predictors = new Map();
+    /** @type {Map<string, {entry: "default" | "full", meter: HeapMeter}>} the entry that runs each */
+    this.entries = new Map();
   }
 
   /**
@@ -98,18 +123,20 @@ export class PredictorHost {
         return loadedFiles(MODULES);
       case "load":
         if (request.file === "model.onnx") {
-          const { Predictor: FullPredictor } = await fullEntry();
-          return this.place(request.slot, () => new FullPredictor(request.manifest, request.model), "full");
+          const entry = await fullEntry();
+          return this.place(request.slot, () => new entry.Predictor(request.manifest, request.model), "full", entry, true);
         }
-        return this.place(request.slot, () => new Predictor(request.manifest, request.model), "default");
+        return this.place(request.slot, () => new Predictor(request.manifest, request.model), "default", DEFAULT_METER, true);
       case "loadDefault":
-        return this.place(request.slot, () => Predictor.withDefaultModel(), "default");
+        return this.place(request.slot, () => Predictor.withDefaultModel(), "default", DEFAULT_METER, false);
       case "verify":
         return this.get(request.slot).verify();
       case "info":
         return this.get(request.slot).info();
       case "warmup":
         return this.warmup(request.slot, request.runs);
+      case "memory":
+        return this.memory(request.slot);
       case "predict":
         return this.predict(request.slot, request.features);
       case "predictBatch":
@@ -117,6 +144,7 @@ export class PredictorHost {
       case "unload":
         this.predictors.get(request.slot)?.free();
         this.predictors.delete(request.slot);
+        this.entries.delete(request.slot);
         return null;
       default:
         throw new Error(`unknown request ${JSON.stringify(request)}`);
@@ -124,17 +152,33 @@ export class PredictorHost {
   }
 
   /**
+   * Builds a predictor into `slot`, then (`check`) runs its load check: verify() and one batch of
+   * 256 holdout rows (`loadCheck`), measuring the heap all of it took at its peak. Synchronous
+   * from the first measure to the last, so no other request's allocations count.
    * @param {string} slot
    * @param {() => Predictor} build
    * @param {"default" | "full"} entry
+   * @param {HeapMeter} meter the entry's
+   * @param {boolean} check
    * @returns {LoadedModel}
    */
-  place(slot, build, entry) {
+  place(slot, build, entry, meter, check) {
+    meter.resetHeapPeak();
+    const before = meter.heapStats();
     const start = performance.now();
     const predictor = build();
     const loadMs = performance.now() - start;
+    let report = null;
+    try {
+      if (check) report = predictor.loadCheck();
+    } catch (error) {
+      predictor.free();
+      throw error;
+    }
+    const after = meter.heapStats();
     this.predictors.get(slot)?.free();
     this.predictors.set(slot, predictor);
+    this.entries.set(slot, { entry, meter });
     return {
       name: predictor.name,
       version: predictor.version,
@@ -144,7 +188,25 @@ export class PredictorHost {
       featureCount: predictor.featureCount,
       entry,
       loadMs,
+      report,
+      memory: {
+        peakBytes: after.peakBytes - before.liveBytes,
+        grownBytes: after.memoryBytes - before.memoryBytes,
+        requirement: predictor.memoryRequirement ?? null,
+      },
     };
+  }
+
+  /**
+   * The memory of the instance that runs `slot`'s predictor.
+   * @param {string} slot
+   * @returns {MemoryUse}
+   */
+  memory(slot) {
+    this.get(slot);
+    const { entry, meter } = /** @type {{entry: "default" | "full", meter: HeapMeter}} */ (this.entries.get(slot));
+    const { memoryBytes, liveBytes } = meter.heapStats();
+    return { entry, memoryBytes, liveBytes };
   }
 
   /** @param {string} slot */

@@ -13,6 +13,11 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+/// The system allocator, counting the bytes allocated and their peak: how `bundle` and `verify`
+/// measure a bundle's memory (`wasm_predict_modelops::memory`).
+#[global_allocator]
+static HEAP: peak_alloc::PeakAlloc = peak_alloc::PeakAlloc;
+
 /// Ship a model into web pages, and watch it there.
 #[derive(Parser)]
 #[command(name = "wasm-predict", version, about)]

@@ -192,9 +192,20 @@ fn bundle_writes_a_bundle_that_loads_and_refuses_to_overwrite_a_version() {
     );
     assert_eq!(manifest["reference"]["features"].as_array().unwrap().len(), 6);
     assert_eq!(manifest["provenance"]["training_data"]["window"]["end"], "2025-06-30");
+    // The memory requirement: the peak measured, half as much again in whole 64 KiB pages.
+    let measured = manifest["memory"]["measured_bytes"].as_u64().unwrap();
+    let maximum = manifest["memory"]["maximum_bytes"].as_u64().unwrap();
+    assert!(measured > 10_000 && measured < 10_000_000, "{measured}");
+    assert_eq!(maximum % 65_536, 0);
+    assert!(
+        maximum >= measured * 3 / 2 && maximum < measured * 3 / 2 + 65_536,
+        "{maximum} for {measured}"
+    );
     for version in ["1.0.0", "1.1.0"] {
         let read = |path: PathBuf| -> Value { serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap() };
-        let made = read(dir.path().join(format!("credit-risk/{version}/manifest.json")));
+        let mut made = read(dir.path().join(format!("credit-risk/{version}/manifest.json")));
+        // The committed bundles were made before the memory requirement existed.
+        assert!(made.as_object_mut().unwrap().remove("memory").is_some());
         let committed = read(repo().join(format!("models/credit-risk/{version}/manifest.json")));
         assert_manifests_agree(
             &made,
@@ -246,6 +257,20 @@ fn verify_passes_every_committed_bundle_and_fails_a_tampered_one() {
     let bundle = dir.path().join("credit-risk/1.0.0");
     let path = bundle.join("manifest.json");
     let mut manifest: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    // verify measures the memory bundle measured (the files are the same; the counts can differ
+    // by what the command's other threads allocate meanwhile).
+    let (code, json, _) = cli(&["verify", bundle.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0);
+    let check: Value = serde_json::from_str(&json).unwrap();
+    let (measured, stated) = (
+        check[0]["memory"]["measured_bytes"].as_u64().unwrap(),
+        manifest["memory"]["measured_bytes"].as_u64().unwrap(),
+    );
+    assert!(
+        measured.abs_diff(stated) < 4096,
+        "measured {measured} at verify, {stated} at bundling"
+    );
+    assert_eq!(check[0]["memory"]["passed"], true);
     let probability = manifest["fixtures"]["cases"][2]["expected"]["probabilities"][0]
         .as_f64()
         .unwrap();
@@ -268,8 +293,21 @@ fn verify_passes_every_committed_bundle_and_fails_a_tampered_one() {
         "{text}"
     );
 
-    // A manifest that states a plan whose file is gone fails, naming the file.
+    // A bundle past its memory requirement fails, naming the bundle, the measured and the stated bytes.
     manifest["performance"]["minimum"] = 0.5.into();
+    manifest["memory"] = serde_json::json!({"maximum_bytes": 65_536, "measured_bytes": 60_000});
+    std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let (code, text, _) = cli(&["verify", bundle.to_str().unwrap()]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("memory: FAIL:")
+            && text.contains("(credit-risk@1.0.0) takes")
+            && text.contains("over the 65536 bytes its manifest states (memory.maximum_bytes)"),
+        "{text}"
+    );
+    manifest.as_object_mut().unwrap().remove("memory");
+
+    // A manifest that states a plan whose file is gone fails, naming the file.
     std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
     let plan = bundle.join("model.plan");
     let plan_bytes = std::fs::read(&plan).unwrap();

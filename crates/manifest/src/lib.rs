@@ -79,6 +79,10 @@ pub struct Manifest {
     pub decision: Option<Decision>,
     /// The performance requirement and the holdout it is measured on.
     pub performance: Performance,
+    /// The memory requirement: the most heap the bundle may take when loaded. Absent in bundles
+    /// made before it existed (nothing is enforced for them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryRequirement>,
     /// Regression fixtures: inputs and the outputs onnxruntime gives for them.
     pub fixtures: Fixtures,
     /// Training-time distributions of the features and the predictions, for drift checks.
@@ -265,6 +269,25 @@ pub struct Performance {
     /// Each time the minimum was raised on promotion (the ratchet), oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ratchet: Vec<RatchetStep>,
+}
+
+/// Rows of the batch that a [`MemoryRequirement`] includes: the bundle's holdout rows, cycled.
+pub const MEMORY_BATCH_ROWS: usize = 256;
+
+/// The most a wasm32 heap can hold: 65,536 pages of 64 KiB.
+pub const WASM32_MEMORY_BYTES: u64 = 1 << 32;
+
+/// How much heap a bundle takes: the peak of the bytes it allocates, above those allocated
+/// before, while it is loaded from its files (their bytes included), verified (fixtures and
+/// holdout), and runs one batch of [`MEMORY_BATCH_ROWS`] rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryRequirement {
+    /// The most that peak may be: `verify` fails a bundle past it, the browser shell refuses one.
+    pub maximum_bytes: u64,
+    /// The peak measured when the bundle was made (natively), for the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_bytes: Option<u64>,
 }
 
 /// One raise of a model's minimum performance, recorded when it was promoted.
@@ -557,6 +580,7 @@ impl Manifest {
         let features = names.len();
         self.check_outputs()?;
         self.check_performance(features)?;
+        self.check_memory()?;
         self.check_fixtures(features)?;
         self.check_reference(features)
     }
@@ -749,6 +773,25 @@ impl Manifest {
                     "performance.holdout.targets[{i}] = {t:?} is not a valid target"
                 ));
             }
+        }
+        Ok(())
+    }
+
+    fn check_memory(&self) -> Result<()> {
+        let Some(memory) = &self.memory else {
+            return Ok(());
+        };
+        if memory.maximum_bytes == 0 || memory.maximum_bytes > WASM32_MEMORY_BYTES {
+            return Err(ManifestError(format!(
+                "memory.maximum_bytes {} must be between 1 and {WASM32_MEMORY_BYTES} (a wasm32 memory's 4 GiB)",
+                memory.maximum_bytes
+            )));
+        }
+        if let Some(measured) = memory.measured_bytes.filter(|m| *m > memory.maximum_bytes) {
+            return Err(ManifestError(format!(
+                "memory.measured_bytes {measured} is over memory.maximum_bytes {}: the bundle was measured past its own requirement",
+                memory.maximum_bytes
+            )));
         }
         Ok(())
     }

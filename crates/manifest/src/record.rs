@@ -276,4 +276,37 @@ mod tests {
         assert_eq!(m.refused_value(&[1.0, 2.0, 7.0, 0.0]).unwrap().1, "city");
         assert!(m.refused_value(&[1.0, 2.0, -1.0, 0.0]).is_none());
     }
+
+    #[test]
+    fn a_memory_requirement_is_optional_and_checked_naming_its_field() {
+        let with = |memory: serde_json::Value| {
+            let mut m = serde_json::to_value(manifest()).unwrap();
+            m["memory"] = memory;
+            Manifest::from_json(&serde_json::to_vec(&m).unwrap())
+        };
+        assert!(Manifest::from_json(&serde_json::to_vec(&manifest()).unwrap()).is_ok());
+        let stated = with(json!({"maximum_bytes": 327680, "measured_bytes": 200000})).unwrap();
+        assert_eq!(stated.memory.unwrap().maximum_bytes, 327_680);
+        assert!(with(json!({"maximum_bytes": 65536})).is_ok());
+        for (memory, message) in [
+            (json!({"maximum_bytes": 0}), "memory.maximum_bytes 0 must be between 1"),
+            (
+                json!({"maximum_bytes": 5_000_000_000u64}),
+                "memory.maximum_bytes 5000000000",
+            ),
+            (
+                json!({"maximum_bytes": 1000, "measured_bytes": 2000}),
+                "memory.measured_bytes 2000 is over",
+            ),
+            (json!({"maximum_bytes": -1}), "invalid value"),
+            (
+                json!({"maximum_bytes": 1000, "batch_rows": 64}),
+                "unknown field `batch_rows`",
+            ),
+            (json!({"measured_bytes": 1000}), "missing field `maximum_bytes`"),
+        ] {
+            let error = with(memory.clone()).unwrap_err().to_string();
+            assert!(error.contains(message), "{memory}: {error}");
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! `bundle`: makes a versioned bundle from an ONNX model and a labelled holdout: the sha256, the
 //! interface read from the graph, reference statistics per feature and for the predictions,
 //! regression fixtures (holdout rows plus edge cases), and the performance requirement measured
-//! on the holdout. The bundle is then loaded back exactly as the browser would load it.
+//! on the holdout, and the memory requirement measured from the files written. The bundle is then
+//! loaded back exactly as the browser would load it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,11 +10,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 use wasm_predict::{Prediction, Predictor};
-use wasm_predict_manifest::{stored_f32, PLAN_FILE};
+use wasm_predict_manifest::{stored_f32, MEMORY_BATCH_ROWS, PLAN_FILE};
 use wasm_predict_manifest::{
     Decision, Dim, Dtype, Expected, FeatureHistogram, Fixture, Fixtures, Histogram, Holdout, InputSpec, Manifest,
-    Missing, OutputSpec, Performance, PredictionReference, Provenance, Reference, Target, Task, TrainingData,
-    MANIFEST_FORMAT,
+    MemoryRequirement, Missing, OutputSpec, Performance, PredictionReference, Provenance, Reference, Target, Task,
+    TrainingData, MANIFEST_FORMAT,
 };
 
 use super::dataset::{Columns, Dataset, RowSchema};
@@ -92,6 +93,8 @@ pub struct BundleSummary {
     pub no_plan: Option<String>,
     /// The requirement written.
     pub minimum: f64,
+    /// The memory requirement written.
+    pub memory: Option<MemoryRequirement>,
     /// The decision threshold recorded.
     pub decision: Option<Decision>,
     /// The model card's headline, when one was written.
@@ -358,6 +361,7 @@ pub fn draft_manifest(model: &ModelDraft, name: &str, version: &str, data: &Data
             },
             ratchet: Vec::new(),
         },
+        memory: None,
         fixtures: Fixtures {
             tolerance: 1e-4,
             cases: Vec::new(),
@@ -479,10 +483,19 @@ pub fn make_bundle(request: &BundleRequest) -> Result<BundleSummary> {
         }
         Err(e) => (None, Some(format!("{e:#}"))),
     };
-    let json = serde_json::to_vec_pretty(&manifest)?;
-
     let dir = request.out.join(&request.name).join(&request.version);
-    write_bundle(&dir, bytes, &json, plan.as_deref(), request.force)?;
+    write_bundle(
+        &dir,
+        bytes,
+        &serde_json::to_vec_pretty(&manifest)?,
+        plan.as_deref(),
+        request.force,
+    )?;
+    // Measured from the files written, as the browser loads them; the field adds a few bytes.
+    let measured = crate::memory::measure(&dir).context("measuring the bundle's memory")?;
+    manifest.memory = Some(crate::memory::requirement_for(measured));
+    let json = serde_json::to_vec_pretty(&manifest)?;
+    write_manifest(&dir, &json)?;
     let mut loaded = Predictor::load(&json, bytes).map_err(|e| anyhow!("the new bundle does not load back: {e}"))?;
     let report = wasm_predict::verify(&mut loaded).map_err(|e| anyhow!("{e}"))?;
     if !report.passed {
@@ -518,6 +531,7 @@ pub fn make_bundle(request: &BundleRequest) -> Result<BundleSummary> {
         fixtures: manifest.fixtures.cases.len(),
         achieved,
         minimum: manifest.performance.minimum,
+        memory: manifest.memory.clone(),
         plan_bytes: plan.map(|p| p.len()),
         no_plan,
     })
@@ -541,10 +555,14 @@ fn write_bundle(dir: &Path, model: &[u8], manifest: &[u8], plan: Option<&[u8]>, 
         None if dir.join(PLAN_FILE).exists() => std::fs::remove_file(dir.join(PLAN_FILE))?,
         None => {}
     }
+    write_manifest(dir, manifest)
+}
+
+fn write_manifest(dir: &Path, manifest: &[u8]) -> Result<()> {
     let mut text = manifest.to_vec();
     text.push(b'\n');
-    std::fs::write(dir.join("manifest.json"), text)?;
-    Ok(())
+    std::fs::write(dir.join("manifest.json"), text)
+        .with_context(|| format!("writing {}", dir.join("manifest.json").display()))
 }
 
 /// The summary as text.
@@ -569,6 +587,13 @@ pub fn render(s: &BundleSummary) -> String {
             ),
         }
     );
+    if let Some(m) = &s.memory {
+        text.push_str(&format!(
+            "  memory: {} bytes at the peak of load, verify and a {MEMORY_BATCH_ROWS}-row batch; maximum {} bytes\n",
+            m.measured_bytes.unwrap_or_default(),
+            m.maximum_bytes
+        ));
+    }
     if let Some(d) = &s.decision {
         text.push_str(&format!(
             "  decision: {} when its probability is at least {}{}\n",

@@ -1,5 +1,6 @@
 //! Model operations, one module per subcommand, all on the predictor the browser runs:
-//! inspect, bundle, card, verify, quantize, prune, diff, bench, backtest, promote.
+//! inspect, bundle, card, verify, quantize, prune, diff, bench, backtest, promote; and the memory a
+//! bundle takes.
 
 pub mod backtest;
 pub mod bench;
@@ -12,6 +13,7 @@ pub mod diff;
 pub mod evaluate;
 pub mod graph;
 pub mod int8;
+pub mod memory;
 pub mod plan;
 pub mod promote;
 pub mod prune;

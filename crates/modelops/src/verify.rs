@@ -1,5 +1,6 @@
 //! `verify`: loads a bundle exactly as the browser does (manifest, sha256, graph, fixtures) and
-//! measures its performance on the bundled holdout against its minimum.
+//! measures its performance on the bundled holdout against its minimum, and its memory against
+//! the manifest's requirement.
 
 use std::path::{Path, PathBuf};
 
@@ -7,6 +8,8 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use wasm_predict::manifest::PLAN_FILE;
 use wasm_predict::{Predictor, VerificationReport};
+
+use crate::memory::MemoryCheck;
 
 /// One bundle's verdict.
 #[derive(Debug, Clone, Serialize)]
@@ -21,6 +24,8 @@ pub struct BundleCheck {
     pub report: Option<VerificationReport>,
     /// The same from its compiled plan (`model.plan`), when it has one and it loaded.
     pub plan: Option<VerificationReport>,
+    /// Its memory, measured against the manifest's requirement, when it loaded.
+    pub memory: Option<MemoryCheck>,
 }
 
 /// The bundle at `dir`: `manifest.json` and `model.onnx`.
@@ -57,6 +62,7 @@ pub fn verify_bundle(dir: &Path) -> BundleCheck {
         error: Some(error),
         report: None,
         plan: None,
+        memory: None,
     };
     let (manifest, model) = match read_bundle(dir) {
         Ok(bundle) => bundle,
@@ -78,17 +84,27 @@ pub fn verify_bundle(dir: &Path) -> BundleCheck {
         Some(Err(e)) => (None, Some(e)),
         None => (None, None),
     };
+    let mut memory = None;
     if let Ok(parsed) = wasm_predict::Manifest::from_json(&manifest) {
         if let Err(e) = crate::card::check_card(dir, &parsed) {
             error = error.or(Some(format!("{e:#}")));
         }
+        match MemoryCheck::of(dir, &parsed) {
+            Ok(check) => memory = Some(check),
+            Err(e) if parsed.memory.is_some() => error = error.or(Some(format!("memory: {e:#}"))),
+            Err(_) => {}
+        }
     }
     BundleCheck {
         path,
-        passed: report.passed && error.is_none() && plan.as_ref().is_none_or(|p| p.passed),
+        passed: report.passed
+            && error.is_none()
+            && plan.as_ref().is_none_or(|p| p.passed)
+            && memory.as_ref().is_none_or(|m| m.passed),
         error,
         report: Some(report),
         plan,
+        memory,
     }
 }
 
@@ -177,6 +193,11 @@ pub fn render(check: &BundleCheck) -> String {
             report.performance.minimum,
             if report.performance.passed { "ok" } else { "BELOW THE MINIMUM" }
         ));
+    }
+    if let (Some(memory), Some(report)) = (&check.memory, &check.report) {
+        let verdict = memory.describe(&format!("{} ({})", check.path.display(), report.model));
+        let fail = if memory.passed { "" } else { "FAIL: " };
+        out.push_str(&format!("  memory: {fail}{verdict}\n"));
     }
     out
 }
