@@ -45,8 +45,9 @@ pub async fn now_test<S: EventStore>(
     since: Option<DateTime<Utc>>,
     min_outcomes: u64,
 ) -> Result<now_test::NowTest> {
-    let totals = store.ab_totals(&experiment.id, minute(since)).await?;
-    Ok(now_test::now_test(manifest, &totals, min_outcomes))
+    let rows = store.arm_rows(&experiment.id, minute(since)).await?;
+    let confusion = store.confusion_rows(&experiment.id, minute(since)).await?;
+    Ok(now_test::now_test(manifest, &rows, &confusion, min_outcomes))
 }
 
 /// The drift report of `manifest`'s model over predictions from the hour holding `since`.

@@ -7,7 +7,7 @@ use wasm_predict_manifest::Metric;
 
 use super::stats::{self, Proportion};
 use super::threshold::{at_threshold, AtThreshold, Positive};
-use crate::rollup::{AbTotals, Counts};
+use crate::rollup::{ArmRow, ConfusionRow, Counts};
 
 /// Fewer labelled outcomes than this give no verdict.
 pub const DEFAULT_MIN_OUTCOMES: u64 = 30;
@@ -48,14 +48,12 @@ pub struct NowTest {
 }
 
 /// Tests the model on its outcomes in the window: the rows of
-/// [`crate::store::EventStore::arm_rows`] whose model is `manifest`'s, any arm.
-pub fn now_test(manifest: &Manifest, totals: &AbTotals, min_outcomes: u64) -> NowTest {
+/// [`crate::store::EventStore::arm_rows`] (and, for precision and recall, of
+/// [`crate::store::EventStore::confusion_rows`]) whose model is `manifest`'s, any arm.
+pub fn now_test(manifest: &Manifest, rows: &[ArmRow], confusion: &[ConfusionRow], min_outcomes: u64) -> NowTest {
     let model = format!("{}@{}", manifest.name, manifest.version);
-    let rows = &totals.arms;
     let positive = Positive::of(manifest);
-    let at_threshold = at_threshold(totals.confusion.iter().filter(|r| r.key.model == model), &|_| {
-        positive.clone()
-    });
+    let at_threshold = at_threshold(confusion.iter().filter(|r| r.key.model == model), &|_| positive.clone());
     let mut counts = Counts::default();
     for row in rows.iter().filter(|r| r.key.model == model) {
         counts.add(&row.counts);

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::events::{Event, EventKind};
-use crate::rollup::{AbTotals, ArmRow, DriftRows, TimelineRow};
+use crate::rollup::{AbTotals, ArmRow, ConfusionRow, DriftRows, TimelineRow};
 
 /// An event to store, with its drift observations ([`crate::rollup::drift::observations`],
 /// empty when its model's manifest is unknown).
@@ -127,8 +127,17 @@ pub trait EventStore: Send + Sync + 'static {
     /// `since` (all when `None`): what the now-test reads.
     fn arm_rows(&self, experiment: &str, since: Option<i64>) -> impl Future<Output = Result<Vec<ArmRow>>> + Send;
 
+    /// Predicted against outcome labels of `experiment` per arm and model, from the hour holding
+    /// the minute `since`, ordered as [`crate::rollup::sort_confusion`] orders them. Read after
+    /// [`Self::arm_rows`], which settles waiting outcomes first.
+    fn confusion_rows(
+        &self,
+        experiment: &str,
+        since: Option<i64>,
+    ) -> impl Future<Output = Result<Vec<ConfusionRow>>> + Send;
+
     /// The A/B sums of `experiment` from the minute `since` (all when `None`): [`Self::arm_rows`],
-    /// latency buckets and distinct clients.
+    /// latency buckets, distinct clients and [`Self::confusion_rows`].
     fn ab_totals(&self, experiment: &str, since: Option<i64>) -> impl Future<Output = Result<AbTotals>> + Send;
 
     /// The drift counts of `model` (`name@version`) in `experiment`, from the hour holding the

@@ -13,7 +13,7 @@ use super::migrations::MIGRATIONS;
 use super::rollup_sql;
 use super::{epoch, Alert, DriftOf, EventQuery, EventStore, Incoming, ReviewRow};
 use crate::events::{Event, EventKind};
-use crate::rollup::{self, AbTotals, ArmKey, ArmRow, Counts, Delta, DriftRows, LatencyRow, TimelineRow};
+use crate::rollup::{self, AbTotals, ArmKey, ArmRow, ConfusionRow, Counts, Delta, DriftRows, LatencyRow, TimelineRow};
 
 /// Rollup rows are spread over this many shards, one picked per transaction, so that concurrent
 /// ingest transactions rarely wait on each other's row locks; reports sum the shards.
@@ -463,6 +463,21 @@ impl EventStore for PostgresStore {
             .collect::<Result<Vec<_>>>()
     }
 
+    async fn confusion_rows(&self, experiment: &str, since: Option<i64>) -> Result<Vec<ConfusionRow>> {
+        let from_hour = since.map_or(i64::MIN, rollup::hour_of);
+        let mut rows = self
+            .pool
+            .get()
+            .await?
+            .query(rollup_sql::AB_CONFUSION, &[&experiment, &from_hour])
+            .await?
+            .iter()
+            .map(|row| rollup_sql::confusion_of(experiment, |i| row.try_get(i), |i| row.try_get(i), |i| row.try_get(i)))
+            .collect::<Result<Vec<_>, _>>()?;
+        rollup::sort_confusion(&mut rows);
+        Ok(rows)
+    }
+
     async fn ab_totals(&self, experiment: &str, since: Option<i64>) -> Result<AbTotals> {
         let arms = self.arm_rows(experiment, since).await?;
         let client = self.pool.get().await?;
@@ -487,18 +502,11 @@ impl EventStore for PostgresStore {
             .iter()
             .map(|row| Ok((row.try_get(0)?, row.try_get::<_, i64>(1)? as u64)))
             .collect::<Result<Vec<_>>>()?;
-        let mut confusion = client
-            .query(rollup_sql::AB_CONFUSION, &[&experiment, &from_hour])
-            .await?
-            .iter()
-            .map(|row| rollup_sql::confusion_of(experiment, |i| row.try_get(i), |i| row.try_get(i), |i| row.try_get(i)))
-            .collect::<Result<Vec<_>, _>>()?;
-        rollup::sort_confusion(&mut confusion);
         Ok(AbTotals {
             arms,
             latency,
             clients,
-            confusion,
+            confusion: self.confusion_rows(experiment, since).await?,
         })
     }
 

@@ -15,7 +15,7 @@ use super::migrations::MIGRATIONS;
 use super::rollup_sql::{self as rollup_sql, sqlite as sql};
 use super::{epoch, event_from_json, Alert, DriftOf, EventQuery, EventStore, Incoming, ReviewRow};
 use crate::events::{Event, EventKind};
-use crate::rollup::{self, AbTotals, ArmKey, ArmRow, Delta, DriftRows, LatencyRow, TimelineRow};
+use crate::rollup::{self, AbTotals, ArmKey, ArmRow, ConfusionRow, Delta, DriftRows, LatencyRow, TimelineRow};
 
 /// Most requests one commit carries.
 const GROUP_COMMIT: usize = 256;
@@ -237,6 +237,18 @@ fn arm_rows(connection: &Connection, experiment: &str, from: i64) -> Result<Vec<
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// The label rows of `experiment` from the hour `from_hour`, ordered.
+fn confusion_rows(connection: &Connection, experiment: &str, from_hour: i64) -> Result<Vec<ConfusionRow>> {
+    let mut statement = connection.prepare_cached(&sql(rollup_sql::AB_CONFUSION))?;
+    let mut rows = statement
+        .query_map(params![experiment, from_hour], |row| {
+            rollup_sql::confusion_of(experiment, |i| row.get(i), |i| row.get(i), |i| row.get(i))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rollup::sort_confusion(&mut rows);
     Ok(rows)
 }
 
@@ -558,6 +570,13 @@ impl EventStore for SqliteStore {
             .await
     }
 
+    async fn confusion_rows(&self, experiment: &str, since: Option<i64>) -> Result<Vec<ConfusionRow>> {
+        let experiment = experiment.to_string();
+        let from_hour = since.map_or(i64::MIN, rollup::hour_of);
+        self.read(move |connection| confusion_rows(connection, &experiment, from_hour))
+            .await
+    }
+
     async fn ab_totals(&self, experiment: &str, since: Option<i64>) -> Result<AbTotals> {
         let experiment = experiment.to_string();
         let from = since.unwrap_or(i64::MIN);
@@ -581,18 +600,11 @@ impl EventStore for SqliteStore {
                     Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut statement = connection.prepare_cached(&sql(rollup_sql::AB_CONFUSION))?;
-            let mut confusion = statement
-                .query_map(params![experiment, from_hour], |row| {
-                    rollup_sql::confusion_of(&experiment, |i| row.get(i), |i| row.get(i), |i| row.get(i))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            rollup::sort_confusion(&mut confusion);
             Ok(AbTotals {
                 arms,
                 latency,
                 clients,
-                confusion,
+                confusion: confusion_rows(connection, &experiment, from_hour)?,
             })
         })
         .await
