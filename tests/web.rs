@@ -374,6 +374,8 @@ fn the_convolution_and_the_pooling_equal_their_definitions_in_the_browser() {
         (1, 4, 5, 5, 3, [2, 2], [2, 2], [1, 1], Padding::SameLower),
         (2, 3, 9, 8, 5, [3, 3], [1, 1], [2, 1], Padding::SameLower),
         (1, 2, 7, 9, 6, [2, 3], [1, 1], [1, 2], Padding::Explicit([0, 3, 1, 0])),
+        (2, 3, 12, 21, 4, [2, 2], [2, 2], [1, 1], Padding::Explicit([1, 1, 0, 1])),
+        (1, 2, 28, 28, 3, [2, 2], [2, 2], [1, 1], Padding::Explicit([0; 4])),
     ] {
         let geometry = Geometry {
             kernel,
@@ -387,7 +389,8 @@ fn the_convolution_and_the_pooling_equal_their_definitions_in_the_browser() {
         let x: Vec<f32> = (0..n * c * h * w).map(|i| value(i + 17)).collect();
         let (oh, top) = geometry.along(0, h).unwrap();
         let (ow, left) = geometry.along(1, w).unwrap();
-        let at = |i: usize, ch: usize, y: usize, xx: usize, ky: usize, kx: usize| {
+        // The value tap (ky, kx) of output (y, xx) reads in image i, channel ch; none in the padding.
+        let read = |x: &[f32], i: usize, ch: usize, y: usize, xx: usize, ky: usize, kx: usize| {
             let iy = (y * strides[0] + ky * dilations[0])
                 .checked_sub(top)
                 .filter(|&v| v < h)?;
@@ -396,6 +399,7 @@ fn the_convolution_and_the_pooling_equal_their_definitions_in_the_browser() {
                 .filter(|&v| v < w)?;
             Some(x[((i * c + ch) * h + iy) * w + ix])
         };
+        let at = |i, ch, y, xx, ky, kx| read(&x, i, ch, y, xx, ky, kx);
         for relu in [false, true] {
             let conv = PackedConv::new(&weight, [oc, c, kh, kw], &bias, relu, geometry).unwrap();
             let got = conv.apply(&x, n, h, w).unwrap();
@@ -428,17 +432,26 @@ fn the_convolution_and_the_pooling_equal_their_definitions_in_the_browser() {
                 }
             }
         }
-        let pooled = max_pool(&x, n * c, h, w, &geometry).unwrap();
-        let mut k = 0;
-        for i in 0..n {
-            for ch in 0..c {
-                for y in 0..oh {
-                    for xx in 0..ow {
-                        let want = (0..kh)
-                            .flat_map(|ky| (0..kw).filter_map(move |kx| at(i, ch, y, xx, ky, kx)))
-                            .fold(f32::NEG_INFINITY, f32::max);
-                        assert_eq!(pooled[k], want, "{geometry:?} pooled [{k}]");
-                        k += 1;
+        // Pooled twice: as is, and with every seventh value NaN (passed over, as f32::max does).
+        let with_nan: Vec<f32> = x
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| if i % 7 == 3 { f32::NAN } else { v })
+            .collect();
+        for x in [&x, &with_nan] {
+            let pooled = max_pool(x, n * c, h, w, &geometry).unwrap();
+            let at = |i, ch, y, xx, ky, kx| read(x, i, ch, y, xx, ky, kx);
+            let mut k = 0;
+            for i in 0..n {
+                for ch in 0..c {
+                    for y in 0..oh {
+                        for xx in 0..ow {
+                            let want = (0..kh)
+                                .flat_map(|ky| (0..kw).filter_map(move |kx| at(i, ch, y, xx, ky, kx)))
+                                .fold(f32::NEG_INFINITY, f32::max);
+                            assert_eq!(pooled[k], want, "{geometry:?} pooled [{k}]");
+                            k += 1;
+                        }
                     }
                 }
             }

@@ -231,9 +231,10 @@ impl PackedConv {
         // the same for every image, so they stay zero from here on.
         let mut patches = vec![0f32; self.depth.checked_mul(padded)?];
         let offsets: Vec<usize> = (0..self.depth).map(|d| d * padded).collect();
+        let places = Places::new((0..padded).map(|p| (p < pixels).then_some(p)))?;
         for (input, out) in images {
             self.gather(input, height, width, [oh, ow], [top, left], padded, &mut patches);
-            self.product(&patches, &offsets, pixels, out, pixels);
+            self.product(&patches, &offsets, &places, out, pixels);
         }
         Some(out)
     }
@@ -261,7 +262,10 @@ impl PackedConv {
             .collect();
         // Reads run up to 8 values past the last output's taps.
         let mut frames = vec![0f32; self.channels.checked_mul(frame)?.checked_add(fw + PIXELS)?];
-        let mut sums = vec![0f32; self.out_channels.checked_mul(columns)?];
+        // Frame column `q` is output `(q / fw, q % fw)`, dropped past `ow`.
+        let places = Places::new(
+            (0..columns.div_ceil(PIXELS) * PIXELS).map(|q| (q < columns && q % fw < ow).then(|| q / fw * ow + q % fw)),
+        )?;
         for (input, out) in images {
             for (channel, framed) in input
                 .chunks_exact((height * width).max(1))
@@ -280,13 +284,7 @@ impl PackedConv {
                     }
                 }
             }
-            self.product(&frames, &offsets, columns, &mut sums, columns);
-            for (c, out) in out.chunks_exact_mut((oh * ow).max(1)).enumerate() {
-                for (oy, out) in out.chunks_exact_mut(ow.max(1)).enumerate() {
-                    let start = c * columns + oy * fw;
-                    out.copy_from_slice(sums.get(start..start + ow)?);
-                }
-            }
+            self.product(&frames, &offsets, &places, out, oh * ow);
         }
         Some(())
     }
@@ -336,29 +334,68 @@ impl PackedConv {
         }
     }
 
-    /// `out[c × stride + p] = relu?(bias[c] + Σ_d weight[c][d] × source[offsets[d] + p])` for
-    /// `p` in `0..columns`.
-    fn product(&self, source: &[f32], offsets: &[usize], columns: usize, out: &mut [f32], stride: usize) {
+    /// `out[c × plane + places[p]] = relu?(bias[c] + Σ_d weight[c][d] × source[offsets[d] + p])`
+    /// for every column `p` that has a place.
+    fn product(&self, source: &[f32], offsets: &[usize], places: &Places, out: &mut [f32], plane: usize) {
         // Blocks outside, channel groups inside: the values of a block's taps, one cache line
         // per tap, are read from memory once and then from the cache for the other groups.
-        for block in (0..columns).step_by(PIXELS) {
+        for (b, block_places) in places.places.chunks_exact(PIXELS).enumerate() {
+            let block = b * PIXELS;
+            let run = places.runs.get(b).copied().flatten();
             for (g, weights) in self.weights.chunks_exact(self.depth.max(1)).enumerate() {
                 let sums = tile(weights, source, offsets, block);
                 for (i, sums) in sums.into_iter().enumerate() {
                     let c = g * CHANNELS + i;
-                    if let Some(&bias) = self.bias.get(c) {
-                        let start = c * stride + block;
-                        let end = c * stride + columns.min(block + PIXELS);
+                    let Some(&bias) = self.bias.get(c) else { break };
+                    let out = out.get_mut(c * plane..(c + 1) * plane).unwrap_or_default();
+                    if let Some(start) = run {
+                        let end = start + PIXELS;
                         store_block(
                             out.get_mut(start..end).unwrap_or_default(),
                             sums,
                             &[bias; PIXELS],
                             self.relu,
                         );
+                        continue;
+                    }
+                    let mut values = [0f32; PIXELS];
+                    store_block(&mut values, sums, &[bias; PIXELS], self.relu);
+                    for (&place, v) in block_places.iter().zip(values) {
+                        if let Some(y) = out.get_mut(place as usize) {
+                            *y = v;
+                        }
                     }
                 }
             }
         }
+    }
+}
+
+/// Where the product's columns go in an output channel's plane, in blocks of [`PIXELS`]: a
+/// column without a place (past the last pixel, or a padded frame's column past the row) is
+/// dropped.
+struct Places {
+    /// Per column, its place, or `u32::MAX`.
+    places: Vec<u32>,
+    /// Per block, the first place if its 8 columns go to 8 places in a row.
+    runs: Vec<Option<usize>>,
+}
+
+impl Places {
+    /// From each column's place (a multiple of [`PIXELS`] columns); `None` past `u32`.
+    fn new(places: impl Iterator<Item = Option<usize>>) -> Option<Places> {
+        let places = places
+            .map(|p| p.map_or(Some(u32::MAX), |p| u32::try_from(p).ok().filter(|&p| p != u32::MAX)))
+            .collect::<Option<Vec<u32>>>()?;
+        let runs = places
+            .chunks_exact(PIXELS)
+            .map(|block| {
+                let first = *block.first()?;
+                let in_a_row = (0u32..).zip(block).all(|(i, &p)| first.checked_add(i) == Some(p));
+                (in_a_row && first != u32::MAX).then_some(first as usize)
+            })
+            .collect();
+        Some(Places { places, runs })
     }
 }
 
