@@ -131,8 +131,21 @@ async function sha256Hex(bytes) {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** A corpus case (tests/corpus) as bundle bytes: a manifest made from its case.json. */
+/**
+ * A corpus case (tests/corpus) as bundle bytes: the bundle bench/run.mjs compiled from it
+ * (target/bench-plans, a manifest and model.plan: what the default entry loads, as an app's
+ * bundle), else a manifest made from its case.json for the full entry; the rows from case.json.
+ */
 async function corpusBytes(name) {
+  const made = await madeCorpusBytes(name);
+  const folder = `../target/bench-plans/${name}`;
+  const [manifest, plan] = await Promise.all([fetch(`${folder}/manifest.json`), fetch(`${folder}/model.plan`)]);
+  if (!manifest.ok || !plan.ok) return made;
+  return { ...made, manifest: await manifest.text(), plan: new Uint8Array(await plan.arrayBuffer()) };
+}
+
+/** A corpus case as bundle bytes for the full entry: a manifest made from its case.json. */
+async function madeCorpusBytes(name) {
   const [text, buffer] = await Promise.all([
     fetch(`../tests/corpus/${name}/case.json`).then((r) => r.text()),
     fetch(`../tests/corpus/${name}/model.onnx`).then((r) => r.arrayBuffer()),

@@ -45,6 +45,11 @@ const nativeOrt = JSON.parse(
     stdio: ["ignore", "pipe", "inherit"],
   }),
 );
+// Each corpus model compiled into a bundle's model.plan, as `bundle` makes it: the page runs it
+// on the default entry, as an app's bundle (bench/bench.js, corpusBytes).
+execFileSync("cargo", ["run", "--quiet", "--profile", "server", "--example", "corpus_plans", "--", "target/bench-plans", ...MODELS], {
+  stdio: ["ignore", "ignore", "inherit"],
+});
 const { server, url } = await startServer({ csp: false });
 const browser = await launchChromium();
 

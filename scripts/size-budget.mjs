@@ -44,6 +44,37 @@ function bodySizes(bytes, code) {
   return sizes;
 }
 
+/**
+ * `module` (a shipped module: no custom sections) with the function bodies of the code-section
+ * indices in `emptied` replaced by `unreachable`: not a valid program, a measure of what those
+ * bodies cost compressed.
+ */
+function withBodiesEmptied(module, emptied) {
+  const code = sections(module).find((s) => s.id === 10);
+  if (!code || emptied.size === 0) return module;
+  const uleb = (n) => {
+    const out = [];
+    do {
+      let byte = n & 0x7f;
+      n >>>= 7;
+      if (n) byte |= 0x80;
+      out.push(byte);
+    } while (n);
+    return Buffer.from(out);
+  };
+  let [count, offset] = leb128(module, code.payload);
+  const bodies = [uleb(count)];
+  for (let i = 0; i < count; i++) {
+    const [size, at] = leb128(module, offset);
+    // No locals, `unreachable`, `end`.
+    const body = emptied.has(i) ? Buffer.from([0x00, 0x00, 0x0b]) : module.subarray(at, at + size);
+    bodies.push(uleb(body.length), body);
+    offset = at + size;
+  }
+  const payload = Buffer.concat(bodies);
+  return Buffer.concat([module.subarray(0, code.start), Buffer.from([10]), uleb(payload.length), payload, module.subarray(code.end)]);
+}
+
 /** How many functions are imported (they come first in the function index space). */
 function importedFunctions(bytes, imports) {
   if (!imports) return 0;
@@ -133,6 +164,19 @@ if (!budget) {
   process.exit(2);
 }
 const crates = [...byCrate.entries()].sort((a, b) => b[1] - a[1]);
+// What each of our kernels' modules adds over the wire: the shipped module's gzipped size less
+// that of the same module with the module's function bodies (generic instances included) emptied.
+const KERNELS = ["trees", "dense_f32", "conv_f32", "pool_f32", "quantized"];
+const inModule = (name, module) =>
+  !!name && (name.includes(`wasm_predict_kernels::${module}`) || name.includes(`wasm_predict_kernels${module.length}${module}`));
+const kernels = Object.fromEntries(
+  KERNELS.map((module) => {
+    const emptied = new Set(sizes.flatMap((_, i) => (inModule(names.get(imported + i), module) ? [i] : [])));
+    const codeOf = [...emptied].reduce((sum, i) => sum + sizes[i], 0);
+    const without = gzipSync(withBodiesEmptied(shipped, emptied), { level: 9 }).length;
+    return [module, { functions: emptied.size, codeBytes: codeOf, gzipBytesAdded: gzip - without }];
+  }),
+);
 const report = {
   entry,
   file,
@@ -142,6 +186,7 @@ const report = {
   budgetGzipBytes: budget.gzipBytes,
   codeBytes,
   byCrate: Object.fromEntries(crates),
+  kernels,
 };
 mkdirSync("target", { recursive: true });
 writeFileSync(`target/wasm-size-${entry}.json`, `${JSON.stringify(report, null, 2)}\n`);
@@ -159,3 +204,7 @@ if (gzip > budget.gzipBytes) {
   process.exit(1);
 }
 console.log(`size: code by crate: ${top} (target/wasm-size-${entry}.json)`);
+const kb = (n) => `${(n / 1000).toFixed(1)} KB`;
+console.log(
+  `size: gzipped bytes each kernel module adds: ${KERNELS.map((m) => `${m} ${kb(kernels[m].gzipBytesAdded)}`).join(", ")}`,
+);

@@ -83,15 +83,24 @@ function comparisonText(ab, c) {
   return `${c.arm} − ${ab.champion}: ${metric} ${signed(d.difference)}, always-valid ${level}% interval ${sequence} (p = ${fmt(d.sequential_adjusted_p_value, 4)}) → ${verdict} · fixed-horizon p = ${fmt(d.adjusted_p_value, 4)} (read only at the planned size)${size}`;
 }
 
+/**
+ * Precision / recall of the positive class at the model's decision threshold, or "–" (not a
+ * binary classifier, or no outcomes).
+ * @param {any} t a report's `at_threshold`
+ */
+function thresholdText(t) {
+  if (!t) return "–";
+  const rule = t.positive.threshold == null ? "most probable" : `≥ ${t.positive.threshold}`;
+  return `${fmt(t.precision?.value)} / ${fmt(t.recall?.value)} (${t.positive.class} ${rule})`;
+}
+
 /** @param {any} ab */
 function showArms(ab) {
   $("experiment-id").textContent = `${ab.experiment} · champion ${ab.champion} · ${ab.events} events`;
   const rows = ab.arms.map((/** @type {any} */ a) => {
     const tr = document.createElement("tr");
     const accuracy = a.accuracy ? `${fmt(a.accuracy.value)} [${fmt(a.accuracy.low)}, ${fmt(a.accuracy.high)}]` : a.mean_absolute_error ? `MAE ${fmt(a.mean_absolute_error.mean)}` : "–";
-    const t = a.at_threshold;
-    const atThreshold = t ? `${fmt(t.precision?.value)} / ${fmt(t.recall?.value)} (${t.positive.class} ${t.positive.threshold == null ? "most probable" : `≥ ${t.positive.threshold}`})` : "–";
-    const cells = [a.arm, fmt(a.weight, 2), a.clients, a.exposures, a.predictions, a.errors, a.fallbacks, fmt(a.latency_ms?.p50), fmt(a.latency_ms?.p95), fmt(a.latency_ms?.p99), fmt(a.mean_confidence), a.outcomes, accuracy, atThreshold];
+    const cells = [a.arm, fmt(a.weight, 2), a.clients, a.exposures, a.predictions, a.errors, a.fallbacks, fmt(a.latency_ms?.p50), fmt(a.latency_ms?.p95), fmt(a.latency_ms?.p99), fmt(a.mean_confidence), a.outcomes, accuracy, thresholdText(a.at_threshold)];
     tr.replaceChildren(...cells.map((c) => Object.assign(document.createElement("td"), { textContent: String(c) })));
     return tr;
   });
@@ -177,12 +186,15 @@ function showDrift(drift) {
 /** @param {any} test */
 function showNowTest(test) {
   const verdict = { pass: ["PASS", "ok"], fail: ["FAIL: below the minimum", "fail"], "not-enough-data": ["not enough outcomes yet", ""] }[/** @type {"pass"} */ (test.verdict)];
-  fillList($("now-test"), [
+  /** @type {Array<[string, string, string?]>} */
+  const rows = [
     ["Model", test.model],
     [test.metric, `${fmt(test.achieved, 4)} on ${test.outcomes} outcomes`],
     ["Minimum", `${test.minimum} (at bundling ${fmt(test.at_bundling, 4)})`],
-    ["Verdict", verdict[0], verdict[1]],
-  ]);
+  ];
+  if (test.at_threshold) rows.push(["Precision / recall", thresholdText(test.at_threshold)]);
+  rows.push(["Verdict", verdict[0], verdict[1]]);
+  fillList($("now-test"), rows);
 }
 
 /** @param {any[]} items @param {any[]} alerts */

@@ -16,6 +16,8 @@ const TOKEN = "dashboard-test-token";
 const HOLDOUT = JSON.parse(readFileSync("models/digits-mlp-int8/1.0.0/manifest.json", "utf8")).performance.holdout;
 const env = {};
 const SECOND = "second-experiment";
+/** A binary classifier's experiment (credit-risk 1.0.0 against 1.1.0): precision and recall. */
+const CREDIT = "credit-experiment";
 
 /** Starts `wasm-predict serve` on a free loopback port; resolves to { process, url }. */
 export function startCollector(args) {
@@ -42,6 +44,9 @@ before(async () => {
   mkdirSync(join(dir, "experiments"));
   const second = { ...config, id: SECOND, analysis: { minimumDetectableEffect: 0.05 } };
   writeFileSync(join(dir, "experiments", "second.json"), JSON.stringify(second));
+  const arm = (name, version) => ({ name, bundle: `credit-risk@${version}`, weight: 0.5, sha256: JSON.parse(readFileSync(`models/credit-risk/${version}/manifest.json`, "utf8")).sha256 });
+  const credit = { ...config, id: CREDIT, champion: "v1", arms: [arm("v1", "1.0.0"), arm("v2", "1.1.0")] };
+  writeFileSync(join(dir, "experiments", "credit.json"), JSON.stringify(credit));
   env.alerts = [];
   env.webhook = createServer((request, response) => {
     let body = "";
@@ -69,20 +74,28 @@ const report = async (name) => {
   return response.json();
 };
 
-/** `n` predictions of `arm` in the second experiment with their outcomes, `correct` of them right. */
-function secondExperimentEvents(arm, n, correct) {
-  const bundle = arm === "int8" ? "digits-mlp-int8" : "digits-mlp-qdq";
-  const { sha256 } = JSON.parse(readFileSync(`models/${bundle}/1.0.0/manifest.json`, "utf8"));
+/**
+ * `n` predictions of `arm` (bundle `name@version`) in `experiment`, each with its outcome: the
+ * `i`th predicts `predicted(i)` and was `actual(i)`.
+ */
+function experimentEvents({ experiment, arm, name, version, n, predicted, actual }) {
+  const { sha256 } = JSON.parse(readFileSync(`models/${name}/${version}/manifest.json`, "utf8"));
   const time = new Date().toISOString();
   return Array.from({ length: n }, (_, i) => {
     const id = crypto.randomUUID();
-    const clientId = `second-${arm}-${i}`;
-    const common = { time, clientId, experiment: SECOND, inExperiment: true, arm };
+    const common = { time, clientId: `${experiment}-${arm}-${i}`, experiment, inExperiment: true, arm };
+    const label = predicted(i);
     return [
-      { ...common, id, kind: "prediction", assignedArm: arm, model: { name: bundle, version: "1.0.0", sha256 }, shadow: false, source: "cache", latencyMs: 0.5, computeMs: 0.01, output: { label: "3", confidence: 0.9, topK: [{ label: "3", probability: 0.9 }] }, error: null, review: false },
-      { ...common, id: crypto.randomUUID(), kind: "outcome", predictionId: id, actual: i < correct ? "3" : "5" },
+      { ...common, id, kind: "prediction", assignedArm: arm, model: { name, version, sha256 }, shadow: false, source: "cache", latencyMs: 0.5, computeMs: 0.01, output: { label, confidence: 0.9, topK: [{ label, probability: 0.9 }] }, error: null, review: false },
+      { ...common, id: crypto.randomUUID(), kind: "outcome", predictionId: id, actual: actual(i) },
     ];
   }).flat();
+}
+
+/** `n` predictions of `arm` in the second experiment with their outcomes, `correct` of them right. */
+function secondExperimentEvents(arm, n, correct) {
+  const name = arm === "int8" ? "digits-mlp-int8" : "digits-mlp-qdq";
+  return experimentEvents({ experiment: SECOND, arm, name, version: "1.0.0", n, predicted: () => "3", actual: (i) => (i < correct ? "3" : "5") });
 }
 
 /** The same digit moved one column right: what a camera mounted differently would send. */
@@ -165,7 +178,7 @@ test("visitors' telemetry reaches the collector, the reports and the dashboard",
   assert.equal(posted.status, 200, await posted.text());
   await page.reload();
   await page.waitForSelector("body[data-state=ready]", { timeout: 20_000 });
-  assert.deepEqual(await page.locator("#pick-experiment option").allInnerTexts(), [JSON.parse(readFileSync("www/experiment.json", "utf8")).id, SECOND]);
+  assert.deepEqual((await page.locator("#pick-experiment option").allInnerTexts()).sort(), [JSON.parse(readFileSync("www/experiment.json", "utf8")).id, CREDIT, SECOND].sort());
   await page.selectOption("#pick-experiment", SECOND);
   await page.waitForFunction((id) => document.body.dataset.state === "ready" && document.getElementById("experiment-id")?.textContent?.startsWith(id), SECOND, { timeout: 20_000 });
   assert.match(await page.locator("#comparison").innerText(), /qdq − int8: accuracy \+0\.1500, always-valid 95% interval .* · to detect 0\.05: \d+ more outcomes/);
@@ -175,6 +188,25 @@ test("visitors' telemetry reaches the collector, the reports and the dashboard",
   assert.match(page.url(), /\?experiment=second-experiment&model=digits-mlp-qdq%401\.0\.0&hours=1$/);
   assert.equal(await page.locator("#arms tbody tr").count(), 2);
   await page.screenshot({ path: "target/screenshots/dashboard-second-experiment.png", fullPage: true });
+  assert.deepEqual(errors, []);
+
+  // A binary classifier's experiment: precision and recall of class "1" beside accuracy, in the
+  // arms and in the now-test. Rows 0, 4, 8, ... were 1; v1 predicts 1 for every third row:
+  // precision 0.286 (4 of 14), recall 0.400 (4 of 10); v2 for every second: 0.500, 1.000.
+  const creditEvents = [
+    ...experimentEvents({ experiment: CREDIT, arm: "v1", name: "credit-risk", version: "1.0.0", n: 40, predicted: (i) => (i % 3 === 0 ? "1" : "0"), actual: (i) => (i % 4 === 0 ? "1" : "0") }),
+    ...experimentEvents({ experiment: CREDIT, arm: "v2", name: "credit-risk", version: "1.1.0", n: 40, predicted: (i) => (i % 2 === 0 ? "1" : "0"), actual: (i) => (i % 4 === 0 ? "1" : "0") }),
+  ];
+  const sent = await fetch(`${env.url}/v1/events`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ schema: 1, sentAt: new Date().toISOString(), events: creditEvents }) });
+  assert.equal(sent.status, 200, await sent.text());
+  await page.goto(`${env.url}/www/dashboard.html?experiment=${CREDIT}&model=credit-risk%401.0.0#token=${TOKEN}`);
+  await page.waitForFunction((id) => document.body.dataset.state === "ready" && document.getElementById("experiment-id")?.textContent?.startsWith(id), CREDIT, { timeout: 20_000 });
+  const cells = await page.locator("#arms tbody tr").evaluateAll((rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
+  const v1 = cells.find((row) => row[0] === "v1");
+  assert.equal(v1?.at(-1), "0.286 / 0.400 (1 most probable)", JSON.stringify(cells));
+  assert.equal(cells.find((row) => row[0] === "v2")?.at(-1), "0.500 / 1.000 (1 most probable)", JSON.stringify(cells));
+  assert.match(await page.locator("#now-test").innerText(), /Precision \/ recall\s+0\.286 \/ 0\.400 \(1 most probable\)/);
+  await page.screenshot({ path: "target/screenshots/dashboard-binary-experiment.png", fullPage: true });
   assert.deepEqual(errors, []);
 
   await page.evaluate(() => sessionStorage.clear());

@@ -1584,3 +1584,37 @@ fn bundle_takes_missing_values_where_the_model_can_and_refuses_them_clearly_wher
         "{err}"
     );
 }
+
+#[test]
+fn plan_compiles_a_bundle_and_states_its_memory_with_the_plan() {
+    // A committed bundle made before the memory requirement existed, copied.
+    let dir = tempfile::tempdir().unwrap();
+    let source = repo().join("models/diabetes-linreg/1.0.0");
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    let read = |path: &Path| serde_json::from_slice::<Value>(&std::fs::read(path).unwrap()).unwrap();
+    let before = read(&dir.path().join("manifest.json"));
+    assert!(before.get("memory").is_none());
+    let written = json(&["plan", dir.path().to_str().unwrap(), "--json"]);
+    let measured = written[0]["memory"]["measured_bytes"].as_u64().unwrap();
+    let maximum = written[0]["memory"]["maximum_bytes"].as_u64().unwrap();
+    assert!(
+        measured > 0 && measured <= maximum && maximum.is_multiple_of(65_536),
+        "{written}"
+    );
+    let mut after = read(&dir.path().join("manifest.json"));
+    assert_eq!(after["memory"], written[0]["memory"]);
+    assert_eq!(after["plan"]["sha256"], written[0]["sha256"]);
+    // Nothing else changed, and the bundle verifies within what it now states.
+    let mut before = before;
+    for manifest in [&mut before, &mut after] {
+        let entries = manifest.as_object_mut().unwrap();
+        entries.remove("memory");
+        entries.remove("plan");
+    }
+    assert_eq!(after, before);
+    let (code, text, err) = cli(&["verify", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}{err}");
+}

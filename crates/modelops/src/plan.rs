@@ -9,7 +9,7 @@ use serde::Serialize;
 use wasm_predict::plan_file::{self, PLAN_FORMAT};
 use wasm_predict::predictor::compile_model;
 use wasm_predict::Predictor;
-use wasm_predict_manifest::{CompiledPlan, Manifest, PLAN_FILE};
+use wasm_predict_manifest::{CompiledPlan, Manifest, MemoryRequirement, MEMORY_BATCH_ROWS, PLAN_FILE};
 
 use crate::verify::read_bundle;
 
@@ -28,6 +28,8 @@ pub struct PlanSummary {
     pub nodes: usize,
     /// sha256 of `model.plan`, as the manifest now states it.
     pub sha256: String,
+    /// The memory requirement, measured again with the plan.
+    pub memory: MemoryRequirement,
 }
 
 /// The plan of `model` for `manifest` as file bytes, and the manifest that states it; the plan
@@ -53,10 +55,17 @@ pub fn write_plan(dir: &Path) -> Result<PlanSummary> {
     Predictor::load(&json, &model).map_err(|e| anyhow!("{}: the bundle does not load: {e}", dir.display()))?;
     let manifest = Manifest::from_json(&json).map_err(|e| anyhow!("{e}"))?;
     let (bytes, stated, nodes) = compiled(&manifest, &model).with_context(|| dir.display().to_string())?;
-    let text = with_plan_entry(&json, &stated)?;
+    let mut stated = stated;
+    let text = with_entry(&json, "plan", &stated)?;
     std::fs::write(dir.join(PLAN_FILE), &bytes)
         .with_context(|| format!("writing {}", dir.join(PLAN_FILE).display()))?;
-    std::fs::write(dir.join("manifest.json"), text)?;
+    std::fs::write(dir.join("manifest.json"), &text)?;
+    // The browser now loads the plan: the memory requirement is measured again from it, as
+    // `bundle` measures it from the files it writes.
+    let measured = crate::memory::measure(dir).context("measuring the bundle's memory with its plan")?;
+    let memory = crate::memory::requirement_for(measured);
+    stated.memory = Some(memory.clone());
+    std::fs::write(dir.join("manifest.json"), with_entry(&text, "memory", &stated)?)?;
     Ok(PlanSummary {
         path: dir.to_path_buf(),
         model: stated.id(),
@@ -64,27 +73,32 @@ pub fn write_plan(dir: &Path) -> Result<PlanSummary> {
         onnx_bytes: model.len(),
         nodes,
         sha256: stated.plan.map(|p| p.sha256).unwrap_or_default(),
+        memory,
     })
 }
 
-/// The manifest's text with its `plan` entry set to `stated`'s, everything else as it was
-/// written (numbers, layout); the whole manifest written anew if the text is not laid out as
-/// this expects.
-fn with_plan_entry(json: &[u8], stated: &Manifest) -> Result<Vec<u8>> {
-    let Some(plan) = &stated.plan else {
+/// The manifest's text with its `key` entry (an object of plain values: `plan`, `memory`) set to
+/// `stated`'s, everything else as it was written (numbers, layout); the whole manifest written
+/// anew if the text is not laid out as this expects.
+fn with_entry(json: &[u8], key: &str, stated: &Manifest) -> Result<Vec<u8>> {
+    let Some(value) = serde_json::to_value(stated)?
+        .get(key)
+        .filter(|v| v.is_object())
+        .cloned()
+    else {
         return Ok(serde_json::to_vec_pretty(stated)?);
     };
     let text = String::from_utf8_lossy(json);
     let pretty = text.contains("\n  \"");
     let entry = if pretty {
         format!(
-            "\"plan\": {{\n    \"format\": {},\n    \"sha256\": \"{}\"\n  }}",
-            plan.format, plan.sha256
+            "\"{key}\": {}",
+            serde_json::to_string_pretty(&value)?.replace('\n', "\n  ")
         )
     } else {
-        format!("\"plan\":{{\"format\":{},\"sha256\":\"{}\"}}", plan.format, plan.sha256)
+        format!("\"{key}\":{}", serde_json::to_string(&value)?)
     };
-    let edited = match text.find("\"plan\"") {
+    let edited = match text.find(&format!("\"{key}\"")) {
         // The entry holds no nested object: it ends at the first closing brace.
         Some(start) => text[start..]
             .find('}')
@@ -118,12 +132,14 @@ fn with_plan_entry(json: &[u8], stated: &Manifest) -> Result<Vec<u8>> {
 /// The summary as text.
 pub fn render(s: &PlanSummary) -> String {
     format!(
-        "wrote {} ({}): {} nodes, {} bytes (model.onnx {} bytes), passes the fixtures\n  sha256 {}\n",
+        "wrote {} ({}): {} nodes, {} bytes (model.onnx {} bytes), passes the fixtures\n  sha256 {}\n  memory: {} bytes at the peak of load, verify and a {MEMORY_BATCH_ROWS}-row batch with the plan; maximum {} bytes\n",
         s.path.join(PLAN_FILE).display(),
         s.model,
         s.nodes,
         s.bytes,
         s.onnx_bytes,
-        s.sha256
+        s.sha256,
+        s.memory.measured_bytes.unwrap_or_default(),
+        s.memory.maximum_bytes
     )
 }
