@@ -103,12 +103,10 @@ fn with_entry(json: &[u8], key: &str, stated: &Manifest) -> Result<Vec<u8>> {
         Some(start) => text[start..]
             .find('}')
             .map(|end| format!("{}{entry}{}", &text[..start], &text[start + end + 1..])),
-        None => text.find("\"sha256\"").and_then(|key| {
-            let value = key + text[key..].find(':')? + 1;
-            let open = value + text[value..].find('"')?;
-            let close = open + 1 + text[open + 1..].find('"')?;
-            let separator = if pretty { ",\n  " } else { "," };
-            Some(format!("{}{separator}{entry}{}", &text[..=close], &text[close + 1..]))
+        // First in the manifest's object: a search for another key could land in a nested one.
+        None => text.find('{').map(|open| {
+            let indent = if pretty { "\n  " } else { "" };
+            format!("{}{indent}{entry},{}", &text[..=open], &text[open + 1..])
         }),
     };
     match edited {
