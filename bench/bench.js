@@ -133,12 +133,12 @@ async function sha256Hex(bytes) {
 
 /**
  * A corpus case (tests/corpus) as bundle bytes: the bundle bench/run.mjs compiled from it
- * (target/bench-plans, a manifest and model.plan: what the default entry loads, as an app's
+ * (bench/plans, a manifest and model.plan: what the default entry loads, as an app's
  * bundle), else a manifest made from its case.json for the full entry; the rows from case.json.
  */
 async function corpusBytes(name) {
   const made = await madeCorpusBytes(name);
-  const folder = `../target/bench-plans/${name}`;
+  const folder = `./plans/${name}`;
   const [manifest, plan] = await Promise.all([fetch(`${folder}/manifest.json`), fetch(`${folder}/model.plan`)]);
   if (!manifest.ok || !plan.ok) return made;
   return { ...made, manifest: await manifest.text(), plan: new Uint8Array(await plan.arrayBuffer()) };
@@ -196,8 +196,8 @@ window.latencyWasmPredict = async (names) => {
     rowFns.push((i) => predictor.predict(rows[i % rows.length]).free());
     batchFns.push(() => predictor.predictBatch(batch, 256).free());
   }
-  const row = await timeInterleaved(rowFns, 1000, 21);
-  const batch256 = await timeInterleaved(batchFns, 20, 21);
+  const row = await timeInterleaved(rowFns, 2000, 21);
+  const batch256 = await timeInterleaved(batchFns, 30, 21);
   return Object.fromEntries(names.map((n, i) => [n, { row: row[i], batch256: batch256[i] }]));
 };
 
@@ -243,6 +243,7 @@ window.latencyBoth = async (names) => {
     const ortBatch = new ort.Tensor("float32", batch, [256, ...shape]);
     contenders.push({
       name,
+      entry: bundle.plan ? "default (model.plan)" : "full (model.onnx)",
       row: [(i) => predictor.predict(rows[i % rows.length]).free(), (i) => session.run({ [input]: ortRows[i % ortRows.length] }, [output])],
       batch: [() => predictor.predictBatch(batch, 256).free(), () => session.run({ [input]: ortBatch }, [output])],
       release: async () => {
@@ -264,9 +265,10 @@ window.latencyBoth = async (names) => {
   }
   const results = {};
   for (const c of contenders) {
-    const [ours, theirs] = await timeInterleaved(c.row, 300, 21);
-    const [oursBatch, theirsBatch] = await timeInterleaved(c.batch, 10, 21);
-    results[c.name] = { wasmPredict: { row: ours, batch256: oursBatch }, onnxruntimeWeb: { row: theirs, batch256: theirsBatch } };
+    // Enough calls per block that our fastest rows span tens of the timer's 100 µs steps.
+    const [ours, theirs] = await timeInterleaved(c.row, 2000, 21);
+    const [oursBatch, theirsBatch] = await timeInterleaved(c.batch, 30, 21);
+    results[c.name] = { entry: c.entry, wasmPredict: { row: ours, batch256: oursBatch }, onnxruntimeWeb: { row: theirs, batch256: theirsBatch } };
   }
   for (const c of contenders) await c.release();
   return results;

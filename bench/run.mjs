@@ -47,7 +47,8 @@ const nativeOrt = JSON.parse(
 );
 // Each corpus model compiled into a bundle's model.plan, as `bundle` makes it: the page runs it
 // on the default entry, as an app's bundle (bench/bench.js, corpusBytes).
-execFileSync("cargo", ["run", "--quiet", "--profile", "server", "--example", "corpus_plans", "--", "target/bench-plans", ...MODELS], {
+const FORMATS = ["mlp", "cnn"].flatMap((net) => ["float", "qdq-u8", "qdq-s8", "qoperator", "dynamic"].map((f) => `${net}-${f}`));
+execFileSync("cargo", ["run", "--quiet", "--profile", "server", "--example", "corpus_plans", "--", "bench/plans", ...MODELS, ...FORMATS], {
   stdio: ["ignore", "ignore", "inherit"],
 });
 const { server, url } = await startServer({ csp: false });
@@ -226,7 +227,7 @@ try {
     "",
     "Models users make (tests/corpus), µs; ratio = theirs / ours (above 1: wasm-predict is faster). In chromium against onnxruntime-web (wasm, one thread); natively (the `server` profile) against onnxruntime's Python package (default threads):",
     "",
-    "| model | chromium row: ours / ort-web | ratio | chromium batch 256: ours / ort-web | ratio | native row: ours / ort | ratio | native batch 256: ours / ort | ratio | native ns per node visit (row) |",
+    "| model | chromium row: ours / ort-web | ratio | chromium batch 256: ours / ort-web | ratio | native row: ours / ort | ratio | native batch 256: ours / ort | ratio | native ns per node visit (row): median, fastest block |",
     "|---|---|---|---|---|---|---|---|---|---|",
   );
   for (const [model, r] of Object.entries(results.models)) {
@@ -235,7 +236,9 @@ try {
     const nativeCells = n && o
       ? `${f(n.row_us)} / ${f(o.row_us)} | ${f(o.row_us / n.row_us, 2)} | ${f(n.batch256_us, 0)} / ${f(o.batch256_us, 0)} | ${f(o.batch256_us / n.batch256_us, 2)}`
       : "– | – | – | –";
-    const visit = n?.kernel_ns_per_visit_row ? `${f(n.kernel_ns_per_visit_row, 2)} (${f(n.visits_per_row, 0)} visits)` : "–";
+    const visit = n?.kernel_ns_per_visit_row
+      ? `${f(n.kernel_ns_per_visit_row, 2)}, fastest block ${f(n.kernel_ns_per_visit_row_fastest, 2)} (${f(n.visits_per_row, 0)} visits)`
+      : "–";
     lines.push(
       `| ${model} | ${f(r.wasmPredict.row)} / ${f(r.onnxruntimeWeb.row)} | ${f(r.onnxruntimeWeb.row / r.wasmPredict.row, 2)} | ${f(r.wasmPredict.batch256, 0)} / ${f(r.onnxruntimeWeb.batch256, 0)} | ${f(r.onnxruntimeWeb.batch256 / r.wasmPredict.batch256, 2)} | ${nativeCells} | ${visit} |`,
     );
