@@ -50,7 +50,10 @@ pub fn max_pool(x: &[f32], planes: usize, height: usize, width: usize, geometry:
     if columns.pairs() && [kh, sh, dh, top] == [2, 2, 1, 0] && 2 * oh <= height && columns.interior == (0, ow) {
         // Every window inside the image: output row `oy` is input rows `2 oy` and `2 oy + 1`.
         for (input, out) in planes {
-            for (rows, maxima) in input.chunks_exact(2 * width).zip(out.chunks_exact_mut(ow.max(1))) {
+            for (rows, maxima) in input
+                .chunks_exact((2 * width).max(1))
+                .zip(out.chunks_exact_mut(ow.max(1)))
+            {
                 let (above, below) = rows.split_at(width);
                 fold_pairs_of_rows(above, below, maxima);
             }
