@@ -13,10 +13,10 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-/// The system allocator, counting the bytes allocated and their peak: how `bundle` and `verify`
-/// measure a bundle's memory (`wasm_predict_modelops::memory`).
+/// The system allocator, counting the bytes allocated and their peak while `bundle` and `verify`
+/// measure a bundle's memory (`wasm_predict_modelops::memory`), and only then.
 #[global_allocator]
-static HEAP: peak_alloc::PeakAlloc = peak_alloc::PeakAlloc;
+static HEAP: wasm_predict_modelops::memory::CountingAlloc = wasm_predict_modelops::memory::CountingAlloc;
 
 /// Ship a model into web pages, and watch it there.
 #[derive(Parser)]

@@ -110,6 +110,7 @@ async fn run<S: EventStore>(store: S, described: &str, options: ServeOptions) ->
     let version = store.schema_version().await?;
     let bundles = Bundles::new(options.site.clone());
     crate::rollup::rebuild_if_stale(&store, &bundles).await?;
+    store.settle_waiting().await?;
     let app = Arc::new(App {
         store,
         site: options.site.clone(),

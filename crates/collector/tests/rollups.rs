@@ -487,3 +487,64 @@ async fn purges_take_away_exactly_what_the_purged_events_contributed() {
         }
     }
 }
+
+/// PostgreSQL: outcomes and their predictions stored by concurrent transactions that did not see
+/// each other (made here by hiding the waiting outcomes from the predictions' insert) are joined
+/// by `settle_waiting`, once however often it runs, and the rollups then hold what the events
+/// contribute.
+#[tokio::test]
+async fn outcomes_left_waiting_by_a_race_are_joined_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, db) in backends(dir.path()).await {
+        let Database::Postgres(url) = Database::parse(&db) else {
+            continue;
+        };
+        let store = PostgresStore::connect(&url, 4).await.unwrap();
+        let bundles = Bundles::new(Site::folder(repo()));
+        let all = validated(&events(600, 11));
+        let incoming = |events: Vec<&Event>| -> Vec<Incoming> {
+            events
+                .into_iter()
+                .map(|e| Incoming {
+                    event: e.clone(),
+                    drift: observations_in(&bundles, e),
+                })
+                .collect()
+        };
+        let (outcomes, others): (Vec<&Event>, Vec<&Event>) = all
+            .iter()
+            .partition(|e| e.kind == wasm_predict_collector::events::EventKind::Outcome);
+        store.insert(incoming(outcomes)).await.unwrap();
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        let waiting: Vec<String> = client
+            .query("SELECT id::text FROM events WHERE pending", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        assert!(!waiting.is_empty());
+        client
+            .execute("UPDATE events SET pending = FALSE WHERE pending", &[])
+            .await
+            .unwrap();
+        store.insert(incoming(others)).await.unwrap();
+        client
+            .execute(
+                "UPDATE events SET pending = TRUE WHERE id = ANY($1::text[]::uuid[])",
+                &[&waiting],
+            )
+            .await
+            .unwrap();
+        let joined = store.settle_waiting().await.unwrap();
+        assert!(joined > 0, "{backend}: the raced outcomes are joined");
+        assert!(
+            joined < waiting.len() as u64,
+            "{backend}: outcomes of predictions never sent keep waiting"
+        );
+        assert_eq!(store.settle_waiting().await.unwrap(), 0, "{backend}: joined once");
+        let want = delta_of(&all, |e| observations_in(&bundles, e));
+        check(&format!("{backend} after a race"), &store, &want).await;
+    }
+}

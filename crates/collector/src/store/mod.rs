@@ -123,6 +123,15 @@ pub trait EventStore: Send + Sync + 'static {
     /// The stored events matching `query`, oldest first.
     fn events(&self, query: EventQuery) -> impl Future<Output = Result<Vec<Event>>> + Send;
 
+    /// Joins the stored outcomes left waiting whose prediction is stored too: on PostgreSQL two
+    /// concurrent transactions can store an outcome and its prediction without either seeing the
+    /// other; SQLite commits one writer at a time and leaves none. Looks only at outcomes received
+    /// since the last complete pass (less a margin), so it costs in proportion to the outcomes
+    /// received since; [`Self::arm_rows`] runs it first, and `serve` once before it answers, so
+    /// that a store filled while nothing read it does not make its first report wait. Returns how
+    /// many were joined.
+    fn settle_waiting(&self) -> impl Future<Output = Result<u64>> + Send;
+
     /// The counts and sums of `experiment` per arm, model and in-experiment flag, from the minute
     /// `since` (all when `None`): what the now-test reads.
     fn arm_rows(&self, experiment: &str, since: Option<i64>) -> impl Future<Output = Result<Vec<ArmRow>>> + Send;

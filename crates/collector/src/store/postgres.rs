@@ -28,118 +28,107 @@ fn canonical(id: &str) -> String {
     uuid::Uuid::try_parse(id).map_or_else(|_| id.to_string(), |u| u.to_string())
 }
 
-/// Adds `delta` to the rollups, in `shard`: one statement per table (arrays unnested), the
-/// keys in order so that concurrent transactions lock rows in one order. `sign` −1 subtracts it
-/// (the clients rollup is then left alone).
+/// Adds `delta` to the rollups, in `shard`: one statement for every table (arrays unnested,
+/// [`rollup_sql::upsert_all_many`]), prepared once per connection, the keys in order so that
+/// concurrent transactions lock rows in one order. `sign` −1 subtracts it (the clients rollup is
+/// then left alone).
 async fn flush(transaction: &deadpool_postgres::Transaction<'_>, delta: &Delta, shard: i16, sign: i64) -> Result<()> {
-    if !delta.arms.is_empty() {
-        let keys = || delta.arms.keys();
-        let text = |f: fn(&rollup::ArmKey) -> &String| keys().map(|(k, _)| f(k).clone()).collect::<Vec<_>>();
-        let int = |f: fn(&Counts) -> u64| delta.arms.values().map(|c| sign * f(c) as i64).collect::<Vec<_>>();
-        let real = |f: fn(&Counts) -> f64| delta.arms.values().map(|c| sign as f64 * f(c)).collect::<Vec<_>>();
-        let minutes: Vec<i64> = keys().map(|(_, m)| *m).collect();
-        let inside: Vec<bool> = keys().map(|(k, _)| k.in_experiment).collect();
-        let shards = vec![shard; delta.arms.len()];
-        transaction
-            .execute(
-                rollup_sql::UPSERT_ARMS_MANY,
-                &[
-                    &text(|k| &k.experiment),
-                    &minutes,
-                    &text(|k| &k.arm),
-                    &text(|k| &k.model),
-                    &inside,
-                    &shards,
-                    &int(|c| c.exposures),
-                    &int(|c| c.predictions),
-                    &int(|c| c.errors),
-                    &int(|c| c.fallbacks),
-                    &int(|c| c.confidence_n),
-                    &real(|c| c.confidence_sum),
-                    &int(|c| c.labelled),
-                    &int(|c| c.correct),
-                    &int(|c| c.numeric_n),
-                    &real(|c| c.abs_sum),
-                    &real(|c| c.sq_sum),
-                    &real(|c| c.truth_sum),
-                    &real(|c| c.truth_sq),
-                ],
-            )
-            .await?;
+    if delta.arms.is_empty()
+        && delta.latency.is_empty()
+        && delta.latency_hours.is_empty()
+        && (sign < 0 || delta.clients.is_empty())
+        && delta.confusion.is_empty()
+        && delta.drift.is_empty()
+    {
+        return Ok(());
     }
-    for (upsert, rows) in [
-        (rollup_sql::UPSERT_LATENCY_MANY, &delta.latency),
-        (rollup_sql::UPSERT_LATENCY_HOURS_MANY, &delta.latency_hours),
-    ] {
-        if rows.is_empty() {
-            continue;
-        }
+    static UPSERT_ALL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let statement = transaction
+        .prepare_cached(UPSERT_ALL.get_or_init(rollup_sql::upsert_all_many))
+        .await?;
+    let arm_keys: Vec<_> = delta.arms.keys().collect();
+    let arm_text = |f: fn(&rollup::ArmKey) -> &String| arm_keys.iter().map(|(k, _)| f(k).clone()).collect::<Vec<_>>();
+    let int = |f: fn(&Counts) -> u64| delta.arms.values().map(|c| sign * f(c) as i64).collect::<Vec<_>>();
+    let real = |f: fn(&Counts) -> f64| delta.arms.values().map(|c| sign as f64 * f(c)).collect::<Vec<_>>();
+    let arms: Vec<Box<dyn ToSql + Sync + Send>> = vec![
+        Box::new(arm_text(|k| &k.experiment)),
+        Box::new(arm_keys.iter().map(|(_, m)| *m).collect::<Vec<i64>>()),
+        Box::new(arm_text(|k| &k.arm)),
+        Box::new(arm_text(|k| &k.model)),
+        Box::new(arm_keys.iter().map(|(k, _)| k.in_experiment).collect::<Vec<bool>>()),
+        Box::new(vec![shard; arm_keys.len()]),
+        Box::new(int(|c| c.exposures)),
+        Box::new(int(|c| c.predictions)),
+        Box::new(int(|c| c.errors)),
+        Box::new(int(|c| c.fallbacks)),
+        Box::new(int(|c| c.confidence_n)),
+        Box::new(real(|c| c.confidence_sum)),
+        Box::new(int(|c| c.labelled)),
+        Box::new(int(|c| c.correct)),
+        Box::new(int(|c| c.numeric_n)),
+        Box::new(real(|c| c.abs_sum)),
+        Box::new(real(|c| c.sq_sum)),
+        Box::new(real(|c| c.truth_sum)),
+        Box::new(real(|c| c.truth_sq)),
+    ];
+    let mut parameters = arms;
+    for rows in [&delta.latency, &delta.latency_hours] {
         let keys: Vec<_> = rows.keys().collect();
-        transaction
-            .execute(
-                upsert,
-                &[
-                    &keys.iter().map(|(k, _)| k.experiment.clone()).collect::<Vec<_>>(),
-                    &keys.iter().map(|(_, time)| *time).collect::<Vec<_>>(),
-                    &keys.iter().map(|(k, _)| k.arm.clone()).collect::<Vec<_>>(),
-                    &keys.iter().map(|(k, _)| k.in_experiment).collect::<Vec<_>>(),
-                    &keys.iter().map(|(k, _)| k.bucket).collect::<Vec<_>>(),
-                    &vec![shard; keys.len()],
-                    &rows.values().map(|n| sign * *n as i64).collect::<Vec<_>>(),
-                ],
-            )
-            .await?;
+        parameters.push(Box::new(
+            keys.iter().map(|(k, _)| k.experiment.clone()).collect::<Vec<_>>(),
+        ));
+        parameters.push(Box::new(keys.iter().map(|(_, time)| *time).collect::<Vec<i64>>()));
+        parameters.push(Box::new(keys.iter().map(|(k, _)| k.arm.clone()).collect::<Vec<_>>()));
+        parameters.push(Box::new(
+            keys.iter().map(|(k, _)| k.in_experiment).collect::<Vec<bool>>(),
+        ));
+        parameters.push(Box::new(keys.iter().map(|(k, _)| k.bucket).collect::<Vec<i32>>()));
+        parameters.push(Box::new(vec![shard; keys.len()]));
+        parameters.push(Box::new(rows.values().map(|n| sign * *n as i64).collect::<Vec<_>>()));
     }
-    if sign > 0 && !delta.clients.is_empty() {
-        let keys: Vec<_> = delta.clients.keys().collect();
-        transaction
-            .execute(
-                rollup_sql::UPSERT_CLIENTS_MANY,
-                &[
-                    &keys.iter().map(|k| k.experiment.clone()).collect::<Vec<_>>(),
-                    &keys.iter().map(|k| k.arm.clone()).collect::<Vec<_>>(),
-                    &keys.iter().map(|k| k.client.clone()).collect::<Vec<_>>(),
-                    &delta.clients.values().copied().collect::<Vec<_>>(),
-                ],
-            )
-            .await?;
-    }
-    if !delta.confusion.is_empty() {
-        let keys: Vec<_> = delta.confusion.keys().collect();
-        transaction
-            .execute(
-                rollup_sql::UPSERT_CONFUSION_MANY,
-                &[
-                    &keys.iter().map(|(k, ..)| k.experiment.clone()).collect::<Vec<_>>(),
-                    &keys.iter().map(|(_, h, ..)| *h).collect::<Vec<_>>(),
-                    &keys.iter().map(|(k, ..)| k.arm.clone()).collect::<Vec<_>>(),
-                    &keys.iter().map(|(k, ..)| k.model.clone()).collect::<Vec<_>>(),
-                    &keys.iter().map(|(k, ..)| k.in_experiment).collect::<Vec<_>>(),
-                    &keys.iter().map(|(_, _, p, _)| p.clone()).collect::<Vec<_>>(),
-                    &keys.iter().map(|(_, _, _, a)| a.clone()).collect::<Vec<_>>(),
-                    &vec![shard; keys.len()],
-                    &delta.confusion.values().map(|n| sign * *n as i64).collect::<Vec<_>>(),
-                ],
-            )
-            .await?;
-    }
-    if !delta.drift.is_empty() {
-        let keys: Vec<_> = delta.drift.keys().collect();
-        transaction
-            .execute(
-                rollup_sql::UPSERT_DRIFT_MANY,
-                &[
-                    &keys.iter().map(|(k, _)| k.experiment.clone()).collect::<Vec<_>>(),
-                    &keys.iter().map(|(k, _)| k.model.clone()).collect::<Vec<_>>(),
-                    &keys.iter().map(|(_, h)| *h).collect::<Vec<_>>(),
-                    &keys.iter().map(|(k, _)| k.series).collect::<Vec<_>>(),
-                    &keys.iter().map(|(k, _)| k.bin).collect::<Vec<_>>(),
-                    &vec![shard; keys.len()],
-                    &delta.drift.values().map(|n| sign * *n as i64).collect::<Vec<_>>(),
-                ],
-            )
-            .await?;
-    }
+    let clients: Vec<_> = if sign > 0 {
+        delta.clients.iter().collect()
+    } else {
+        Vec::new()
+    };
+    parameters.push(Box::new(
+        clients.iter().map(|(k, _)| k.experiment.clone()).collect::<Vec<_>>(),
+    ));
+    parameters.push(Box::new(clients.iter().map(|(k, _)| k.arm.clone()).collect::<Vec<_>>()));
+    parameters.push(Box::new(
+        clients.iter().map(|(k, _)| k.client.clone()).collect::<Vec<_>>(),
+    ));
+    parameters.push(Box::new(clients.iter().map(|(_, m)| **m).collect::<Vec<i64>>()));
+    let keys: Vec<_> = delta.confusion.keys().collect();
+    parameters.push(Box::new(
+        keys.iter().map(|(k, ..)| k.experiment.clone()).collect::<Vec<_>>(),
+    ));
+    parameters.push(Box::new(keys.iter().map(|(_, h, ..)| *h).collect::<Vec<i64>>()));
+    parameters.push(Box::new(keys.iter().map(|(k, ..)| k.arm.clone()).collect::<Vec<_>>()));
+    parameters.push(Box::new(keys.iter().map(|(k, ..)| k.model.clone()).collect::<Vec<_>>()));
+    parameters.push(Box::new(
+        keys.iter().map(|(k, ..)| k.in_experiment).collect::<Vec<bool>>(),
+    ));
+    parameters.push(Box::new(keys.iter().map(|(_, _, p, _)| p.clone()).collect::<Vec<_>>()));
+    parameters.push(Box::new(keys.iter().map(|(_, _, _, a)| a.clone()).collect::<Vec<_>>()));
+    parameters.push(Box::new(vec![shard; keys.len()]));
+    parameters.push(Box::new(
+        delta.confusion.values().map(|n| sign * *n as i64).collect::<Vec<_>>(),
+    ));
+    let keys: Vec<_> = delta.drift.keys().collect();
+    parameters.push(Box::new(
+        keys.iter().map(|(k, _)| k.experiment.clone()).collect::<Vec<_>>(),
+    ));
+    parameters.push(Box::new(keys.iter().map(|(k, _)| k.model.clone()).collect::<Vec<_>>()));
+    parameters.push(Box::new(keys.iter().map(|(_, h)| *h).collect::<Vec<i64>>()));
+    parameters.push(Box::new(keys.iter().map(|(k, _)| k.series).collect::<Vec<i32>>()));
+    parameters.push(Box::new(keys.iter().map(|(k, _)| k.bin).collect::<Vec<i32>>()));
+    parameters.push(Box::new(vec![shard; keys.len()]));
+    parameters.push(Box::new(
+        delta.drift.values().map(|n| sign * *n as i64).collect::<Vec<_>>(),
+    ));
+    let refs: Vec<&(dyn ToSql + Sync)> = parameters.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+    transaction.execute(&statement, &refs).await?;
     Ok(())
 }
 
@@ -310,13 +299,12 @@ impl EventStore for PostgresStore {
             .collect();
         let mut predictions = std::collections::HashMap::new();
         if !wanted.is_empty() {
-            for row in transaction
-                .query(
+            let lookup = transaction
+                .prepare_cached(
                     "SELECT id::text, body FROM events WHERE kind = 'prediction' AND id = ANY($1::text[]::uuid[])",
-                    &[&wanted],
                 )
-                .await?
-            {
+                .await?;
+            for row in transaction.query(&lookup, &[&wanted]).await? {
                 predictions.insert(row.try_get::<_, String>(0)?, stored(row.try_get(1)?)?);
             }
         }
@@ -336,13 +324,18 @@ impl EventStore for PostgresStore {
         let bodies: Vec<serde_json::Value> = events.iter().map(|i| i.event.to_json()).collect();
         let predicted: Vec<Option<String>> = events.iter().map(|i| i.event.fields.prediction_id.clone()).collect();
         // One statement for the whole batch: the round trips, not the rows, are what it costs.
-        let inserted: std::collections::HashSet<String> = transaction
-            .query(
+        let insert = transaction
+            .prepare_cached(
                 "INSERT INTO events (id, kind, time, client_id, experiment, body, prediction_id, pending)
                  SELECT id::uuid, kind, time, client_id, experiment, body, prediction_id::uuid, pending
                  FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::jsonb[], $7::text[], $8::bool[])
                      AS t(id, kind, time, client_id, experiment, body, prediction_id, pending)
                  ON CONFLICT (id) DO NOTHING RETURNING id::text",
+            )
+            .await?;
+        let inserted: std::collections::HashSet<String> = transaction
+            .query(
+                &insert,
                 &[
                     &column(|e| e.id.clone()),
                     &column(|e| e.kind.as_str().to_string()),
@@ -382,13 +375,13 @@ impl EventStore for PostgresStore {
         }
         if !new_predictions.is_empty() {
             let ids: Vec<String> = new_predictions.iter().map(|e| canonical(&e.id)).collect();
-            let waiting = transaction
-                .query(
+            let join = transaction
+                .prepare_cached(
                     "UPDATE events SET pending = FALSE WHERE pending AND prediction_id = ANY($1::text[]::uuid[])
                      RETURNING body, prediction_id::text",
-                    &[&ids],
                 )
                 .await?;
+            let waiting = transaction.query(&join, &[&ids]).await?;
             for row in waiting {
                 let outcome = stored(row.try_get(0)?)?;
                 let id: String = row.try_get(1)?;
@@ -436,13 +429,24 @@ impl EventStore for PostgresStore {
         Ok(events)
     }
 
-    async fn arm_rows(&self, experiment: &str, since: Option<i64>) -> Result<Vec<ArmRow>> {
-        {
+    async fn settle_waiting(&self) -> Result<u64> {
+        // Per transaction: the rows read hold both events' bodies, so this bounds the memory.
+        const LIMIT: i64 = 2_000;
+        let mut joined = 0;
+        loop {
             let mut client = self.pool.get().await?;
             let transaction = client.transaction().await?;
-            settle(&transaction, 10_000, true, Waiting::Recent).await?;
+            let settled = settle(&transaction, LIMIT, true, Waiting::Recent).await?;
             transaction.commit().await?;
+            joined += settled as u64;
+            if (settled as i64) < LIMIT {
+                return Ok(joined);
+            }
         }
+    }
+
+    async fn arm_rows(&self, experiment: &str, since: Option<i64>) -> Result<Vec<ArmRow>> {
+        self.settle_waiting().await?;
         let client = self.pool.get().await?;
         let from = since.unwrap_or(i64::MIN);
         client

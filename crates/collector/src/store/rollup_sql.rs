@@ -157,6 +157,55 @@ pub const UPSERT_DRIFT_MANY: &str = "
     ON CONFLICT (experiment, model, hour, series, bin, shard) DO UPDATE SET
         n = rollup_drift.n + excluded.n";
 
+/// The `_MANY` upserts of every rollup as one statement (PostgreSQL), each a data-modifying
+/// `WITH` part with its placeholders shifted after the previous part's, in this order: arms,
+/// latency, latency per hour, clients, labels, drift. A table with no rows gets empty arrays. One
+/// round trip per transaction instead of one per table, and every transaction touches the tables
+/// in the same order.
+pub fn upsert_all_many() -> String {
+    let parts = [
+        UPSERT_ARMS_MANY,
+        UPSERT_LATENCY_MANY,
+        UPSERT_LATENCY_HOURS_MANY,
+        UPSERT_CLIENTS_MANY,
+        UPSERT_CONFUSION_MANY,
+        UPSERT_DRIFT_MANY,
+    ];
+    let mut offset = 0;
+    let mut with = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        let (text, most) = shift_placeholders(part, offset);
+        with.push(format!("part{i} AS ({text})"));
+        offset = most;
+    }
+    format!("WITH {} SELECT 1", with.join(", "))
+}
+
+/// `sql` with every `$N` made `$(N + offset)`, and the highest placeholder it then has.
+fn shift_placeholders(sql: &str, offset: usize) -> (String, usize) {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut most = offset;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != '$' {
+            continue;
+        }
+        let mut digits = String::new();
+        while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+            digits.push(*d);
+            chars.next();
+        }
+        if let Ok(n) = digits.parse::<usize>() {
+            most = most.max(n + offset);
+            out.push_str(&(n + offset).to_string());
+        } else {
+            out.push_str(&digits);
+        }
+    }
+    (out, most)
+}
+
 /// Per arm, model and in-experiment flag, the sums of an experiment's minutes from `$2`.
 pub const AB_ARMS: &str = "
     SELECT arm, model, in_experiment, CAST(SUM(exposures) AS BIGINT), CAST(SUM(predictions) AS BIGINT),
@@ -261,3 +310,42 @@ pub const OTHERS_JOINED: &str = "
 pub const CLEAR: &str = "
     DELETE FROM rollup_arms; DELETE FROM rollup_latency; DELETE FROM rollup_clients;
     DELETE FROM rollup_drift; DELETE FROM rollup_latency_hours; DELETE FROM rollup_confusion;";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_shift_by_the_offset_and_report_the_highest() {
+        assert_eq!(
+            shift_placeholders("SELECT $1, $10::int[], $2 WHERE x = '$'", 5),
+            ("SELECT $6, $15::int[], $7 WHERE x = '$'".to_string(), 15)
+        );
+        assert_eq!(shift_placeholders("SELECT 1", 3), ("SELECT 1".to_string(), 3));
+    }
+
+    #[test]
+    fn the_combined_upsert_numbers_every_table_s_parameters_in_turn() {
+        let sql = upsert_all_many();
+        let numbers: std::collections::BTreeSet<usize> = sql
+            .split('$')
+            .skip(1)
+            .filter_map(|rest| {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().ok()
+            })
+            .collect();
+        // arms 19, latency 7, latency per hour 7, clients 4, labels 9, drift 7
+        assert_eq!(numbers, (1..=53).collect());
+        for table in [
+            "rollup_arms",
+            "rollup_latency ",
+            "rollup_latency_hours",
+            "rollup_clients",
+            "rollup_confusion",
+            "rollup_drift",
+        ] {
+            assert!(sql.contains(&format!("INSERT INTO {table}")), "{table}");
+        }
+    }
+}

@@ -525,6 +525,10 @@ impl EventStore for SqliteStore {
         answer.await.map_err(|_| anyhow!("the SQLite writer stopped"))?
     }
 
+    async fn settle_waiting(&self) -> Result<u64> {
+        Ok(0)
+    }
+
     async fn events(&self, query: EventQuery) -> Result<Vec<Event>> {
         self.read(move |connection| {
             let mut sql = String::from("SELECT body FROM events WHERE 1 = 1");

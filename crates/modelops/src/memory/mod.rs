@@ -8,15 +8,14 @@
 
 use std::path::Path;
 
-use anyhow::{anyhow, bail, Context, Result};
-use peak_alloc::PeakAlloc;
+use anyhow::{anyhow, Context, Result};
 use serde::Serialize;
 use wasm_predict::manifest::{Manifest, MemoryRequirement, MEMORY_BATCH_ROWS, PLAN_FILE};
 use wasm_predict::Predictor;
 
-/// The counters of the allocator the `wasm-predict` binary installs (`#[global_allocator]`): one
-/// set per process, whichever value reads them.
-static HEAP: PeakAlloc = PeakAlloc;
+mod counting;
+
+pub use counting::CountingAlloc;
 
 /// The allocation granule of a wasm memory: it grows by 64 KiB pages.
 const PAGE: u64 = 64 * 1024;
@@ -44,12 +43,6 @@ pub fn requirement_for(measured: u64) -> MemoryRequirement {
 /// own, so that what a thread keeps once built (the ONNX importer's op register) is counted as
 /// the first load in a browser counts it.
 pub fn measure(dir: &Path) -> Result<u64> {
-    if HEAP.current_usage() == 0 {
-        bail!(
-            "the heap is not counted in this process: measuring memory needs the counting allocator that \
-             the wasm-predict binary installs"
-        );
-    }
     let manifest =
         std::fs::read(dir.join("manifest.json")).with_context(|| format!("{}: no manifest.json", dir.display()))?;
     let file = match Manifest::from_json(&manifest) {
@@ -68,14 +61,22 @@ pub fn measure(dir: &Path) -> Result<u64> {
 /// Loads the bundle at `dir` from `file` as the browser shell does, and returns the peak heap
 /// above what was allocated before.
 fn peak_of_load(dir: &Path, file: &str) -> Result<u64> {
-    let before = HEAP.current_usage();
-    HEAP.reset_peak_usage();
-    let manifest = std::fs::read(dir.join("manifest.json"))?;
-    let model = std::fs::read(dir.join(file)).with_context(|| format!("reading {}", dir.join(file).display()))?;
-    let mut predictor = Predictor::load_model_file(&manifest, &model).map_err(|e| anyhow!("{}: {e}", dir.display()))?;
-    wasm_predict::memory::exercise(&mut predictor).map_err(|e| anyhow!("{}: {e}", dir.display()))?;
-    drop((predictor, model, manifest));
-    Ok(HEAP.peak_usage().saturating_sub(before) as u64)
+    let (loaded, peak) = counting::measure_peak(|| -> Result<()> {
+        let manifest = std::fs::read(dir.join("manifest.json"))?;
+        let model = std::fs::read(dir.join(file)).with_context(|| format!("reading {}", dir.join(file).display()))?;
+        let mut predictor =
+            Predictor::load_model_file(&manifest, &model).map_err(|e| anyhow!("{}: {e}", dir.display()))?;
+        wasm_predict::memory::exercise(&mut predictor).map_err(|e| anyhow!("{}: {e}", dir.display()))?;
+        drop((predictor, model, manifest));
+        Ok(())
+    });
+    loaded?;
+    peak.ok_or_else(|| {
+        anyhow!(
+            "the heap is not counted in this process: measuring memory needs the counting allocator that \
+             the wasm-predict binary installs"
+        )
+    })
 }
 
 /// A bundle's memory, measured, against its requirement.
