@@ -3,10 +3,13 @@
 # events through the store's own insert (rollups included, examples/fill_store.rs), then serves
 # each and times every report the dashboard asks for, reads the collector's peak memory, and runs
 # the HTTP load test against the full store for ingest throughput. Writes bench/results/scale.json.
-# Usage: scripts/scale-bench.sh [events] [load-test seconds]
+# Usage: scripts/scale-bench.sh [events] [load-test seconds] [database...]
+# Named databases (a postgres:// URL or a SQLite file filled before) are measured as they are,
+# not filled: a run on a quiet machine of stores filled beside other work.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 events=${1:-10000000} seconds=${2:-30}
+given=("${@:3}")
 cargo build --quiet --profile server -p wasm-predict-cli
 cargo build --quiet --profile server -p wasm-predict-collector --example fill_store
 target="${CARGO_TARGET_DIR:-target}/server"
@@ -15,15 +18,24 @@ chmod 755 "$work"   # the PostgreSQL server runs as the postgres user
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 cleanup() { kill "${server:-}" 2>/dev/null || true; scripts/postgres.sh stop "$work/pg" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-pg_url=$(scripts/postgres.sh start "$work/pg" "$(free_port)")
+if [ ${#given[@]} -eq 0 ]; then
+  databases=("$(scripts/postgres.sh start "$work/pg" "$(free_port)")" "$work/events.db")
+else
+  databases=("${given[@]}")
+fi
 results="["
-for db in "$pg_url" "$work/events.db"; do
+for db in "${databases[@]}"; do
   store=${db%%:*}; [ "$store" = postgres ] || store=sqlite
-  echo "== $store: filling with $events events" >&2
-  fill=$("$target/examples/fill_store" "$db" "$events" 7 4)
-  echo "   $fill" >&2
+  if [ ${#given[@]} -eq 0 ]; then
+    echo "== $store: filling with $events events" >&2
+    fill=$("$target/examples/fill_store" "$db" "$events" 7 4)
+    echo "   $fill" >&2
+  else
+    echo "== $store: measuring $db as it is" >&2
+    fill=null
+  fi
   # After a bulk load the planner's statistics are stale until autovacuum comes by.
-  [ "$store" = postgres ] && psql "$db" -qc "ANALYZE"
+  if [ "$store" = postgres ]; then psql "$db" -qc "ANALYZE"; fi
   port=$(free_port)
   # serve first joins the outcomes left waiting while nothing read the store (the fill).
   started=$(date +%s.%N)
@@ -60,9 +72,9 @@ for db in "$pg_url" "$work/events.db"; do
     size=$(stat -c %s "$db")
   fi
   results+="{\"store\": \"$store\", \"fill\": $fill, \"reports_seconds\": ${timings%, }}, \"ab_events_counted\": $counted, \"cli_report_ab_seconds\": $cli, \"serve_start_seconds\": $start_seconds, \"ingest_on_full_store\": $load, \"collector_peak_mb\": $((peak_kb / 1024)), \"database_bytes\": $size},"
-  [ "$store" = sqlite ] && rm -f "$db" "$db-wal" "$db-shm"
+  if [ "$store" = sqlite ] && [ ${#given[@]} -eq 0 ]; then rm -f "$db" "$db-wal" "$db-shm"; fi
 done
 results="${results%,}]"
 mkdir -p bench/results
-python3 -c "import json, sys; json.dump({'machine': open('/proc/cpuinfo').read().split('model name')[1].split('\n')[0].strip(': '), 'events': $events, 'stores': json.loads(sys.argv[1])}, open('bench/results/scale.json', 'w'), indent=1)" "$results"
+python3 -c "import json, sys; json.dump({'machine': open('/proc/cpuinfo').read().split('model name')[1].split('\n')[0].strip(': \t'), 'events': $events, 'stores': json.loads(sys.argv[1])}, open('bench/results/scale.json', 'w'), indent=1)" "$results"
 echo "wrote bench/results/scale.json" >&2

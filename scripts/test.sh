@@ -51,6 +51,9 @@ check "the package's default entry builds without the model importer (no tract)"
 check "native tests" cargo test --workspace --no-fail-fast
 check "verify every committed bundle (the models' regression test)" \
   cargo run --quiet -p wasm-predict-cli -- verify models
+# The runner gives the whole suite 20 s by default, and its polls of the page wait on tests that
+# run on the page's one thread: a loaded machine (or a slower CPU) timed it out mid-suite.
+export WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-900}
 check "browser tests of the core (wasm-pack test --headless --chrome)" \
   wasm-pack --log-level warn test --headless --chrome -- --test web
 check "TypeScript types of pkg/" npx tsc -p tsconfig.json

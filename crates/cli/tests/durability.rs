@@ -334,3 +334,58 @@ async fn serves_from_any_folder_with_its_files_built_in_or_an_operators_bundles(
     assert_eq!(status, 200, "the rest is still built in");
     stop(child);
 }
+
+/// PostgreSQL: outcomes whose predictions were stored by transactions that did not see them
+/// (the race made here by hiding the waiting outcomes while the predictions go in) count in the
+/// served A/B report once `serve`'s periodic pass has joined them, with no report read needed.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_joins_outcomes_left_waiting_by_a_race_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, db) in backends(dir.path()).await {
+        if backend != "postgres" {
+            continue;
+        }
+        let collector = start(&db, 0, &["--rate-limit", "0"]);
+        let http = reqwest::Client::new();
+        let predictions: Vec<_> = (0..8)
+            .map(|i| prediction("digits-int8-vs-qdq", &format!("race-{i}"), "int8", "7", 0.9))
+            .collect();
+        let outcomes: Vec<_> = predictions.iter().map(|p| outcome(p, "7")).collect();
+        let url = &collector.url;
+        assert_eq!(post(&http, url, batch(outcomes).to_string()).await.0, 200);
+        let (sql, connection) = tokio_postgres::connect(&db, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        sql.execute("UPDATE events SET pending = FALSE WHERE pending", &[])
+            .await
+            .unwrap();
+        assert_eq!(post(&http, url, batch(predictions).to_string()).await.0, 200);
+        sql.execute("UPDATE events SET pending = TRUE WHERE kind = 'outcome'", &[])
+            .await
+            .unwrap();
+        let report = || async {
+            let answer = http
+                .get(format!("{}/v1/reports/ab", collector.url))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap();
+            let body: serde_json::Value = answer.json().await.unwrap();
+            body["arms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|arm| arm["outcomes"].as_u64().unwrap())
+                .sum::<u64>()
+        };
+        let waited = std::time::Instant::now();
+        let mut joined = report().await;
+        while joined < 8 && waited.elapsed() < Duration::from_secs(60) {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            joined = report().await;
+        }
+        assert_eq!(
+            joined, 8,
+            "{backend}: the raced outcomes are joined by serve's own pass"
+        );
+    }
+}

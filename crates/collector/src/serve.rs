@@ -142,13 +142,35 @@ async fn run<S: EventStore>(store: S, described: &str, options: ServeOptions) ->
     }
     println!("  ingest:    POST http://{addr}/v1/events");
     let watchdog = tokio::spawn(alerts::run(Arc::clone(&app), options.watchdog.clone()));
+    let settler = tokio::spawn(settle_every(Arc::clone(&app)));
     axum::serve(listener, routes.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(stop_signal())
         .await?;
-    watchdog.abort();
-    let _ = watchdog.await;
+    for task in [watchdog, settler] {
+        task.abort();
+        let _ = task.await;
+    }
     tracing::info!("stopped: every request in flight was answered");
     Ok(())
+}
+
+/// How often `serve` joins the outcomes left waiting by concurrent transactions
+/// ([`EventStore::settle_waiting`]): an outcome whose prediction was stored beside it, in a
+/// transaction that did not see it, counts in the reports at most this much later.
+pub const SETTLE_EVERY: Duration = Duration::from_secs(5);
+
+/// Runs [`EventStore::settle_waiting`] every [`SETTLE_EVERY`] until the process ends, off the
+/// requests' path (a read after a bulk load would otherwise look at its waiting outcomes again).
+async fn settle_every<S: EventStore>(app: Arc<App<S>>) {
+    // serve has just made a pass: the first is one period away.
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + SETTLE_EVERY, SETTLE_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(e) = app.store.settle_waiting().await {
+            tracing::warn!("joining the outcomes left waiting: {e:#}");
+        }
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (systemd, Docker, Kubernetes): the server then stops

@@ -327,6 +327,9 @@ async fn run_case<S: EventStore>(backend: &str, store: S, concurrent: bool) {
         }
     }
     let want = delta_of(&all, |e| observations_in(&bundles, e));
+    // Outcomes whose prediction came in a concurrent transaction wait for a pass (serve makes
+    // one every few seconds, the CLI's report one before it reads).
+    store.settle_waiting().await.unwrap();
     check(&format!("{backend} at ingest"), store.as_ref(), &want).await;
     assert!(!store.rollups_stale().await.unwrap());
     let read = rollup::rebuild(store.as_ref(), &bundles).await.unwrap();

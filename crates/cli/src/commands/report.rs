@@ -119,6 +119,7 @@ async fn report<S: EventStore>(store: S, request: ReportRequest) -> Result<ExitC
     let experiment = request.sources.configs().served()?;
     let bundles = request.sources.bundles();
     rollup::rebuild_if_stale(&store, &bundles).await?;
+    store.settle_waiting().await?;
     let bundle = request
         .model
         .clone()

@@ -127,9 +127,10 @@ pub trait EventStore: Send + Sync + 'static {
     /// concurrent transactions can store an outcome and its prediction without either seeing the
     /// other; SQLite commits one writer at a time and leaves none. Looks only at outcomes received
     /// since the last complete pass (less a margin), so it costs in proportion to the outcomes
-    /// received since; [`Self::arm_rows`] runs it first, and `serve` once before it answers, so
-    /// that a store filled while nothing read it does not make its first report wait. Returns how
-    /// many were joined.
+    /// received since. Reads do not run it: `serve` runs it once before it answers (a store
+    /// filled while nothing read it does not make its first report wait) and then every
+    /// [`crate::serve::SETTLE_EVERY`] beside the requests, and the CLI's `report` before it
+    /// reads. Returns how many were joined.
     fn settle_waiting(&self) -> impl Future<Output = Result<u64>> + Send;
 
     /// The counts and sums of `experiment` per arm, model and in-experiment flag, from the minute
@@ -137,8 +138,7 @@ pub trait EventStore: Send + Sync + 'static {
     fn arm_rows(&self, experiment: &str, since: Option<i64>) -> impl Future<Output = Result<Vec<ArmRow>>> + Send;
 
     /// Predicted against outcome labels of `experiment` per arm and model, from the hour holding
-    /// the minute `since`, ordered as [`crate::rollup::sort_confusion`] orders them. Read after
-    /// [`Self::arm_rows`], which settles waiting outcomes first.
+    /// the minute `since`, ordered as [`crate::rollup::sort_confusion`] orders them.
     fn confusion_rows(
         &self,
         experiment: &str,
