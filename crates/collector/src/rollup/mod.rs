@@ -500,6 +500,18 @@ pub fn timeline_of(counts: Vec<(i64, String, u64)>, latency: Vec<(i64, String, i
             row.latency.push((bucket, n));
         }
     }
+    // The stores may answer a bucket's latency in several rows (one per minute and flag).
+    for row in rows.values_mut() {
+        row.latency.sort_unstable_by_key(|(bucket, _)| *bucket);
+        row.latency.dedup_by(|next, kept| {
+            let same = next.0 == kept.0;
+            if same {
+                kept.1 += next.1;
+            }
+            same
+        });
+        row.latency.retain(|(_, n)| *n != 0);
+    }
     rows.into_values().collect()
 }
 

@@ -217,6 +217,11 @@ async fn settle(
 /// The memory PostgreSQL may give the timeline's grouping, for its transaction only.
 const TIMELINE_WORK_MEM: &str = "SET LOCAL work_mem = '64MB'";
 
+/// The plan of [`rollup_sql::TIMELINE_LATENCY`] (groups streamed off the primary key), which the
+/// planner costs above hashing a bitmap scan's rows: 0.57 against 0.86 s for a day by the
+/// minute at 10 million events. For its transaction's last query only.
+const TIMELINE_BY_INDEX: &str = "SET LOCAL enable_hashagg = off; SET LOCAL enable_bitmapscan = off";
+
 /// An arbitrary constant naming this schema's migration lock.
 const MIGRATION_LOCK: i64 = 0x7761_736d_7072;
 
@@ -547,6 +552,7 @@ impl EventStore for PostgresStore {
                 since.map_or(i64::MIN, rollup::hour_of),
             )
         } else {
+            client.batch_execute(TIMELINE_BY_INDEX).await?;
             (rollup_sql::TIMELINE_LATENCY, from)
         };
         let latency = client
