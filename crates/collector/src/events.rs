@@ -36,6 +36,15 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind.
+    pub const ALL: [EventKind; 5] = [
+        Self::Prediction,
+        Self::Exposure,
+        Self::Fallback,
+        Self::Outcome,
+        Self::Review,
+    ];
+
     /// The kind's name, as in the events.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -99,70 +108,89 @@ pub struct ErrorInfo {
     pub message: String,
 }
 
-/// The kind-specific fields of an event; which are required depends on the kind.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Fields {
+/// Declares [`Fields`] and the typed form of a whole event as sent ([`WireEvent`]) from one list
+/// of the kind-specific fields, so the two cannot drift apart.
+macro_rules! event_fields {
+    ($($(#[doc = $doc:expr])* $name:ident: $ty:ty,)*) => {
+        /// The kind-specific fields of an event; which are required depends on the kind.
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields, rename_all = "camelCase")]
+        pub struct Fields {
+            $($(#[doc = $doc])* #[serde(default, skip_serializing_if = "Option::is_none")] pub $name: $ty,)*
+        }
+
+        /// An event as sent, every field typed: one parse straight from the request's bytes (the
+        /// fast path of [`validate_batch`]; anything it refuses goes the field-by-field way).
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields, rename_all = "camelCase")]
+        struct WireEvent {
+            id: String,
+            kind: String,
+            time: String,
+            client_id: String,
+            experiment: String,
+            in_experiment: bool,
+            $(#[serde(default)] $name: $ty,)*
+        }
+
+        impl WireEvent {
+            /// The event, if it passes every check; `None` sends the batch the field-by-field way,
+            /// which words the refusal.
+            fn checked(self) -> Option<Event> {
+                let fields = Fields { $($name: self.$name,)* };
+                let id = id_of(bounded(self.id, "id", 36).ok()?).ok()?;
+                let kind = kind_of(&bounded(self.kind, "kind", MAX_NAME).ok()?).ok()?;
+                let time = time_of(&bounded(self.time, "time", 64).ok()?).ok()?;
+                let client_id = bounded(self.client_id, "clientId", MAX_NAME).ok()?;
+                let experiment = bounded(self.experiment, "experiment", MAX_NAME).ok()?;
+                check_fields(kind, &fields).ok()?;
+                Some(Event { id, kind, time, client_id, experiment, in_experiment: self.in_experiment, fields })
+            }
+        }
+    };
+}
+
+event_fields! {
     /// The arm that served (prediction, review, outcome) or the assigned arm (exposure).
-    #[serde(default)]
-    pub arm: Option<String>,
+    arm: Option<String>,
     /// The arm the client is assigned.
-    #[serde(default)]
-    pub assigned_arm: Option<String>,
+    assigned_arm: Option<String>,
     /// The arm that served an exposed client.
-    #[serde(default)]
-    pub served_arm: Option<String>,
+    served_arm: Option<String>,
     /// The model.
-    #[serde(default)]
-    pub model: Option<ModelRef>,
+    model: Option<ModelRef>,
     /// A shadow prediction (not shown to the user).
-    #[serde(default)]
-    pub shadow: Option<bool>,
+    shadow: Option<bool>,
     /// Where the model's bytes came from.
-    #[serde(default)]
-    pub source: Option<String>,
+    source: Option<String>,
     /// Latency as the app saw it, in milliseconds.
-    #[serde(default)]
-    pub latency_ms: Option<f64>,
+    latency_ms: Option<f64>,
     /// Time inside the predictor, in milliseconds.
-    #[serde(default)]
-    pub compute_ms: Option<f64>,
+    compute_ms: Option<f64>,
     /// The answer.
-    #[serde(default)]
-    pub output: Option<Output>,
+    output: Option<Output>,
     /// The failure, when the prediction failed.
-    #[serde(default)]
-    pub error: Option<ErrorInfo>,
+    error: Option<ErrorInfo>,
     /// Marked for review (low confidence).
-    #[serde(default)]
-    pub review: Option<bool>,
+    review: Option<bool>,
     /// Raw inputs, only with the user's consent: the row, or the record predicted from.
-    #[serde(default)]
-    pub inputs: Option<Inputs>,
+    inputs: Option<Inputs>,
     /// Experiment mode (exposure).
-    #[serde(default)]
-    pub mode: Option<String>,
+    mode: Option<String>,
     /// The client's bucket (exposure).
-    #[serde(default)]
-    pub bucket: Option<f64>,
+    bucket: Option<f64>,
     /// The refused arm (fallback).
-    #[serde(default)]
-    pub from_arm: Option<String>,
+    from_arm: Option<String>,
     /// The arm serving instead (fallback).
-    #[serde(default)]
-    pub to_arm: Option<String>,
+    to_arm: Option<String>,
     /// Why (fallback).
-    #[serde(default)]
-    pub reason: Option<String>,
+    reason: Option<String>,
     /// The error's message (fallback).
-    #[serde(default)]
-    pub detail: Option<String>,
+    detail: Option<String>,
     /// The prediction this event is about (outcome, review).
-    #[serde(default)]
-    pub prediction_id: Option<String>,
+    prediction_id: Option<String>,
     /// The true label or value (outcome).
-    #[serde(default)]
-    pub actual: Option<Value>,
+    actual: Option<Value>,
 }
 
 /// A validated event.
@@ -185,29 +213,46 @@ pub struct Event {
 }
 
 impl Event {
-    /// The event as JSON, in the shell's field names.
+    /// The event as JSON, in the shell's field names, absent fields left out.
     pub fn to_json(&self) -> Value {
-        let mut object = match serde_json::to_value(&self.fields) {
-            Ok(Value::Object(map)) => map,
-            _ => Map::new(),
-        };
-        object.retain(|_, v| !v.is_null());
-        object.insert("id".into(), self.id.clone().into());
-        object.insert("kind".into(), self.kind.as_str().into());
-        object.insert(
-            "time".into(),
-            self.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true).into(),
-        );
-        object.insert("clientId".into(), self.client_id.clone().into());
-        object.insert("experiment".into(), self.experiment.clone().into());
-        object.insert("inExperiment".into(), self.in_experiment.into());
-        Value::Object(object)
+        serde_json::to_value(self.stored()).unwrap_or_default()
+    }
+
+    /// [`Event::to_json`] as text: what the stores keep.
+    pub fn body(&self) -> String {
+        serde_json::to_string(&self.stored()).unwrap_or_default()
+    }
+
+    fn stored(&self) -> Stored<'_> {
+        Stored {
+            id: &self.id,
+            kind: self.kind,
+            time: self.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            client_id: &self.client_id,
+            experiment: &self.experiment,
+            in_experiment: self.in_experiment,
+            fields: &self.fields,
+        }
     }
 
     /// The predicted label, if a classification prediction.
     pub fn label(&self) -> Option<&str> {
         self.fields.output.as_ref()?.label.as_deref()
     }
+}
+
+/// An event as the stores keep it: one flat object in the shell's field names.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Stored<'a> {
+    id: &'a str,
+    kind: EventKind,
+    time: String,
+    client_id: &'a str,
+    experiment: &'a str,
+    in_experiment: bool,
+    #[serde(flatten)]
+    fields: &'a Fields,
 }
 
 /// One refused event of a batch.
@@ -245,9 +290,30 @@ pub struct ValidatedBatch {
     pub rejected: Vec<Rejection>,
 }
 
+/// A request body as sent, typed (the fast path of [`validate_batch`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireBatch {
+    schema: u64,
+    #[serde(rename = "sentAt", default)]
+    _sent_at: Option<serde::de::IgnoredAny>,
+    events: Vec<WireEvent>,
+}
+
 /// Parses and validates a request body: the envelope first (a bad one refuses everything), then
-/// each event on its own.
+/// each event on its own. A body whose every event is valid is parsed once, straight into typed
+/// events; any other is read field by field, which words each refusal.
 pub fn validate_batch(body: &[u8]) -> Result<ValidatedBatch, BatchError> {
+    if let Ok(wire) = serde_json::from_slice::<WireBatch>(body) {
+        if wire.schema == EVENT_SCHEMA && wire.events.len() <= MAX_BATCH_EVENTS {
+            if let Some(events) = wire.events.into_iter().map(WireEvent::checked).collect() {
+                return Ok(ValidatedBatch {
+                    events,
+                    rejected: Vec::new(),
+                });
+            }
+        }
+    }
     let envelope: Value = serde_json::from_slice(body).map_err(|e| BatchError::NotJson(e.to_string()))?;
     let Value::Object(mut envelope) = envelope else {
         return Err(BatchError::Envelope(
@@ -295,18 +361,10 @@ pub fn validate_event(value: Value) -> Result<Event, String> {
     let Value::Object(mut object) = value else {
         return Err("an event must be a JSON object".into());
     };
-    let id = take_string(&mut object, "id", 36)?;
-    let parsed = uuid::Uuid::try_parse(&id).map_err(|_| format!("id `{id}` is not a UUID"))?;
-    if parsed.hyphenated().to_string() != id {
-        return Err(format!("id `{id}` must be a lowercase hyphenated UUID"));
-    }
+    let id = id_of(take_string(&mut object, "id", 36)?)?;
     let kind_name = take_string(&mut object, "kind", MAX_NAME)?;
-    let kind: EventKind = serde_json::from_value(Value::String(kind_name.clone()))
-        .map_err(|_| format!("kind `{kind_name}` is not one of prediction, exposure, fallback, outcome, review"))?;
-    let time_text = take_string(&mut object, "time", 64)?;
-    let time = DateTime::parse_from_rfc3339(&time_text)
-        .map_err(|e| format!("time `{time_text}` is not RFC 3339: {e}"))?
-        .with_timezone(&Utc);
+    let kind = kind_of(&kind_name)?;
+    let time = time_of(&take_string(&mut object, "time", 64)?)?;
     let client_id = take_string(&mut object, "clientId", MAX_NAME)?;
     let experiment = take_string(&mut object, "experiment", MAX_NAME)?;
     let in_experiment = match object.remove("inExperiment") {
@@ -328,11 +386,42 @@ pub fn validate_event(value: Value) -> Result<Event, String> {
     })
 }
 
+/// `id` if it is a UUID in its lowercase hyphenated form.
+fn id_of(id: String) -> Result<String, String> {
+    let parsed = uuid::Uuid::try_parse(&id).map_err(|_| format!("id `{id}` is not a UUID"))?;
+    if *parsed.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()) != *id {
+        return Err(format!("id `{id}` must be a lowercase hyphenated UUID"));
+    }
+    Ok(id)
+}
+
+fn kind_of(name: &str) -> Result<EventKind, String> {
+    EventKind::ALL
+        .into_iter()
+        .find(|kind| kind.as_str() == name)
+        .ok_or_else(|| format!("kind `{name}` is not one of prediction, exposure, fallback, outcome, review"))
+}
+
+fn time_of(text: &str) -> Result<DateTime<Utc>, String> {
+    Ok(DateTime::parse_from_rfc3339(text)
+        .map_err(|e| format!("time `{text}` is not RFC 3339: {e}"))?
+        .with_timezone(&Utc))
+}
+
+/// `text`, the string field `field`, if it is not empty and at most `max` characters long.
+fn bounded(text: String, field: &str, max: usize) -> Result<String, String> {
+    if text.is_empty() {
+        Err(format!("{field} is empty"))
+    } else if text.chars().count() > max {
+        Err(format!("{field} is longer than {max} characters"))
+    } else {
+        Ok(text)
+    }
+}
+
 fn take_string(object: &mut Map<String, Value>, field: &str, max: usize) -> Result<String, String> {
     match object.remove(field) {
-        Some(Value::String(s)) if s.is_empty() => Err(format!("{field} is empty")),
-        Some(Value::String(s)) if s.chars().count() > max => Err(format!("{field} is longer than {max} characters")),
-        Some(Value::String(s)) => Ok(s),
+        Some(Value::String(s)) => bounded(s, field, max),
         Some(_) => Err(format!("{field} must be a string")),
         None => Err(format!("{field} is missing")),
     }

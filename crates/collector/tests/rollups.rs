@@ -9,7 +9,7 @@ mod support;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{json, Value};
 use support::{backends, repo, sha256_of};
-use wasm_predict_collector::events::{validate_batch, Event};
+use wasm_predict_collector::events::{validate_batch, validate_event, Event};
 use wasm_predict_collector::experiment::Bundles;
 use wasm_predict_collector::rollup::{self, delta_of, drift::observations_in, AbTotals, Counts, Delta};
 use wasm_predict_collector::serve::Database;
@@ -244,6 +244,68 @@ fn assert_same_totals(label: &str, got: &AbTotals, want: &AbTotals) {
     assert_eq!(got_latency, want_latency, "{label}: latency buckets");
     assert_eq!(got.confusion, want.confusion, "{label}: labels against outcomes");
     assert_eq!(got_clients, want_clients, "{label}: clients");
+}
+
+#[test]
+fn a_batch_read_in_one_typed_parse_gives_the_events_read_field_by_field() {
+    // As sent: numbers read back from text (serde_json reads some decimals one unit in the last
+    // place off what they were printed from).
+    let values: Vec<Value> = events(3000, 11)
+        .iter()
+        .map(|v| serde_json::from_str(&v.to_string()).unwrap())
+        .collect();
+    let one_by_one: Vec<Event> = values.iter().map(|v| validate_event(v.clone()).unwrap()).collect();
+    assert_eq!(validated(&values), one_by_one);
+    // One bad event sends its batch the field-by-field way: the others come out the same.
+    let mut spoiled = values[..50].to_vec();
+    spoiled[17]["latencyMs"] = json!("fast");
+    let batch = validate_batch(&serde_json::to_vec(&json!({"schema": 1, "events": spoiled})).unwrap()).unwrap();
+    assert_eq!(batch.rejected.len(), 1);
+    assert_eq!(batch.rejected[0].index, 17);
+    let mut others = one_by_one[..50].to_vec();
+    others.remove(17);
+    assert_eq!(batch.events, others);
+    // What the stores keep reads back as the same event.
+    for event in &one_by_one {
+        let stored: Value = serde_json::from_str(&event.body()).unwrap();
+        assert_eq!(
+            stored,
+            serde_json::from_str::<Value>(&event.to_json().to_string()).unwrap()
+        );
+        let back = validate_event(stored).unwrap();
+        assert_eq!(back.body(), event.body());
+    }
+}
+
+#[test]
+fn deltas_merged_hold_what_their_events_hold_together() {
+    let bundles = Bundles::new(Site::folder(repo()));
+    let all = validated(&events(2000, 5));
+    let whole = delta_of(&all, |e| observations_in(&bundles, e));
+    let mut merged = Delta::default();
+    for chunk in all.chunks(37) {
+        merged.merge(delta_of(chunk, |e| observations_in(&bundles, e)));
+    }
+    // Joins across chunks are the only difference: take them out of both.
+    let unjoined = |d: &Delta| {
+        let mut d = d.clone();
+        d.confusion.clear();
+        for counts in d.arms.values_mut() {
+            (counts.labelled, counts.correct, counts.numeric_n) = (0, 0, 0);
+            (counts.abs_sum, counts.sq_sum, counts.truth_sum, counts.truth_sq) = (0.0, 0.0, 0.0, 0.0);
+        }
+        d
+    };
+    let (merged, whole) = (unjoined(&merged), unjoined(&whole));
+    assert_same_totals(
+        "merged",
+        &merged.ab_totals(EXPERIMENT, None),
+        &whole.ab_totals(EXPERIMENT, None),
+    );
+    assert_eq!(merged.latency, whole.latency);
+    assert_eq!(merged.latency_hours, whole.latency_hours);
+    assert_eq!(merged.drift, whole.drift);
+    assert_eq!(merged.clients, whole.clients);
 }
 
 async fn check<S: EventStore>(label: &str, store: &S, want: &Delta) {

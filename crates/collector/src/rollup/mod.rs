@@ -201,6 +201,26 @@ impl Delta {
         *last = (*last).max(minute);
     }
 
+    /// Adds `other` into `self`, its keys moved rather than cloned.
+    pub fn merge(&mut self, other: Delta) {
+        fn add<K: Ord>(mine: &mut BTreeMap<K, u64>, theirs: BTreeMap<K, u64>) {
+            for (key, n) in theirs {
+                *mine.entry(key).or_default() += n;
+            }
+        }
+        for (key, counts) in other.arms {
+            self.arms.entry(key).or_default().add(&counts);
+        }
+        add(&mut self.latency, other.latency);
+        add(&mut self.latency_hours, other.latency_hours);
+        add(&mut self.drift, other.drift);
+        add(&mut self.confusion, other.confusion);
+        for (key, minute) in other.clients {
+            let last = self.clients.entry(key).or_insert(minute);
+            *last = (*last).max(minute);
+        }
+    }
+
     /// Adds what a newly stored event contributes by itself (an outcome's join is
     /// [`Delta::add_join`]); `drift` are its drift observations ([`drift::observations`]).
     pub fn add_event(&mut self, event: &Event, drift: &[(i32, i32)]) {

@@ -19,12 +19,49 @@ use crate::rollup::{self, AbTotals, ArmKey, ArmRow, ConfusionRow, Delta, DriftRo
 
 /// Most requests one commit carries.
 const GROUP_COMMIT: usize = 256;
+/// How long a commit of several requests waits for more (a commit's cost is mostly per commit:
+/// its fsync, and the rollup and index pages it writes again); a lone request does not wait.
+const GROUP_GATHER: std::time::Duration = std::time::Duration::from_millis(2);
+/// How often the writer looks for more requests while it gathers.
+const GROUP_POLL: std::time::Duration = std::time::Duration::from_micros(200);
+/// WAL pages past which the writer checkpoints by itself (SQLite's default: 1,000 pages); below
+/// that the checkpointer thread copies the WAL into the database, so that commits do not wait
+/// for the copy and its fsync.
+const WRITER_CHECKPOINT_PAGES: i64 = 25_000;
+/// Pause between the checkpointer's passes while commits keep coming.
+const CHECKPOINT_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
 
 enum Write {
-    Events(Vec<Incoming>, oneshot::Sender<Result<Vec<bool>>>),
+    /// Answered with the batch given back, so that the request's thread, not the writer, frees it.
+    Events(Batch, oneshot::Sender<(Result<Vec<bool>>, Batch)>),
     Alert(Alert, oneshot::Sender<Result<()>>),
     /// Work in a transaction of its own (a rebuild, a purge), answering by itself.
     Alone(Box<dyn FnOnce(&mut Connection) + Send>),
+}
+
+/// A request's events as the writer takes them: the serializing of their bodies and their
+/// contribution to the rollups are done before, on the request's thread, so the one writer thread
+/// (what bounds the ingest) does only the SQL.
+struct Batch {
+    events: Vec<Incoming>,
+    /// Each event's stored JSON.
+    bodies: Vec<String>,
+    /// What the events add to the rollups by themselves if all of them are new (joins left out).
+    delta: Delta,
+}
+
+impl Batch {
+    fn of(events: Vec<Incoming>) -> Self {
+        let mut delta = Delta::default();
+        let bodies = events
+            .iter()
+            .map(|Incoming { event, drift }| {
+                delta.add_event(event, drift);
+                event.body()
+            })
+            .collect();
+        Self { events, bodies, delta }
+    }
 }
 
 /// Events and alerts in a SQLite file.
@@ -99,24 +136,32 @@ fn join_waiting(connection: &Connection, prediction: &Event, delta: &mut Delta) 
     Ok(())
 }
 
+/// Stores `batch` and adds what it contributes to `delta`: the batch's own delta when every event
+/// is new, else the new events' contributions one by one.
+/// `waiting` says whether an outcome may be waiting for its prediction (one in the store when the
+/// transaction began, or one this transaction stored): only then does a new prediction look for
+/// outcomes to join.
 fn insert_events(
     connection: &Connection,
-    events: &[Incoming],
+    batch: &mut Batch,
     received_at: &str,
     delta: &mut Delta,
+    waiting: &mut bool,
 ) -> Result<Vec<bool>> {
     let mut statement = connection.prepare_cached(
         "INSERT OR IGNORE INTO events (id, kind, time, received_at, client_id, experiment, body, prediction_id, pending) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
-    events
+    let mut joins = Delta::default();
+    let fresh = batch
+        .events
         .iter()
-        .map(|Incoming { event: e, drift }| {
+        .zip(&batch.bodies)
+        .map(|(Incoming { event: e, .. }, body)| {
             let prediction = match (e.kind, &e.fields.prediction_id) {
                 (EventKind::Outcome, Some(id)) => prediction_body(connection, id)?,
                 _ => None,
             };
             let pending = e.kind == EventKind::Outcome && prediction.is_none();
-            let body = e.to_json().to_string();
             let changed = statement.execute(params![
                 e.id,
                 e.kind.as_str(),
@@ -129,17 +174,26 @@ fn insert_events(
                 pending,
             ])? == 1;
             if changed {
-                delta.add_event(e, drift);
                 if let Some(prediction) = &prediction {
-                    delta.add_join(e, prediction);
+                    joins.add_join(e, prediction);
                 }
-                if e.kind == EventKind::Prediction {
-                    join_waiting(connection, e, delta)?;
+                if e.kind == EventKind::Prediction && *waiting {
+                    join_waiting(connection, e, &mut joins)?;
                 }
+                *waiting |= pending;
             }
             Ok(changed)
         })
-        .collect()
+        .collect::<Result<Vec<bool>>>()?;
+    if fresh.iter().all(|&new| new) {
+        delta.merge(std::mem::take(&mut batch.delta));
+    } else {
+        for (Incoming { event, drift }, _) in batch.events.iter().zip(&fresh).filter(|(_, &new)| new) {
+            delta.add_event(event, drift);
+        }
+    }
+    delta.merge(joins);
+    Ok(fresh)
 }
 
 /// Adds `delta` to the rollups (`sign` −1: subtracts it; the clients rollup is then left alone).
@@ -391,15 +445,19 @@ fn purge_client(connection: &mut Connection, client: &str, drift: &DriftOf) -> R
 }
 
 /// Commits every waiting write in one transaction and answers each; a failed commit fails all.
-fn commit_group(connection: &mut Connection, group: Vec<Write>) {
+fn commit_group(connection: &mut Connection, mut group: Vec<Write>) {
     let received_at = timestamp(&Utc::now());
     let result = (|| -> Result<Vec<Result<Vec<bool>>>> {
         let transaction = connection.transaction()?;
         let mut outcomes = Vec::with_capacity(group.len());
         let mut delta = Delta::default();
-        for write in &group {
+        let mut waiting =
+            transaction.query_row("SELECT EXISTS (SELECT 1 FROM events WHERE pending = 1)", [], |row| {
+                row.get::<_, bool>(0)
+            })?;
+        for write in &mut group {
             outcomes.push(match write {
-                Write::Events(events, _) => insert_events(&transaction, events, &received_at, &mut delta),
+                Write::Events(batch, _) => insert_events(&transaction, batch, &received_at, &mut delta, &mut waiting),
                 Write::Alone(..) => Ok(Vec::new()),
                 Write::Alert(alert, _) => transaction
                     .execute(
@@ -424,7 +482,7 @@ fn commit_group(connection: &mut Connection, group: Vec<Write>) {
         Ok(outcomes) => {
             for (write, outcome) in group.into_iter().zip(outcomes) {
                 match write {
-                    Write::Events(_, reply) => drop(reply.send(outcome)),
+                    Write::Events(batch, reply) => drop(reply.send((outcome, batch))),
                     Write::Alert(_, reply) => drop(reply.send(outcome.map(|_| ()))),
                     Write::Alone(..) => {}
                 }
@@ -434,7 +492,7 @@ fn commit_group(connection: &mut Connection, group: Vec<Write>) {
             let message = format!("{error:#}");
             for write in group {
                 match write {
-                    Write::Events(_, reply) => drop(reply.send(Err(anyhow!("commit failed: {message}")))),
+                    Write::Events(batch, reply) => drop(reply.send((Err(anyhow!("commit failed: {message}")), batch))),
                     Write::Alert(_, reply) => drop(reply.send(Err(anyhow!("commit failed: {message}")))),
                     Write::Alone(..) => {}
                 }
@@ -449,7 +507,20 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self> {
         let mut writer = open(path)?;
         migrate(&mut writer)?;
+        writer.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
         let reader = open(path)?;
+        let checkpointer = open(path)?;
+        let (committed, commits) = std::sync::mpsc::sync_channel::<()>(1);
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || {
+                while commits.recv().is_ok() {
+                    if let Err(error) = checkpointer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                        tracing::warn!("SQLite checkpoint: {error}");
+                    }
+                    std::thread::sleep(CHECKPOINT_PAUSE);
+                }
+            })?;
         let (writes, mut queue) = mpsc::channel::<Write>(4096);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -460,6 +531,7 @@ impl SqliteStore {
                         continue;
                     }
                     let mut group = vec![first];
+                    let gather_until = std::time::Instant::now() + GROUP_GATHER;
                     while group.len() < GROUP_COMMIT {
                         match queue.try_recv() {
                             Ok(Write::Alone(work)) => {
@@ -468,12 +540,18 @@ impl SqliteStore {
                                 break;
                             }
                             Ok(write) => group.push(write),
+                            Err(mpsc::error::TryRecvError::Empty)
+                                if group.len() > 1 && std::time::Instant::now() < gather_until =>
+                            {
+                                std::thread::sleep(GROUP_POLL);
+                            }
                             Err(_) => break,
                         }
                     }
                     if !group.is_empty() {
                         commit_group(&mut writer, group);
                     }
+                    let _ = committed.try_send(());
                 }
             })?;
         Ok(Self {
@@ -519,10 +597,13 @@ impl EventStore for SqliteStore {
     async fn insert(&self, events: Vec<Incoming>) -> Result<Vec<bool>> {
         let (reply, answer) = oneshot::channel();
         self.writes
-            .send(Write::Events(events, reply))
+            .send(Write::Events(Batch::of(events), reply))
             .await
             .map_err(|_| anyhow!("the SQLite writer stopped"))?;
-        answer.await.map_err(|_| anyhow!("the SQLite writer stopped"))?
+        answer
+            .await
+            .map(|(stored, _batch)| stored)
+            .map_err(|_| anyhow!("the SQLite writer stopped"))?
     }
 
     async fn settle_waiting(&self) -> Result<u64> {
