@@ -152,40 +152,44 @@ fn insert_events(
         "INSERT OR IGNORE INTO events (id, kind, time, received_at, client_id, experiment, body, prediction_id, pending) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     let mut joins = Delta::default();
-    let fresh = batch
-        .events
-        .iter()
-        .zip(&batch.bodies)
-        .map(|(Incoming { event: e, .. }, body)| {
-            let prediction = match (e.kind, &e.fields.prediction_id) {
-                (EventKind::Outcome, Some(id)) => prediction_body(connection, id)?,
-                _ => None,
-            };
-            let pending = e.kind == EventKind::Outcome && prediction.is_none();
-            let changed = statement.execute(params![
-                e.id,
-                e.kind.as_str(),
-                timestamp(&e.time),
-                received_at,
-                e.client_id,
-                e.experiment,
-                body,
-                e.fields.prediction_id,
-                pending,
-            ])? == 1;
-            if changed {
-                if let Some(prediction) = &prediction {
-                    joins.add_join(e, prediction);
+    let mut fresh = Vec::with_capacity(batch.events.len());
+    let stored =
+        batch
+            .events
+            .iter()
+            .zip(&batch.bodies)
+            .try_for_each(|(Incoming { event: e, .. }, body)| -> Result<()> {
+                let prediction = match (e.kind, &e.fields.prediction_id) {
+                    (EventKind::Outcome, Some(id)) => prediction_body(connection, id)?,
+                    _ => None,
+                };
+                let pending = e.kind == EventKind::Outcome && prediction.is_none();
+                let changed = statement.execute(params![
+                    e.id,
+                    e.kind.as_str(),
+                    timestamp(&e.time),
+                    received_at,
+                    e.client_id,
+                    e.experiment,
+                    body,
+                    e.fields.prediction_id,
+                    pending,
+                ])? == 1;
+                fresh.push(changed);
+                if changed {
+                    if let Some(prediction) = &prediction {
+                        joins.add_join(e, prediction);
+                    }
+                    if e.kind == EventKind::Prediction && *waiting {
+                        join_waiting(connection, e, &mut joins)?;
+                    }
+                    *waiting |= pending;
                 }
-                if e.kind == EventKind::Prediction && *waiting {
-                    join_waiting(connection, e, &mut joins)?;
-                }
-                *waiting |= pending;
-            }
-            Ok(changed)
-        })
-        .collect::<Result<Vec<bool>>>()?;
-    if fresh.iter().all(|&new| new) {
+                Ok(())
+            });
+    // A failure part way leaves the events stored before it in the transaction (which commits
+    // with the rest of the group): their contributions count either way.
+    if stored.is_ok() && fresh.iter().all(|&new| new) {
         delta.merge(std::mem::take(&mut batch.delta));
     } else {
         for (Incoming { event, drift }, _) in batch.events.iter().zip(&fresh).filter(|(_, &new)| new) {
@@ -193,7 +197,7 @@ fn insert_events(
         }
     }
     delta.merge(joins);
-    Ok(fresh)
+    stored.map(|()| fresh)
 }
 
 /// Adds `delta` to the rollups (`sign` −1: subtracts it; the clients rollup is then left alone).
