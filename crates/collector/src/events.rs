@@ -36,15 +36,6 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    /// Every kind.
-    pub const ALL: [EventKind; 5] = [
-        Self::Prediction,
-        Self::Exposure,
-        Self::Fallback,
-        Self::Outcome,
-        Self::Review,
-    ];
-
     /// The kind's name, as in the events.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -295,18 +286,39 @@ pub struct ValidatedBatch {
 #[serde(deny_unknown_fields)]
 struct WireBatch {
     schema: u64,
+    /// Read as the field-by-field path reads it (a skipped value's text is not checked).
     #[serde(rename = "sentAt", default)]
-    _sent_at: Option<serde::de::IgnoredAny>,
-    events: Vec<WireEvent>,
+    _sent_at: Option<Value>,
+    events: Vec<Object<WireEvent>>,
+}
+
+/// `T` read only from a JSON object: serde reads a struct from an array too (its fields in
+/// order), which the field-by-field path refuses.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Only<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Only<T> {
+            type Value = Object<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Object<T>, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Object)
+            }
+        }
+        deserializer.deserialize_map(Only(std::marker::PhantomData))
+    }
 }
 
 /// Parses and validates a request body: the envelope first (a bad one refuses everything), then
 /// each event on its own. A body whose every event is valid is parsed once, straight into typed
 /// events; any other is read field by field, which words each refusal.
 pub fn validate_batch(body: &[u8]) -> Result<ValidatedBatch, BatchError> {
-    if let Ok(wire) = serde_json::from_slice::<WireBatch>(body) {
+    if let Ok(Object(wire)) = serde_json::from_slice::<Object<WireBatch>>(body) {
         if wire.schema == EVENT_SCHEMA && wire.events.len() <= MAX_BATCH_EVENTS {
-            if let Some(events) = wire.events.into_iter().map(WireEvent::checked).collect() {
+            if let Some(events) = wire.events.into_iter().map(|Object(e)| e.checked()).collect() {
                 return Ok(ValidatedBatch {
                     events,
                     rejected: Vec::new(),
@@ -396,16 +408,23 @@ fn id_of(id: String) -> Result<String, String> {
 }
 
 fn kind_of(name: &str) -> Result<EventKind, String> {
-    EventKind::ALL
-        .into_iter()
-        .find(|kind| kind.as_str() == name)
-        .ok_or_else(|| format!("kind `{name}` is not one of prediction, exposure, fallback, outcome, review"))
+    use serde::de::IntoDeserializer;
+    let text: serde::de::value::StrDeserializer<'_, serde::de::value::Error> = name.into_deserializer();
+    EventKind::deserialize(text)
+        .map_err(|_| format!("kind `{name}` is not one of prediction, exposure, fallback, outcome, review"))
 }
 
+/// The instant `text` names, if RFC 3339 and, in UTC, within the years 0 to 9999 (what the
+/// stores write back as RFC 3339).
 fn time_of(text: &str) -> Result<DateTime<Utc>, String> {
-    Ok(DateTime::parse_from_rfc3339(text)
+    use chrono::Datelike;
+    let time = DateTime::parse_from_rfc3339(text)
         .map_err(|e| format!("time `{text}` is not RFC 3339: {e}"))?
-        .with_timezone(&Utc))
+        .with_timezone(&Utc);
+    if !(0..=9999).contains(&time.year()) {
+        return Err(format!("time `{text}` is outside the years 0 to 9999 in UTC"));
+    }
+    Ok(time)
 }
 
 /// `text`, the string field `field`, if it is not empty and at most `max` characters long.

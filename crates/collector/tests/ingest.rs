@@ -27,6 +27,30 @@ fn malformed() -> Vec<(&'static str, Vec<u8>, u16, &'static str)> {
         ("not JSON", b"{nope".to_vec(), 400, "not JSON"),
         ("empty body", Vec::new(), 400, "not JSON"),
         ("a JSON array", b"[1,2]".to_vec(), 400, "JSON object"),
+        // serde reads a struct from an array of its fields in order: the envelope and the events
+        // must still be objects.
+        ("the envelope as an array", b"[1,null,[]]".to_vec(), 400, "JSON object"),
+        (
+            "an event as an array of its fields",
+            body(
+                json!({"schema": 1, "events": [["0190f0f0-0000-7000-8000-000000000001", "exposure",
+                "2026-12-03T00:00:00Z", "c", EXPERIMENT, true, "A"]]}),
+            ),
+            422,
+            "an event must be a JSON object",
+        ),
+        (
+            "sentAt with a lone surrogate",
+            br#"{"schema": 1, "sentAt": "\udc00", "events": []}"#.to_vec(),
+            400,
+            "not JSON",
+        ),
+        (
+            "a time past the year 9999 in UTC",
+            with(&|e| e["time"] = json!("9999-12-31T23:59:59-01:00")),
+            422,
+            "outside the years 0 to 9999",
+        ),
         (
             "wrong schema",
             body(json!({"schema": 2, "events": []})),

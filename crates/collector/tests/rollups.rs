@@ -613,3 +613,28 @@ async fn outcomes_left_waiting_by_a_race_are_joined_once() {
         check(&format!("{backend} after a race"), &store, &want).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_ingest_waits_for_another_process_s_write_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let bundles = Bundles::new(Site::folder(repo()));
+    // Another process (a CLI purge, say) holds the write lock for a while.
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let holder = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        other.execute_batch("COMMIT").unwrap();
+    });
+    let batch: Vec<Incoming> = validated(&events(40, 13))
+        .into_iter()
+        .map(|event| Incoming {
+            drift: observations_in(&bundles, &event),
+            event,
+        })
+        .collect();
+    let stored = store.insert(batch).await.expect("the insert waits for the lock");
+    assert!(stored.iter().all(|&new| new));
+    holder.join().unwrap();
+}

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, Context, Result};
 use chrono::{SecondsFormat, Utc};
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use super::migrations::MIGRATIONS;
@@ -140,7 +140,7 @@ fn join_waiting(connection: &Connection, prediction: &Event, delta: &mut Delta) 
 /// is new, else the new events' contributions one by one.
 /// `waiting` says whether an outcome may be waiting for its prediction (one in the store when the
 /// transaction began, or one this transaction stored): only then does a new prediction look for
-/// outcomes to join.
+/// outcomes to join. On an error the caller rolls the request back and drops `delta`.
 fn insert_events(
     connection: &Connection,
     batch: &mut Batch,
@@ -153,43 +153,40 @@ fn insert_events(
     )?;
     let mut joins = Delta::default();
     let mut fresh = Vec::with_capacity(batch.events.len());
-    let stored =
-        batch
-            .events
-            .iter()
-            .zip(&batch.bodies)
-            .try_for_each(|(Incoming { event: e, .. }, body)| -> Result<()> {
-                let prediction = match (e.kind, &e.fields.prediction_id) {
-                    (EventKind::Outcome, Some(id)) => prediction_body(connection, id)?,
-                    _ => None,
-                };
-                let pending = e.kind == EventKind::Outcome && prediction.is_none();
-                let changed = statement.execute(params![
-                    e.id,
-                    e.kind.as_str(),
-                    timestamp(&e.time),
-                    received_at,
-                    e.client_id,
-                    e.experiment,
-                    body,
-                    e.fields.prediction_id,
-                    pending,
-                ])? == 1;
-                fresh.push(changed);
-                if changed {
-                    if let Some(prediction) = &prediction {
-                        joins.add_join(e, prediction);
-                    }
-                    if e.kind == EventKind::Prediction && *waiting {
-                        join_waiting(connection, e, &mut joins)?;
-                    }
-                    *waiting |= pending;
+    batch
+        .events
+        .iter()
+        .zip(&batch.bodies)
+        .try_for_each(|(Incoming { event: e, .. }, body)| -> Result<()> {
+            let prediction = match (e.kind, &e.fields.prediction_id) {
+                (EventKind::Outcome, Some(id)) => prediction_body(connection, id)?,
+                _ => None,
+            };
+            let pending = e.kind == EventKind::Outcome && prediction.is_none();
+            let changed = statement.execute(params![
+                e.id,
+                e.kind.as_str(),
+                timestamp(&e.time),
+                received_at,
+                e.client_id,
+                e.experiment,
+                body,
+                e.fields.prediction_id,
+                pending,
+            ])? == 1;
+            fresh.push(changed);
+            if changed {
+                if let Some(prediction) = &prediction {
+                    joins.add_join(e, prediction);
                 }
-                Ok(())
-            });
-    // A failure part way leaves the events stored before it in the transaction (which commits
-    // with the rest of the group): their contributions count either way.
-    if stored.is_ok() && fresh.iter().all(|&new| new) {
+                if e.kind == EventKind::Prediction && *waiting {
+                    join_waiting(connection, e, &mut joins)?;
+                }
+                *waiting |= pending;
+            }
+            Ok(())
+        })?;
+    if fresh.iter().all(|&new| new) {
         delta.merge(std::mem::take(&mut batch.delta));
     } else {
         for (Incoming { event, drift }, _) in batch.events.iter().zip(&fresh).filter(|(_, &new)| new) {
@@ -197,7 +194,7 @@ fn insert_events(
         }
     }
     delta.merge(joins);
-    stored.map(|()| fresh)
+    Ok(fresh)
 }
 
 /// Adds `delta` to the rollups (`sign` −1: subtracts it; the clients rollup is then left alone).
@@ -452,16 +449,37 @@ fn purge_client(connection: &mut Connection, client: &str, drift: &DriftOf) -> R
 fn commit_group(connection: &mut Connection, mut group: Vec<Write>) {
     let received_at = timestamp(&Utc::now());
     let result = (|| -> Result<Vec<Result<Vec<bool>>>> {
-        let transaction = connection.transaction()?;
+        // Immediate: the write lock is taken (waiting for another process's transaction up to the
+        // busy timeout) before the first read; a read transaction made a write one fails at once.
+        let mut transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut outcomes = Vec::with_capacity(group.len());
         let mut delta = Delta::default();
-        let mut waiting =
-            transaction.query_row("SELECT EXISTS (SELECT 1 FROM events WHERE pending = 1)", [], |row| {
-                row.get::<_, bool>(0)
-            })?;
+        let mut waiting = transaction
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM events WHERE pending = 1)")?
+            .query_row([], |row| row.get::<_, bool>(0))?;
         for write in &mut group {
             outcomes.push(match write {
-                Write::Events(batch, _) => insert_events(&transaction, batch, &received_at, &mut delta, &mut waiting),
+                Write::Events(batch, _) => {
+                    // Each request is all or nothing: a failed one rolls back its own events and
+                    // contributions (its client retries it), the others commit.
+                    let savepoint = transaction.savepoint()?;
+                    let mut own = Delta::default();
+                    match insert_events(&savepoint, batch, &received_at, &mut own, &mut waiting) {
+                        Ok(fresh) => {
+                            savepoint.commit()?;
+                            delta.merge(own);
+                            Ok(fresh)
+                        }
+                        Err(error) => {
+                            drop(savepoint);
+                            // Some errors (a full disk) roll the whole transaction back.
+                            if transaction.is_autocommit() {
+                                return Err(error.context("SQLite rolled the transaction back"));
+                            }
+                            Err(error)
+                        }
+                    }
+                }
                 Write::Alone(..) => Ok(Vec::new()),
                 Write::Alert(alert, _) => transaction
                     .execute(
