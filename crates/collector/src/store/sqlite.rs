@@ -119,19 +119,33 @@ fn prediction_body(connection: &Connection, id: &str) -> Result<Option<Event>> {
     body.map(|b| event_from_json(&b)).transpose()
 }
 
-/// Joins the outcomes waiting for `prediction` to it.
-fn join_waiting(connection: &Connection, prediction: &Event, delta: &mut Delta) -> Result<()> {
-    let mut statement =
-        connection.prepare_cached("SELECT id, body FROM events WHERE prediction_id = ?1 AND pending = 1")?;
+/// Joins the outcomes waiting for any of `predictions` (new in this transaction) to them: one
+/// query for a request's predictions, off the index of waiting outcomes.
+fn join_waiting(connection: &Connection, predictions: &[&Event], delta: &mut Delta) -> Result<()> {
+    if predictions.is_empty() {
+        return Ok(());
+    }
+    let by_id: std::collections::HashMap<&str, &Event> = predictions.iter().map(|p| (p.id.as_str(), *p)).collect();
+    let ids = serde_json::to_string(&by_id.keys().collect::<Vec<_>>())?;
+    let mut statement = connection.prepare_cached(
+        "SELECT id, body, prediction_id FROM events
+         WHERE pending = 1 AND prediction_id IN (SELECT value FROM json_each(?1))",
+    )?;
     let waiting = statement
-        .query_map([&prediction.id], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        .query_map([ids], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut joined = connection.prepare_cached("UPDATE events SET pending = 0 WHERE id = ?1")?;
-    for (id, body) in waiting {
-        delta.add_join(&event_from_json(&body)?, prediction);
-        joined.execute([id])?;
+    for (id, body, prediction) in waiting {
+        if let Some(prediction) = by_id.get(prediction.as_str()) {
+            joined.execute([&id])?;
+            delta.add_join(&event_from_json(&body)?, prediction);
+        }
     }
     Ok(())
 }
@@ -139,8 +153,8 @@ fn join_waiting(connection: &Connection, prediction: &Event, delta: &mut Delta) 
 /// Stores `batch` and adds what it contributes to `delta`: the batch's own delta when every event
 /// is new, else the new events' contributions one by one.
 /// `waiting` says whether an outcome may be waiting for its prediction (one in the store when the
-/// transaction began, or one this transaction stored): only then does a new prediction look for
-/// outcomes to join. On an error the caller rolls the request back and drops `delta`.
+/// transaction began, or one this transaction stored): only then do the request's new predictions
+/// look for outcomes to join, once all its events are stored.
 fn insert_events(
     connection: &Connection,
     batch: &mut Batch,
@@ -153,7 +167,8 @@ fn insert_events(
     )?;
     let mut joins = Delta::default();
     let mut fresh = Vec::with_capacity(batch.events.len());
-    batch
+    let mut predictions = Vec::new();
+    let stored = batch
         .events
         .iter()
         .zip(&batch.bodies)
@@ -179,14 +194,19 @@ fn insert_events(
                 if let Some(prediction) = &prediction {
                     joins.add_join(e, prediction);
                 }
-                if e.kind == EventKind::Prediction && *waiting {
-                    join_waiting(connection, e, &mut joins)?;
+                if e.kind == EventKind::Prediction {
+                    predictions.push(e);
                 }
                 *waiting |= pending;
             }
             Ok(())
-        })?;
-    if fresh.iter().all(|&new| new) {
+        })
+        .and_then(|()| match *waiting {
+            true => join_waiting(connection, &predictions, &mut joins),
+            false => Ok(()),
+        });
+    // A failure part way leaves the events stored before it in the transaction: they count.
+    if stored.is_ok() && fresh.iter().all(|&new| new) {
         delta.merge(std::mem::take(&mut batch.delta));
     } else {
         for (Incoming { event, drift }, _) in batch.events.iter().zip(&fresh).filter(|(_, &new)| new) {
@@ -194,7 +214,7 @@ fn insert_events(
         }
     }
     delta.merge(joins);
-    Ok(fresh)
+    stored.map(|()| fresh)
 }
 
 /// Adds `delta` to the rollups (`sign` −1: subtracts it; the clients rollup is then left alone).
@@ -451,7 +471,7 @@ fn commit_group(connection: &mut Connection, mut group: Vec<Write>) {
     let result = (|| -> Result<Vec<Result<Vec<bool>>>> {
         // Immediate: the write lock is taken (waiting for another process's transaction up to the
         // busy timeout) before the first read; a read transaction made a write one fails at once.
-        let mut transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut outcomes = Vec::with_capacity(group.len());
         let mut delta = Delta::default();
         let mut waiting = transaction
@@ -460,24 +480,17 @@ fn commit_group(connection: &mut Connection, mut group: Vec<Write>) {
         for write in &mut group {
             outcomes.push(match write {
                 Write::Events(batch, _) => {
-                    // Each request is all or nothing: a failed one rolls back its own events and
-                    // contributions (its client retries it), the others commit.
-                    let savepoint = transaction.savepoint()?;
-                    let mut own = Delta::default();
-                    match insert_events(&savepoint, batch, &received_at, &mut own, &mut waiting) {
-                        Ok(fresh) => {
-                            savepoint.commit()?;
-                            delta.merge(own);
-                            Ok(fresh)
+                    let stored = insert_events(&transaction, batch, &received_at, &mut delta, &mut waiting);
+                    // Most errors undo their own statement only, and the request's earlier events
+                    // commit with the group (counted in `delta`); some (a full disk) roll the whole
+                    // transaction back, and then nothing may go on in it.
+                    if let Err(error) = stored {
+                        if transaction.is_autocommit() {
+                            return Err(error.context("SQLite rolled the transaction back"));
                         }
-                        Err(error) => {
-                            drop(savepoint);
-                            // Some errors (a full disk) roll the whole transaction back.
-                            if transaction.is_autocommit() {
-                                return Err(error.context("SQLite rolled the transaction back"));
-                            }
-                            Err(error)
-                        }
+                        Err(error)
+                    } else {
+                        stored
                     }
                 }
                 Write::Alone(..) => Ok(Vec::new()),
