@@ -10,6 +10,10 @@ use serde_json::{Map, Value};
 pub const EVENT_SCHEMA: u64 = 1;
 /// Most events in one batch.
 pub const MAX_BATCH_EVENTS: usize = 500;
+/// Length of an event id (a hyphenated UUID).
+const ID_LENGTH: usize = 36;
+/// Longest time text.
+const MAX_TIME: usize = 64;
 /// Longest id-like string (names, arms, versions, codes).
 pub const MAX_NAME: usize = 128;
 /// Longest free-text string (error messages, fallback details).
@@ -129,9 +133,9 @@ macro_rules! event_fields {
             /// which words the refusal.
             fn checked(self) -> Option<Event> {
                 let fields = Fields { $($name: self.$name,)* };
-                let id = id_of(bounded(self.id, "id", 36).ok()?).ok()?;
+                let id = id_of(bounded(self.id, "id", ID_LENGTH).ok()?).ok()?;
                 let kind = kind_of(&bounded(self.kind, "kind", MAX_NAME).ok()?).ok()?;
-                let time = time_of(&bounded(self.time, "time", 64).ok()?).ok()?;
+                let time = time_of(&bounded(self.time, "time", MAX_TIME).ok()?).ok()?;
                 let client_id = bounded(self.client_id, "clientId", MAX_NAME).ok()?;
                 let experiment = bounded(self.experiment, "experiment", MAX_NAME).ok()?;
                 check_fields(kind, &fields).ok()?;
@@ -373,10 +377,10 @@ pub fn validate_event(value: Value) -> Result<Event, String> {
     let Value::Object(mut object) = value else {
         return Err("an event must be a JSON object".into());
     };
-    let id = id_of(take_string(&mut object, "id", 36)?)?;
+    let id = id_of(take_string(&mut object, "id", ID_LENGTH)?)?;
     let kind_name = take_string(&mut object, "kind", MAX_NAME)?;
     let kind = kind_of(&kind_name)?;
-    let time = time_of(&take_string(&mut object, "time", 64)?)?;
+    let time = time_of(&take_string(&mut object, "time", MAX_TIME)?)?;
     let client_id = take_string(&mut object, "clientId", MAX_NAME)?;
     let experiment = take_string(&mut object, "experiment", MAX_NAME)?;
     let in_experiment = match object.remove("inExperiment") {

@@ -201,9 +201,12 @@ fn insert_events(
             }
             Ok(())
         })
-        .and_then(|()| match *waiting {
-            true => join_waiting(connection, &predictions, &mut joins),
-            false => Ok(()),
+        .and_then(|()| {
+            if *waiting {
+                join_waiting(connection, &predictions, &mut joins)
+            } else {
+                Ok(())
+            }
         });
     // A failure part way leaves the events stored before it in the transaction: they count.
     if stored.is_ok() && fresh.iter().all(|&new| new) {
@@ -479,18 +482,15 @@ fn commit_group(connection: &mut Connection, mut group: Vec<Write>) {
             .query_row([], |row| row.get::<_, bool>(0))?;
         for write in &mut group {
             outcomes.push(match write {
+                // Most errors undo their own statement only, and the request's earlier events
+                // commit with the group (counted in `delta`); some (a full disk) roll the whole
+                // transaction back, and then nothing may go on in it.
                 Write::Events(batch, _) => {
-                    let stored = insert_events(&transaction, batch, &received_at, &mut delta, &mut waiting);
-                    // Most errors undo their own statement only, and the request's earlier events
-                    // commit with the group (counted in `delta`); some (a full disk) roll the whole
-                    // transaction back, and then nothing may go on in it.
-                    if let Err(error) = stored {
-                        if transaction.is_autocommit() {
-                            return Err(error.context("SQLite rolled the transaction back"));
+                    match insert_events(&transaction, batch, &received_at, &mut delta, &mut waiting) {
+                        Err(error) if transaction.is_autocommit() => {
+                            return Err(error.context("SQLite rolled the transaction back"))
                         }
-                        Err(error)
-                    } else {
-                        stored
+                        stored => stored,
                     }
                 }
                 Write::Alone(..) => Ok(Vec::new()),
