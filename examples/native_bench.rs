@@ -72,6 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let kernel_batch_us = median_us(|_| drop(forest.evaluate(&batch, width, 256)), 20);
             let visits = rows.iter().map(|r| forest.visits(r)).sum::<usize>() as f64 / rows.len() as f64;
             entry["trees"] = forest.trees().into();
+            entry["batches_by_leaf_masks"] = forest.batches_by_leaf_masks().into();
             entry["visits_per_row"] = visits.into();
             entry["kernel_row_us"] = kernel_us.into();
             entry["kernel_batch256_us"] = kernel_batch_us.into();

@@ -313,6 +313,96 @@ fn the_simd_kernels_equal_their_scalar_formulas_in_the_browser() {
     }
 }
 
+/// Batches of trees of up to 32 leaves go by leaf masks, 4 rows a SIMD vector in wasm; single
+/// rows walk the trees. Both give the same scores, for every comparison, thresholds at the edges
+/// (NaN, infinities, zeros) and missing values sent either way.
+#[wasm_bindgen_test]
+fn leaf_masks_score_batches_as_walks_score_rows_in_the_browser() {
+    use wasm_predict::kernels::trees::{Aggregate, Child, Ensemble, Forest, Mode, Output, PostTransform, Split};
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut below = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let values = [
+        f32::NAN,
+        f32::NEG_INFINITY,
+        -1.0,
+        -0.0,
+        0.0,
+        0.25,
+        0.5,
+        1.0,
+        f32::INFINITY,
+    ];
+    let mut masked = 0;
+    for case in 0..24 {
+        let mode = [Mode::Leq, Mode::Lt, Mode::Gte, Mode::Gt][case % 4];
+        let mut e = Ensemble {
+            splits: vec![],
+            leaves: vec![],
+            roots: vec![],
+            targets: 1 + case % 3,
+            aggregate: Aggregate::Sum,
+            post_transform: PostTransform::None,
+            base_values: vec![],
+            output: Output::Regressor,
+        };
+        for _ in 0..20 {
+            // A tree of up to 15 leaves, grown by splitting a random leaf.
+            let mut open = vec![None::<(usize, bool)>];
+            let mut tree_leaves = vec![];
+            while open.len() + tree_leaves.len() < 15 && !open.is_empty() {
+                let at = open.swap_remove(below(open.len()));
+                let split = e.splits.len();
+                e.splits.push(Split {
+                    feature: below(5),
+                    mode,
+                    threshold: f64::from(values[below(values.len())]),
+                    members: vec![],
+                    missing_goes_true: below(2) == 0,
+                    if_true: Child::Leaf(0),
+                    if_false: Child::Leaf(0),
+                });
+                match at {
+                    None => e.roots.push(Child::Split(split)),
+                    Some((parent, true)) => e.splits[parent].if_true = Child::Split(split),
+                    Some((parent, false)) => e.splits[parent].if_false = Child::Split(split),
+                }
+                open.extend([Some((split, true)), Some((split, false))]);
+                if below(3) == 0 {
+                    tree_leaves.push(open.pop().unwrap());
+                }
+            }
+            for at in open.into_iter().chain(tree_leaves).flatten() {
+                let leaf = Child::Leaf(e.leaves.len());
+                e.leaves.push(vec![(below(e.targets), below(100) as f32 / 8.0 - 6.0)]);
+                match at {
+                    (parent, true) => e.splits[parent].if_true = leaf,
+                    (parent, false) => e.splits[parent].if_false = leaf,
+                }
+            }
+        }
+        let forest = Forest::compile(&e).unwrap();
+        let rows = 1 + below(300);
+        let x: Vec<f32> = (0..rows * 5).map(|_| values[below(values.len())]).collect();
+        let (batch, _) = forest.evaluate(&x, 5, rows).unwrap();
+        for (r, row) in x.chunks(5).enumerate() {
+            let (one, _) = forest.evaluate(row, 5, 1).unwrap();
+            let t = e.targets;
+            assert_eq!(
+                &batch[r * t..(r + 1) * t],
+                &one[..],
+                "case {case} ({mode:?}) row {r}: {row:?}"
+            );
+        }
+        masked += usize::from(rows > 1 && forest.batches_by_leaf_masks());
+    }
+    assert!(masked >= 20, "{masked} batches by leaf masks");
+}
+
 /// The float product's SIMD tiles (4 rows × 8 columns, and 1 row × 16 for the rows left over)
 /// give the product computed in f64, within f32 rounding; a NaN stays in its row.
 #[wasm_bindgen_test]

@@ -15,7 +15,12 @@
 
 use std::fmt;
 
+use masks::MaskForest;
+
 use serde::{Deserialize, Serialize};
+
+mod masks;
+mod quads;
 
 /// How a node compares the row's feature value `x` with its threshold `t`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -242,6 +247,8 @@ pub struct Forest {
     level_trees: Vec<LevelTree>,
     levels: Vec<Node>,
     level_leaves: Vec<u32>,
+    /// The trees laid out for leaf masks, when batches go faster so.
+    masks: Option<MaskForest>,
     /// Roughly the steps of a row's walk through every tree (the sum of their depths).
     steps_per_row: usize,
     /// Member lists, delimited by `member_offsets` (list 0 is empty: what leaves point to).
@@ -418,6 +425,10 @@ impl Forest {
         let roots: Vec<u32> = ensemble.roots.iter().map(|r| node_of(*r)).collect();
         let first_leaf = splits.len() as u32;
         let (level_trees, levels, level_leaves) = level_trees(&nodes, first_leaf, &roots).unwrap_or_default();
+        let masks = match level_trees.is_empty() {
+            true => MaskForest::new(&nodes, first_leaf, &roots),
+            false => None,
+        };
         let mut leaf_offsets = vec![0u32];
         let (mut leaf_targets, mut leaf_weights) = (Vec::new(), Vec::new());
         for leaf in leaves {
@@ -452,6 +463,7 @@ impl Forest {
             level_trees,
             levels,
             level_leaves,
+            masks,
             steps_per_row,
             nodes,
             members,
@@ -553,6 +565,12 @@ impl Forest {
     /// Trees.
     pub fn trees(&self) -> usize {
         self.roots.len()
+    }
+
+    /// Whether batches go by leaf masks (trees of up to 32 leaves whose splits all compare with
+    /// `<=`, `<`, `>=` or `>`, and not evaluated level by level) rather than by walks.
+    pub fn batches_by_leaf_masks(&self) -> bool {
+        self.masks.is_some()
     }
 
     /// Splits that `row` passes through on its way to a leaf, summed over the trees: the work a
@@ -859,6 +877,10 @@ impl Forest {
             let scores = values.get_mut(start * t..end * t).unwrap_or_default();
             let hits = hits.get_mut(start * t..end * t).unwrap_or_default();
             let leaves = leaves.get_mut(..end - start).unwrap_or_default();
+            if let Some(masks) = &self.masks {
+                masks.score_block(self, block, width, leaves, scores, hits);
+                continue;
+            }
             dispatch!(
                 self,
                 self.tracks(block),
@@ -1401,6 +1423,34 @@ mod tests {
         scores
     }
 
+    /// A one-target regressor summing its trees, leaf `l` worth `l + 1`.
+    fn regressor(splits: Vec<Split>, leaves: usize, roots: Vec<Child>) -> Ensemble {
+        Ensemble {
+            splits,
+            leaves: (0..leaves).map(|l| vec![(0, l as f32 + 1.0)]).collect(),
+            roots,
+            targets: 1,
+            aggregate: Aggregate::Sum,
+            post_transform: PostTransform::None,
+            base_values: vec![],
+            output: Output::Regressor,
+        }
+    }
+
+    /// A regressor's finalized scores for `row` by the reference: an average divided by the
+    /// trees, a target no leaf added to 0.
+    fn finalized(e: &Ensemble, row: &[f32]) -> Vec<f32> {
+        let trees = e.roots.len() as f32;
+        reference(e, row)
+            .iter()
+            .map(|v| match e.aggregate {
+                _ if v.is_nan() => 0.0,
+                Aggregate::Average => v / trees,
+                _ => *v,
+            })
+            .collect()
+    }
+
     /// Two trees over 3 features with every mode, a member split, missing tracking and a shared leaf.
     fn ensemble(aggregate: Aggregate) -> Ensemble {
         use Child::{Leaf, Split as S};
@@ -1520,21 +1570,13 @@ mod tests {
             s.missing_goes_true = true;
             s
         };
-        let e = Ensemble {
-            splits: vec![
-                tracked(0, 0.5, S(1), S(2)),
-                split(1, Mode::Leq, -0.5, Leaf(0), Leaf(1)),
-                tracked(2, 1.5, Leaf(2), S(3)),
-                split(1, Mode::Leq, 0.0, Leaf(3), Leaf(4)),
-            ],
-            leaves: (0..5).map(|l| vec![(0, l as f32 + 1.0)]).collect(),
-            roots: vec![S(0), S(2)],
-            targets: 1,
-            aggregate: Aggregate::Sum,
-            post_transform: PostTransform::None,
-            base_values: vec![],
-            output: Output::Regressor,
-        };
+        let splits = vec![
+            tracked(0, 0.5, S(1), S(2)),
+            split(1, Mode::Leq, -0.5, Leaf(0), Leaf(1)),
+            tracked(2, 1.5, Leaf(2), S(3)),
+            split(1, Mode::Leq, 0.0, Leaf(3), Leaf(4)),
+        ];
+        let e = regressor(splits, 5, vec![S(0), S(2)]);
         let forest = Forest::compile(&e).unwrap();
         let value = |i: usize| [-1.0, 0.0, 0.5, 1.0, 2.0][i % 5];
         // 300 rows: the first block of 128 has no NaN, the second one, the third several.
@@ -1714,27 +1756,20 @@ mod tests {
     #[test]
     fn random_ensembles_walk_as_the_reference_does_alone_and_in_batches() {
         let mut random = Random(0x9e37_79b9_7f4a_7c15);
-        let mut levelled_seen = 0;
+        let (mut levelled_seen, mut masked_seen) = (0, 0);
         for case in 0..120 {
             let levelled = case % 3 == 0;
             let targets = 1 + random.below(4);
             let mut e = random_ensemble(&mut random, levelled, targets);
             let forest = Forest::compile(&e).unwrap();
             levelled_seen += usize::from(!forest.level_trees.is_empty());
+            masked_seen += usize::from(forest.masks.is_some());
             // Enough rows for several blocks.
             let n = 300 + random.below(700);
             let rows: Vec<f32> = (0..n * 4).map(|_| random.value() as f32).collect();
             let (batch, _) = forest.evaluate(&rows, 4, n).unwrap();
-            let trees = e.roots.len() as f32;
             for (r, row) in rows.chunks(4).enumerate() {
-                let want: Vec<f32> = reference(&e, row)
-                    .iter()
-                    .map(|v| match e.aggregate {
-                        _ if v.is_nan() => 0.0,
-                        Aggregate::Average => v / trees,
-                        _ => *v,
-                    })
-                    .collect();
+                let want = finalized(&e, row);
                 let (one, _) = forest.evaluate(row, 4, 1).unwrap();
                 assert_eq!(one, want, "case {case} row {row:?} alone");
                 assert_eq!(
@@ -1774,6 +1809,126 @@ mod tests {
             }
         }
         assert!(levelled_seen >= 20, "{levelled_seen} levelled forests");
+        assert!(masked_seen >= 5, "{masked_seen} forests by leaf masks");
+    }
+
+    /// One tree of `leaves` leaves in a chain: split `i` sends `x0 <= i` to leaf `i`, the others
+    /// on; missing values go to the first leaf when tracked.
+    fn chain(leaves: usize, missing_goes_true: bool) -> Ensemble {
+        let splits = (0..leaves - 1)
+            .map(|i| {
+                let next = if i + 2 == leaves {
+                    Child::Leaf(i + 1)
+                } else {
+                    Child::Split(i + 1)
+                };
+                let mut s = split(0, Mode::Leq, i as f64, Child::Leaf(i), next);
+                s.missing_goes_true = missing_goes_true && i == 0;
+                s
+            })
+            .collect::<Vec<_>>();
+        let root = if splits.is_empty() {
+            Child::Leaf(0)
+        } else {
+            Child::Split(0)
+        };
+        regressor(splits, leaves, vec![root])
+    }
+
+    #[test]
+    fn trees_of_up_to_32_leaves_go_by_leaf_masks_and_score_as_walks_do() {
+        // Chains of up to 10 splits are level trees (one split a level), evaluated as such.
+        for (leaves, masked) in [(2, false), (12, true), (32, true), (33, false)] {
+            for tracked in [false, true] {
+                let e = chain(leaves, tracked);
+                let forest = Forest::compile(&e).unwrap();
+                assert_eq!(forest.masks.is_some(), masked, "{leaves} leaves");
+                let values: Vec<f32> = (-2..2 * leaves as i32 + 4)
+                    .map(|h| h as f32 / 2.0)
+                    .chain([f32::NAN])
+                    .collect();
+                for n in [2, 17, 300] {
+                    let rows: Vec<f32> = (0..n).map(|r| values[r * 7 % values.len()]).collect();
+                    let (batch, _) = forest.evaluate(&rows, 1, n).unwrap();
+                    for (r, x) in rows.iter().enumerate() {
+                        let want = reference(&e, &[*x])[0];
+                        assert_eq!(batch[r], want, "{leaves} leaves, x = {x}, {n} rows");
+                        assert_eq!(
+                            forest.evaluate(&[*x], 1, 1).unwrap().0[0],
+                            want,
+                            "{leaves} leaves, x = {x}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_comparison_by_leaf_masks_holds_at_the_edges() {
+        use Child::{Leaf, Split as S};
+        let values = [
+            f32::NAN,
+            f32::NEG_INFINITY,
+            -1.0,
+            -0.0,
+            0.0,
+            1e-45,
+            0.5,
+            1.0,
+            f32::INFINITY,
+        ];
+        for mode in [Mode::Leq, Mode::Lt, Mode::Gte, Mode::Gt] {
+            for t in values.iter().map(|v| f64::from(*v)).chain([0.1]) {
+                for tracked in [false, true] {
+                    // Feature 1 picks one of two different subtrees (not a level tree).
+                    let mut edge = split(0, mode, t, Leaf(0), Leaf(1));
+                    edge.missing_goes_true = tracked;
+                    let splits = vec![
+                        split(1, mode, 0.0, S(1), S(2)),
+                        edge,
+                        split(0, Mode::Leq, 100.0, Leaf(2), Leaf(3)),
+                    ];
+                    let e = regressor(splits, 4, vec![S(0)]);
+                    let forest = Forest::compile(&e).unwrap();
+                    assert!(forest.masks.is_some());
+                    let rows: Vec<f32> = values.iter().flat_map(|x| values.map(|y| [*x, y])).flatten().collect();
+                    let n = rows.len() / 2;
+                    let (batch, _) = forest.evaluate(&rows, 2, n).unwrap();
+                    for (r, row) in rows.chunks(2).enumerate() {
+                        assert_eq!(batch[r], reference(&e, row)[0], "{mode:?} {t} {tracked} {row:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn random_forests_by_leaf_masks_score_as_the_reference_does() {
+        let mut random = Random(0x6a09_e667_f3bc_c908);
+        let mut masked = 0;
+        while masked < 40 {
+            let targets = 1 + random.below(3);
+            let mut e = random_ensemble(&mut random, false, targets);
+            let mode = MODES[random.below(4)];
+            e.splits.iter_mut().for_each(|s| s.mode = mode);
+            let forest = Forest::compile(&e).unwrap();
+            if forest.masks.is_none() {
+                continue;
+            }
+            masked += 1;
+            let n = 2 + random.below(400);
+            let rows: Vec<f32> = (0..n * 4).map(|_| random.value() as f32).collect();
+            let (batch, _) = forest.evaluate(&rows, 4, n).unwrap();
+            for (r, row) in rows.chunks(4).enumerate() {
+                let want = finalized(&e, row);
+                assert_eq!(
+                    &batch[r * targets..(r + 1) * targets],
+                    &want[..],
+                    "forest {masked} row {r}"
+                );
+            }
+        }
     }
 
     #[cfg(not(target_arch = "wasm32"))]
