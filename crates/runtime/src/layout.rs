@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::broadcast::{for_each_index, strides};
+use crate::exp::exp_nonpositive;
 
 /// How a reduction combines values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +108,27 @@ pub(crate) fn softmax(x: &[f32], shape: &[usize], axis: usize, log: bool, out: &
     let length = shape.get(axis).copied().unwrap_or(1);
     let stride: usize = shape.iter().skip(axis + 1).product();
     let outer: usize = shape.iter().take(axis).product();
+    if stride == 1 && length > 0 {
+        // Along the last axis (a classifier's probabilities): each row in place, contiguous.
+        for (row, x) in out.chunks_exact_mut(length).zip(x.chunks_exact(length)) {
+            // NaN never compares greater, so it is skipped as `f32::max` skips it.
+            let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+            let mut sum = 0.0;
+            for v in row.iter_mut() {
+                *v = exp_nonpositive(*v - max);
+                sum += *v;
+            }
+            if log {
+                let log_sum = sum.ln();
+                row.iter_mut()
+                    .zip(x)
+                    .for_each(|(v, &original)| *v = original - max - log_sum);
+            } else {
+                row.iter_mut().for_each(|v| *v /= sum);
+            }
+        }
+        return;
+    }
     for block in 0..outer {
         for within in 0..stride {
             let first = block * length * stride + within;
@@ -115,7 +137,7 @@ pub(crate) fn softmax(x: &[f32], shape: &[usize], axis: usize, log: bool, out: &
             let mut sum = 0.0;
             for j in 0..length {
                 if let Some(v) = out.get_mut(at(j)) {
-                    *v = (*v - max).exp();
+                    *v = exp_nonpositive(*v - max);
                     sum += *v;
                 }
             }
@@ -261,4 +283,56 @@ pub(crate) fn gather(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Softmax of `row` in f64, by its definition (NaN when the row holds one or `+inf`).
+    fn softmax_f64(row: &[f32], log: bool) -> Vec<f64> {
+        let max = row
+            .iter()
+            .filter(|v| !v.is_nan())
+            .fold(f64::NEG_INFINITY, |m, &v| m.max(f64::from(v)));
+        let sum: f64 = row.iter().map(|&v| (f64::from(v) - max).exp()).sum();
+        row.iter()
+            .map(|&v| match log {
+                true => f64::from(v) - max - sum.ln(),
+                false => (f64::from(v) - max).exp() / sum,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn softmax_along_the_last_axis_and_another_follows_its_definition() {
+        let rows: [[f32; 4]; 5] = [
+            [1.0, 2.0, 3.0, 4.0],
+            [-100.0, 0.0, 50.0, 0.5],
+            [f32::NEG_INFINITY, 0.0, 1.0, f32::NEG_INFINITY],
+            [f32::NAN, 1.0, 2.0, 3.0],
+            [-1e-3, 1e-3, 0.0, -0.0],
+        ];
+        let x: Vec<f32> = rows.iter().flatten().copied().collect();
+        // The same rows as columns of a [4, 5] tensor: softmax along axis 0, strided.
+        let columns: Vec<f32> = (0..4).flat_map(|j| rows.iter().map(move |r| r[j])).collect();
+        for log in [false, true] {
+            let (mut along_last, mut along_first) = (vec![], vec![]);
+            softmax(&x, &[5, 4], 1, log, &mut along_last);
+            softmax(&columns, &[4, 5], 0, log, &mut along_first);
+            for (r, row) in rows.iter().enumerate() {
+                for (j, want) in softmax_f64(row, log).into_iter().enumerate() {
+                    for got in [along_last[r * 4 + j], along_first[j * 5 + r]] {
+                        let ok = match want.is_nan() {
+                            true => got.is_nan(),
+                            false => {
+                                f64::from(got) == want || (f64::from(got) - want).abs() <= 1e-6 * want.abs().max(1.0)
+                            }
+                        };
+                        assert!(ok, "row {r} column {j} log {log}: {got} against {want}");
+                    }
+                }
+            }
+        }
+    }
 }

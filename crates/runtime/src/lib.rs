@@ -10,6 +10,7 @@
 //! constant that f32 does not hold exactly).
 
 mod broadcast;
+mod exp;
 mod layout;
 mod plan;
 mod run;
