@@ -91,6 +91,8 @@ impl MaskForest {
             let mut stack = vec![(root, None::<(usize, bool)>)];
             // Per split of this tree: the bits of the leaves below its false and true branches.
             let mut below: Vec<[u32; 2]> = Vec::new();
+            // Per split of this tree: whether its comparison is the negation of the node's.
+            let mut negations: Vec<bool> = Vec::new();
             let mut parents: Vec<Option<(usize, bool)>> = Vec::new();
             while let Some((at, parent)) = stack.pop() {
                 let bits = if at >= first_leaf {
@@ -127,9 +129,10 @@ impl MaskForest {
                     forest.splits.push(MaskSplit {
                         column: column | missing,
                         threshold,
-                        keep: [u32::from(negated), 0],
+                        keep: [0, 0],
                     });
                     below.push([0, 0]);
+                    negations.push(negated);
                     parents.push(parent);
                     stack.push((node.children[1], Some((me, true))));
                     stack.push((node.children[0], Some((me, false))));
@@ -144,10 +147,9 @@ impl MaskForest {
             }
             let leaves = (forest.leaves.len() - first_leaf_bit) as u32;
             let all = u32::MAX >> (32 - leaves.max(1));
-            for (split, [if_false, if_true]) in forest.splits[first_split..].iter_mut().zip(below) {
+            let splits = forest.splits.iter_mut().skip(first_split);
+            for ((split, [if_false, if_true]), negated) in splits.zip(below).zip(negations) {
                 let keep = [all & !if_true, all & !if_false];
-                // Marked above: the comparison is the negation of the split's.
-                let negated = split.keep[0] == 1;
                 split.keep = if negated { [keep[1], keep[0]] } else { keep };
             }
             forest.trees.push(MaskTree {
