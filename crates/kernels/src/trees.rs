@@ -1865,6 +1865,19 @@ mod tests {
     }
 
     #[test]
+    fn a_tree_100_000_splits_deep_compiles_and_walks() {
+        // Laying out leaf masks gives up at the 32nd split, not after walking the whole chain.
+        let e = chain(100_001, false);
+        let forest = Forest::compile(&e).unwrap();
+        assert!(!forest.batches_by_leaf_masks());
+        let rows = [-1.0, 0.5, 70_000.2, 200_000.0];
+        let (batch, _) = forest.evaluate(&rows, 1, 4).unwrap();
+        for (x, got) in rows.iter().zip(batch) {
+            assert_eq!(got, reference(&e, &[*x])[0], "x = {x}");
+        }
+    }
+
+    #[test]
     fn every_comparison_by_leaf_masks_holds_at_the_edges() {
         use Child::{Leaf, Split as S};
         let values = [

@@ -9,7 +9,8 @@ const LN2_HIGH: f32 = 0.693_359_4;
 const LN2_LOW: f32 = -2.121_944_4e-4;
 /// Adding and subtracting it rounds a float of magnitude under 2^22 to the nearest integer.
 const ROUND: f32 = 12_582_912.0;
-/// Below it `e^x` is no longer a normal float: 0 is returned (off by under 1.2e-38).
+/// Just above `ln 2^-126` (-87.3365), where `e^x` stops being a normal float: below it 0 is
+/// returned (off by under 1.2e-38; softmax's probabilities that small become 0).
 const SMALLEST: f32 = -87.33;
 
 /// `e^x` for `x <= 0` (and NaN for NaN); see the module documentation.

@@ -3,12 +3,13 @@
 //! of the leaves on the other side. After every split of the tree has been applied, the one bit
 //! left is the row's leaf. There is no walk: every split is looked at, but the comparisons do not
 //! wait on each other, and 4 rows go through one in a vector (the rows of a block are first laid
-//! out feature by feature). For trees of 15 leaves (LightGBM's default), that costs less than
-//! walks whose lanes wait for the deepest path among their rows.
+//! out feature by feature). For trees of 8 to 31 leaves (LightGBM's default is 31), that costs
+//! less than walks whose lanes wait for the deepest path among their rows.
 //!
 //! Every split becomes an `x <= t` (with its own missing-value bit): `x < t` is `x <= t'` for
 //! the float `t'` just below `t`, and `x > t`, `x >= t` are the negations of those with the
-//! branches swapped (a missing value, false either way, then goes to the former true branch).
+//! branches swapped and the missing-value bit flipped (a NaN compares false either way, so it
+//! still goes to the split's own false branch unless the split sends it to its true one).
 
 use super::quads::{self, quad, Quad};
 use super::{Forest, Node, FEATURE_MASK, GT, GTE, LEQ, LT, MISSING_TRUE, MODE_SHIFT};
@@ -64,6 +65,11 @@ impl MaskForest {
             .map(|n| n.bits & FEATURE_MASK)
             .max()
             .map_or(0, |f| f as usize + 1);
+        // A table by feature number, unless the numbers run far past the splits (a model reading
+        // feature 16 million): the walks then, rather than a table of that size.
+        if features > 64 * splits.len() + 4096 {
+            return None;
+        }
         let mut column_of = vec![u32::MAX; features];
         for node in splits {
             if let Some(column) = column_of.get_mut((node.bits & FEATURE_MASK) as usize) {
@@ -103,6 +109,10 @@ impl MaskForest {
                     forest.leaves.push(at);
                     1u32 << bit
                 } else {
+                    // A tree of at most 32 leaves has at most 31 splits.
+                    if below.len() >= MAX_LEAVES - 1 {
+                        return None;
+                    }
                     let node = nodes.get(at as usize)?;
                     let column = *column_of.get((node.bits & FEATURE_MASK) as usize)?;
                     let missing_true = node.bits & MISSING_TRUE != 0;
@@ -138,8 +148,9 @@ impl MaskForest {
                     stack.push((node.children[0], Some((me, false))));
                     0
                 };
-                // A leaf's bit belongs to every split above it, on the side it is on.
-                let mut up = parent;
+                // A leaf's bit belongs to every split above it, on the side it is on. (At most
+                // 32 leaves each walk up at most 31 splits: no deep tree makes this quadratic.)
+                let mut up = parent.filter(|_| bits != 0);
                 while let Some((split, side)) = up {
                     below[split][usize::from(side)] |= bits;
                     up = parents[split];
