@@ -157,7 +157,7 @@ impl MaskForest {
                 }
             }
             let leaves = (forest.leaves.len() - first_leaf_bit) as u32;
-            let all = u32::MAX >> (32 - leaves.max(1));
+            let all = every_leaf(leaves as usize);
             let splits = forest.splits.iter_mut().skip(first_split);
             for ((split, [if_false, if_true]), negated) in splits.zip(below).zip(negations) {
                 let keep = [all & !if_true, all & !if_false];
@@ -222,7 +222,7 @@ impl MaskForest {
             let splits = self.splits.get(first..first + count).unwrap_or_default();
             let (first, count) = (tree.first_leaf as usize, tree.leaves as usize);
             let tree_leaves = self.leaves.get(first..first + count).unwrap_or_default();
-            let all = u32::MAX >> (32 - count.max(1));
+            let all = every_leaf(count);
             for (c, out) in leaves.chunks_mut(CHUNK).enumerate() {
                 let masks = chunk_masks::<TRACK>(splits, columns, stride, c * CHUNK / 4, all);
                 for (leaf, mask) in out.iter_mut().zip(masks) {
@@ -270,6 +270,11 @@ fn chunk_masks<const TRACK: bool>(
         out.copy_from_slice(&quads::lanes(m));
     }
     out
+}
+
+/// The mask of a tree's `leaves` leaves (1 to 32), every bit set.
+fn every_leaf(leaves: usize) -> u32 {
+    u32::MAX >> (32 - leaves.clamp(1, MAX_LEAVES))
 }
 
 /// The threshold `t'` for which `x <= t'` is `x < t` for every float32 `x`.
