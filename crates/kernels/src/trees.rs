@@ -240,6 +240,10 @@ pub struct Forest {
     /// With inline leaves, the target of every leaf when they all have the same one (and hits
     /// need no tracking).
     sole_target: Option<u32>,
+    /// Without inline leaves, the targets every leaf adds to in order, when they are the same for
+    /// every leaf and trees sum without tracking hits: leaf `l`'s weights are then
+    /// `leaf_weights[l * k..(l + 1) * k]` for `k` such targets (CatBoost's classifiers).
+    shared_targets: Option<Vec<u32>>,
     /// For a classifier, the classes every row's leaves add to, when that does not depend on
     /// the row (each tree's leaves all add to the same classes): then hits are not tracked.
     fixed_hits: Option<Vec<bool>>,
@@ -450,11 +454,20 @@ impl Forest {
         let fixed_hits = fixed_hits(ensemble, &depths);
         // Its accumulation does not track hits: only where they are not needed.
         let untracked = ensemble.output == Output::Regressor || fixed_hits.is_some();
+        let first_targets = leaf_targets.get(..leaf_offsets.get(1).map_or(0, |&end| end as usize));
+        let shared_targets = match first_targets {
+            Some(first) if sums && untracked && !inline_leaves && !first.is_empty() => leaves
+                .iter()
+                .all(|leaf| leaf.len() == first.len() && leaf.iter().zip(first).all(|((t, _), f)| *t as u32 == *f))
+                .then(|| first.to_vec()),
+            _ => None,
+        };
         Ok(Forest {
             roots,
             first_leaf,
             by_depth,
             inline_leaves,
+            shared_targets,
             sole_target: match leaf_targets.first() {
                 Some(&target) if inline_leaves && one_class && untracked => Some(target),
                 _ => None,
@@ -741,8 +754,33 @@ impl Forest {
             *s = sum;
             return;
         }
+        if let Some(targets) = &self.shared_targets {
+            return self.add_shared_leaves(targets, leaves, scores);
+        }
         for &leaf in leaves {
             self.add_leaf(leaf, scores, hits);
+        }
+    }
+
+    /// [`Forest::add_leaves`] for a forest with `shared_targets`.
+    // One copy for the walks of every comparison mode.
+    #[inline(never)]
+    fn add_shared_leaves(&self, targets: &[u32], leaves: &[u32], scores: &mut [f32]) {
+        for &leaf in leaves {
+            self.add_shared(targets, leaf, scores);
+        }
+    }
+
+    /// Adds leaf node `leaf`'s weights to `targets` (the forest's `shared_targets`) of one row's
+    /// scores.
+    #[inline(always)]
+    fn add_shared(&self, targets: &[u32], leaf: u32, scores: &mut [f32]) {
+        let at = leaf.saturating_sub(self.first_leaf) as usize * targets.len();
+        let weights = self.leaf_weights.get(at..at + targets.len()).unwrap_or_default();
+        for (&target, &w) in targets.iter().zip(weights) {
+            if let Some(s) = scores.get_mut(target as usize) {
+                *s += w;
+            }
         }
     }
 
@@ -756,6 +794,12 @@ impl Forest {
                 if let (Some(s), Some(node)) = (row.get_mut(target as usize), self.nodes.get(leaf as usize)) {
                     *s += node.threshold;
                 }
+            }
+            return;
+        }
+        if let Some(targets) = &self.shared_targets {
+            for (&leaf, row) in leaves.iter().zip(scores.chunks_exact_mut(t)) {
+                self.add_shared(targets, leaf, row);
             }
             return;
         }
@@ -1689,6 +1733,9 @@ mod tests {
         let one_mode = random.below(2) == 0;
         let mode = MODES[random.below(4)];
         let single = random.below(2) == 0;
+        // Or every leaf adds to the same targets in the same order.
+        let pattern: Option<Vec<usize>> = (!single && random.below(2) == 0)
+            .then(|| (0..1 + random.below(3)).map(|_| random.below(targets)).collect());
         let mut e = Ensemble {
             splits: vec![],
             leaves: vec![],
@@ -1713,8 +1760,13 @@ mod tests {
         };
         let mut new_leaf = |e: &mut Ensemble, random: &mut Random| {
             let entries = if single { 1 } else { random.below(3) };
-            let leaf = (0..entries)
-                .map(|_| (random.below(targets), random.value().max(-9.0) as f32 * 1.37))
+            let targets: Vec<usize> = match &pattern {
+                Some(pattern) => pattern.clone(),
+                None => (0..entries).map(|_| random.below(targets)).collect(),
+            };
+            let leaf = targets
+                .into_iter()
+                .map(|t| (t, random.value().max(-9.0) as f32 * 1.37))
                 .map(|(t, w)| (t, if w.is_nan() { 0.5 } else { w }))
                 .collect();
             e.leaves.push(leaf);
@@ -1756,7 +1808,7 @@ mod tests {
     #[test]
     fn random_ensembles_walk_as_the_reference_does_alone_and_in_batches() {
         let mut random = Random(0x9e37_79b9_7f4a_7c15);
-        let (mut levelled_seen, mut masked_seen) = (0, 0);
+        let (mut levelled_seen, mut masked_seen, mut shared_seen) = (0, 0, 0);
         for case in 0..120 {
             let levelled = case % 3 == 0;
             let targets = 1 + random.below(4);
@@ -1764,6 +1816,7 @@ mod tests {
             let forest = Forest::compile(&e).unwrap();
             levelled_seen += usize::from(!forest.level_trees.is_empty());
             masked_seen += usize::from(forest.masks.is_some());
+            shared_seen += usize::from(forest.shared_targets.is_some());
             // Enough rows for several blocks.
             let n = 300 + random.below(700);
             let rows: Vec<f32> = (0..n * 4).map(|_| random.value() as f32).collect();
@@ -1783,6 +1836,7 @@ mod tests {
             if targets >= 3 {
                 e.output = Output::Classifier;
                 let forest = Forest::compile(&e).unwrap();
+                shared_seen += usize::from(forest.shared_targets.is_some());
                 e.aggregate = Aggregate::Sum;
                 let (batch, labels) = forest.evaluate(&rows, 4, n).unwrap();
                 for (r, row) in rows.chunks(4).enumerate() {
@@ -1810,6 +1864,10 @@ mod tests {
         }
         assert!(levelled_seen >= 20, "{levelled_seen} levelled forests");
         assert!(masked_seen >= 5, "{masked_seen} forests by leaf masks");
+        assert!(
+            shared_seen >= 5,
+            "{shared_seen} forests whose leaves share their targets"
+        );
     }
 
     /// One tree of `leaves` leaves in a chain: split `i` sends `x0 <= i` to leaf `i`, the others
