@@ -87,6 +87,8 @@ impl Geometry {
 
 /// Output channels computed together: each vector of patch values loaded serves this many.
 const CHANNELS: usize = 4;
+/// One group of channels' weights: for each depth, the group's [`CHANNELS`] weights.
+type GroupWeights = [[f32; CHANNELS]];
 /// Pixels computed together (two vectors of 4, as many as [`Sums`] holds).
 const PIXELS: usize = crate::dense_f32::BLOCK;
 
@@ -343,7 +345,11 @@ impl PackedConv {
             let block = b * PIXELS;
             let run = places.runs.get(b).copied().flatten();
             for (g, weights) in self.weights.chunks_exact(self.depth.max(1)).enumerate() {
-                let sums = tile(weights, source, offsets, block);
+                // A last group of one or two channels (LeNet's 6) computes two.
+                let sums = match self.out_channels.saturating_sub(g * CHANNELS) {
+                    ..=2 => tile::<2>(weights, source, offsets, block),
+                    _ => tile::<CHANNELS>(weights, source, offsets, block),
+                };
                 for (i, sums) in sums.into_iter().enumerate() {
                     let c = g * CHANNELS + i;
                     let Some(&bias) = self.bias.get(c) else { break };
@@ -402,20 +408,20 @@ impl Places {
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use core::arch::wasm32::*;
 
-/// The sums of [`CHANNELS`] output channels for the columns `block..block + 8`, in depth order:
-/// tap `d` of column `p` is `source[offsets[d] + p]`.
+/// The sums of the first `USED` of [`CHANNELS`] output channels (the others zero) for the columns
+/// `at..at + 8`, in depth order: tap `d` of column `p` is `source[offsets[d] + p]`.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
-fn tile(weights: &[[f32; CHANNELS]], source: &[f32], offsets: &[usize], block: usize) -> [Sums; CHANNELS] {
+fn tile<const USED: usize>(weights: &GroupWeights, source: &[f32], offsets: &[usize], at: usize) -> [Sums; CHANNELS] {
     let zero = f32x4_splat(0.0);
     let mut acc = [[zero; 2]; CHANNELS];
     for (w, &offset) in weights.iter().zip(offsets) {
-        let at = offset + block;
-        let Some(&[p0, p1, p2, p3, p4, p5, p6, p7]) = source.get(at..at + PIXELS) else {
+        let start = offset + at;
+        let Some(&[p0, p1, p2, p3, p4, p5, p6, p7]) = source.get(start..start + PIXELS) else {
             continue;
         };
         let (lo, hi) = (f32x4(p0, p1, p2, p3), f32x4(p4, p5, p6, p7));
-        for (acc, &w) in acc.iter_mut().zip(w) {
+        for (acc, &w) in acc.iter_mut().zip(w).take(USED) {
             let s = f32x4_splat(w);
             acc[0] = f32x4_add(acc[0], f32x4_mul(s, lo));
             acc[1] = f32x4_add(acc[1], f32x4_mul(s, hi));
@@ -425,11 +431,11 @@ fn tile(weights: &[[f32; CHANNELS]], source: &[f32], offsets: &[usize], block: u
 }
 
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-fn tile(weights: &[[f32; CHANNELS]], source: &[f32], offsets: &[usize], block: usize) -> [Sums; CHANNELS] {
+fn tile<const USED: usize>(weights: &GroupWeights, source: &[f32], offsets: &[usize], at: usize) -> [Sums; CHANNELS] {
     let mut acc = [[0f32; PIXELS]; CHANNELS];
     for (w, &offset) in weights.iter().zip(offsets) {
-        let values = source.get(offset + block..offset + block + PIXELS).unwrap_or_default();
-        for (acc, &w) in acc.iter_mut().zip(w) {
+        let values = source.get(offset + at..offset + at + PIXELS).unwrap_or_default();
+        for (acc, &w) in acc.iter_mut().zip(w).take(USED) {
             for (a, &p) in acc.iter_mut().zip(values) {
                 *a += w * p;
             }
