@@ -569,6 +569,12 @@ mod tests {
                 true,
             ),
             (
+                [2, 3, 9, 12],
+                7,
+                geometry([3, 3], [1, 1], [1, 1], Padding::Explicit([1; 4])),
+                true,
+            ),
+            (
                 [5, 4, 3, 3],
                 17,
                 geometry([1, 1], [1, 1], [1, 1], Padding::Explicit([0; 4])),

@@ -1657,6 +1657,38 @@ mod tests {
     }
 
     #[test]
+    fn a_classifier_of_65_classes_whose_leaves_share_their_targets_labels_by_its_hits() {
+        // Past 64 classes hits are tracked (no fixed set is worked out), so leaves add through
+        // the general path even though they all share their targets.
+        let classes = 65;
+        let leaf = |best: usize| {
+            (0..classes)
+                .map(|k| (k, if k == best { 10.0 } else { -(k as f32) }))
+                .collect()
+        };
+        let e = Ensemble {
+            splits: vec![split(0, Mode::Leq, 0.5, Child::Leaf(0), Child::Leaf(1))],
+            leaves: vec![leaf(7), leaf(40)],
+            roots: vec![Child::Split(0)],
+            targets: classes,
+            aggregate: Aggregate::Sum,
+            post_transform: PostTransform::None,
+            base_values: vec![],
+            output: Output::Classifier,
+        };
+        let forest = Forest::compile(&e).unwrap();
+        assert!(forest.shared_targets.is_none());
+        let (batch, labels) = forest.evaluate(&[0.0, 1.0], 1, 2).unwrap();
+        assert_eq!(labels, [7, 40]);
+        for (r, (x, best)) in [(0.0, 7), (1.0, 40)].into_iter().enumerate() {
+            let (scores, label) = forest.evaluate(&[x], 1, 1).unwrap();
+            assert_eq!(label, [best]);
+            assert_eq!(scores[best], 10.0);
+            assert_eq!(&batch[r * classes..(r + 1) * classes], &scores[..]);
+        }
+    }
+
+    #[test]
     fn binary_classifier_layouts_follow_onnxruntime() {
         use Child::Leaf;
         let classifier = |weights: [f32; 2], post, base: Vec<f32>| {
