@@ -172,6 +172,8 @@ const BLOCK_ROWS: usize = 128;
 const LANES: usize = 8;
 /// Trees walked interleaved for one row.
 const ROW_LANES: usize = 8;
+/// Step bounds that hold for any walk: none sure, until every lane is on a leaf.
+const ANY_STEPS: [u32; 2] = [0, u32::MAX];
 /// Trees whose leaves for one row are gathered before they are added in the trees' order (the
 /// sums then do not depend on the order of the walks).
 const TREE_WINDOW: usize = 128;
@@ -232,6 +234,13 @@ pub struct Forest {
     /// The trees by their depth (the longest path to a leaf), shallowest first, within each
     /// window of [`TREE_WINDOW`] trees.
     by_depth: Vec<u32>,
+    /// Per tree, the steps every walk from its root takes at least and at most: its shortest path
+    /// to a leaf and its depth.
+    tree_steps: Vec<[u32; 2]>,
+    /// The same bounds for each group of [`ROW_LANES`] trees walked together for one row (in
+    /// `by_depth` order, window by window): the most of their shortest paths, the most of their
+    /// depths.
+    group_steps: Vec<[u32; 2]>,
     /// Nodes from this index on are leaves.
     first_leaf: u32,
     /// Every leaf adds one weight to one target and trees sum (boosted trees, one-target
@@ -360,16 +369,31 @@ impl Forest {
                 ));
             }
         }
-        let depths = depths_refusing_cycles(ensemble)?;
-        let depth_of = |root: &Child| match root {
-            Child::Split(i) => depths.get(*i).copied().unwrap_or(0),
-            Child::Leaf(_) => 0,
-        };
+        let (depths, shortest) = depths_refusing_cycles(ensemble)?;
+        let tree_steps: Vec<[u32; 2]> = ensemble
+            .roots
+            .iter()
+            .map(|root| match root {
+                Child::Split(i) => [shortest.get(*i), depths.get(*i)].map(|d| d.copied().unwrap_or(0)),
+                Child::Leaf(_) => [0, 0],
+            })
+            .collect();
+        let steps_of = |tree: u32| tree_steps.get(tree as usize).copied().unwrap_or([0, 0]);
         let mut by_depth: Vec<u32> = (0..ensemble.roots.len() as u32).collect();
         for window in by_depth.chunks_mut(TREE_WINDOW) {
-            window.sort_by_key(|t| depth_of(&ensemble.roots[*t as usize]));
+            window.sort_by_key(|t| steps_of(*t)[1]);
         }
-        let steps_per_row = ensemble.roots.iter().map(|r| depth_of(r) as usize).sum();
+        let group_steps = by_depth
+            .chunks(TREE_WINDOW)
+            .flat_map(|window| window.chunks(ROW_LANES))
+            .map(|group| {
+                group
+                    .iter()
+                    .map(|t| steps_of(*t))
+                    .fold([0, 0], |[a, b], [c, d]| [a.max(c), b.max(d)])
+            })
+            .collect();
+        let steps_per_row = tree_steps.iter().map(|s| s[1] as usize).sum();
 
         // Splits first, then leaves, each once; a leaf shared by several branches is one node.
         let leaf_node = |l: usize| (splits.len() + l) as u32;
@@ -466,6 +490,8 @@ impl Forest {
             roots,
             first_leaf,
             by_depth,
+            tree_steps,
+            group_steps,
             inline_leaves,
             shared_targets,
             sole_target: match leaf_targets.first() {
@@ -830,6 +856,7 @@ impl Forest {
             }
             return;
         }
+        let mut group_steps = self.group_steps.iter();
         for (w, window) in self.by_depth.chunks(TREE_WINDOW).enumerate() {
             let first = w * TREE_WINDOW;
             // Trees of like depth walk together, so that few lanes wait on a deeper one.
@@ -838,7 +865,8 @@ impl Forest {
                 for (cursor, tree) in cursors.iter_mut().zip(trees) {
                     *cursor = self.roots.get(*tree as usize).copied().unwrap_or(self.first_leaf);
                 }
-                self.descend::<MODE, TRACK, ROW_LANES>(&mut cursors, row, [0; ROW_LANES]);
+                let steps = group_steps.next().copied().unwrap_or(ANY_STEPS);
+                self.descend::<MODE, TRACK, ROW_LANES>(&mut cursors, row, [0; ROW_LANES], steps);
                 for (tree, cursor) in trees.iter().zip(cursors) {
                     if let Some(leaf) = leaves.get_mut((*tree as usize).wrapping_sub(first)) {
                         *leaf = cursor;
@@ -957,7 +985,7 @@ impl Forest {
             }
             return;
         }
-        for &root in &self.roots {
+        for (&root, &steps) in self.roots.iter().zip(&self.tree_steps) {
             for (group, out) in leaves.chunks_mut(LANES).enumerate() {
                 let first = group * LANES;
                 // Lanes past the block's last row start on a leaf and read nothing.
@@ -967,7 +995,7 @@ impl Forest {
                     cursors[k] = root;
                     offsets[k] = (first + k) * width;
                 }
-                self.descend::<MODE, TRACK, LANES>(cursors, block, offsets);
+                self.descend::<MODE, TRACK, LANES>(cursors, block, offsets, steps);
                 for (leaf, cursor) in out.iter_mut().zip(cursors.iter()) {
                     *leaf = *cursor;
                 }
@@ -992,19 +1020,24 @@ impl Forest {
     }
 
     /// Moves every cursor down to its leaf, the lanes interleaved; lane `k` reads its features
-    /// from `data[offsets[k]..]`. Stops when every lane is on a leaf.
+    /// from `data[offsets[k]..]`. `[sure, most]` bound the steps: the first `sure` are taken
+    /// without looking whether every lane is on a leaf (a branch the processor mispredicts each
+    /// time the walks end at another step than before), and there are never more than `most`.
     #[inline(always)]
     fn descend<const MODE: u32, const TRACK: bool, const N: usize>(
         &self,
         cursors: &mut [u32; N],
         data: &[f32],
         offsets: [usize; N],
+        [sure, most]: [u32; 2],
     ) {
+        let mut steps = 0;
         loop {
             for (cursor, offset) in cursors.iter_mut().zip(offsets) {
                 *cursor = self.step::<MODE, TRACK>(*cursor, data, offset);
             }
-            if cursors.iter().all(|c| *c >= self.first_leaf) {
+            steps += 1;
+            if steps >= sure && (steps >= most || cursors.iter().all(|c| *c >= self.first_leaf)) {
                 return;
             }
         }
@@ -1204,13 +1237,14 @@ fn mode_code(mode: Mode) -> u32 {
     }
 }
 
-/// Each split's depth (the longest path below it to a leaf), refusing an ensemble where a split is
-/// its own descendant.
-fn depths_refusing_cycles(ensemble: &Ensemble) -> Result<Vec<u32>, EnsembleError> {
+/// Each split's depth (the longest path below it to a leaf) and its shortest path to a leaf,
+/// refusing an ensemble where a split is its own descendant.
+fn depths_refusing_cycles(ensemble: &Ensemble) -> Result<(Vec<u32>, Vec<u32>), EnsembleError> {
     const UNSEEN: u32 = u32::MAX;
     const OPEN: u32 = u32::MAX - 1;
     let splits = &ensemble.splits;
     let mut depth = vec![UNSEEN; splits.len()];
+    let mut shortest = vec![0; splits.len()];
     for start in 0..splits.len() {
         if depth[start] != UNSEEN {
             continue;
@@ -1220,15 +1254,12 @@ fn depths_refusing_cycles(ensemble: &Ensemble) -> Result<Vec<u32>, EnsembleError
         while let Some((i, done)) = stack.pop() {
             let children = [splits[i].if_false, splits[i].if_true];
             if done {
-                let below = children
-                    .iter()
-                    .map(|c| match c {
-                        Child::Split(j) => depth[*j],
-                        Child::Leaf(_) => 0,
-                    })
-                    .max()
-                    .unwrap_or(0);
-                depth[i] = below + 1;
+                let below = children.map(|c| match c {
+                    Child::Split(j) => [depth[j], shortest[j]],
+                    Child::Leaf(_) => [0, 0],
+                });
+                depth[i] = below[0][0].max(below[1][0]) + 1;
+                shortest[i] = below[0][1].min(below[1][1]) + 1;
                 continue;
             }
             if depth[i] == OPEN {
@@ -1255,7 +1286,7 @@ fn depths_refusing_cycles(ensemble: &Ensemble) -> Result<Vec<u32>, EnsembleError
             }
         }
     }
-    Ok(depth)
+    Ok((depth, shortest))
 }
 
 /// For a classifier, the classes every row's leaves add to when that does not depend on the row:
