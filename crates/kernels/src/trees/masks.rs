@@ -217,7 +217,7 @@ impl MaskForest {
         scores: &mut [f32],
         hits: &mut [bool],
     ) {
-        for tree in &self.trees {
+        for (t, tree) in self.trees.iter().enumerate() {
             let (first, count) = (tree.first_split as usize, tree.splits as usize);
             let splits = self.splits.get(first..first + count).unwrap_or_default();
             let (first, count) = (tree.first_leaf as usize, tree.leaves as usize);
@@ -230,7 +230,7 @@ impl MaskForest {
                     *leaf = tree_leaves.get(bit).copied().unwrap_or(forest.first_leaf);
                 }
             }
-            forest.add_rows(leaves, scores, hits);
+            forest.add_rows(t, leaves, scores, hits);
         }
     }
 }
