@@ -621,7 +621,7 @@ impl Forest {
     pub fn visits(&self, row: &[f32]) -> usize {
         let mut visits = 0;
         for &root in &self.roots {
-            let mut at = root;
+            let mut at = root as usize;
             loop {
                 let next = dispatch!(self, self.tracks_missing, step, at, row, 0);
                 if next == at {
@@ -1056,25 +1056,31 @@ impl Forest {
         offsets: [usize; N],
         [sure, most]: [u32; 2],
     ) {
+        let mut at = cursors.map(|c| c as usize);
+        let first_leaf = self.first_leaf as usize;
         let mut steps = 0;
         loop {
-            for (cursor, offset) in cursors.iter_mut().zip(offsets) {
-                *cursor = self.step::<MODE, TRACK>(*cursor, data, offset);
+            for (at, offset) in at.iter_mut().zip(offsets) {
+                *at = self.step::<MODE, TRACK>(*at, data, offset);
             }
             steps += 1;
-            if steps >= sure && (steps >= most || cursors.iter().all(|c| *c >= self.first_leaf)) {
-                return;
+            if steps >= sure && (steps >= most || at.iter().all(|c| *c >= first_leaf)) {
+                break;
             }
+        }
+        for (cursor, at) in cursors.iter_mut().zip(at) {
+            *cursor = at as u32;
         }
     }
 
     /// One step down from node `at` for the row at `offset` in `data`; a leaf steps to itself.
     #[inline(always)]
-    fn step<const MODE: u32, const TRACK: bool>(&self, at: u32, data: &[f32], offset: usize) -> u32 {
-        let Some(node) = self.nodes.get(at as usize) else {
-            return self.first_leaf;
+    // A `usize` cursor: a `u32` one is widened again at every step.
+    fn step<const MODE: u32, const TRACK: bool>(&self, at: usize, data: &[f32], offset: usize) -> usize {
+        let Some(node) = self.nodes.get(at) else {
+            return self.first_leaf as usize;
         };
-        node.children[usize::from(self.goes_true::<MODE, TRACK>(node, data, offset))]
+        node.children[usize::from(self.goes_true::<MODE, TRACK>(node, data, offset))] as usize
     }
 
     /// Whether split `node` sends the row at `offset` in `data` to its true branch. A value past
