@@ -769,6 +769,12 @@ impl Forest {
         }
     }
 
+    /// The weight an inline leaf node holds (0 past the nodes).
+    #[inline(always)]
+    fn inline_weight(&self, leaf: u32) -> f32 {
+        self.nodes.get(leaf as usize).map_or(0.0, |n| n.threshold)
+    }
+
     /// Adds one row's leaf nodes, in the trees' order, to its scores; for a forest with a sole
     /// target, `scores` are its [`PARTIALS`] sums and `leaves` start at a multiple of 4 trees.
     #[inline(always)]
@@ -782,11 +788,11 @@ impl Forest {
             let mut quads = leaves.chunks_exact(PARTIALS);
             for quad in &mut quads {
                 for (sum, &leaf) in sums.iter_mut().zip(quad) {
-                    *sum += self.nodes.get(leaf as usize).map_or(0.0, |n| n.threshold);
+                    *sum += self.inline_weight(leaf);
                 }
             }
             for (sum, &leaf) in sums.iter_mut().zip(quads.remainder()) {
-                *sum += self.nodes.get(leaf as usize).map_or(0.0, |n| n.threshold);
+                *sum += self.inline_weight(leaf);
             }
             for (s, sum) in scores.iter_mut().zip(sums) {
                 *s = sum;
@@ -832,7 +838,7 @@ impl Forest {
         if self.sole_target.is_some() {
             let sums = scores.get_mut(tree % PARTIALS..).unwrap_or_default();
             for (&leaf, sum) in leaves.iter().zip(sums.iter_mut().step_by(PARTIALS)) {
-                *sum += self.nodes.get(leaf as usize).map_or(0.0, |n| n.threshold);
+                *sum += self.inline_weight(leaf);
             }
             return;
         }
