@@ -7,7 +7,7 @@
 //! children) in one array; a leaf is a node whose two children are itself, so a cursor that
 //! reached it stays there. A walk is then a fixed number of branch-free steps (the tree's depth),
 //! and several walks run interleaved: 8 rows of a batch through the same tree, or one row through
-//! 8 trees, so the processor overlaps their memory loads instead of waiting on each. Batches go
+//! 10 trees, so the processor overlaps their memory loads instead of waiting on each. Batches go
 //! tree by tree over blocks of rows, so a tree's nodes stay in cache while the block passes.
 //!
 //! Comparisons follow onnxruntime's: a NaN feature value makes every comparison false except
@@ -174,13 +174,15 @@ const LANES: usize = 8;
 /// the four make the score as [`total`] adds them, whichever way the row went (alone or in a
 /// batch, walked or by leaf masks), so that a row scores the same bits every way.
 const PARTIALS: usize = 4;
-/// Trees walked interleaved for one row.
-const ROW_LANES: usize = 8;
+/// Trees walked interleaved for one row: 10 overlap more loads than 8 without spilling cursors
+/// (measured 5–20% faster a row on every walked corpus model; 12 and 16 are slower on most).
+const ROW_LANES: usize = 10;
 /// Step bounds that hold for any walk: none sure, until every lane is on a leaf.
 const ANY_STEPS: [u32; 2] = [0, u32::MAX];
 /// Trees whose leaves for one row are gathered before they are added in the trees' order (the
-/// sums then do not depend on the order of the walks).
-const TREE_WINDOW: usize = 128;
+/// sums then do not depend on the order of the walks); whole groups of [`ROW_LANES`].
+const TREE_WINDOW: usize = 120;
+const _: () = assert!(TREE_WINDOW.is_multiple_of(ROW_LANES));
 /// The deepest tree evaluated level by level (its leaf table has `2^depth` entries).
 const MAX_LEVELS: usize = 10;
 /// Threads a native batch is shared between at most, whatever the machine has.
@@ -958,15 +960,19 @@ impl Forest {
         let t = self.targets;
         let rows = values.len() / t;
         let mut leaves = [0u32; BLOCK_ROWS];
+        let mut partials = [0.0; BLOCK_ROWS * PARTIALS];
         for start in (0..rows).step_by(BLOCK_ROWS) {
             let end = (start + BLOCK_ROWS).min(rows);
             let block = x.get(start * width..end * width).unwrap_or_default();
             let scores = values.get_mut(start * t..end * t).unwrap_or_default();
             let hits = hits.get_mut(start * t..end * t).unwrap_or_default();
             let leaves = leaves.get_mut(..end - start).unwrap_or_default();
-            let mut partials = [0.0; BLOCK_ROWS * PARTIALS];
             let sums = match self.sole_target {
-                Some(_) => partials.get_mut(..leaves.len() * PARTIALS).unwrap_or_default(),
+                Some(_) => {
+                    let sums = partials.get_mut(..leaves.len() * PARTIALS).unwrap_or_default();
+                    sums.fill(0.0);
+                    sums
+                }
                 None => &mut *scores,
             };
             if let Some(masks) = &self.masks {
