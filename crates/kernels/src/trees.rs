@@ -1001,13 +1001,7 @@ impl Forest {
         hits: &mut [bool],
     ) {
         if !self.level_trees.is_empty() {
-            for (t, tree) in self.level_trees.iter().enumerate() {
-                for (r, leaf) in leaves.iter_mut().enumerate() {
-                    *leaf = self.level_leaf::<MODE, TRACK>(tree, block, r * width);
-                }
-                self.add_rows(t, leaves, scores, hits);
-            }
-            return;
+            return self.score_level_block::<MODE>(block, width, leaves, scores, hits);
         }
         for (t, (&root, &steps)) in self.roots.iter().zip(&self.tree_steps).enumerate() {
             for (group, out) in leaves.chunks_mut(LANES).enumerate() {
@@ -1023,6 +1017,76 @@ impl Forest {
                 for (leaf, cursor) in out.iter_mut().zip(cursors.iter()) {
                     *leaf = *cursor;
                 }
+            }
+            self.add_rows(t, leaves, scores, hits);
+        }
+    }
+
+    /// [`Forest::score_block`] for level trees: level by level, each split applied to every row
+    /// of the block before the next (the block laid out feature by feature first), so that the
+    /// comparisons run as vectors, and then each row's leaf looked up.
+    fn score_level_block<const MODE: u32>(
+        &self,
+        block: &[f32],
+        width: usize,
+        leaves: &mut [u32],
+        scores: &mut [f32],
+        hits: &mut [bool],
+    ) {
+        let rows = leaves.len();
+        // Feature by feature, unless the block has more features than the trees have levels.
+        let mut columns = Vec::new();
+        if width <= self.levels.len() {
+            columns = vec![0.0f32; width * rows];
+            for (r, row) in block.chunks_exact(width).enumerate() {
+                for (f, &x) in row.iter().enumerate() {
+                    if let Some(c) = columns.get_mut(f * rows + r) {
+                        *c = x;
+                    }
+                }
+            }
+        }
+        let mut index = [0u32; BLOCK_ROWS];
+        let mut gathered = [0.0f32; BLOCK_ROWS];
+        let index = index.get_mut(..rows).unwrap_or_default();
+        let gathered = gathered.get_mut(..rows).unwrap_or_default();
+        for (t, tree) in self.level_trees.iter().enumerate() {
+            index.fill(0);
+            let (first, depth) = (tree.first as usize, tree.depth as usize);
+            for node in self.levels.get(first..first + depth).unwrap_or_default() {
+                let feature = (node.bits & FEATURE_MASK) as usize;
+                let column = match columns.get(feature * rows..(feature + 1) * rows) {
+                    Some(column) => column,
+                    None => {
+                        for (r, x) in gathered.iter_mut().enumerate() {
+                            *x = block.get(r * width + feature).copied().unwrap_or(f32::NAN);
+                        }
+                        &*gathered
+                    }
+                };
+                let mode = if MODE == MIXED {
+                    (node.bits >> MODE_SHIFT) & 7
+                } else {
+                    MODE
+                };
+                let (t, missing) = (node.threshold, node.bits & MISSING_TRUE != 0);
+                match mode {
+                    LEQ => shift_in::<LEQ>(column, t, missing, index),
+                    LT => shift_in::<LT>(column, t, missing, index),
+                    GTE => shift_in::<GTE>(column, t, missing, index),
+                    GT => shift_in::<GT>(column, t, missing, index),
+                    EQ => shift_in::<EQ>(column, t, missing, index),
+                    NEQ => shift_in::<NEQ>(column, t, missing, index),
+                    // Level trees have no member splits.
+                    _ => shift_in::<MEMBER>(column, t, missing, index),
+                }
+            }
+            for (leaf, &i) in leaves.iter_mut().zip(index.iter()) {
+                *leaf = self
+                    .level_leaves
+                    .get(tree.leaves as usize + i as usize)
+                    .copied()
+                    .unwrap_or(self.first_leaf);
             }
             self.add_rows(t, leaves, scores, hits);
         }
@@ -1253,6 +1317,17 @@ fn compare<T: PartialOrd>(mode: u32, x: T, t: T) -> Option<bool> {
         NEQ => x != t,
         _ => return None,
     })
+}
+
+/// Appends to each row's level-tree leaf index (`index`) whether its value in `column` goes to
+/// the true branch of a split comparing by `MODE` with `t` (missing values to the true branch
+/// if `missing`), as [`Forest::goes_true`] decides it.
+#[inline(always)]
+fn shift_in<const MODE: u32>(column: &[f32], t: f32, missing: bool, index: &mut [u32]) {
+    for (i, &x) in index.iter_mut().zip(column) {
+        let goes_true = compare(MODE, x, t).unwrap_or(false) | (missing & x.is_nan());
+        *i = 2 * *i + u32::from(goes_true);
+    }
 }
 
 fn mode_code(mode: Mode) -> u32 {
