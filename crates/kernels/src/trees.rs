@@ -991,7 +991,7 @@ impl Forest {
     }
 
     /// [`Forest::score_rows`] for one block: each tree's leaves for [`LANES`] rows at a time
-    /// (or for level trees, row by row), added before the next tree.
+    /// (level trees: [`Forest::score_level_block`]), added before the next tree.
     fn score_block<const MODE: u32, const TRACK: bool>(
         &self,
         block: &[f32],
