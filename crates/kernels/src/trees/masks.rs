@@ -12,7 +12,7 @@
 //! still goes to the split's own false branch unless the split sends it to its true one).
 
 use super::quads::{self, quad, Quad};
-use super::{Forest, Node, FEATURE_MASK, GT, GTE, LEQ, LT, MISSING_TRUE, MODE_SHIFT};
+use super::{Forest, Node, FEATURE_MASK, GT, GTE, LEQ, LT, MISSING_TRUE, MODE_SHIFT, PARTIALS};
 
 /// Leaves a tree may have (one bit each in a `u32`).
 const MAX_LEAVES: usize = 32;
@@ -223,6 +223,23 @@ impl MaskForest {
             let (first, count) = (tree.first_leaf as usize, tree.leaves as usize);
             let tree_leaves = self.leaves.get(first..first + count).unwrap_or_default();
             let all = every_leaf(count);
+            if forest.sole_target.is_some() {
+                // Each row's leaf weight straight into its sum: no leaf nodes to look up per row.
+                let mut weights = [0.0; MAX_LEAVES];
+                for (w, &leaf) in weights.iter_mut().zip(tree_leaves) {
+                    *w = forest.inline_weight(leaf);
+                }
+                let p = t % PARTIALS;
+                for (c, sums) in scores.chunks_mut(CHUNK * PARTIALS).enumerate() {
+                    let masks = chunk_masks::<TRACK>(splits, columns, stride, c * CHUNK / 4, all);
+                    for (sums, mask) in sums.chunks_exact_mut(PARTIALS).zip(masks) {
+                        if let Some(sum) = sums.get_mut(p) {
+                            *sum += weights[mask.trailing_zeros() as usize % MAX_LEAVES];
+                        }
+                    }
+                }
+                continue;
+            }
             for (c, out) in leaves.chunks_mut(CHUNK).enumerate() {
                 let masks = chunk_masks::<TRACK>(splits, columns, stride, c * CHUNK / 4, all);
                 for (leaf, mask) in out.iter_mut().zip(masks) {
