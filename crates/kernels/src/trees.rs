@@ -975,7 +975,9 @@ impl Forest {
                 }
                 None => &mut *scores,
             };
-            if let Some(masks) = &self.masks {
+            if !self.level_trees.is_empty() {
+                self.score_level_block(block, width, leaves, sums, hits);
+            } else if let Some(masks) = &self.masks {
                 masks.score_block(self, block, width, leaves, sums, hits);
             } else {
                 dispatch!(self, self.tracks(block), score_block, block, width, leaves, sums, hits);
@@ -990,8 +992,8 @@ impl Forest {
         }
     }
 
-    /// [`Forest::score_rows`] for one block: each tree's leaves for [`LANES`] rows at a time
-    /// (level trees: [`Forest::score_level_block`]), added before the next tree.
+    /// [`Forest::score_rows`] for one block of walked trees: each tree's leaves for [`LANES`]
+    /// rows at a time, added before the next tree.
     fn score_block<const MODE: u32, const TRACK: bool>(
         &self,
         block: &[f32],
@@ -1000,9 +1002,6 @@ impl Forest {
         scores: &mut [f32],
         hits: &mut [bool],
     ) {
-        if !self.level_trees.is_empty() {
-            return self.score_level_block::<MODE>(block, width, leaves, scores, hits);
-        }
         for (t, (&root, &steps)) in self.roots.iter().zip(&self.tree_steps).enumerate() {
             for (group, out) in leaves.chunks_mut(LANES).enumerate() {
                 let first = group * LANES;
@@ -1025,7 +1024,9 @@ impl Forest {
     /// [`Forest::score_block`] for level trees: level by level, each split applied to every row
     /// of the block before the next (the block laid out feature by feature first), so that the
     /// comparisons run as vectors, and then each row's leaf looked up.
-    fn score_level_block<const MODE: u32>(
+    // One copy for every comparison mode: each level reads its own.
+    #[inline(never)]
+    fn score_level_block(
         &self,
         block: &[f32],
         width: usize,
@@ -1064,13 +1065,8 @@ impl Forest {
                         &*gathered
                     }
                 };
-                let mode = if MODE == MIXED {
-                    (node.bits >> MODE_SHIFT) & 7
-                } else {
-                    MODE
-                };
                 let (t, missing) = (node.threshold, node.bits & MISSING_TRUE != 0);
-                match mode {
+                match (node.bits >> MODE_SHIFT) & 7 {
                     LEQ => shift_in::<LEQ>(column, t, missing, index),
                     LT => shift_in::<LT>(column, t, missing, index),
                     GTE => shift_in::<GTE>(column, t, missing, index),
