@@ -737,10 +737,9 @@ impl Forest {
     #[inline(always)]
     fn add_leaf(&self, leaf: u32, scores: &mut [f32], hits: &mut [bool]) {
         if self.inline_leaves {
-            if let Some(node) = self.nodes.get(leaf as usize) {
-                let target = (node.bits & FEATURE_MASK) as usize;
+            if let Some((target, weight)) = self.inline_leaf(leaf) {
                 if let Some(s) = scores.get_mut(target) {
-                    *s += node.threshold;
+                    *s += weight;
                 }
                 if let Some(h) = hits.get_mut(target) {
                     *h = true;
@@ -769,6 +768,13 @@ impl Forest {
                 *h = true;
             }
         }
+    }
+
+    /// The target and weight an inline leaf node holds (none past the nodes).
+    #[inline(always)]
+    fn inline_leaf(&self, leaf: u32) -> Option<(usize, f32)> {
+        let node = self.nodes.get(leaf as usize)?;
+        Some(((node.bits & FEATURE_MASK) as usize, node.threshold))
     }
 
     /// The weight an inline leaf node holds (0 past the nodes).

@@ -240,6 +240,30 @@ impl MaskForest {
                 }
                 continue;
             }
+            if forest.inline_leaves {
+                // The same for leaves that each add one weight to their own target.
+                let mut table = [None; MAX_LEAVES];
+                for (entry, &leaf) in table.iter_mut().zip(tree_leaves) {
+                    *entry = forest.inline_leaf(leaf);
+                }
+                let n = forest.targets;
+                for (c, out) in leaves.chunks(CHUNK).enumerate() {
+                    let masks = chunk_masks::<TRACK>(splits, columns, stride, c * CHUNK / 4, all);
+                    for (k, mask) in masks.iter().enumerate().take(out.len()) {
+                        let Some((target, weight)) = table[mask.trailing_zeros() as usize % MAX_LEAVES] else {
+                            continue;
+                        };
+                        let at = (c * CHUNK + k) * n + target;
+                        if let Some(s) = scores.get_mut(at) {
+                            *s += weight;
+                        }
+                        if let Some(h) = hits.get_mut(at) {
+                            *h = true;
+                        }
+                    }
+                }
+                continue;
+            }
             for (c, out) in leaves.chunks_mut(CHUNK).enumerate() {
                 let masks = chunk_masks::<TRACK>(splits, columns, stride, c * CHUNK / 4, all);
                 for (leaf, mask) in out.iter_mut().zip(masks) {
