@@ -180,9 +180,10 @@ const ROW_LANES: usize = 10;
 /// Step bounds that hold for any walk: none sure, until every lane is on a leaf.
 const ANY_STEPS: [u32; 2] = [0, u32::MAX];
 /// Trees whose leaves for one row are gathered before they are added in the trees' order (the
-/// sums then do not depend on the order of the walks); whole groups of [`ROW_LANES`].
+/// sums then do not depend on the order of the walks); whole groups of [`ROW_LANES`] and of
+/// [`PARTIALS`].
 const TREE_WINDOW: usize = 120;
-const _: () = assert!(TREE_WINDOW.is_multiple_of(ROW_LANES));
+const _: () = assert!(TREE_WINDOW.is_multiple_of(ROW_LANES) && TREE_WINDOW.is_multiple_of(PARTIALS));
 /// The deepest tree evaluated level by level (its leaf table has `2^depth` entries).
 const MAX_LEVELS: usize = 10;
 /// Threads a native batch is shared between at most, whatever the machine has.
@@ -1028,8 +1029,10 @@ impl Forest {
     }
 
     /// [`Forest::score_block`] for level trees: level by level, each split applied to every row
-    /// of the block before the next (the block laid out feature by feature first), so that the
-    /// comparisons run as vectors, and then each row's leaf looked up.
+    /// of the block before the next (the block laid out feature by feature first, or each
+    /// level's feature gathered when the rows are wider than the trees have levels), so that the
+    /// comparisons run as vectors, and then each row's leaf looked up; a feature past the row
+    /// reads NaN.
     // One copy for every comparison mode: each level reads its own.
     #[inline(never)]
     fn score_level_block(
@@ -1043,7 +1046,7 @@ impl Forest {
         let rows = leaves.len();
         // Feature by feature, unless the block has more features than the trees have levels.
         let mut columns = Vec::new();
-        if width <= self.levels.len() {
+        if width > 0 && width <= self.levels.len() {
             columns = vec![0.0f32; width * rows];
             for (r, row) in block.chunks_exact(width).enumerate() {
                 for (f, &x) in row.iter().enumerate() {
@@ -1066,7 +1069,8 @@ impl Forest {
                     Some(column) => column,
                     None => {
                         for (r, x) in gathered.iter_mut().enumerate() {
-                            *x = block.get(r * width + feature).copied().unwrap_or(f32::NAN);
+                            let row = block.get(r * width..(r + 1) * width).unwrap_or_default();
+                            *x = row.get(feature).copied().unwrap_or(f32::NAN);
                         }
                         &*gathered
                     }
@@ -1923,7 +1927,7 @@ mod tests {
 
     /// A random ensemble: unbalanced trees or, with `levelled`, trees whose levels split alike
     /// (each with a leaf or two above the last level); one mode or all of them.
-    fn random_ensemble(random: &mut Random, levelled: bool, targets: usize) -> Ensemble {
+    fn random_ensemble(random: &mut Random, levelled: bool, targets: usize, most_trees: usize) -> Ensemble {
         let one_mode = random.below(2) == 0;
         let mode = MODES[random.below(4)];
         let single = random.below(2) == 0;
@@ -1966,7 +1970,7 @@ mod tests {
             e.leaves.push(leaf);
             Child::Leaf(e.leaves.len() - 1)
         };
-        for _ in 0..1 + random.below(40) {
+        for _ in 0..1 + random.below(most_trees) {
             let depth = random.below(8);
             let level_splits: Vec<Split> = (0..depth).map(|_| new_split(random)).collect();
             // Builds the subtree at `level`, children before parents.
@@ -2006,7 +2010,7 @@ mod tests {
         for case in 0..120 {
             let levelled = case % 3 == 0;
             let targets = 1 + random.below(4);
-            let mut e = random_ensemble(&mut random, levelled, targets);
+            let mut e = random_ensemble(&mut random, levelled, targets, 40);
             let forest = Forest::compile(&e).unwrap();
             levelled_seen += usize::from(!forest.level_trees.is_empty());
             masked_seen += usize::from(forest.masks.is_some());
@@ -2065,6 +2069,75 @@ mod tests {
         assert!(
             shared_seen >= 5,
             "{shared_seen} forests whose leaves share their targets"
+        );
+    }
+
+    #[test]
+    fn forests_of_several_windows_and_rows_wider_than_the_forest_score_alone_as_in_batches() {
+        let mut random = Random(0x2545_f491_4f6c_dd1d);
+        let (mut windows_seen, mut gathered_seen, mut transposed_seen, mut masked_classes_seen) = (0, 0, 0, 0);
+        for case in 0..36 {
+            let levelled = case % 3 == 0;
+            let targets = 1 + random.below(4);
+            // Every other forest of a few trees, whose levels are fewer than some rows' values.
+            let most_trees = if case % 2 == 0 { 3 * TREE_WINDOW } else { 3 };
+            let mut e = random_ensemble(&mut random, levelled, targets, most_trees);
+            // Rows of 4 to 63 values, past the 4 features the splits read.
+            let width = 4 + random.below(60);
+            let n = 150 + random.below(300);
+            let rows: Vec<f32> = (0..n * width).map(|_| random.value() as f32).collect();
+            for classifier in [false, true] {
+                if classifier {
+                    if targets < 2 {
+                        continue;
+                    }
+                    e.output = Output::Classifier;
+                    e.aggregate = Aggregate::Sum;
+                }
+                let forest = Forest::compile(&e).unwrap();
+                windows_seen += usize::from(forest.trees() > TREE_WINDOW);
+                if !forest.level_trees.is_empty() {
+                    gathered_seen += usize::from(width > forest.levels.len());
+                    transposed_seen += usize::from(width <= forest.levels.len());
+                }
+                masked_classes_seen +=
+                    usize::from(classifier && forest.masks.is_some() && forest.inline_leaves && targets >= 3);
+                let (batch, labels) = forest.evaluate(&rows, width, n).unwrap();
+                for (r, row) in rows.chunks(width).enumerate() {
+                    let (one, one_label) = forest.evaluate(row, width, 1).unwrap();
+                    if !classifier {
+                        // Up to 360 trees summed in another order than the reference's: the
+                        // roundings grow with the trees, 1e-5 of `1 + |want|` per 40 of them.
+                        let want = finalized(&e, row);
+                        let tolerance = 1e-5 * forest.trees().div_ceil(40) as f32;
+                        assert!(
+                            one.iter().zip(&want).all(
+                                |(g, w)| g.to_bits() == w.to_bits() || (g - w).abs() <= tolerance * (1.0 + w.abs())
+                            ),
+                            "case {case} row {r} alone: {one:?}, want {want:?}"
+                        );
+                    }
+                    assert_eq!(
+                        (&batch[r * targets..(r + 1) * targets], labels[r]),
+                        (&one[..], one_label[0]),
+                        "case {case} ({}) row {r} in a batch",
+                        if classifier { "classifier" } else { "regressor" }
+                    );
+                }
+            }
+        }
+        assert!(windows_seen >= 10, "{windows_seen} forests of several windows");
+        assert!(
+            gathered_seen >= 2,
+            "{gathered_seen} level forests whose rows are gathered"
+        );
+        assert!(
+            transposed_seen >= 2,
+            "{transposed_seen} level forests whose rows are transposed"
+        );
+        assert!(
+            masked_classes_seen >= 1,
+            "{masked_classes_seen} classifiers by leaf masks"
         );
     }
 
@@ -2178,7 +2251,7 @@ mod tests {
         let mut masked = 0;
         while masked < 40 {
             let targets = 1 + random.below(3);
-            let mut e = random_ensemble(&mut random, false, targets);
+            let mut e = random_ensemble(&mut random, false, targets, 40);
             let mode = MODES[random.below(4)];
             e.splits.iter_mut().for_each(|s| s.mode = mode);
             let forest = Forest::compile(&e).unwrap();
@@ -2207,7 +2280,7 @@ mod tests {
         let mut cases = 0;
         while cases < 6 {
             let levelled = cases % 2 == 0;
-            let mut e = random_ensemble(&mut random, levelled, 3);
+            let mut e = random_ensemble(&mut random, levelled, 3, 40);
             if cases >= 3 {
                 e.output = Output::Classifier;
                 e.aggregate = Aggregate::Sum;
