@@ -241,7 +241,8 @@ impl MaskForest {
                 continue;
             }
             if forest.inline_leaves {
-                // The same for leaves that each add one weight to their own target.
+                // The same for leaves that each add one weight to their own target; a loop apart
+                // from the one above, which with this one's table of targets ran 40-50% slower.
                 let mut table = [None; MAX_LEAVES];
                 for (entry, &leaf) in table.iter_mut().zip(tree_leaves) {
                     *entry = forest.inline_leaf(leaf);
